@@ -1,0 +1,366 @@
+// Package backend defines the storage contract of Stent: the Backend interface every
+// store implements (SQLite, PostgreSQL), and the types that cross it: executions, their
+// append-only event history, pinned script files and the tasks workers claim.
+//
+// A backend owns durability and atomicity: each method that changes state does so in
+// one transaction. It must not interpret scripts or run activities; that is the
+// worker's job (root package stent and package interpreter).
+package backend
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"time"
+)
+
+// Sentinel errors. Backends translate driver errors into these in one place.
+var (
+	// ErrNotFound: the execution, script or task does not exist.
+	ErrNotFound = errors.New("not found")
+	// ErrLeaseLost: the task is no longer held by the caller (its lease expired and it was
+	// reclaimed, it was released, or it was already completed). The caller must drop its
+	// work for that task; nothing was written.
+	ErrLeaseLost = errors.New("task lease lost")
+	// ErrStaleExecution: the execution's version moved on (another worker advanced it) or
+	// it is no longer running. Nothing was written.
+	ErrStaleExecution = errors.New("execution changed since it was read")
+)
+
+// Status is the lifecycle state of an execution.
+type Status string
+
+const (
+	StatusRunning   Status = "running"
+	StatusCompleted Status = "completed"
+	StatusFailed    Status = "failed"
+	StatusCancelled Status = "cancelled"
+	StatusTimedOut  Status = "timed_out"
+)
+
+// Terminal reports whether no more work happens for an execution in this state.
+func (s Status) Terminal() bool { return s != StatusRunning && s != "" }
+
+// EventKind names an entry of an execution's history.
+type EventKind string
+
+const (
+	EventStarted           EventKind = "started"
+	EventActivityScheduled EventKind = "activity_scheduled"
+	EventActivityCompleted EventKind = "activity_completed"
+	EventActivityFailed    EventKind = "activity_failed"
+	EventChildScheduled    EventKind = "child_scheduled"
+	EventChildCompleted    EventKind = "child_completed" // Error set when the child failed
+	EventTimerScheduled    EventKind = "timer_scheduled"
+	EventTimerFired        EventKind = "timer_fired"
+	EventSignalReceived    EventKind = "signal_received"
+	EventSideEffect        EventKind = "side_effect"
+	EventCancelRequested   EventKind = "cancel_requested"
+	EventCompleted         EventKind = "completed"
+	EventFailed            EventKind = "failed"
+)
+
+// TaskKind names what a worker does with a claimed task.
+type TaskKind string
+
+const (
+	// TaskWorkflow advances an execution's script. At most one exists per execution.
+	TaskWorkflow TaskKind = "workflow"
+	// TaskActivity runs one attempt of an activity (Go function or command).
+	TaskActivity TaskKind = "activity"
+	// TaskTimer fires a durable timer when its RunAt is due.
+	TaskTimer TaskKind = "timer"
+)
+
+// DefaultQueue is the queue used when none is named.
+const DefaultQueue = "default"
+
+// ErrorInfo is a failure as stored: what failed and why, kept as data so it survives
+// serialization and can be shown by the CLI.
+type ErrorInfo struct {
+	Message string `json:"message"`
+	// Type classifies the failure: "activity", "child", "script", "nondeterminism",
+	// "timeout", "cancelled", ... Free-form, for display and matching.
+	Type string `json:"type,omitempty"`
+	// Activity is the failing activity's name, when there is one.
+	Activity string `json:"activity,omitempty"`
+	// Attempts is how many attempts were made, for activity failures.
+	Attempts int `json:"attempts,omitempty"`
+	// Stack is the Starlark call stack of the failing script, outermost first.
+	Stack string `json:"stack,omitempty"`
+}
+
+func (e *ErrorInfo) Error() string {
+	if e == nil {
+		return "<nil>"
+	}
+	return e.Message
+}
+
+// Bundle pins the source of an execution: the main script and every file it load()s,
+// each by content hash. Paths are relative to the main script's directory and use '/'.
+type Bundle struct {
+	Main  string            `json:"main"`
+	Files map[string]string `json:"files"` // path -> sha256 hex of content
+}
+
+// Execution is one run of an entry function of a pinned script.
+type Execution struct {
+	ID        string
+	ParentID  string // empty for a root execution
+	ParentSeq int    // the parent's sequence number that awaits this child
+	Bundle    Bundle
+	Entry     string          // function name; "path:fn" for a function of a loaded file
+	Args      json.RawMessage // JSON array of positional arguments
+	Queue     string
+	Status    Status
+	Result    json.RawMessage // set when completed
+	Error     *ErrorInfo      // set when failed / cancelled / timed out
+	// Version counts committed workflow tasks. A worker holding a live (parked) script
+	// checks it to know whether another worker advanced the execution meanwhile.
+	Version     int64
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
+	StartAt     time.Time  // when its first workflow task becomes runnable
+	Deadline    *time.Time // max-duration deadline, if any
+	CompletedAt *time.Time
+}
+
+// Event is one entry of an execution's history.
+type Event struct {
+	// ID orders events within an execution; it grows with every append (not dense).
+	ID   int64
+	Seq  int // the command sequence number it belongs to; 0 for started/completed/failed
+	Kind EventKind
+	// Name: activity name, child entry, "sleep", side-effect kind ("now", "uuid", "random"),
+	// or signal name.
+	Name string
+	// Data: for *_scheduled, a JSON object written by the interpreter (args, hash, call
+	// position, options); for *_completed and side_effect, the JSON result value; for
+	// timer_fired, null.
+	Data  json.RawMessage
+	Error *ErrorInfo // for *_failed and failed child_completed
+	At    time.Time
+}
+
+// NewEvent is an event to append; the backend assigns ID and At.
+type NewEvent struct {
+	Seq   int
+	Kind  EventKind
+	Name  string
+	Data  json.RawMessage
+	Error *ErrorInfo
+}
+
+// Task is work claimed by a worker.
+type Task struct {
+	ID          int64
+	Kind        TaskKind
+	ExecutionID string
+	Seq         int // activity / timer: the command's sequence number; workflow: 0
+	Queue       string
+	RunAt       time.Time
+	Attempt     int // activity: 1 for the first attempt
+	// Payload is the activity invocation (see ActivityPayload) for activity tasks.
+	Payload json.RawMessage
+	// Fence is bumped on every claim; completing a task requires the fence it was
+	// claimed with, so a worker that lost its lease cannot overwrite a newer result.
+	Fence          int64
+	LeaseOwner     string
+	LeaseExpiresAt time.Time
+}
+
+// Ref identifies a claimed task together with its fence.
+func (t Task) Ref() TaskRef { return TaskRef{ID: t.ID, Fence: t.Fence} }
+
+// TaskRef is a claimed task's identity plus the fence token it was claimed with.
+type TaskRef struct {
+	ID    int64
+	Fence int64
+}
+
+// ActivityPayload is what an activity task carries. Backends store it opaquely.
+type ActivityPayload struct {
+	Name    string          `json:"name"`
+	Args    json.RawMessage `json:"args"` // JSON array
+	Options json.RawMessage `json:"options,omitempty"`
+}
+
+// NewTask is a task to create together with a state change.
+type NewTask struct {
+	Kind    TaskKind
+	Seq     int
+	Queue   string // empty: the execution's queue
+	RunAt   time.Time
+	Attempt int
+	Payload json.RawMessage
+}
+
+// NewExecution describes an execution to create (a dispatch or a child).
+type NewExecution struct {
+	ID        string
+	ParentID  string
+	ParentSeq int
+	Bundle    Bundle
+	// Sources holds the content of the bundle's files by hash. Files already stored
+	// under the same hash are left as they are (content-addressed).
+	Sources  map[string][]byte
+	Entry    string
+	Args     json.RawMessage
+	Queue    string
+	StartAt  time.Time // first workflow task's RunAt
+	Deadline *time.Time
+}
+
+// Finish ends an execution.
+type Finish struct {
+	Status Status // completed, failed, cancelled or timed_out
+	Result json.RawMessage
+	Error  *ErrorInfo
+}
+
+// WorkflowTaskResult is everything one workflow task produced, committed atomically by
+// CompleteWorkflowTask.
+type WorkflowTaskResult struct {
+	Task        TaskRef
+	ExecutionID string
+	// ExpectedVersion must equal the execution's Version, else ErrStaleExecution.
+	ExpectedVersion int64
+	// Events to append (scheduled commands and side effects), in sequence order.
+	Events []NewEvent
+	// Tasks to create for this execution (activity attempts, timers).
+	Tasks []NewTask
+	// Children to create, each with its first workflow task.
+	Children []NewExecution
+	// Logs are lines the script printed during this task (already de-duplicated).
+	Logs []string
+	// Finish, when set, ends the execution: its remaining tasks are deleted and, for a
+	// child, a child_completed event is appended to the parent and the parent's workflow
+	// task is enqueued.
+	Finish *Finish
+}
+
+// ActivityResult is the outcome of an activity task's final attempt.
+type ActivityResult struct {
+	Task        TaskRef
+	ExecutionID string
+	Seq         int
+	Name        string
+	Result      json.RawMessage // on success
+	Error       *ErrorInfo      // on failure: appends activity_failed instead of activity_completed
+}
+
+// ClaimRequest asks for up to Limit runnable tasks.
+type ClaimRequest struct {
+	WorkerID string
+	Kinds    []TaskKind // empty: all kinds
+	Queues   []string   // empty: all queues
+	Limit    int
+	Lease    time.Duration
+}
+
+// LogLine is one line printed by a script.
+type LogLine struct {
+	ExecutionID string
+	At          time.Time
+	Message     string
+}
+
+// ListFilter narrows ListExecutions. Zero values mean "any".
+type ListFilter struct {
+	Status   Status
+	ParentID string
+	RootOnly bool
+	Limit    int // 0: 100
+}
+
+// Backend is the durable store behind an engine. All methods are safe for concurrent use
+// by many goroutines and (where the store allows it) many processes.
+//
+// Time: backends read the current time from the Clock they were opened with, so tests can
+// drive leases and timers with a fake clock.
+type Backend interface {
+	// Migrate creates or upgrades the schema. Safe to call concurrently from several
+	// processes; idempotent.
+	Migrate(ctx context.Context) error
+	// Close releases connections.
+	Close() error
+
+	// CreateExecution stores the execution, its script sources and a started event,
+	// and enqueues its first workflow task at StartAt, in one transaction. If an
+	// execution with the same ID exists, nothing is written and created is false.
+	CreateExecution(ctx context.Context, e NewExecution) (created bool, err error)
+	// GetExecution returns ErrNotFound when there is no such execution.
+	GetExecution(ctx context.Context, id string) (*Execution, error)
+	// ListExecutions lists executions, newest first.
+	ListExecutions(ctx context.Context, f ListFilter) ([]Execution, error)
+	// History returns the events of an execution with ID > afterEventID, in order.
+	History(ctx context.Context, executionID string, afterEventID int64) ([]Event, error)
+	// Logs returns the lines an execution printed, in order.
+	Logs(ctx context.Context, executionID string) ([]LogLine, error)
+	// GetScript returns a stored script file by content hash, or ErrNotFound.
+	GetScript(ctx context.Context, hash string) ([]byte, error)
+
+	// Heartbeat records that a worker is alive. Tasks leased by a worker whose last
+	// heartbeat is older than the grace passed to ReclaimTasks become claimable again.
+	Heartbeat(ctx context.Context, workerID string) error
+	// ReclaimTasks makes claimable again every claimed task whose lease expired or whose
+	// owner has not sent a heartbeat within grace. It returns how many it released.
+	ReclaimTasks(ctx context.Context, grace time.Duration) (int, error)
+	// ClaimTasks leases up to Limit pending tasks whose RunAt is due, earliest first, to
+	// the worker, bumping each task's fence.
+	ClaimTasks(ctx context.Context, req ClaimRequest) ([]Task, error)
+	// ExtendLeases pushes the lease of tasks still held by the worker to now+lease.
+	// It returns the refs it could not extend (lost).
+	ExtendLeases(ctx context.Context, workerID string, refs []TaskRef, lease time.Duration) (lost []TaskRef, err error)
+	// ReleaseTask gives a claimed task back unchanged (graceful shutdown), runnable at
+	// runAt. ErrLeaseLost if the caller no longer holds it.
+	ReleaseTask(ctx context.Context, ref TaskRef, runAt time.Time) error
+
+	// CompleteWorkflowTask commits a workflow task's output atomically: appends events,
+	// creates tasks and children, writes logs, optionally finishes the execution, bumps
+	// the execution's Version and returns it. The workflow task itself is removed, unless
+	// new results arrived for the execution while it was claimed, in which case it is made
+	// runnable again at once. ErrLeaseLost / ErrStaleExecution write nothing.
+	CompleteWorkflowTask(ctx context.Context, r WorkflowTaskResult) (newVersion int64, err error)
+	// CompleteActivityTask records an activity's final outcome: appends
+	// activity_completed or activity_failed, deletes the task and enqueues the
+	// execution's workflow task, atomically. If the execution is no longer running the
+	// task is deleted and nothing else happens.
+	CompleteActivityTask(ctx context.Context, r ActivityResult) error
+	// RetryActivityTask schedules the next attempt of a claimed activity task at runAt
+	// with the given attempt number and payload, releasing the lease.
+	RetryActivityTask(ctx context.Context, ref TaskRef, runAt time.Time, attempt int, payload json.RawMessage) error
+	// FireTimer appends timer_fired for the timer task, deletes it and enqueues the
+	// execution's workflow task, atomically.
+	FireTimer(ctx context.Context, ref TaskRef) error
+	// DeleteTask removes a claimed task without recording anything (e.g. a workflow task
+	// for an execution that already ended).
+	DeleteTask(ctx context.Context, ref TaskRef) error
+}
+
+// Clock tells backends and workers the time. Real clocks use time.Now.
+type Clock interface {
+	Now() time.Time
+}
+
+// SystemClock is the wall clock.
+type SystemClock struct{}
+
+// Now returns time.Now().
+func (SystemClock) Now() time.Time { return time.Now() }
+
+// Listener is implemented by backends that can wake workers in other processes (for
+// example PostgreSQL LISTEN/NOTIFY). Listen calls fn for every notification until ctx
+// ends, reconnecting by itself; a lost notification may only cost latency.
+type Listener interface {
+	Listen(ctx context.Context, fn func(Notification)) error
+}
+
+// Notification tells that something happened in another process.
+type Notification struct {
+	// Kind is "task" (a task became runnable on Queue) or "finished" (ExecutionID ended).
+	Kind        string
+	Queue       string
+	ExecutionID string
+}
