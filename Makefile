@@ -1,0 +1,32 @@
+# Stent's everyday commands. `make help` lists them.
+
+GO       ?= go
+PKGS     ?= ./...
+TESTFLAGS ?=
+
+.PHONY: help test test-long vet fmt tidy build bench lint-ci
+
+help: ## show this help
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
+
+build: ## build the stent CLI into ./bin/stent
+	$(GO) build -o bin/stent ./cmd/stent
+
+test: vet ## vet, then run every test with the race detector (Postgres/Redis tests need STENT_TEST_POSTGRES / STENT_TEST_REDIS)
+	$(GO) test -race -count=1 -timeout 15m $(TESTFLAGS) $(PKGS)
+
+test-long: ## long crash and soak tests (STENT_LONG=1)
+	STENT_LONG=1 $(GO) test -race -count=1 -timeout 40m -run 'Long|Crash|Soak' $(TESTFLAGS) ./tests/...
+
+vet: ## go vet and gofmt check
+	$(GO) vet $(PKGS)
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+fmt: ## format the code
+	gofmt -w $$(git ls-files '*.go')
+
+tidy: ## go mod tidy
+	$(GO) mod tidy
+
+bench: ## run the benchmark scenarios on SQLite
+	$(GO) run ./cmd/stent bench --scenario all

@@ -1,0 +1,129 @@
+// Package builtins defines the Starlark names a workflow script sees: durable, start,
+// gather, attempt, sleep, now, uuid, random, retry_policy, log, and the json, math and
+// time modules.
+//
+// Builtins own argument checking and the conversion of values across checkpoints. They
+// do not own history: every call that must be recorded goes through the Host installed
+// on the thread by package interpreter, which replays or schedules it.
+package builtins
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+
+	starjson "go.starlark.net/lib/json"
+	starmath "go.starlark.net/lib/math"
+	startime "go.starlark.net/lib/time"
+	"go.starlark.net/starlark"
+
+	"github.com/stent-go/stent/backend"
+)
+
+// Command kinds a script can issue.
+const (
+	KindActivity = "activity"
+	KindChild    = "child"
+	KindTimer    = "timer"
+)
+
+// Command is a step a script asks for. The host gives it a sequence number, checks it
+// against history on replay and records it otherwise.
+type Command struct {
+	Kind    string          // KindActivity, KindChild or KindTimer
+	Name    string          // activity name, child entry, or "sleep"
+	Args    json.RawMessage // JSON array of arguments (activity, child)
+	Options json.RawMessage // CallOptions for activities; TimerOptions for timers
+	Pos     string          // file:line:col of the call in the script
+}
+
+// CallOptions are the per-call options of an activity step, as recorded.
+type CallOptions struct {
+	Retry     *RetrySpec `json:"retry,omitempty"`
+	TimeoutMS int64      `json:"timeout_ms,omitempty"`
+}
+
+// RetrySpec is a retry policy as written in a script.
+type RetrySpec struct {
+	MaxAttempts    int      `json:"max_attempts,omitempty"`
+	InitialDelayMS int64    `json:"initial_delay_ms,omitempty"`
+	BackoffFactor  float64  `json:"backoff_factor,omitempty"`
+	MaxDelayMS     int64    `json:"max_delay_ms,omitempty"`
+	Jitter         float64  `json:"jitter,omitempty"`
+	NonRetryable   []string `json:"non_retryable,omitempty"`
+}
+
+// TimerOptions are recorded with a timer command.
+type TimerOptions struct {
+	DurationMS int64 `json:"duration_ms"`
+}
+
+// Outcome is the recorded result of a step.
+type Outcome struct {
+	Value json.RawMessage
+	Err   *backend.ErrorInfo
+}
+
+// Host is implemented by the interpreter; builtins reach it through the thread.
+type Host interface {
+	// Schedule gives cmd the next sequence number. On replay it checks cmd against the
+	// recorded command (a mismatch is a non-determinism error); otherwise it records cmd
+	// to be committed when the script next waits. It never blocks.
+	Schedule(thread *starlark.Thread, cmd Command) (seq int, err error)
+	// Await blocks until at least n of seqs have an outcome.
+	Await(thread *starlark.Thread, seqs []int, n int) error
+	// Outcome returns the recorded outcome of seq, if any.
+	Outcome(seq int) (Outcome, bool)
+	// SideEffect returns the recorded value of the next side effect, or records gen().
+	SideEffect(thread *starlark.Thread, name string, gen func() json.RawMessage) (json.RawMessage, error)
+	// Log writes a line to the execution's log, once (not again on replay).
+	Log(thread *starlark.Thread, msg string)
+	// ChildEntry names a script function as an entry point for a child execution.
+	ChildEntry(fn *starlark.Function) (string, error)
+	// CheckActivity returns an error naming the registered activities if name is unknown.
+	CheckActivity(name string) error
+}
+
+const hostKey = "stent.host"
+
+// SetHost installs the host on a thread, and makes the time module's now() read the
+// recorded clock.
+func SetHost(thread *starlark.Thread, h Host) {
+	thread.SetLocal(hostKey, h)
+	startime.SetNow(thread, func() (time.Time, error) { return recordedNow(thread, h) })
+}
+
+func host(thread *starlark.Thread, b *starlark.Builtin) (Host, error) {
+	h, _ := thread.Local(hostKey).(Host)
+	if h == nil {
+		return nil, fmt.Errorf("%s: can only be called while a workflow function runs, not at the top level of a file", b.Name())
+	}
+	return h, nil
+}
+
+// Universe returns the predeclared names of a workflow script.
+func Universe() starlark.StringDict {
+	return starlark.StringDict{
+		"durable":      starlark.NewBuiltin("durable", durable),
+		"start":        starlark.NewBuiltin("start", start),
+		"gather":       starlark.NewBuiltin("gather", gather),
+		"attempt":      starlark.NewBuiltin("attempt", attempt),
+		"sleep":        starlark.NewBuiltin("sleep", sleep),
+		"now":          starlark.NewBuiltin("now", now),
+		"uuid":         starlark.NewBuiltin("uuid", uuidBuiltin),
+		"random":       starlark.NewBuiltin("random", random),
+		"retry_policy": starlark.NewBuiltin("retry_policy", retryPolicy),
+		"log":          starlark.NewBuiltin("log", logBuiltin),
+		"json":         starjson.Module,
+		"math":         starmath.Module,
+		"time":         startime.Module,
+	}
+}
+
+// CallerPos returns the file:line:col of the Starlark code that called the running builtin.
+func CallerPos(thread *starlark.Thread) string {
+	if thread.CallStackDepth() < 2 {
+		return "?"
+	}
+	return thread.CallFrame(1).Pos.String()
+}

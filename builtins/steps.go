@@ -1,0 +1,443 @@
+package builtins
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+
+	"go.starlark.net/starlark"
+	"go.starlark.net/starlarkstruct"
+
+	"github.com/stent-go/stent/backend"
+)
+
+// StepError is the error a failed step raises in the script. It carries the recorded
+// failure so the execution's own failure can keep the activity's message and type.
+type StepError struct {
+	Builtin string
+	Kind    string // KindActivity or KindChild
+	Target  string
+	Info    backend.ErrorInfo
+}
+
+func (e *StepError) Error() string {
+	what := fmt.Sprintf("activity %q", e.Target)
+	if e.Kind == KindChild {
+		what = fmt.Sprintf("child workflow %s", e.Target)
+	}
+	msg := e.Info.Message
+	if e.Info.Attempts > 1 {
+		return fmt.Sprintf("%s: %s failed after %d attempts: %s", e.Builtin, what, e.Info.Attempts, msg)
+	}
+	return fmt.Sprintf("%s: %s failed: %s", e.Builtin, what, msg)
+}
+
+// stepCall is a parsed durable/start/attempt call.
+type stepCall struct {
+	cmd Command
+}
+
+func parseStep(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (Host, Command, error) {
+	h, err := host(thread, b)
+	if err != nil {
+		return nil, Command{}, err
+	}
+	if len(args) == 0 {
+		return nil, Command{}, fmt.Errorf("%s: missing target (an activity name or a function of this script)", b.Name())
+	}
+	cmd := Command{Pos: CallerPos(thread)}
+	switch t := args[0].(type) {
+	case starlark.String:
+		cmd.Kind, cmd.Name = KindActivity, string(t)
+		if err := h.CheckActivity(cmd.Name); err != nil {
+			return nil, Command{}, fmt.Errorf("%s: %w", b.Name(), err)
+		}
+	case *starlark.Function:
+		entry, err := h.ChildEntry(t)
+		if err != nil {
+			return nil, Command{}, fmt.Errorf("%s: %w", b.Name(), err)
+		}
+		cmd.Kind, cmd.Name = KindChild, entry
+	default:
+		return nil, Command{}, fmt.Errorf("%s: target must be an activity name (string) or a function of this script, got %s", b.Name(), args[0].Type())
+	}
+	cmd.Args, err = TupleToJSON(args[1:], 1)
+	if err != nil {
+		return nil, Command{}, fmt.Errorf("%s(%s): %w", b.Name(), cmd.Name, err)
+	}
+	var opts CallOptions
+	for _, kv := range kwargs {
+		name := string(kv[0].(starlark.String))
+		switch name {
+		case "retry":
+			if kv[1] == starlark.None {
+				continue
+			}
+			rp, ok := kv[1].(*RetryPolicy)
+			if !ok {
+				return nil, Command{}, fmt.Errorf("%s: retry= wants a retry_policy(...), got %s", b.Name(), kv[1].Type())
+			}
+			spec := rp.spec
+			opts.Retry = &spec
+		case "timeout":
+			if kv[1] == starlark.None {
+				continue
+			}
+			d, err := durationValue(kv[1])
+			if err != nil {
+				return nil, Command{}, fmt.Errorf("%s: timeout=: %w", b.Name(), err)
+			}
+			opts.TimeoutMS = d.Milliseconds()
+		default:
+			return nil, Command{}, fmt.Errorf("%s: unexpected keyword argument %q (known: retry, timeout)", b.Name(), name)
+		}
+	}
+	if cmd.Kind == KindChild && (opts.Retry != nil || opts.TimeoutMS != 0) {
+		return nil, Command{}, fmt.Errorf("%s: retry= and timeout= apply to activities, not to child workflow %s", b.Name(), cmd.Name)
+	}
+	if cmd.Kind == KindActivity && (opts.Retry != nil || opts.TimeoutMS != 0) {
+		cmd.Options, _ = json.Marshal(opts)
+	}
+	return h, cmd, nil
+}
+
+func stepValue(b string, cmd Command, o Outcome) (starlark.Value, error) {
+	if o.Err != nil {
+		return nil, &StepError{Builtin: b, Kind: cmd.Kind, Target: cmd.Name, Info: *o.Err}
+	}
+	v, err := FromJSON(o.Value)
+	if err != nil {
+		return nil, fmt.Errorf("%s: result of %s: %w", b, cmd.Name, err)
+	}
+	return v, nil
+}
+
+func runStep(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (Command, Outcome, error) {
+	h, cmd, err := parseStep(thread, b, args, kwargs)
+	if err != nil {
+		return cmd, Outcome{}, err
+	}
+	seq, err := h.Schedule(thread, cmd)
+	if err != nil {
+		return cmd, Outcome{}, err
+	}
+	if err := h.Await(thread, []int{seq}, 1); err != nil {
+		return cmd, Outcome{}, err
+	}
+	o, _ := h.Outcome(seq)
+	return cmd, o, nil
+}
+
+// durable(target, *args, retry=None, timeout=None) runs a step and returns its result.
+func durable(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	cmd, o, err := runStep(thread, b, args, kwargs)
+	if err != nil {
+		return nil, err
+	}
+	return stepValue(b.Name(), cmd, o)
+}
+
+// attempt(target, *args, **opts) runs a step and returns a result value instead of failing.
+func attempt(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	cmd, o, err := runStep(thread, b, args, kwargs)
+	if err != nil {
+		return nil, err
+	}
+	return newResult(b.Name(), cmd, o)
+}
+
+// start(target, *args, **opts) schedules a step and returns a future at once.
+func start(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	h, cmd, err := parseStep(thread, b, args, kwargs)
+	if err != nil {
+		return nil, err
+	}
+	seq, err := h.Schedule(thread, cmd)
+	if err != nil {
+		return nil, err
+	}
+	return &Future{seq: seq, cmd: cmd, host: h}, nil
+}
+
+// gather(futures) waits for every future and returns their results in order; the first
+// failure (in completion order) fails the gather.
+func gather(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	h, err := host(thread, b)
+	if err != nil {
+		return nil, err
+	}
+	var it starlark.Iterable
+	returnErrors := false
+	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "futures", &it, "return_errors?", &returnErrors); err != nil {
+		return nil, err
+	}
+	var futures []*Future
+	iter := it.Iterate()
+	defer iter.Done()
+	var x starlark.Value
+	for i := 0; iter.Next(&x); i++ {
+		f, ok := x.(*Future)
+		if !ok {
+			return nil, fmt.Errorf("%s: element %d is %s, want a future from start()", b.Name(), i, x.Type())
+		}
+		futures = append(futures, f)
+	}
+	seqs := make([]int, len(futures))
+	for i, f := range futures {
+		seqs[i] = f.seq
+	}
+	for {
+		done := 0
+		for i, f := range futures {
+			o, ok := h.Outcome(seqs[i])
+			if !ok {
+				continue
+			}
+			done++
+			if o.Err != nil && !returnErrors {
+				return nil, &StepError{Builtin: b.Name(), Kind: f.cmd.Kind, Target: f.cmd.Name, Info: *o.Err}
+			}
+		}
+		if done == len(futures) {
+			break
+		}
+		if err := h.Await(thread, seqs, done+1); err != nil {
+			return nil, err
+		}
+	}
+	out := make([]starlark.Value, len(futures))
+	for i, f := range futures {
+		o, _ := h.Outcome(seqs[i])
+		var v starlark.Value
+		var err error
+		if returnErrors {
+			v, err = newResult(b.Name(), f.cmd, o)
+		} else {
+			v, err = stepValue(b.Name(), f.cmd, o)
+		}
+		if err != nil {
+			return nil, err
+		}
+		out[i] = v
+	}
+	return starlark.NewList(out), nil
+}
+
+// sleep(duration) waits on a durable timer.
+func sleep(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	h, err := host(thread, b)
+	if err != nil {
+		return nil, err
+	}
+	var dv starlark.Value
+	if err := starlark.UnpackPositionalArgs(b.Name(), args, kwargs, 1, &dv); err != nil {
+		return nil, err
+	}
+	d, err := durationValue(dv)
+	if err != nil {
+		return nil, fmt.Errorf("sleep: %w", err)
+	}
+	opts, _ := json.Marshal(TimerOptions{DurationMS: d.Milliseconds()})
+	seq, err := h.Schedule(thread, Command{Kind: KindTimer, Name: "sleep", Options: opts, Pos: CallerPos(thread)})
+	if err != nil {
+		return nil, err
+	}
+	if err := h.Await(thread, []int{seq}, 1); err != nil {
+		return nil, err
+	}
+	return starlark.None, nil
+}
+
+// Future is a scheduled step whose result is not awaited yet.
+type Future struct {
+	seq  int
+	cmd  Command
+	host Host
+}
+
+var _ starlark.HasAttrs = (*Future)(nil)
+
+func (f *Future) String() string        { return fmt.Sprintf("<future %s #%d>", f.cmd.Name, f.seq) }
+func (f *Future) Type() string          { return "future" }
+func (f *Future) Freeze()               {}
+func (f *Future) Truth() starlark.Bool  { return true }
+func (f *Future) Hash() (uint32, error) { return uint32(f.seq), nil }
+func (f *Future) AttrNames() []string   { return []string{"done", "result", "target"} }
+func (f *Future) Attr(name string) (starlark.Value, error) {
+	switch name {
+	case "target":
+		return starlark.String(f.cmd.Name), nil
+	case "done":
+		return starlark.NewBuiltin("done", func(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+			if err := starlark.UnpackPositionalArgs("done", args, kwargs, 0); err != nil {
+				return nil, err
+			}
+			_, ok := f.host.Outcome(f.seq)
+			return starlark.Bool(ok), nil
+		}), nil
+	case "result":
+		return starlark.NewBuiltin("result", func(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+			if err := starlark.UnpackPositionalArgs("result", args, kwargs, 0); err != nil {
+				return nil, err
+			}
+			if err := f.host.Await(thread, []int{f.seq}, 1); err != nil {
+				return nil, err
+			}
+			o, _ := f.host.Outcome(f.seq)
+			return stepValue("result", f.cmd, o)
+		}), nil
+	}
+	return nil, nil
+}
+
+// Result is what attempt() returns: ok, value, error, unwrap().
+type Result struct {
+	ok    bool
+	value starlark.Value
+	err   *starlarkstruct.Struct
+	step  *StepError
+}
+
+func newResult(b string, cmd Command, o Outcome) (*Result, error) {
+	if o.Err != nil {
+		se := &StepError{Builtin: b, Kind: cmd.Kind, Target: cmd.Name, Info: *o.Err}
+		typ := o.Err.Type
+		if typ == "" {
+			typ = "ActivityError"
+		}
+		errStruct := starlarkstruct.FromStringDict(starlark.String("error"), starlark.StringDict{
+			"type":     starlark.String(typ),
+			"message":  starlark.String(o.Err.Message),
+			"attempts": starlark.MakeInt(o.Err.Attempts),
+			"target":   starlark.String(cmd.Name),
+		})
+		return &Result{err: errStruct, value: starlark.None, step: se}, nil
+	}
+	v, err := stepValue(b, cmd, o)
+	if err != nil {
+		return nil, err
+	}
+	return &Result{ok: true, value: v}, nil
+}
+
+var _ starlark.HasAttrs = (*Result)(nil)
+
+func (r *Result) String() string {
+	if r.ok {
+		return fmt.Sprintf("result(ok=True, value=%s)", r.value.String())
+	}
+	return fmt.Sprintf("result(ok=False, error=%q)", r.step.Info.Message)
+}
+func (r *Result) Type() string          { return "result" }
+func (r *Result) Freeze()               { r.value.Freeze() }
+func (r *Result) Truth() starlark.Bool  { return starlark.Bool(r.ok) }
+func (r *Result) Hash() (uint32, error) { return 0, fmt.Errorf("unhashable type: result") }
+func (r *Result) AttrNames() []string   { return []string{"error", "ok", "unwrap", "value"} }
+func (r *Result) Attr(name string) (starlark.Value, error) {
+	switch name {
+	case "ok":
+		return starlark.Bool(r.ok), nil
+	case "value":
+		return r.value, nil
+	case "error":
+		if r.err == nil {
+			return starlark.None, nil
+		}
+		return r.err, nil
+	case "unwrap":
+		return starlark.NewBuiltin("unwrap", func(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+			if err := starlark.UnpackPositionalArgs("unwrap", args, kwargs, 0); err != nil {
+				return nil, err
+			}
+			if !r.ok {
+				return nil, r.step
+			}
+			return r.value, nil
+		}), nil
+	}
+	return nil, nil
+}
+
+// RetryPolicy is the value retry_policy() returns.
+type RetryPolicy struct{ spec RetrySpec }
+
+// Spec returns the policy as recorded.
+func (p *RetryPolicy) Spec() RetrySpec { return p.spec }
+
+func (p *RetryPolicy) String() string {
+	b, _ := json.Marshal(p.spec)
+	return "retry_policy(" + string(b) + ")"
+}
+func (p *RetryPolicy) Type() string          { return "retry_policy" }
+func (p *RetryPolicy) Freeze()               {}
+func (p *RetryPolicy) Truth() starlark.Bool  { return true }
+func (p *RetryPolicy) Hash() (uint32, error) { return 0, fmt.Errorf("unhashable type: retry_policy") }
+
+func retryPolicy(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	var (
+		maxAttempts                    = 3
+		initialDelay, maxDelay         starlark.Value = starlark.MakeInt(1), starlark.None
+		backoff                        = 2.0
+		jitter                         = 0.0
+		nonRetryable                   *starlark.List
+	)
+	if err := starlark.UnpackArgs(b.Name(), args, kwargs,
+		"max_attempts?", &maxAttempts, "initial_delay?", &initialDelay, "backoff_factor?", &backoff,
+		"max_delay?", &maxDelay, "jitter?", &jitter, "non_retryable?", &nonRetryable); err != nil {
+		return nil, err
+	}
+	if maxAttempts < 1 {
+		return nil, fmt.Errorf("retry_policy: max_attempts must be at least 1, got %d", maxAttempts)
+	}
+	if backoff < 1 {
+		return nil, fmt.Errorf("retry_policy: backoff_factor must be at least 1.0, got %v", backoff)
+	}
+	if jitter < 0 || jitter > 1 {
+		return nil, fmt.Errorf("retry_policy: jitter must be between 0 and 1, got %v", jitter)
+	}
+	spec := RetrySpec{MaxAttempts: maxAttempts, BackoffFactor: backoff, Jitter: jitter}
+	d, err := durationValue(initialDelay)
+	if err != nil {
+		return nil, fmt.Errorf("retry_policy: initial_delay: %w", err)
+	}
+	spec.InitialDelayMS = d.Milliseconds()
+	if maxDelay != starlark.None {
+		d, err := durationValue(maxDelay)
+		if err != nil {
+			return nil, fmt.Errorf("retry_policy: max_delay: %w", err)
+		}
+		spec.MaxDelayMS = d.Milliseconds()
+	}
+	if nonRetryable != nil {
+		for i := 0; i < nonRetryable.Len(); i++ {
+			s, ok := starlark.AsString(nonRetryable.Index(i))
+			if !ok {
+				return nil, fmt.Errorf("retry_policy: non_retryable[%d] must be a string, got %s", i, nonRetryable.Index(i).Type())
+			}
+			spec.NonRetryable = append(spec.NonRetryable, s)
+		}
+		sort.Strings(spec.NonRetryable)
+	}
+	return &RetryPolicy{spec: spec}, nil
+}
+
+// IsStepError reports whether err (from a script run) is a failed step, and returns it.
+func IsStepError(err error) (*StepError, bool) {
+	var se *StepError
+	ok := errors.As(err, &se)
+	return se, ok
+}
+
+func joinArgs(args starlark.Tuple) string {
+	parts := make([]string, len(args))
+	for i, a := range args {
+		if s, ok := a.(starlark.String); ok {
+			parts[i] = string(s)
+		} else {
+			parts[i] = a.String()
+		}
+	}
+	return strings.Join(parts, " ")
+}

@@ -1,0 +1,504 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/stent-go/stent"
+	"github.com/stent-go/stent/backend"
+	"github.com/stent-go/stent/builtins"
+)
+
+var (
+	argsFlag     = &cli.StringFlag{Name: "args", Usage: "JSON array of positional arguments for the entry function", Value: "[]"}
+	idFlag       = &cli.StringFlag{Name: "id", Usage: "execution ID; dispatching an existing ID resumes it instead of starting another"}
+	entryFlag    = &cli.StringFlag{Name: "entry", Usage: "entry function", Value: "main"}
+	activityFlag = &cli.StringSliceFlag{Name: "activity", Usage: "register a command activity NAME=COMMAND (repeatable)"}
+	queueFlag    = &cli.StringFlag{Name: "queue", Usage: "queue of the execution's tasks", Value: backend.DefaultQueue}
+	delayFlag    = &cli.StringFlag{Name: "delay", Usage: "start the execution after this long (e.g. 30m)"}
+	maxDurFlag   = &cli.StringFlag{Name: "max-duration", Usage: "end the execution as timed out after this long (e.g. 1h)"}
+)
+
+func workerFlags() []cli.Flag {
+	return []cli.Flag{
+		activityFlag,
+		&cli.IntFlag{Name: "concurrency", Usage: "tasks run at once", Value: 16},
+		&cli.StringFlag{Name: "lease", Usage: "task lease duration", Value: "5m"},
+		&cli.StringFlag{Name: "poll", Usage: "safety-net poll interval", Value: "1s"},
+		&cli.StringFlag{Name: "dead-worker-grace", Usage: "reclaim the tasks of a worker silent this long", Value: "10s"},
+		&cli.IntFlag{Name: "cache-size", Usage: "live executions kept in memory (0 turns the cache off)", Value: 4096},
+		&cli.Uint64Flag{Name: "max-steps", Usage: "Starlark steps allowed between two checkpoints", Value: 5_000_000},
+	}
+}
+
+func parseDurationFlag(c *cli.Context, name string) (time.Duration, error) {
+	s := c.String(name)
+	if s == "" {
+		return 0, nil
+	}
+	d, err := builtins.ParseDuration(s)
+	if err != nil {
+		return 0, failf(exitUsage, "--%s: %v", name, err)
+	}
+	return d, nil
+}
+
+func workerOptions(c *cli.Context) (stent.WorkerOptions, []stent.Option, error) {
+	var o stent.WorkerOptions
+	o.Concurrency = c.Int("concurrency")
+	if o.Concurrency <= 0 {
+		return o, nil, failf(exitUsage, "--concurrency must be at least 1, got %d", o.Concurrency)
+	}
+	var err error
+	if o.LeaseDuration, err = parseDurationFlag(c, "lease"); err != nil {
+		return o, nil, err
+	}
+	if o.PollInterval, err = parseDurationFlag(c, "poll"); err != nil {
+		return o, nil, err
+	}
+	if o.DeadWorkerGrace, err = parseDurationFlag(c, "dead-worker-grace"); err != nil {
+		return o, nil, err
+	}
+	if c.IsSet("queue") && c.Command.Name == "worker" {
+		o.Queues = c.StringSlice("queue")
+	}
+	engOpts := []stent.Option{stent.WithCacheSize(c.Int("cache-size")), stent.WithStepLimit(c.Uint64("max-steps"))}
+	return o, engOpts, nil
+}
+
+func registerCommands(c *cli.Context, eng *stent.Engine) error {
+	for _, spec := range c.StringSlice("activity") {
+		if err := eng.RegisterCommand(spec); err != nil {
+			return failf(exitUsage, "--activity: %v", err)
+		}
+	}
+	return nil
+}
+
+func dispatchOptions(c *cli.Context) ([]stent.DispatchOption, error) {
+	var opts []stent.DispatchOption
+	if id := c.String("id"); id != "" {
+		opts = append(opts, stent.ID(id))
+	}
+	if e := c.String("entry"); e != "" {
+		opts = append(opts, stent.Entry(e))
+	}
+	if q := c.String("queue"); q != "" {
+		opts = append(opts, stent.Queue(q))
+	}
+	d, err := parseDurationFlag(c, "delay")
+	if err != nil {
+		return nil, err
+	}
+	if d > 0 {
+		opts = append(opts, stent.Delay(d))
+	}
+	if d, err = parseDurationFlag(c, "max-duration"); err != nil {
+		return nil, err
+	}
+	if d > 0 {
+		opts = append(opts, stent.MaxDuration(d))
+	}
+	return opts, nil
+}
+
+func scriptArg(c *cli.Context) (string, error) {
+	if c.NArg() != 1 {
+		return "", failf(exitUsage, "%s takes one script path, got %d arguments (usage: stent %s SCRIPT [--args JSON])", c.Command.Name, c.NArg(), c.Command.Name)
+	}
+	return c.Args().First(), nil
+}
+
+func signalContext(c *cli.Context) (context.Context, context.CancelFunc) {
+	return signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
+}
+
+func execCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "exec",
+		Usage:     "dispatch a script and serve it in this process until it ends; print its result as JSON",
+		ArgsUsage: "SCRIPT",
+		Flags:     append([]cli.Flag{argsFlag, idFlag, entryFlag, queueFlag, delayFlag, maxDurFlag}, workerFlags()...),
+		Action: func(c *cli.Context) error {
+			script, err := scriptArg(c)
+			if err != nil {
+				return err
+			}
+			wopts, eopts, err := workerOptions(c)
+			if err != nil {
+				return err
+			}
+			dopts, err := dispatchOptions(c)
+			if err != nil {
+				return err
+			}
+			eng, err := openEngine(c, eopts...)
+			if err != nil {
+				return err
+			}
+			defer eng.Close()
+			if err := registerCommands(c, eng); err != nil {
+				return err
+			}
+			ctx, stop := signalContext(c)
+			defer stop()
+			id, err := eng.DispatchJSON(ctx, script, json.RawMessage(c.String("args")), dopts...)
+			if err != nil {
+				return err
+			}
+			serveCtx, stopServe := context.WithCancel(ctx)
+			served := make(chan error, 1)
+			go func() { served <- eng.Serve(serveCtx, wopts) }()
+			if isTerminal(c.App.ErrWriter) {
+				go showProgress(serveCtx, eng, id, c.App.ErrWriter)
+			}
+			res, werr := eng.WaitFor(ctx, id)
+			stopServe()
+			if serr := <-served; serr != nil && werr == nil {
+				return serr
+			}
+			if res == nil {
+				if errors.Is(werr, context.Canceled) {
+					return failf(exitCanceled, "interrupted; execution %s is saved: run `stent exec %s --id %s` (same arguments) to continue it", id, script, id)
+				}
+				return werr
+			}
+			return printResult(c, res)
+		},
+	}
+}
+
+// printResult writes a completed execution's value as one line of JSON, or its failure.
+func printResult(c *cli.Context, res *stent.Result) error {
+	if err := res.Err(); err != nil {
+		var ee *stent.ExecutionError
+		msg := err.Error()
+		if errors.As(err, &ee) && ee.Info.Stack != "" {
+			msg += "\n" + strings.TrimRight(ee.Info.Stack, "\n")
+		}
+		return failf(exitFailed, "%s", msg)
+	}
+	out := res.Value
+	if len(out) == 0 {
+		out = json.RawMessage("null")
+	}
+	fmt.Fprintln(c.App.Writer, string(out))
+	return nil
+}
+
+func dispatchCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "dispatch",
+		Usage:     "create an execution for a worker to run; print its ID",
+		ArgsUsage: "SCRIPT",
+		Flags:     []cli.Flag{argsFlag, idFlag, entryFlag, queueFlag, delayFlag, maxDurFlag},
+		Action: func(c *cli.Context) error {
+			script, err := scriptArg(c)
+			if err != nil {
+				return err
+			}
+			dopts, err := dispatchOptions(c)
+			if err != nil {
+				return err
+			}
+			eng, err := openEngine(c)
+			if err != nil {
+				return err
+			}
+			defer eng.Close()
+			id, err := eng.DispatchJSON(c.Context, script, json.RawMessage(c.String("args")), dopts...)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(c.App.Writer, id)
+			return nil
+		},
+	}
+}
+
+func workerCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "worker",
+		Usage: "serve executions until SIGINT/SIGTERM, then drain gracefully",
+		Flags: append([]cli.Flag{&cli.StringSliceFlag{Name: "queue", Usage: "queue to serve (repeatable; default all)"}}, workerFlags()...),
+		Action: func(c *cli.Context) error {
+			if c.NArg() != 0 {
+				return failf(exitUsage, "worker takes no arguments, got %q", c.Args().Slice())
+			}
+			wopts, eopts, err := workerOptions(c)
+			if err != nil {
+				return err
+			}
+			eng, err := openEngine(c, eopts...)
+			if err != nil {
+				return err
+			}
+			defer eng.Close()
+			if err := registerCommands(c, eng); err != nil {
+				return err
+			}
+			ctx, stop := signalContext(c)
+			defer stop()
+			return eng.Serve(ctx, wopts)
+		},
+	}
+}
+
+func idArg(c *cli.Context) (string, error) {
+	if c.NArg() != 1 {
+		return "", failf(exitUsage, "%s takes one execution ID (usage: stent %s ID)", c.Command.Name, c.Command.Name)
+	}
+	return c.Args().First(), nil
+}
+
+func notFound(id string, err error) error {
+	if errors.Is(err, backend.ErrNotFound) {
+		return failf(exitUsage, "no execution %q in this database (list them with `stent list`)", id)
+	}
+	return err
+}
+
+func waitCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "wait",
+		Usage:     "wait for an execution to end; print its result as JSON",
+		ArgsUsage: "ID",
+		Action: func(c *cli.Context) error {
+			id, err := idArg(c)
+			if err != nil {
+				return err
+			}
+			eng, err := openEngine(c)
+			if err != nil {
+				return err
+			}
+			defer eng.Close()
+			if _, err := eng.Get(c.Context, id); err != nil {
+				return notFound(id, err)
+			}
+			ctx, stop := signalContext(c)
+			defer stop()
+			res, err := eng.WaitFor(ctx, id)
+			if res == nil {
+				return err
+			}
+			return printResult(c, res)
+		},
+	}
+}
+
+func statusCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "status",
+		Usage:     "show an execution's state",
+		ArgsUsage: "ID",
+		Flags:     []cli.Flag{&cli.BoolFlag{Name: "json", Usage: "print JSON"}},
+		Action: func(c *cli.Context) error {
+			id, err := idArg(c)
+			if err != nil {
+				return err
+			}
+			eng, err := openEngine(c)
+			if err != nil {
+				return err
+			}
+			defer eng.Close()
+			ex, err := eng.Get(c.Context, id)
+			if err != nil {
+				return notFound(id, err)
+			}
+			if c.Bool("json") {
+				return writeJSON(c, executionJSON(ex))
+			}
+			w := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
+			fmt.Fprintf(w, "id\t%s\n", ex.ID)
+			fmt.Fprintf(w, "status\t%s\n", ex.Status)
+			fmt.Fprintf(w, "script\t%s (entry %s)\n", ex.Bundle.Main, ex.Entry)
+			fmt.Fprintf(w, "args\t%s\n", ex.Args)
+			if ex.ParentID != "" {
+				fmt.Fprintf(w, "parent\t%s (step %d)\n", ex.ParentID, ex.ParentSeq)
+			}
+			fmt.Fprintf(w, "created\t%s\n", ex.CreatedAt.Format(time.RFC3339))
+			if ex.CompletedAt != nil {
+				fmt.Fprintf(w, "ended\t%s (%s)\n", ex.CompletedAt.Format(time.RFC3339), ex.CompletedAt.Sub(ex.CreatedAt).Round(time.Millisecond))
+			}
+			if len(ex.Result) > 0 {
+				fmt.Fprintf(w, "result\t%s\n", ex.Result)
+			}
+			if ex.Error != nil {
+				fmt.Fprintf(w, "error\t%s\n", ex.Error.Message)
+			}
+			return w.Flush()
+		},
+	}
+}
+
+func executionJSON(ex *backend.Execution) map[string]any {
+	m := map[string]any{
+		"id": ex.ID, "status": ex.Status, "script": ex.Bundle.Main, "entry": ex.Entry,
+		"args": ex.Args, "created_at": ex.CreatedAt, "version": ex.Version,
+	}
+	if ex.ParentID != "" {
+		m["parent_id"], m["parent_seq"] = ex.ParentID, ex.ParentSeq
+	}
+	if len(ex.Result) > 0 {
+		m["result"] = ex.Result
+	}
+	if ex.Error != nil {
+		m["error"] = ex.Error
+	}
+	if ex.CompletedAt != nil {
+		m["completed_at"] = ex.CompletedAt
+	}
+	return m
+}
+
+func writeJSON(c *cli.Context, v any) error {
+	enc := json.NewEncoder(c.App.Writer)
+	enc.SetEscapeHTML(false)
+	return enc.Encode(v)
+}
+
+func historyCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "history",
+		Usage:     "show an execution's event history",
+		ArgsUsage: "ID",
+		Flags:     []cli.Flag{&cli.BoolFlag{Name: "json", Usage: "print one JSON object per event"}},
+		Action: func(c *cli.Context) error {
+			id, err := idArg(c)
+			if err != nil {
+				return err
+			}
+			eng, err := openEngine(c)
+			if err != nil {
+				return err
+			}
+			defer eng.Close()
+			events, err := eng.History(c.Context, id)
+			if err != nil {
+				return notFound(id, err)
+			}
+			if c.Bool("json") {
+				for _, ev := range events {
+					if err := writeJSON(c, ev); err != nil {
+						return err
+					}
+				}
+				return nil
+			}
+			w := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(w, "EVENT\tSEQ\tKIND\tNAME\tDETAIL\tAT")
+			for _, ev := range events {
+				fmt.Fprintf(w, "%d\t%d\t%s\t%s\t%s\t%s\n", ev.ID, ev.Seq, ev.Kind, ev.Name, eventDetail(ev), ev.At.Format("15:04:05.000"))
+			}
+			return w.Flush()
+		},
+	}
+}
+
+func eventDetail(ev backend.Event) string {
+	if ev.Error != nil {
+		return "error: " + shorten(ev.Error.Message, 80)
+	}
+	switch ev.Kind {
+	case backend.EventActivityScheduled, backend.EventChildScheduled, backend.EventTimerScheduled:
+		var d struct {
+			Args    json.RawMessage `json:"args"`
+			Pos     string          `json:"pos"`
+			Options json.RawMessage `json:"options"`
+		}
+		_ = json.Unmarshal(ev.Data, &d)
+		detail := d.Pos
+		if len(d.Args) > 0 {
+			detail += " args " + shorten(string(d.Args), 60)
+		}
+		if ev.Kind == backend.EventTimerScheduled {
+			var o builtins.TimerOptions
+			_ = json.Unmarshal(d.Options, &o)
+			detail += " " + (time.Duration(o.DurationMS) * time.Millisecond).String()
+		}
+		return detail
+	}
+	return shorten(string(ev.Data), 80)
+}
+
+func shorten(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n-1] + "…"
+}
+
+func listCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "list",
+		Usage: "list executions, newest first",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "status", Usage: "only this status (running, completed, failed, cancelled, timed_out)"},
+			&cli.BoolFlag{Name: "all", Usage: "include child executions"},
+			&cli.IntFlag{Name: "limit", Value: 50},
+			&cli.BoolFlag{Name: "json", Usage: "print one JSON object per execution"},
+		},
+		Action: func(c *cli.Context) error {
+			eng, err := openEngine(c)
+			if err != nil {
+				return err
+			}
+			defer eng.Close()
+			st := backend.Status(c.String("status"))
+			switch st {
+			case "", backend.StatusRunning, backend.StatusCompleted, backend.StatusFailed, backend.StatusCancelled, backend.StatusTimedOut:
+			default:
+				return failf(exitUsage, "--status %q: want running, completed, failed, cancelled or timed_out", st)
+			}
+			list, err := eng.List(c.Context, backend.ListFilter{Status: st, RootOnly: !c.Bool("all"), Limit: c.Int("limit")})
+			if err != nil {
+				return err
+			}
+			if c.Bool("json") {
+				for i := range list {
+					if err := writeJSON(c, executionJSON(&list[i])); err != nil {
+						return err
+					}
+				}
+				return nil
+			}
+			w := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(w, "ID\tSTATUS\tSCRIPT\tENTRY\tCREATED")
+			for _, ex := range list {
+				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", ex.ID, ex.Status, ex.Bundle.Main, ex.Entry, ex.CreatedAt.Format(time.RFC3339))
+			}
+			return w.Flush()
+		},
+	}
+}
+
+func migrateCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "migrate",
+		Usage: "create or upgrade the schema (every other command also does it when needed)",
+		Action: func(c *cli.Context) error {
+			eng, err := openEngine(c)
+			if err != nil {
+				return err
+			}
+			defer eng.Close()
+			if err := eng.Backend().Migrate(c.Context); err != nil {
+				return fmt.Errorf("migrating: %w", err)
+			}
+			fmt.Fprintln(c.App.ErrWriter, "schema is up to date")
+			return nil
+		},
+	}
+}

@@ -1,0 +1,165 @@
+// Command stent runs and inspects durable Starlark workflows: `stent exec flow.star`
+// runs one to its end (resuming it after a crash with --id), `stent worker` serves many,
+// and dispatch, wait, status, history and list inspect and control executions.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/stent-go/stent"
+)
+
+// Exit codes.
+const (
+	exitOK       = 0
+	exitFailed   = 1 // the workflow failed (or the command could not do its job)
+	exitUsage    = 2 // usage or input error
+	exitCanceled = 130
+)
+
+func main() {
+	os.Exit(run(os.Args, os.Stdout, os.Stderr))
+}
+
+// run is main without os.Exit, for tests.
+func run(args []string, stdout, stderr io.Writer) int {
+	app := newApp(stdout, stderr)
+	err := app.Run(interspersed(app, args))
+	return exitCode(err, stderr)
+}
+
+// exitError carries an exit code and a message already meant for the user.
+type exitError struct {
+	code int
+	msg  string
+}
+
+func (e *exitError) Error() string { return e.msg }
+
+func failf(code int, format string, args ...any) error {
+	return &exitError{code: code, msg: fmt.Sprintf(format, args...)}
+}
+
+func exitCode(err error, stderr io.Writer) int {
+	if err == nil {
+		return exitOK
+	}
+	var ee *exitError
+	if errors.As(err, &ee) {
+		if ee.msg != "" {
+			fmt.Fprintln(stderr, "stent: "+ee.msg)
+		}
+		return ee.code
+	}
+	var ie *stent.InputError
+	if errors.As(err, &ie) {
+		fmt.Fprintln(stderr, "stent: "+ie.Error())
+		return exitUsage
+	}
+	if errors.Is(err, context.Canceled) {
+		fmt.Fprintln(stderr, "stent: interrupted")
+		return exitCanceled
+	}
+	fmt.Fprintln(stderr, "stent: "+err.Error())
+	if isUsageError(err) {
+		return exitUsage
+	}
+	return exitFailed
+}
+
+// isUsageError recognises urfave/cli's own complaints about flags and arguments.
+func isUsageError(err error) bool {
+	msg := err.Error()
+	for _, s := range []string{"flag provided but not defined", "flag needs an argument", "invalid value", "Required flag", "No help topic", "invalid boolean", "not a valid"} {
+		if strings.Contains(msg, s) {
+			return true
+		}
+	}
+	return false
+}
+
+var dbFlag = &cli.StringFlag{
+	Name:    "db",
+	Usage:   "database: a file path for SQLite, or postgres://user@host/db",
+	EnvVars: []string{"STENT_DB"},
+	Value:   "stent.db",
+}
+
+var logLevelFlag = &cli.StringFlag{
+	Name:    "log-level",
+	Usage:   "engine log level on stderr: debug, info, warn, error",
+	EnvVars: []string{"STENT_LOG_LEVEL"},
+	Value:   "warn",
+}
+
+func newApp(stdout, stderr io.Writer) *cli.App {
+	app := &cli.App{
+		Name:                 "stent",
+		Usage:                "durable workflows written in Starlark",
+		Writer:               stdout,
+		ErrWriter:            stderr,
+		Flags:                []cli.Flag{dbFlag, logLevelFlag},
+		EnableBashCompletion: true,
+		ExitErrHandler:       func(*cli.Context, error) {},
+		OnUsageError: func(c *cli.Context, err error, isSubcommand bool) error {
+			return failf(exitUsage, "%v (see 'stent %s --help')", err, c.Command.Name)
+		},
+		Commands: []*cli.Command{
+			execCommand(),
+			dispatchCommand(),
+			workerCommand(),
+			waitCommand(),
+			statusCommand(),
+			historyCommand(),
+			listCommand(),
+			migrateCommand(),
+		},
+	}
+	for _, c := range app.Commands {
+		c.OnUsageError = app.OnUsageError
+		// The database and log flags are accepted after the command name too.
+		c.Flags = append(c.Flags, dbFlag, logLevelFlag)
+	}
+	return app
+}
+
+func logger(c *cli.Context) *slog.Logger {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(flagValue(c, "log-level"))); err != nil {
+		level = slog.LevelWarn
+	}
+	return slog.New(slog.NewTextHandler(c.App.ErrWriter, &slog.HandlerOptions{Level: level}))
+}
+
+// openEngine opens the database named by --db.
+func openEngine(c *cli.Context, opts ...stent.Option) (*stent.Engine, error) {
+	opts = append([]stent.Option{stent.WithLogger(logger(c))}, opts...)
+	eng, err := stent.Open(c.Context, flagValue(c, "db"), opts...)
+	if err != nil {
+		var ie *stent.InputError
+		if errors.As(err, &ie) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("opening database: %w", err)
+	}
+	return eng, nil
+}
+
+// flagValue returns a flag accepted both before and after the command name: the one the
+// user set, wherever it was, else its environment value or default.
+func flagValue(c *cli.Context, name string) string {
+	for _, ctx := range c.Lineage() {
+		if ctx.IsSet(name) {
+			return ctx.String(name)
+		}
+	}
+	return c.String(name)
+}

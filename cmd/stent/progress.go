@@ -1,0 +1,56 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/stent-go/stent"
+	"github.com/stent-go/stent/backend"
+)
+
+// isTerminal reports whether w is a character device (a terminal).
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
+
+// showProgress prints the steps of execution id as they are scheduled and finish.
+func showProgress(ctx context.Context, eng *stent.Engine, id string, w io.Writer) {
+	var last int64
+	done := 0
+	tick := time.NewTicker(250 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		events, err := eng.Backend().History(ctx, id, last)
+		if err == nil {
+			for _, ev := range events {
+				last = ev.ID
+				switch ev.Kind {
+				case backend.EventActivityScheduled, backend.EventChildScheduled, backend.EventTimerScheduled:
+					fmt.Fprintf(w, "\r\033[K… step %d: %s %s", ev.Seq, ev.Name, eventDetail(ev))
+				case backend.EventActivityCompleted, backend.EventChildCompleted, backend.EventTimerFired:
+					done++
+					fmt.Fprintf(w, "\r\033[K✓ %d steps done (last: %s)", done, ev.Name)
+				case backend.EventActivityFailed:
+					fmt.Fprintf(w, "\r\033[K✗ step %d: %s failed\n", ev.Seq, ev.Name)
+				case backend.EventCompleted, backend.EventFailed:
+					fmt.Fprint(w, "\r\033[K")
+					return
+				}
+			}
+		}
+		select {
+		case <-ctx.Done():
+			fmt.Fprint(w, "\r\033[K")
+			return
+		case <-tick.C:
+		}
+	}
+}

@@ -1,0 +1,208 @@
+// Package interpreter runs one execution's Starlark script against its event history:
+// deterministic replay of recorded steps, suspension at the first unrecorded one,
+// determinism checks, step limits, and live (parked) runs that resume without replay.
+//
+// It knows nothing of SQL or workers: it consumes history events and produces the
+// commands, logs and outcome of one workflow task. Storage is package backend's job and
+// scheduling is the engine's.
+package interpreter
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"path"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"go.starlark.net/starlark"
+	"go.starlark.net/syntax"
+
+	"github.com/stent-go/stent/backend"
+	"github.com/stent-go/stent/builtins"
+)
+
+// FileOptions are the Starlark dialect options of workflow scripts: while loops, sets
+// and recursion are allowed (a step limit bounds runaway code); top-level names cannot
+// be reassigned.
+var FileOptions = &syntax.FileOptions{Set: true, While: true, TopLevelControl: true, Recursion: true}
+
+var universe = builtins.Universe()
+
+func isPredeclared(name string) bool { _, ok := universe[name]; return ok }
+
+// Hash returns the content hash under which a file is pinned.
+func Hash(src []byte) string {
+	sum := sha256.Sum256(src)
+	return hex.EncodeToString(sum[:])
+}
+
+// CollectBundle reads the script at file and, recursively, every file it load()s
+// (paths relative to the loading file), checks their syntax and returns the bundle that
+// pins them plus their sources by hash. Errors name file:line:col.
+func CollectBundle(file string) (backend.Bundle, map[string][]byte, error) {
+	main := filepath.ToSlash(filepath.Clean(file))
+	b := backend.Bundle{Main: main, Files: map[string]string{}}
+	sources := map[string][]byte{}
+	var visit func(p string, from string) error
+	visit = func(p string, from string) error {
+		if _, ok := b.Files[p]; ok {
+			return nil
+		}
+		src, err := os.ReadFile(filepath.FromSlash(p))
+		if err != nil {
+			if from != "" {
+				return fmt.Errorf("%s: load: %w", from, err)
+			}
+			return fmt.Errorf("reading script: %w", err)
+		}
+		h := Hash(src)
+		b.Files[p] = h
+		sources[h] = src
+		f, err := FileOptions.Parse(p, src, 0)
+		if err != nil {
+			return err
+		}
+		for _, stmt := range f.Stmts {
+			ld, ok := stmt.(*syntax.LoadStmt)
+			if !ok {
+				continue
+			}
+			mod, _ := ld.Module.Value.(string)
+			if err := visit(resolveLoad(p, mod), ld.Module.TokenPos.String()); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if err := visit(main, ""); err != nil {
+		return backend.Bundle{}, nil, err
+	}
+	return b, sources, nil
+}
+
+func resolveLoad(from, module string) string {
+	if path.IsAbs(module) {
+		return path.Clean(module)
+	}
+	return path.Join(path.Dir(from), module)
+}
+
+// Program is a compiled, initialised bundle. Its module globals are frozen, so one
+// Program serves any number of concurrent runs.
+type Program struct {
+	Bundle  backend.Bundle
+	modules map[string]starlark.StringDict
+}
+
+// Compile compiles and initialises every file of the bundle. sources maps content hash
+// to source. Top-level code runs once here; it cannot call recorded builtins.
+func Compile(b backend.Bundle, sources map[string][]byte) (*Program, error) {
+	p := &Program{Bundle: b, modules: map[string]starlark.StringDict{}}
+	loading := map[string]bool{}
+	var load func(file string) (starlark.StringDict, error)
+	load = func(file string) (starlark.StringDict, error) {
+		if g, ok := p.modules[file]; ok {
+			return g, nil
+		}
+		if loading[file] {
+			return nil, fmt.Errorf("load cycle through %s", file)
+		}
+		h, ok := b.Files[file]
+		if !ok {
+			return nil, fmt.Errorf("%s is not part of the pinned bundle (files: %s)", file, strings.Join(sortedKeys(b.Files), ", "))
+		}
+		src, ok := sources[h]
+		if !ok {
+			return nil, fmt.Errorf("source of %s (hash %s) is missing", file, h[:12])
+		}
+		loading[file] = true
+		defer delete(loading, file)
+		_, prog, err := starlark.SourceProgramOptions(FileOptions, file, src, isPredeclared)
+		if err != nil {
+			return nil, err
+		}
+		thread := &starlark.Thread{
+			Name:  "init " + file,
+			Print: func(*starlark.Thread, string) {},
+			Load: func(_ *starlark.Thread, module string) (starlark.StringDict, error) {
+				return load(resolveLoad(file, module))
+			},
+		}
+		thread.SetMaxExecutionSteps(defaultStepLimit)
+		g, err := prog.Init(thread, universe)
+		if err != nil {
+			return nil, scriptError(err)
+		}
+		g.Freeze()
+		p.modules[file] = g
+		return g, nil
+	}
+	for _, file := range sortedKeys(b.Files) {
+		if _, err := load(file); err != nil {
+			return nil, err
+		}
+	}
+	return p, nil
+}
+
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// Entry returns the function an execution runs: "fn" names a function of the main
+// file, "path:fn" one of a loaded file.
+func (p *Program) Entry(entry string) (*starlark.Function, error) {
+	file, name := p.Bundle.Main, entry
+	if i := strings.LastIndex(entry, ":"); i >= 0 {
+		file, name = entry[:i], entry[i+1:]
+	}
+	g, ok := p.modules[file]
+	if !ok {
+		return nil, fmt.Errorf("entry %q: file %s is not part of the script bundle", entry, file)
+	}
+	v, ok := g[name]
+	if !ok {
+		return nil, fmt.Errorf("entry function %q not found in %s (functions defined there: %s); define it or pick another with --entry", name, file, strings.Join(functionNames(g), ", "))
+	}
+	fn, ok := v.(*starlark.Function)
+	if !ok {
+		return nil, fmt.Errorf("entry %q in %s is a %s, not a function", name, file, v.Type())
+	}
+	return fn, nil
+}
+
+func functionNames(g starlark.StringDict) []string {
+	var names []string
+	for k, v := range g {
+		if _, ok := v.(*starlark.Function); ok {
+			names = append(names, k)
+		}
+	}
+	sort.Strings(names)
+	if len(names) == 0 {
+		return []string{"none"}
+	}
+	return names
+}
+
+// EntryName returns the entry that designates fn, which must be a top-level function of
+// one of the bundle's files.
+func (p *Program) EntryName(fn *starlark.Function) (string, error) {
+	file := fn.Position().Filename()
+	g, ok := p.modules[file]
+	if ok && g[fn.Name()] == fn {
+		if file == p.Bundle.Main {
+			return fn.Name(), nil
+		}
+		return file + ":" + fn.Name(), nil
+	}
+	return "", fmt.Errorf("function %s (defined at %s) is not a top-level function of the script; only top-level functions can run as child workflows", fn.Name(), fn.Position())
+}

@@ -1,0 +1,454 @@
+package interpreter
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"go.starlark.net/starlark"
+
+	"github.com/stent-go/stent/backend"
+	"github.com/stent-go/stent/builtins"
+)
+
+// defaultStepLimit bounds the Starlark steps a script may take between two checkpoints.
+const defaultStepLimit = 5_000_000
+
+// Config tunes a run.
+type Config struct {
+	// ExecutionID names the thread, for messages.
+	ExecutionID string
+	// StepLimit bounds the Starlark steps between two checkpoints (0: 5,000,000).
+	StepLimit uint64
+	// CheckActivity returns an error naming the registered activities when name is
+	// unknown. Nil accepts every name.
+	CheckActivity func(name string) error
+	// Now is the clock that now() records (nil: time.Now).
+	Now func() time.Time
+	// LogsCommitted is how many log lines of this execution are already stored; a
+	// replay does not write them again.
+	LogsCommitted int
+}
+
+// Scheduled is a command or side effect the script issued that must be recorded.
+type Scheduled struct {
+	Seq     int
+	Kind    backend.EventKind // activity_scheduled, child_scheduled, timer_scheduled or side_effect
+	Name    string
+	Data    json.RawMessage // the event's Data as it will be stored
+	Command *builtins.Command
+}
+
+// ScheduledData is the Data of *_scheduled events.
+type ScheduledData struct {
+	Args    json.RawMessage `json:"args,omitempty"`
+	Hash    string          `json:"hash"`
+	Pos     string          `json:"pos"`
+	Options json.RawMessage `json:"options,omitempty"`
+}
+
+// Step is what one Advance produced.
+type Step struct {
+	Scheduled []Scheduled
+	Logs      []string
+	// Done reports the script ended: with Result, or with Err when it failed.
+	Done   bool
+	Result json.RawMessage
+	Err    *backend.ErrorInfo
+}
+
+type outcome struct {
+	o  builtins.Outcome
+	ok bool
+}
+
+type yieldMsg struct{ done bool }
+type resumeMsg struct{ abort bool }
+
+var errAborted = errors.New("run aborted")
+
+// Run is one execution's script in progress. Between Advance calls its goroutine is
+// parked inside the builtin that waits, so resuming costs no replay.
+type Run struct {
+	prog   *Program
+	cfg    Config
+	fn     *starlark.Function
+	args   starlark.Tuple
+	thread *starlark.Thread
+
+	// history index, mutated only while the script goroutine is parked
+	recorded map[int]backend.Event // scheduled commands and side effects by seq
+	outcomes map[int]outcome
+	maxSeq   int // highest recorded seq
+
+	// script-side state, touched only by the script goroutine while it runs
+	seq      int
+	logIndex int
+	pending  []Scheduled
+	logs     []string
+
+	started, done bool
+	final         Step
+	yield         chan yieldMsg
+	resume        chan resumeMsg
+}
+
+// NewRun prepares a run of entry with JSON array args. Nothing runs until Advance.
+func (p *Program) NewRun(entry string, args json.RawMessage, cfg Config) (*Run, error) {
+	fn, err := p.Entry(entry)
+	if err != nil {
+		return nil, err
+	}
+	targs, err := builtins.ArgsFromJSON(args)
+	if err != nil {
+		return nil, fmt.Errorf("arguments of %s: %w", entry, err)
+	}
+	if cfg.StepLimit == 0 {
+		cfg.StepLimit = defaultStepLimit
+	}
+	r := &Run{
+		prog: p, cfg: cfg, fn: fn, args: targs,
+		recorded: map[int]backend.Event{},
+		outcomes: map[int]outcome{},
+		yield:    make(chan yieldMsg),
+		resume:   make(chan resumeMsg),
+	}
+	r.thread = &starlark.Thread{
+		Name:  cfg.ExecutionID,
+		Print: func(t *starlark.Thread, msg string) { r.Log(t, msg) },
+		Load: func(*starlark.Thread, string) (starlark.StringDict, error) {
+			return nil, errors.New("load() is only allowed at the top level of a file")
+		},
+		OnMaxSteps: func(t *starlark.Thread) {
+			t.Cancel(fmt.Sprintf("step limit exceeded: more than %d Starlark steps without reaching a checkpoint (durable, sleep, ...); is there an infinite loop?", r.cfg.StepLimit))
+		},
+	}
+	builtins.SetHost(r.thread, r)
+	return r, nil
+}
+
+// Advance feeds new history events to the run and lets the script continue until it
+// waits for something not recorded yet, or ends. Events already seen are ignored.
+func (r *Run) Advance(events []backend.Event) *Step {
+	if r.done {
+		s := r.final
+		return &s
+	}
+	r.ingest(events)
+	if !r.started {
+		r.started = true
+		go r.main()
+	} else {
+		r.resume <- resumeMsg{}
+	}
+	m := <-r.yield
+	step := &Step{Scheduled: r.pending, Logs: r.logs}
+	r.pending, r.logs = nil, nil
+	if m.done {
+		r.done = true
+		step.Done, step.Result, step.Err = true, r.final.Result, r.final.Err
+		r.final = Step{Done: true, Result: step.Result, Err: step.Err}
+	}
+	return step
+}
+
+// Close stops a parked script goroutine. The run cannot be used afterwards.
+func (r *Run) Close() {
+	if r.started && !r.done {
+		r.done = true
+		r.resume <- resumeMsg{abort: true}
+		<-r.yield
+	}
+}
+
+func (r *Run) ingest(events []backend.Event) {
+	for _, ev := range events {
+		switch ev.Kind {
+		case backend.EventActivityScheduled, backend.EventChildScheduled, backend.EventTimerScheduled:
+			r.recorded[ev.Seq] = ev
+		case backend.EventSideEffect:
+			r.recorded[ev.Seq] = ev
+			r.outcomes[ev.Seq] = outcome{o: builtins.Outcome{Value: ev.Data}, ok: true}
+		case backend.EventActivityCompleted, backend.EventChildCompleted, backend.EventTimerFired:
+			r.outcomes[ev.Seq] = outcome{o: builtins.Outcome{Value: ev.Data, Err: ev.Error}, ok: true}
+		case backend.EventActivityFailed:
+			info := ev.Error
+			if info == nil {
+				info = &backend.ErrorInfo{Message: "activity failed"}
+			}
+			r.outcomes[ev.Seq] = outcome{o: builtins.Outcome{Err: info}, ok: true}
+		default:
+			continue
+		}
+		if ev.Seq > r.maxSeq && (ev.Kind == backend.EventActivityScheduled || ev.Kind == backend.EventChildScheduled ||
+			ev.Kind == backend.EventTimerScheduled || ev.Kind == backend.EventSideEffect) {
+			r.maxSeq = ev.Seq
+		}
+	}
+}
+
+func (r *Run) main() {
+	var (
+		v   starlark.Value
+		err error
+	)
+	func() {
+		defer func() {
+			if p := recover(); p != nil {
+				err = fmt.Errorf("internal error: %v", p)
+			}
+		}()
+		r.resetSteps()
+		v, err = starlark.Call(r.thread, r.fn, r.args, nil)
+	}()
+	if errors.Is(err, errAborted) {
+		r.yield <- yieldMsg{done: true}
+		return
+	}
+	if err == nil && r.seq < r.maxSeq {
+		ev := r.recorded[r.seq+1]
+		err = &NonDeterminismError{
+			Seq:      r.seq + 1,
+			Recorded: describeEvent(ev),
+			Current:  fmt.Sprintf("%s returns (the script ended)", r.fn.Name()),
+			Pos:      r.fn.Position().String(),
+		}
+	}
+	if err != nil {
+		r.final = Step{Done: true, Err: errorInfo(err)}
+	} else if res, jerr := builtins.ToJSON(v, "the return value of "+r.fn.Name()); jerr != nil {
+		r.final = Step{Done: true, Err: &backend.ErrorInfo{Type: "script", Message: fmt.Sprintf("%s: %v", r.fn.Position(), jerr)}}
+	} else {
+		r.final = Step{Done: true, Result: res}
+	}
+	r.yield <- yieldMsg{done: true}
+}
+
+func (r *Run) resetSteps() {
+	r.thread.SetMaxExecutionSteps(r.thread.ExecutionSteps() + r.cfg.StepLimit)
+}
+
+// park hands control back to Advance and waits to be resumed.
+func (r *Run) park() error {
+	r.yield <- yieldMsg{}
+	if m := <-r.resume; m.abort {
+		r.thread.Cancel("execution evicted from this worker")
+		return errAborted
+	}
+	return nil
+}
+
+// ---- builtins.Host ----
+
+// Now implements builtins.Clock.
+func (r *Run) Now() time.Time {
+	if r.cfg.Now != nil {
+		return r.cfg.Now()
+	}
+	return time.Now()
+}
+
+var kindEvents = map[string]backend.EventKind{
+	builtins.KindActivity: backend.EventActivityScheduled,
+	builtins.KindChild:    backend.EventChildScheduled,
+	builtins.KindTimer:    backend.EventTimerScheduled,
+}
+
+func commandHash(c builtins.Command) string {
+	if c.Kind == builtins.KindTimer {
+		return Hash(c.Options)[:12]
+	}
+	return Hash(c.Args)[:12]
+}
+
+// Schedule implements builtins.Host.
+func (r *Run) Schedule(thread *starlark.Thread, cmd builtins.Command) (int, error) {
+	r.seq++
+	seq := r.seq
+	kind := kindEvents[cmd.Kind]
+	hash := commandHash(cmd)
+	if ev, ok := r.recorded[seq]; ok {
+		var d ScheduledData
+		_ = json.Unmarshal(ev.Data, &d)
+		if ev.Kind != kind || ev.Name != cmd.Name || d.Hash != hash {
+			return 0, &NonDeterminismError{Seq: seq, Recorded: describeEvent(ev), Current: describeCommand(cmd, hash), Pos: cmd.Pos}
+		}
+		r.resetSteps()
+		return seq, nil
+	}
+	data, _ := json.Marshal(ScheduledData{Args: cmd.Args, Hash: hash, Pos: cmd.Pos, Options: cmd.Options})
+	c := cmd
+	r.pending = append(r.pending, Scheduled{Seq: seq, Kind: kind, Name: cmd.Name, Data: data, Command: &c})
+	r.recorded[seq] = backend.Event{Seq: seq, Kind: kind, Name: cmd.Name, Data: data}
+	if seq > r.maxSeq {
+		r.maxSeq = seq
+	}
+	return seq, nil
+}
+
+// Await implements builtins.Host.
+func (r *Run) Await(thread *starlark.Thread, seqs []int, n int) error {
+	for {
+		done := 0
+		for _, s := range seqs {
+			if r.outcomes[s].ok {
+				done++
+			}
+		}
+		if done >= n {
+			r.resetSteps()
+			return nil
+		}
+		if err := r.park(); err != nil {
+			return err
+		}
+	}
+}
+
+// Outcome implements builtins.Host.
+func (r *Run) Outcome(seq int) (builtins.Outcome, bool) {
+	o := r.outcomes[seq]
+	return o.o, o.ok
+}
+
+// SideEffect implements builtins.Host.
+func (r *Run) SideEffect(thread *starlark.Thread, name string, gen func() json.RawMessage) (json.RawMessage, error) {
+	r.seq++
+	seq := r.seq
+	if ev, ok := r.recorded[seq]; ok {
+		if ev.Kind != backend.EventSideEffect || ev.Name != name {
+			return nil, &NonDeterminismError{Seq: seq, Recorded: describeEvent(ev), Current: name + "()", Pos: builtins.CallerPos(thread)}
+		}
+		return ev.Data, nil
+	}
+	v := gen()
+	ev := backend.Event{Seq: seq, Kind: backend.EventSideEffect, Name: name, Data: v}
+	r.pending = append(r.pending, Scheduled{Seq: seq, Kind: ev.Kind, Name: name, Data: v})
+	r.recorded[seq] = ev
+	r.outcomes[seq] = outcome{o: builtins.Outcome{Value: v}, ok: true}
+	if seq > r.maxSeq {
+		r.maxSeq = seq
+	}
+	return v, nil
+}
+
+// Log implements builtins.Host: a line is written once; a replay skips the lines the
+// execution already stored.
+func (r *Run) Log(thread *starlark.Thread, msg string) {
+	r.logIndex++
+	if r.logIndex <= r.cfg.LogsCommitted {
+		return
+	}
+	r.logs = append(r.logs, msg)
+}
+
+// ChildEntry implements builtins.Host.
+func (r *Run) ChildEntry(fn *starlark.Function) (string, error) { return r.prog.EntryName(fn) }
+
+// CheckActivity implements builtins.Host.
+func (r *Run) CheckActivity(name string) error {
+	if r.cfg.CheckActivity == nil {
+		return nil
+	}
+	return r.cfg.CheckActivity(name)
+}
+
+// ---- errors ----
+
+// NonDeterminismError reports a replay that issued another step than history recorded.
+type NonDeterminismError struct {
+	Seq      int
+	Recorded string // the recorded call, with its position
+	Current  string // the call the script makes now
+	Pos      string // where the script makes it
+}
+
+func (e *NonDeterminismError) Error() string {
+	return fmt.Sprintf("non-determinism at %s: step %d was recorded as %s, but the script now calls %s; "+
+		"a workflow must issue the same steps on replay: read time, randomness and outside state only through recorded builtins (now, uuid, random, durable)",
+		e.Pos, e.Seq, e.Recorded, e.Current)
+}
+
+func describeCommand(c builtins.Command, hash string) string {
+	switch c.Kind {
+	case builtins.KindTimer:
+		var o builtins.TimerOptions
+		_ = json.Unmarshal(c.Options, &o)
+		return fmt.Sprintf("sleep(%s)", time.Duration(o.DurationMS)*time.Millisecond)
+	case builtins.KindChild:
+		return fmt.Sprintf("durable(%s, args #%s)", c.Name, hash)
+	}
+	return fmt.Sprintf("durable(%q, args #%s)", c.Name, hash)
+}
+
+func describeEvent(ev backend.Event) string {
+	var d ScheduledData
+	_ = json.Unmarshal(ev.Data, &d)
+	switch ev.Kind {
+	case backend.EventSideEffect:
+		return ev.Name + "()"
+	case backend.EventTimerScheduled:
+		var o builtins.TimerOptions
+		_ = json.Unmarshal(d.Options, &o)
+		return fmt.Sprintf("sleep(%s) at %s", time.Duration(o.DurationMS)*time.Millisecond, d.Pos)
+	case backend.EventChildScheduled:
+		return fmt.Sprintf("durable(%s, args #%s) at %s", ev.Name, d.Hash, d.Pos)
+	case backend.EventActivityScheduled:
+		return fmt.Sprintf("durable(%q, args #%s) at %s", ev.Name, d.Hash, d.Pos)
+	}
+	return string(ev.Kind)
+}
+
+// errorInfo turns a script's failure into the stored error.
+func errorInfo(err error) *backend.ErrorInfo {
+	info := &backend.ErrorInfo{Type: "script", Message: err.Error()}
+	var ee *starlark.EvalError
+	if errors.As(err, &ee) {
+		info.Stack = ee.CallStack.String()
+		pos := innermostPos(ee.CallStack)
+		msg := ee.Msg
+		if pos != "" && !strings.HasPrefix(msg, pos) {
+			msg = pos + ": " + msg
+		}
+		info.Message = msg
+	}
+	var nd *NonDeterminismError
+	if errors.As(err, &nd) {
+		info.Type = "nondeterminism"
+		info.Message = nd.Error()
+	}
+	if se, ok := builtins.IsStepError(err); ok {
+		info.Type = se.Info.Type
+		if info.Type == "" {
+			info.Type = "ActivityError"
+		}
+		info.Activity = se.Info.Activity
+		if se.Kind == builtins.KindActivity {
+			info.Activity = se.Target
+		}
+		info.Attempts = se.Info.Attempts
+	}
+	return info
+}
+
+func innermostPos(stack starlark.CallStack) string {
+	for i := len(stack) - 1; i >= 0; i-- {
+		if fn := stack[i].Pos.Filename(); fn != "" && fn != "<builtin>" {
+			return stack[i].Pos.String()
+		}
+	}
+	return ""
+}
+
+// scriptError formats an error from compiling or initialising a file.
+func scriptError(err error) error {
+	var ee *starlark.EvalError
+	if errors.As(err, &ee) {
+		if pos := innermostPos(ee.CallStack); pos != "" && !strings.HasPrefix(ee.Msg, pos) {
+			return fmt.Errorf("%s: %s", pos, ee.Msg)
+		}
+	}
+	return err
+}

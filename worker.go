@@ -1,0 +1,535 @@
+package stent
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/stent-go/stent/activities"
+	"github.com/stent-go/stent/backend"
+	"github.com/stent-go/stent/builtins"
+	"github.com/stent-go/stent/interpreter"
+)
+
+// WorkerOptions configures Serve. Zero values take the defaults.
+type WorkerOptions struct {
+	// ID names the worker in leases (default: host-pid-random).
+	ID string
+	// Concurrency is how many tasks run at once (default 16).
+	Concurrency int
+	// Queues to serve (default: all queues).
+	Queues []string
+	// LeaseDuration is how long a claimed task stays with this worker without a renewal
+	// (default 5 minutes). Leases of running activities are renewed by heartbeat.
+	LeaseDuration time.Duration
+	// PollInterval is the safety-net polling period (default 1s). Wake-ups within the
+	// process (and LISTEN/NOTIFY or Redis across processes) make it rarely matter.
+	PollInterval time.Duration
+	// HeartbeatInterval is how often the worker records that it is alive (default 1s).
+	HeartbeatInterval time.Duration
+	// DeadWorkerGrace: tasks of a worker silent for longer are reclaimed (default 10s).
+	DeadWorkerGrace time.Duration
+	// ShutdownTimeout is how long a stopping worker lets running activities finish
+	// before cancelling them and handing their tasks back (default 30s).
+	ShutdownTimeout time.Duration
+}
+
+func (o *WorkerOptions) setDefaults() {
+	if o.ID == "" {
+		host, _ := os.Hostname()
+		o.ID = fmt.Sprintf("%s-%d-%s", host, os.Getpid(), newID()[16:])
+	}
+	if o.Concurrency <= 0 {
+		o.Concurrency = 16
+	}
+	if o.LeaseDuration <= 0 {
+		o.LeaseDuration = 5 * time.Minute
+	}
+	if o.PollInterval <= 0 {
+		o.PollInterval = time.Second
+	}
+	if o.HeartbeatInterval <= 0 {
+		o.HeartbeatInterval = time.Second
+	}
+	if o.DeadWorkerGrace <= 0 {
+		o.DeadWorkerGrace = 10 * time.Second
+	}
+	if o.DeadWorkerGrace < 2*o.HeartbeatInterval {
+		o.DeadWorkerGrace = 2 * o.HeartbeatInterval
+	}
+	if o.ShutdownTimeout <= 0 {
+		o.ShutdownTimeout = 30 * time.Second
+	}
+}
+
+// WaitUntilReady blocks until a worker of this engine has started serving.
+func (e *Engine) WaitUntilReady(ctx context.Context) error {
+	select {
+	case <-e.ready:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+type inflight struct {
+	ref    backend.TaskRef
+	cancel context.CancelFunc
+}
+
+type worker struct {
+	e    *Engine
+	opts WorkerOptions
+
+	mu       sync.Mutex
+	inflight map[int64]*inflight
+}
+
+// Serve runs a worker until ctx is cancelled, then stops claiming, lets running work
+// finish (up to ShutdownTimeout), hands back what did not, and returns nil.
+func (e *Engine) Serve(ctx context.Context, opts WorkerOptions) error {
+	opts.setDefaults()
+	w := &worker{e: e, opts: opts, inflight: map[int64]*inflight{}}
+	if err := e.b.Heartbeat(ctx, opts.ID); err != nil {
+		return fmt.Errorf("starting worker: %w", err)
+	}
+	if n, err := e.b.ReclaimTasks(ctx, opts.DeadWorkerGrace); err != nil {
+		return fmt.Errorf("starting worker: %w", err)
+	} else if n > 0 {
+		e.logger.Info("reclaimed tasks of stopped workers", "count", n)
+	}
+
+	bgCtx, stopBg := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopBg()
+	var bg sync.WaitGroup
+	bg.Add(1)
+	go func() { defer bg.Done(); w.heartbeatLoop(bgCtx) }()
+	if l, ok := e.b.(backend.Listener); ok {
+		bg.Add(1)
+		go func() {
+			defer bg.Done()
+			_ = l.Listen(bgCtx, func(n backend.Notification) {
+				switch n.Kind {
+				case "finished":
+					e.finished.notify(n.ExecutionID)
+				default:
+					e.wake.Notify()
+				}
+			})
+		}()
+	}
+	e.readyMu.Do(func() { close(e.ready) })
+
+	workCtx, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelWork()
+	sem := make(chan struct{}, opts.Concurrency)
+	slotFreed := make(chan struct{}, 1)
+	var wg sync.WaitGroup
+	backoff := 50 * time.Millisecond
+	for ctx.Err() == nil {
+		wakeC := e.wake.C()
+		free := opts.Concurrency - len(sem)
+		if free == 0 {
+			select {
+			case <-ctx.Done():
+			case <-slotFreed:
+			}
+			continue
+		}
+		tasks, err := e.b.ClaimTasks(ctx, backend.ClaimRequest{WorkerID: opts.ID, Queues: opts.Queues, Limit: free, Lease: opts.LeaseDuration})
+		if err != nil {
+			if ctx.Err() != nil {
+				break
+			}
+			e.logger.Error("claiming tasks", "worker", opts.ID, "err", err)
+			sleepCtx(ctx, backoff)
+			backoff = min(backoff*2, 5*time.Second)
+			continue
+		}
+		backoff = 50 * time.Millisecond
+		for _, t := range tasks {
+			sem <- struct{}{}
+			wg.Add(1)
+			tctx, cancel := context.WithCancel(workCtx)
+			w.track(t, cancel)
+			go func(t backend.Task) {
+				defer func() {
+					cancel()
+					w.untrack(t.ID)
+					<-sem
+					select {
+					case slotFreed <- struct{}{}:
+					default:
+					}
+					wg.Done()
+				}()
+				w.process(tctx, workCtx, t)
+			}(t)
+		}
+		if len(tasks) == free {
+			continue
+		}
+		timer := time.NewTimer(opts.PollInterval)
+		select {
+		case <-ctx.Done():
+		case <-wakeC:
+		case <-timer.C:
+		}
+		timer.Stop()
+	}
+
+	// Graceful shutdown: running tasks get ShutdownTimeout to finish.
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(opts.ShutdownTimeout):
+		cancelWork()
+		<-done
+	}
+	stopBg()
+	bg.Wait()
+	return nil
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
+
+func (w *worker) track(t backend.Task, cancel context.CancelFunc) {
+	w.mu.Lock()
+	w.inflight[t.ID] = &inflight{ref: t.Ref(), cancel: cancel}
+	w.mu.Unlock()
+}
+
+func (w *worker) untrack(id int64) {
+	w.mu.Lock()
+	delete(w.inflight, id)
+	w.mu.Unlock()
+}
+
+func (w *worker) heartbeatLoop(ctx context.Context) {
+	e := w.e
+	tick := time.NewTicker(w.opts.HeartbeatInterval)
+	defer tick.Stop()
+	lastExtend := time.Now()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		if err := e.b.Heartbeat(ctx, w.opts.ID); err != nil && ctx.Err() == nil {
+			e.logger.Warn("worker heartbeat", "worker", w.opts.ID, "err", err)
+		}
+		if n, err := e.b.ReclaimTasks(ctx, w.opts.DeadWorkerGrace); err == nil && n > 0 {
+			e.logger.Info("reclaimed tasks of stopped workers", "count", n)
+			e.wake.Notify()
+		}
+		if time.Since(lastExtend) >= w.opts.LeaseDuration/3 {
+			lastExtend = time.Now()
+			w.extendLeases(ctx)
+		}
+	}
+}
+
+func (w *worker) extendLeases(ctx context.Context) {
+	w.mu.Lock()
+	refs := make([]backend.TaskRef, 0, len(w.inflight))
+	for _, f := range w.inflight {
+		refs = append(refs, f.ref)
+	}
+	w.mu.Unlock()
+	if len(refs) == 0 {
+		return
+	}
+	lost, err := w.e.b.ExtendLeases(ctx, w.opts.ID, refs, w.opts.LeaseDuration)
+	if err != nil {
+		w.e.logger.Warn("extending leases", "worker", w.opts.ID, "err", err)
+		return
+	}
+	w.mu.Lock()
+	for _, r := range lost {
+		if f, ok := w.inflight[r.ID]; ok {
+			f.cancel()
+		}
+	}
+	w.mu.Unlock()
+}
+
+func (w *worker) process(ctx, workCtx context.Context, t backend.Task) {
+	var err error
+	switch t.Kind {
+	case backend.TaskWorkflow:
+		err = w.runWorkflowTask(workCtx, t)
+	case backend.TaskActivity:
+		err = w.runActivityTask(ctx, workCtx, t)
+	case backend.TaskTimer:
+		err = w.e.b.FireTimer(workCtx, t.Ref())
+		if err == nil {
+			w.e.wake.Notify()
+		}
+	default:
+		err = fmt.Errorf("unknown task kind %q", t.Kind)
+	}
+	if err == nil || errors.Is(err, backend.ErrLeaseLost) || errors.Is(err, backend.ErrStaleExecution) {
+		return
+	}
+	w.e.logger.Error("task failed; handing it back", "task", t.ID, "kind", t.Kind, "execution", t.ExecutionID, "err", err)
+	if rerr := w.e.b.ReleaseTask(context.WithoutCancel(workCtx), t.Ref(), w.e.clock.Now().Add(time.Second)); rerr == nil {
+		w.e.wakeAt(w.e.clock.Now().Add(time.Second))
+	}
+}
+
+// ---- workflow tasks ----
+
+func (w *worker) runWorkflowTask(ctx context.Context, t backend.Task) error {
+	e := w.e
+	ex, err := e.b.GetExecution(ctx, t.ExecutionID)
+	if err != nil {
+		return fmt.Errorf("reading execution %s: %w", t.ExecutionID, err)
+	}
+	if ex.Status.Terminal() {
+		e.cache.drop(ex.ID)
+		return e.b.DeleteTask(ctx, t.Ref())
+	}
+	lr := e.cache.take(ex.ID)
+	if lr != nil && lr.version != ex.Version {
+		lr.run.Close() // another worker advanced it: replay
+		lr = nil
+	}
+	if lr == nil {
+		lr, err = w.coldRun(ctx, ex)
+		if err != nil {
+			var se *startError
+			if errors.As(err, &se) {
+				return w.commit(ctx, t, ex, nil, &interpreter.Step{Done: true, Err: &backend.ErrorInfo{Type: "script", Message: se.Error()}})
+			}
+			return err
+		}
+	}
+	events, err := e.b.History(ctx, ex.ID, lr.lastEventID)
+	if err != nil {
+		lr.run.Close()
+		return fmt.Errorf("reading history of %s: %w", ex.ID, err)
+	}
+	if len(events) > 0 {
+		lr.lastEventID = events[len(events)-1].ID
+	}
+	step := lr.run.Advance(events)
+	return w.commit(ctx, t, ex, lr, step)
+}
+
+type startError struct{ err error }
+
+func (s *startError) Error() string { return s.err.Error() }
+
+// coldRun builds a run of the execution from its pinned sources; Advance then replays.
+func (w *worker) coldRun(ctx context.Context, ex *backend.Execution) (*liveRun, error) {
+	e := w.e
+	key := bundleKey(ex.Bundle)
+	prog := e.programs.get(key)
+	if prog == nil {
+		sources := make(map[string][]byte, len(ex.Bundle.Files))
+		for _, h := range ex.Bundle.Files {
+			src, err := e.b.GetScript(ctx, h)
+			if err != nil {
+				return nil, fmt.Errorf("reading pinned script %s: %w", h, err)
+			}
+			sources[h] = src
+		}
+		p, err := interpreter.Compile(ex.Bundle, sources)
+		if err != nil {
+			return nil, &startError{err}
+		}
+		prog = p
+		e.programs.put(key, prog)
+	}
+	logs, err := e.b.Logs(ctx, ex.ID)
+	if err != nil {
+		return nil, fmt.Errorf("reading logs of %s: %w", ex.ID, err)
+	}
+	run, err := prog.NewRun(ex.Entry, ex.Args, interpreter.Config{
+		ExecutionID:   ex.ID,
+		StepLimit:     e.cfg.stepLimit,
+		CheckActivity: e.checkActivity,
+		Now:           e.clock.Now,
+		LogsCommitted: len(logs),
+	})
+	if err != nil {
+		return nil, &startError{err}
+	}
+	return &liveRun{id: ex.ID, run: run, version: ex.Version, logs: len(logs)}, nil
+}
+
+func (e *Engine) checkActivity(name string) error {
+	if _, ok := e.reg.Lookup(name); ok {
+		return nil
+	}
+	names := e.reg.Names()
+	list := "none"
+	if len(names) > 0 {
+		list = fmt.Sprintf("%v", names)
+		list = list[1 : len(list)-1]
+	}
+	return fmt.Errorf("unknown activity %q (registered: %s); register it with Engine.Register, or on the command line with --activity %s=COMMAND", name, list, name)
+}
+
+// commit turns a step into one atomic state change.
+func (w *worker) commit(ctx context.Context, t backend.Task, ex *backend.Execution, lr *liveRun, step *interpreter.Step) error {
+	e := w.e
+	now := e.clock.Now()
+	res := backend.WorkflowTaskResult{
+		Task: t.Ref(), ExecutionID: ex.ID, ExpectedVersion: ex.Version, Logs: step.Logs,
+	}
+	var wakeTimes []time.Time
+	for _, s := range step.Scheduled {
+		res.Events = append(res.Events, backend.NewEvent{Seq: s.Seq, Kind: s.Kind, Name: s.Name, Data: s.Data})
+		if s.Command == nil {
+			continue
+		}
+		switch s.Command.Kind {
+		case builtins.KindActivity:
+			payload, _ := json.Marshal(backend.ActivityPayload{Name: s.Name, Args: s.Command.Args, Options: s.Command.Options})
+			res.Tasks = append(res.Tasks, backend.NewTask{Kind: backend.TaskActivity, Seq: s.Seq, RunAt: now, Attempt: 1, Payload: payload})
+		case builtins.KindTimer:
+			var o builtins.TimerOptions
+			_ = json.Unmarshal(s.Command.Options, &o)
+			at := now.Add(time.Duration(o.DurationMS) * time.Millisecond)
+			res.Tasks = append(res.Tasks, backend.NewTask{Kind: backend.TaskTimer, Seq: s.Seq, RunAt: at})
+			wakeTimes = append(wakeTimes, at)
+		case builtins.KindChild:
+			res.Children = append(res.Children, backend.NewExecution{
+				ID: fmt.Sprintf("%s/%d", ex.ID, s.Seq), ParentID: ex.ID, ParentSeq: s.Seq,
+				Bundle: ex.Bundle, Entry: s.Name, Args: s.Command.Args, Queue: ex.Queue, StartAt: now,
+				Deadline: ex.Deadline,
+			})
+		}
+	}
+	if step.Done {
+		if step.Err != nil {
+			res.Finish = &backend.Finish{Status: backend.StatusFailed, Error: step.Err}
+		} else {
+			res.Finish = &backend.Finish{Status: backend.StatusCompleted, Result: step.Result}
+		}
+	}
+	version, err := e.b.CompleteWorkflowTask(ctx, res)
+	if err != nil {
+		if lr != nil {
+			lr.run.Close()
+		}
+		return fmt.Errorf("committing workflow task of %s: %w", ex.ID, err)
+	}
+	if len(res.Tasks) > 0 || len(res.Children) > 0 || (res.Finish != nil && ex.ParentID != "") {
+		e.wake.Notify()
+	}
+	for _, at := range wakeTimes {
+		e.wakeAt(at)
+	}
+	if step.Done {
+		if lr != nil {
+			lr.run.Close()
+		}
+		e.finished.notify(ex.ID)
+		return nil
+	}
+	if lr != nil {
+		lr.version = version
+		lr.logs += len(step.Logs)
+		e.cache.put(lr)
+	}
+	return nil
+}
+
+// ---- activity tasks ----
+
+func (w *worker) runActivityTask(ctx, workCtx context.Context, t backend.Task) error {
+	e := w.e
+	var p backend.ActivityPayload
+	if err := json.Unmarshal(t.Payload, &p); err != nil {
+		return fmt.Errorf("decoding activity task %d: %w", t.ID, err)
+	}
+	fail := func(err error, attempts int) error {
+		cerr := e.b.CompleteActivityTask(workCtx, backend.ActivityResult{
+			Task: t.Ref(), ExecutionID: t.ExecutionID, Seq: t.Seq, Name: p.Name,
+			Error: &backend.ErrorInfo{Message: err.Error(), Type: activities.ErrorType(err), Activity: p.Name, Attempts: attempts},
+		})
+		if cerr == nil {
+			e.wake.Notify()
+		}
+		return cerr
+	}
+	act, ok := e.reg.Lookup(p.Name)
+	if !ok {
+		return fail(e.checkActivity(p.Name), t.Attempt)
+	}
+	var call builtins.CallOptions
+	if len(p.Options) > 0 {
+		if err := json.Unmarshal(p.Options, &call); err != nil {
+			return fail(fmt.Errorf("activity %q: bad options %s: %w", p.Name, p.Options, err), t.Attempt)
+		}
+	}
+	policy := activities.DefaultRetryPolicy()
+	if act.Options.Retry != nil {
+		policy = *act.Options.Retry
+	}
+	if call.Retry != nil {
+		policy = retryPolicyFromSpec(*call.Retry)
+	}
+	actx := activities.WithInfo(ctx, activities.Info{ExecutionID: t.ExecutionID, Seq: t.Seq, Attempt: t.Attempt, Name: p.Name})
+	if call.TimeoutMS > 0 {
+		var cancel context.CancelFunc
+		actx, cancel = context.WithTimeout(actx, time.Duration(call.TimeoutMS)*time.Millisecond)
+		defer cancel()
+	}
+	out, err := act.Invoke(actx, p.Args)
+	if err == nil {
+		cerr := e.b.CompleteActivityTask(workCtx, backend.ActivityResult{
+			Task: t.Ref(), ExecutionID: t.ExecutionID, Seq: t.Seq, Name: p.Name, Result: out,
+		})
+		if cerr == nil {
+			e.wake.Notify()
+		}
+		return cerr
+	}
+	if workCtx.Err() != nil {
+		// The worker is shutting down: give the task back untouched.
+		return e.b.ReleaseTask(context.WithoutCancel(workCtx), t.Ref(), e.clock.Now())
+	}
+	if ctx.Err() != nil && actx.Err() == nil {
+		return backend.ErrLeaseLost // the lease was lost while running
+	}
+	if call.TimeoutMS > 0 && errors.Is(actx.Err(), context.DeadlineExceeded) {
+		err = &activities.Error{Type: "timeout", Message: fmt.Sprintf("activity %q timed out after %s", p.Name, time.Duration(call.TimeoutMS)*time.Millisecond), Cause: err}
+	}
+	if policy.ShouldRetry(t.Attempt, err) {
+		at := e.clock.Now().Add(policy.Delay(t.Attempt + 1))
+		if rerr := e.b.RetryActivityTask(workCtx, t.Ref(), at, t.Attempt+1, t.Payload); rerr != nil {
+			return rerr
+		}
+		e.logger.Debug("activity attempt failed; retrying", "activity", p.Name, "execution", t.ExecutionID, "attempt", t.Attempt, "next", at, "err", err)
+		e.wakeAt(at)
+		return nil
+	}
+	return fail(err, t.Attempt)
+}
+
+func retryPolicyFromSpec(s builtins.RetrySpec) activities.RetryPolicy {
+	return activities.RetryPolicy{
+		MaxAttempts:   s.MaxAttempts,
+		InitialDelay:  time.Duration(s.InitialDelayMS) * time.Millisecond,
+		BackoffFactor: s.BackoffFactor,
+		MaxDelay:      time.Duration(s.MaxDelayMS) * time.Millisecond,
+		Jitter:        s.Jitter,
+		NonRetryable:  s.NonRetryable,
+	}
+}
