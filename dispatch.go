@@ -38,7 +38,9 @@ func Entry(name string) DispatchOption { return func(c *dispatchConfig) { c.entr
 func Delay(d time.Duration) DispatchOption { return func(c *dispatchConfig) { c.delay = d } }
 
 // MaxDuration bounds how long the execution may run, from its start.
-func MaxDuration(d time.Duration) DispatchOption { return func(c *dispatchConfig) { c.maxDuration = d } }
+func MaxDuration(d time.Duration) DispatchOption {
+	return func(c *dispatchConfig) { c.maxDuration = d }
+}
 
 // Queue puts the execution's tasks on a named queue (default "default").
 func Queue(q string) DispatchOption { return func(c *dispatchConfig) { c.queue = q } }
@@ -95,7 +97,7 @@ func (e *Engine) dispatchJSON(ctx context.Context, script string, args json.RawM
 	if err != nil {
 		return "", &InputError{Err: err}
 	}
-	prog, err := interpreter.Compile(bundle, sources)
+	prog, err := interpreter.CompileWith(bundle, sources, e.cfg.builtins)
 	if err != nil {
 		return "", &InputError{Err: err}
 	}
@@ -115,7 +117,11 @@ func (e *Engine) dispatchJSON(ctx context.Context, script string, args json.RawM
 	if _, err := e.b.CreateExecution(ctx, ne); err != nil {
 		return "", fmt.Errorf("creating execution: %w", err)
 	}
-	e.wakeAt(ne.StartAt)
+	if ne.StartAt.After(now) {
+		e.wakeAt(ne.StartAt)
+	} else {
+		e.taskReady(ne.Queue)
+	}
 	return cfg.id, nil
 }
 
@@ -223,6 +229,7 @@ func (e *ExecutionError) Error() string {
 // complete, the error is the result's *ExecutionError (the result is returned too).
 func (e *Engine) WaitFor(ctx context.Context, id string) (*Result, error) {
 	const poll = 200 * time.Millisecond
+	e.listen()
 	for {
 		done, cancel := e.finished.subscribe(id)
 		ex, err := e.b.GetExecution(ctx, id)

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"time"
 
+	"go.starlark.net/starlark"
+
 	"github.com/stent-go/stent/activities"
 	"github.com/stent-go/stent/backend"
 	"github.com/stent-go/stent/backend/sqlite"
@@ -25,12 +27,13 @@ type Engine struct {
 	logger *slog.Logger
 	cfg    engineConfig
 
-	cache    *runCache
-	programs *programCache
-	wake     *broadcast
-	finished finishHub
-	ready    chan struct{}
-	readyMu  sync.Once
+	cache     *runCache
+	programs  *programCache
+	wake      *broadcast
+	finished  finishHub
+	listening listener
+	ready     chan struct{}
+	readyMu   sync.Once
 
 	timersMu sync.Mutex
 	timers   map[*time.Timer]struct{}
@@ -44,7 +47,10 @@ type engineConfig struct {
 	stepLimit uint64
 	backend   backend.Backend
 	redisURL  string
+	notifier  backend.Notifier
 	worker    WorkerOptions
+	virtual   *VirtualClock
+	builtins  starlark.StringDict
 }
 
 // Option configures Open.
@@ -64,6 +70,12 @@ func WithLogger(l *slog.Logger) Option { return func(o *engineConfig) { o.logger
 // WithStepLimit bounds the Starlark steps a script may take between two checkpoints
 // (default 5,000,000).
 func WithStepLimit(n uint64) Option { return func(o *engineConfig) { o.stepLimit = n } }
+
+// WithBuiltins adds predeclared names to every script this engine compiles. Meant for
+// test hooks; a name that is not deterministic breaks replay.
+func WithBuiltins(extra starlark.StringDict) Option {
+	return func(o *engineConfig) { o.builtins = extra }
+}
 
 // WithBackend uses an already opened backend instead of opening one from the DSN.
 func WithBackend(b backend.Backend) Option { return func(o *engineConfig) { o.backend = b } }
@@ -91,6 +103,16 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Engine, error) {
 		if err != nil {
 			return nil, err
 		}
+	}
+	if cfg.redisURL != "" && cfg.notifier == nil {
+		n, err := openRedis(ctx, cfg.redisURL, cfg.logger)
+		if err != nil {
+			if cfg.backend == nil {
+				_ = b.Close()
+			}
+			return nil, err
+		}
+		cfg.notifier = n
 	}
 	e := &Engine{
 		b:        b,
@@ -182,12 +204,19 @@ func (e *Engine) Close() error {
 	}
 	e.timers = nil
 	e.timersMu.Unlock()
+	e.stopListening()
 	e.cache.closeAll()
+	if e.cfg.notifier != nil {
+		_ = e.cfg.notifier.Close()
+	}
 	return e.b.Close()
 }
 
 // wakeAt wakes local workers when a task becomes due at t.
 func (e *Engine) wakeAt(t time.Time) {
+	if e.cfg.virtual != nil {
+		return // an idle worker moves virtual time to the next due task itself
+	}
 	d := t.Sub(e.clock.Now())
 	if d <= 0 {
 		e.wake.Notify()

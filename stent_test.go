@@ -256,7 +256,7 @@ func TestNonDeterminismFromTamperedHistory(t *testing.T) {
 	_ = eng.Close()
 
 	// Pretend history recorded durable("add") at step 1.
-	db, err := sql.Open("sqlite", dbPath)
+	db, err := sql.Open("sqlite", dbPath+"?_pragma=busy_timeout(10000)")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -292,4 +292,48 @@ func TestNonDeterminismFromTamperedHistory(t *testing.T) {
 		}
 	}
 	_ = eng2.Close()
+}
+
+// TestHeartbeatTimeoutRetriesAHungActivity: a hung activity with heartbeat_timeout="2s"
+// and timeout="1m" is retried after about 2 s, and the next attempt sees the last
+// heartbeat details.
+func TestHeartbeatTimeoutRetriesAHungActivity(t *testing.T) {
+	t.Parallel()
+	var firstStarted atomic.Int64
+	var retriedAfter atomic.Int64
+	f := newFixture(t, 4096, func(e *Engine) {
+		_ = e.Register("hang", func(ctx context.Context) (string, error) {
+			info, _ := activities.InfoFromContext(ctx)
+			if info.Attempt == 1 {
+				firstStarted.Store(time.Now().UnixNano())
+				activities.Heartbeat(ctx, map[string]int{"done": 7})
+				<-ctx.Done() // hangs (until the worker gives up on it)
+				return "", ctx.Err()
+			}
+			retriedAfter.Store(time.Now().UnixNano() - firstStarted.Load())
+			return "resumed from " + string(info.LastHeartbeat), nil
+		})
+	})
+	res := f.run(t, "def main():\n    return durable('hang', heartbeat_timeout='2s', timeout='1m', retry=retry_policy(max_attempts=2, initial_delay='10ms'))\n")
+	mustValue(t, res, `"resumed from {\"done\":7}"`)
+	gap := time.Duration(retriedAfter.Load())
+	if gap < 2*time.Second || gap > 5*time.Second {
+		t.Fatalf("the second attempt started %s after the first; want about 2s (the heartbeat timeout), not the 1m timeout", gap)
+	}
+	t.Logf("retried %s after the hung attempt started", gap.Round(time.Millisecond))
+}
+
+func TestActivityBuiltinCarriesDefaults(t *testing.T) {
+	t.Parallel()
+	var calls atomic.Int32
+	f := newFixture(t, 4096, func(e *Engine) {
+		_ = e.Register("flaky", func(ctx context.Context, x int) (int, error) {
+			if calls.Add(1) < 2 {
+				return 0, errors.New("transient")
+			}
+			return x * 2, nil
+		})
+	})
+	res := f.run(t, "flaky = activity('flaky', retry=retry_policy(max_attempts=3, initial_delay='10ms'))\n\ndef main():\n    return [flaky(21), durable(flaky, 1)]\n")
+	mustValue(t, res, `[42,2]`)
 }

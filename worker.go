@@ -108,20 +108,7 @@ func (e *Engine) Serve(ctx context.Context, opts WorkerOptions) error {
 	var bg sync.WaitGroup
 	bg.Add(1)
 	go func() { defer bg.Done(); w.heartbeatLoop(bgCtx) }()
-	if l, ok := e.b.(backend.Listener); ok {
-		bg.Add(1)
-		go func() {
-			defer bg.Done()
-			_ = l.Listen(bgCtx, func(n backend.Notification) {
-				switch n.Kind {
-				case "finished":
-					e.finished.notify(n.ExecutionID)
-				default:
-					e.wake.Notify()
-				}
-			})
-		}()
-	}
+	e.listen()
 	e.readyMu.Do(func() { close(e.ready) })
 
 	workCtx, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
@@ -173,6 +160,9 @@ func (e *Engine) Serve(ctx context.Context, opts WorkerOptions) error {
 		if len(tasks) == free {
 			continue
 		}
+		if len(tasks) == 0 && len(sem) == 0 && e.advanceVirtualTime(ctx, opts.Queues) {
+			continue
+		}
 		timer := time.NewTimer(opts.PollInterval)
 		select {
 		case <-ctx.Done():
@@ -221,7 +211,6 @@ func (w *worker) heartbeatLoop(ctx context.Context) {
 	e := w.e
 	tick := time.NewTicker(w.opts.HeartbeatInterval)
 	defer tick.Stop()
-	lastExtend := time.Now()
 	for {
 		select {
 		case <-ctx.Done():
@@ -235,10 +224,9 @@ func (w *worker) heartbeatLoop(ctx context.Context) {
 			e.logger.Info("reclaimed tasks of stopped workers", "count", n)
 			e.wake.Notify()
 		}
-		if time.Since(lastExtend) >= w.opts.LeaseDuration/3 {
-			lastExtend = time.Now()
-			w.extendLeases(ctx)
-		}
+		// Renewing every tick also tells a running activity within a second that its
+		// task is gone (execution cancelled or lease taken over): its context is cancelled.
+		w.extendLeases(ctx)
 	}
 }
 
@@ -276,7 +264,7 @@ func (w *worker) process(ctx, workCtx context.Context, t backend.Task) {
 	case backend.TaskTimer:
 		err = w.e.b.FireTimer(workCtx, t.Ref())
 		if err == nil {
-			w.e.wake.Notify()
+			w.e.taskReady(t.Queue)
 		}
 	default:
 		err = fmt.Errorf("unknown task kind %q", t.Kind)
@@ -347,7 +335,7 @@ func (w *worker) coldRun(ctx context.Context, ex *backend.Execution) (*liveRun, 
 			}
 			sources[h] = src
 		}
-		p, err := interpreter.Compile(ex.Bundle, sources)
+		p, err := interpreter.CompileWith(ex.Bundle, sources, e.cfg.builtins)
 		if err != nil {
 			return nil, &startError{err}
 		}
@@ -430,7 +418,7 @@ func (w *worker) commit(ctx context.Context, t backend.Task, ex *backend.Executi
 		return fmt.Errorf("committing workflow task of %s: %w", ex.ID, err)
 	}
 	if len(res.Tasks) > 0 || len(res.Children) > 0 || (res.Finish != nil && ex.ParentID != "") {
-		e.wake.Notify()
+		e.taskReady(ex.Queue)
 	}
 	for _, at := range wakeTimes {
 		e.wakeAt(at)
@@ -439,7 +427,7 @@ func (w *worker) commit(ctx context.Context, t backend.Task, ex *backend.Executi
 		if lr != nil {
 			lr.run.Close()
 		}
-		e.finished.notify(ex.ID)
+		e.executionFinished(ex.ID)
 		return nil
 	}
 	if lr != nil {
@@ -464,7 +452,7 @@ func (w *worker) runActivityTask(ctx, workCtx context.Context, t backend.Task) e
 			Error: &backend.ErrorInfo{Message: err.Error(), Type: activities.ErrorType(err), Activity: p.Name, Attempts: attempts},
 		})
 		if cerr == nil {
-			e.wake.Notify()
+			e.taskReady(t.Queue)
 		}
 		return cerr
 	}
@@ -485,11 +473,25 @@ func (w *worker) runActivityTask(ctx, workCtx context.Context, t backend.Task) e
 	if call.Retry != nil {
 		policy = retryPolicyFromSpec(*call.Retry)
 	}
-	actx := activities.WithInfo(ctx, activities.Info{ExecutionID: t.ExecutionID, Seq: t.Seq, Attempt: t.Attempt, Name: p.Name})
+	actx, cancelAttempt := context.WithCancelCause(ctx)
+	defer cancelAttempt(nil)
+	actx = activities.WithInfo(actx, activities.Info{ExecutionID: t.ExecutionID, Seq: t.Seq, Attempt: t.Attempt, Name: p.Name, LastHeartbeat: p.Heartbeat})
 	if call.TimeoutMS > 0 {
 		var cancel context.CancelFunc
 		actx, cancel = context.WithTimeout(actx, time.Duration(call.TimeoutMS)*time.Millisecond)
 		defer cancel()
+	}
+	hbTimeout := act.Options.HeartbeatTimeout
+	if call.HeartbeatTimeoutMS > 0 {
+		hbTimeout = time.Duration(call.HeartbeatTimeoutMS) * time.Millisecond
+	}
+	beats := newHeartbeats(e.clock.Now())
+	actx = activities.WithHeartbeatFunc(actx, beats.beat)
+	if hbTimeout > 0 {
+		stopWatch := beats.watch(hbTimeout, func() {
+			cancelAttempt(&activities.Error{Type: "heartbeat_timeout", Message: fmt.Sprintf("activity %q sent no heartbeat for %s", p.Name, hbTimeout)})
+		})
+		defer stopWatch()
 	}
 	out, err := act.Invoke(actx, p.Args)
 	if err == nil {
@@ -497,7 +499,7 @@ func (w *worker) runActivityTask(ctx, workCtx context.Context, t backend.Task) e
 			Task: t.Ref(), ExecutionID: t.ExecutionID, Seq: t.Seq, Name: p.Name, Result: out,
 		})
 		if cerr == nil {
-			e.wake.Notify()
+			e.taskReady(t.Queue)
 		}
 		return cerr
 	}
@@ -505,15 +507,21 @@ func (w *worker) runActivityTask(ctx, workCtx context.Context, t backend.Task) e
 		// The worker is shutting down: give the task back untouched.
 		return e.b.ReleaseTask(context.WithoutCancel(workCtx), t.Ref(), e.clock.Now())
 	}
-	if ctx.Err() != nil && actx.Err() == nil {
-		return backend.ErrLeaseLost // the lease was lost while running
-	}
-	if call.TimeoutMS > 0 && errors.Is(actx.Err(), context.DeadlineExceeded) {
+	var hbErr *activities.Error
+	if cause := context.Cause(actx); errors.As(cause, &hbErr) && hbErr.Type == "heartbeat_timeout" {
+		err = hbErr
+	} else if ctx.Err() != nil {
+		return backend.ErrLeaseLost // the lease was lost (or the execution ended) while running
+	} else if call.TimeoutMS > 0 && errors.Is(actx.Err(), context.DeadlineExceeded) {
 		err = &activities.Error{Type: "timeout", Message: fmt.Sprintf("activity %q timed out after %s", p.Name, time.Duration(call.TimeoutMS)*time.Millisecond), Cause: err}
+	}
+	if details := beats.details(); details != nil {
+		p.Heartbeat = details
 	}
 	if policy.ShouldRetry(t.Attempt, err) {
 		at := e.clock.Now().Add(policy.Delay(t.Attempt + 1))
-		if rerr := e.b.RetryActivityTask(workCtx, t.Ref(), at, t.Attempt+1, t.Payload); rerr != nil {
+		payload, _ := json.Marshal(p)
+		if rerr := e.b.RetryActivityTask(workCtx, t.Ref(), at, t.Attempt+1, payload); rerr != nil {
 			return rerr
 		}
 		e.logger.Debug("activity attempt failed; retrying", "activity", p.Name, "execution", t.ExecutionID, "attempt", t.Attempt, "next", at, "err", err)
@@ -532,4 +540,61 @@ func retryPolicyFromSpec(s builtins.RetrySpec) activities.RetryPolicy {
 		Jitter:        s.Jitter,
 		NonRetryable:  s.NonRetryable,
 	}
+}
+
+// heartbeats records an activity attempt's heartbeats.
+type heartbeats struct {
+	mu   sync.Mutex
+	last time.Time
+	data json.RawMessage
+}
+
+func newHeartbeats(now time.Time) *heartbeats { return &heartbeats{last: now} }
+
+func (h *heartbeats) beat(details any) {
+	var raw json.RawMessage
+	if details != nil {
+		if b, err := json.Marshal(details); err == nil {
+			raw = b
+		}
+	}
+	h.mu.Lock()
+	h.last = time.Now()
+	if raw != nil {
+		h.data = raw
+	}
+	h.mu.Unlock()
+}
+
+func (h *heartbeats) details() json.RawMessage {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.data
+}
+
+// watch calls expired once when no heartbeat arrives for timeout.
+func (h *heartbeats) watch(timeout time.Duration, expired func()) (stop func()) {
+	h.mu.Lock()
+	h.last = time.Now()
+	h.mu.Unlock()
+	done := make(chan struct{})
+	go func() {
+		tick := time.NewTicker(max(timeout/10, 10*time.Millisecond))
+		defer tick.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-tick.C:
+				h.mu.Lock()
+				silent := time.Since(h.last)
+				h.mu.Unlock()
+				if silent > timeout {
+					expired()
+					return
+				}
+			}
+		}
+	}()
+	return func() { close(done) }
 }

@@ -2,6 +2,7 @@ package activities
 
 import (
 	"context"
+	"encoding/json"
 	"strconv"
 )
 
@@ -12,6 +13,9 @@ type Info struct {
 	Seq         int    // the command's sequence number within that execution
 	Attempt     int    // 1 for the first attempt
 	Name        string // the activity name
+	// LastHeartbeat holds the details the previous attempt last passed to Heartbeat
+	// (JSON), so a retried attempt can resume its progress. Empty on a first attempt.
+	LastHeartbeat json.RawMessage
 }
 
 // IdempotencyKey identifies the activity call across attempts and workers:

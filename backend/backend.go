@@ -53,6 +53,7 @@ const (
 	EventChildCompleted    EventKind = "child_completed" // Error set when the child failed
 	EventTimerScheduled    EventKind = "timer_scheduled"
 	EventTimerFired        EventKind = "timer_fired"
+	EventSignalWait        EventKind = "signal_wait" // wait_signal() at Seq; Data: name, timeout
 	EventSignalReceived    EventKind = "signal_received"
 	EventSideEffect        EventKind = "side_effect"
 	EventCancelRequested   EventKind = "cancel_requested"
@@ -143,6 +144,14 @@ type Event struct {
 	At    time.Time
 }
 
+// Signal is a message sent to an execution that its script has not consumed yet.
+type Signal struct {
+	ID      int64
+	Name    string
+	Payload json.RawMessage
+	At      time.Time
+}
+
 // NewEvent is an event to append; the backend assigns ID and At.
 type NewEvent struct {
 	Seq   int
@@ -184,6 +193,8 @@ type ActivityPayload struct {
 	Name    string          `json:"name"`
 	Args    json.RawMessage `json:"args"` // JSON array
 	Options json.RawMessage `json:"options,omitempty"`
+	// Heartbeat is the last heartbeat details of the previous attempt.
+	Heartbeat json.RawMessage `json:"heartbeat,omitempty"`
 }
 
 // NewTask is a task to create together with a state change.
@@ -363,4 +374,15 @@ type Notification struct {
 	Kind        string
 	Queue       string
 	ExecutionID string
+}
+
+// Notifier carries wake-ups between processes (for example over Redis pub/sub), beside
+// whatever the backend itself offers. Publish must not block for long: implementations
+// queue and coalesce. A lost notification may only cost latency.
+type Notifier interface {
+	Listener
+	// Publish announces a notification to every process.
+	Publish(n Notification)
+	// Close stops publishing and listening.
+	Close() error
 }

@@ -25,6 +25,7 @@ const (
 	KindActivity = "activity"
 	KindChild    = "child"
 	KindTimer    = "timer"
+	KindSignal   = "signal"
 )
 
 // Command is a step a script asks for. The host gives it a sequence number, checks it
@@ -39,9 +40,15 @@ type Command struct {
 
 // CallOptions are the per-call options of an activity step, as recorded.
 type CallOptions struct {
-	Retry     *RetrySpec `json:"retry,omitempty"`
-	TimeoutMS int64      `json:"timeout_ms,omitempty"`
+	Retry              *RetrySpec `json:"retry,omitempty"`
+	TimeoutMS          int64      `json:"timeout_ms,omitempty"`
+	HeartbeatTimeoutMS int64      `json:"heartbeat_timeout_ms,omitempty"`
+	Cached             bool       `json:"cached,omitempty"`
+	CacheTTLMS         int64      `json:"cache_ttl_ms,omitempty"`
 }
+
+// empty reports whether no option is set.
+func (o CallOptions) empty() bool { return o == (CallOptions{}) }
 
 // RetrySpec is a retry policy as written in a script.
 type RetrySpec struct {
@@ -57,6 +64,16 @@ type RetrySpec struct {
 type TimerOptions struct {
 	DurationMS int64 `json:"duration_ms"`
 }
+
+// SignalOptions are recorded with a signal wait.
+type SignalOptions struct {
+	TimeoutMS int64 `json:"timeout_ms,omitempty"`
+}
+
+// ContinueAsNewError unwinds a script that called continue_as_new.
+type ContinueAsNewError struct{ Args json.RawMessage }
+
+func (e *ContinueAsNewError) Error() string { return "continue_as_new" }
 
 // Outcome is the recorded result of a step.
 type Outcome struct {
@@ -76,6 +93,11 @@ type Host interface {
 	Outcome(seq int) (Outcome, bool)
 	// SideEffect returns the recorded value of the next side effect, or records gen().
 	SideEffect(thread *starlark.Thread, name string, gen func() json.RawMessage) (json.RawMessage, error)
+	// WaitSignal blocks until the signal wait at seq resolves: with the payload of the
+	// next unconsumed signal called name, or ok=false when its timeout fired.
+	WaitSignal(thread *starlark.Thread, seq int, name string) (payload json.RawMessage, ok bool, err error)
+	// ContinueAsNew returns the error that ends this run and restarts the execution.
+	ContinueAsNew(thread *starlark.Thread, args json.RawMessage) error
 	// Log writes a line to the execution's log, once (not again on replay).
 	Log(thread *starlark.Thread, msg string)
 	// ChildEntry names a script function as an entry point for a child execution.
@@ -104,19 +126,22 @@ func host(thread *starlark.Thread, b *starlark.Builtin) (Host, error) {
 // Universe returns the predeclared names of a workflow script.
 func Universe() starlark.StringDict {
 	return starlark.StringDict{
-		"durable":      starlark.NewBuiltin("durable", durable),
-		"start":        starlark.NewBuiltin("start", start),
-		"gather":       starlark.NewBuiltin("gather", gather),
-		"attempt":      starlark.NewBuiltin("attempt", attempt),
-		"sleep":        starlark.NewBuiltin("sleep", sleep),
-		"now":          starlark.NewBuiltin("now", now),
-		"uuid":         starlark.NewBuiltin("uuid", uuidBuiltin),
-		"random":       starlark.NewBuiltin("random", random),
-		"retry_policy": starlark.NewBuiltin("retry_policy", retryPolicy),
-		"log":          starlark.NewBuiltin("log", logBuiltin),
-		"json":         starjson.Module,
-		"math":         starmath.Module,
-		"time":         startime.Module,
+		"durable":         starlark.NewBuiltin("durable", durable),
+		"start":           starlark.NewBuiltin("start", start),
+		"gather":          starlark.NewBuiltin("gather", gather),
+		"attempt":         starlark.NewBuiltin("attempt", attempt),
+		"sleep":           starlark.NewBuiltin("sleep", sleep),
+		"now":             starlark.NewBuiltin("now", now),
+		"uuid":            starlark.NewBuiltin("uuid", uuidBuiltin),
+		"random":          starlark.NewBuiltin("random", random),
+		"retry_policy":    starlark.NewBuiltin("retry_policy", retryPolicy),
+		"log":             starlark.NewBuiltin("log", logBuiltin),
+		"activity":        starlark.NewBuiltin("activity", activityBuiltin),
+		"wait_signal":     starlark.NewBuiltin("wait_signal", waitSignal),
+		"continue_as_new": starlark.NewBuiltin("continue_as_new", continueAsNew),
+		"json":            starjson.Module,
+		"math":            starmath.Module,
+		"time":            startime.Module,
 	}
 }
 

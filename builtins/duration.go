@@ -7,8 +7,8 @@ import (
 	"strings"
 	"time"
 
-	"go.starlark.net/starlark"
 	startime "go.starlark.net/lib/time"
+	"go.starlark.net/starlark"
 )
 
 var durationUnits = map[string]time.Duration{

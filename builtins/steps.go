@@ -34,11 +34,6 @@ func (e *StepError) Error() string {
 	return fmt.Sprintf("%s: %s failed: %s", e.Builtin, what, msg)
 }
 
-// stepCall is a parsed durable/start/attempt call.
-type stepCall struct {
-	cmd Command
-}
-
 func parseStep(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (Host, Command, error) {
 	h, err := host(thread, b)
 	if err != nil {
@@ -51,6 +46,11 @@ func parseStep(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple
 	switch t := args[0].(type) {
 	case starlark.String:
 		cmd.Kind, cmd.Name = KindActivity, string(t)
+		if err := h.CheckActivity(cmd.Name); err != nil {
+			return nil, Command{}, fmt.Errorf("%s: %w", b.Name(), err)
+		}
+	case *ActivityRef:
+		cmd.Kind, cmd.Name = KindActivity, t.name
 		if err := h.CheckActivity(cmd.Name); err != nil {
 			return nil, Command{}, fmt.Errorf("%s: %w", b.Name(), err)
 		}
@@ -68,36 +68,16 @@ func parseStep(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple
 		return nil, Command{}, fmt.Errorf("%s(%s): %w", b.Name(), cmd.Name, err)
 	}
 	var opts CallOptions
-	for _, kv := range kwargs {
-		name := string(kv[0].(starlark.String))
-		switch name {
-		case "retry":
-			if kv[1] == starlark.None {
-				continue
-			}
-			rp, ok := kv[1].(*RetryPolicy)
-			if !ok {
-				return nil, Command{}, fmt.Errorf("%s: retry= wants a retry_policy(...), got %s", b.Name(), kv[1].Type())
-			}
-			spec := rp.spec
-			opts.Retry = &spec
-		case "timeout":
-			if kv[1] == starlark.None {
-				continue
-			}
-			d, err := durationValue(kv[1])
-			if err != nil {
-				return nil, Command{}, fmt.Errorf("%s: timeout=: %w", b.Name(), err)
-			}
-			opts.TimeoutMS = d.Milliseconds()
-		default:
-			return nil, Command{}, fmt.Errorf("%s: unexpected keyword argument %q (known: retry, timeout)", b.Name(), name)
-		}
+	if ref, ok := args[0].(*ActivityRef); ok {
+		opts = ref.opts
 	}
-	if cmd.Kind == KindChild && (opts.Retry != nil || opts.TimeoutMS != 0) {
-		return nil, Command{}, fmt.Errorf("%s: retry= and timeout= apply to activities, not to child workflow %s", b.Name(), cmd.Name)
+	if err := parseCallOptions(b.Name(), kwargs, &opts); err != nil {
+		return nil, Command{}, err
 	}
-	if cmd.Kind == KindActivity && (opts.Retry != nil || opts.TimeoutMS != 0) {
+	if cmd.Kind == KindChild && !opts.empty() {
+		return nil, Command{}, fmt.Errorf("%s: retry=, timeout= and cache options apply to activities, not to child workflow %s", b.Name(), cmd.Name)
+	}
+	if !opts.empty() {
 		cmd.Options, _ = json.Marshal(opts)
 	}
 	return h, cmd, nil
@@ -377,11 +357,11 @@ func (p *RetryPolicy) Hash() (uint32, error) { return 0, fmt.Errorf("unhashable 
 
 func retryPolicy(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 	var (
-		maxAttempts                    = 3
-		initialDelay, maxDelay         starlark.Value = starlark.MakeInt(1), starlark.None
-		backoff                        = 2.0
-		jitter                         = 0.0
-		nonRetryable                   *starlark.List
+		maxAttempts                           = 3
+		initialDelay, maxDelay starlark.Value = starlark.MakeInt(1), starlark.None
+		backoff                               = 2.0
+		jitter                                = 0.0
+		nonRetryable           *starlark.List
 	)
 	if err := starlark.UnpackArgs(b.Name(), args, kwargs,
 		"max_attempts?", &maxAttempts, "initial_delay?", &initialDelay, "backoff_factor?", &backoff,
@@ -440,4 +420,92 @@ func joinArgs(args starlark.Tuple) string {
 		}
 	}
 	return strings.Join(parts, " ")
+}
+
+// parseCallOptions applies keyword options of an activity step to opts.
+func parseCallOptions(fn string, kwargs []starlark.Tuple, opts *CallOptions) error {
+	for _, kv := range kwargs {
+		name := string(kv[0].(starlark.String))
+		v := kv[1]
+		switch name {
+		case "retry":
+			if v == starlark.None {
+				opts.Retry = nil
+				continue
+			}
+			rp, ok := v.(*RetryPolicy)
+			if !ok {
+				return fmt.Errorf("%s: retry= wants a retry_policy(...), got %s", fn, v.Type())
+			}
+			spec := rp.spec
+			opts.Retry = &spec
+		case "timeout", "heartbeat_timeout", "cache_ttl":
+			var ms int64
+			if v != starlark.None {
+				d, err := durationValue(v)
+				if err != nil {
+					return fmt.Errorf("%s: %s=: %w", fn, name, err)
+				}
+				ms = max(d.Milliseconds(), 1)
+			}
+			switch name {
+			case "timeout":
+				opts.TimeoutMS = ms
+			case "heartbeat_timeout":
+				opts.HeartbeatTimeoutMS = ms
+			default:
+				opts.CacheTTLMS = ms
+				if ms > 0 {
+					opts.Cached = true
+				}
+			}
+		case "cached":
+			b, ok := v.(starlark.Bool)
+			if !ok {
+				return fmt.Errorf("%s: cached= wants True or False, got %s", fn, v.Type())
+			}
+			opts.Cached = bool(b)
+		default:
+			return fmt.Errorf("%s: unexpected keyword argument %q (known: retry, timeout, heartbeat_timeout, cached, cache_ttl)", fn, name)
+		}
+	}
+	return nil
+}
+
+// ActivityRef is what activity() returns: an activity name with default options. Call
+// it like durable, or pass it to durable, start or attempt as the target.
+type ActivityRef struct {
+	name string
+	opts CallOptions
+}
+
+var _ starlark.Callable = (*ActivityRef)(nil)
+
+func (a *ActivityRef) String() string        { return fmt.Sprintf("<activity %s>", a.name) }
+func (a *ActivityRef) Type() string          { return "activity" }
+func (a *ActivityRef) Freeze()               {}
+func (a *ActivityRef) Truth() starlark.Bool  { return true }
+func (a *ActivityRef) Hash() (uint32, error) { return starlark.String(a.name).Hash() }
+func (a *ActivityRef) Name() string          { return a.name }
+
+// CallInternal runs the activity as durable(self, *args, **kwargs) would.
+func (a *ActivityRef) CallInternal(thread *starlark.Thread, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	all := append(starlark.Tuple{a}, args...)
+	return durable(thread, durableBuiltin, all, kwargs)
+}
+
+var durableBuiltin = starlark.NewBuiltin("durable", durable)
+
+// activity(name, retry=None, timeout=None, heartbeat_timeout=None, cached=False,
+// cache_ttl=None) returns a callable that runs the activity with these defaults.
+func activityBuiltin(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	var name string
+	if err := starlark.UnpackPositionalArgs(b.Name(), args, nil, 1, &name); err != nil {
+		return nil, err
+	}
+	ref := &ActivityRef{name: name}
+	if err := parseCallOptions(b.Name(), kwargs, &ref.opts); err != nil {
+		return nil, err
+	}
+	return ref, nil
 }

@@ -31,8 +31,6 @@ var FileOptions = &syntax.FileOptions{Set: true, While: true, TopLevelControl: t
 
 var universe = builtins.Universe()
 
-func isPredeclared(name string) bool { _, ok := universe[name]; return ok }
-
 // Hash returns the content hash under which a file is pinned.
 func Hash(src []byte) string {
 	sum := sha256.Sum256(src)
@@ -100,6 +98,22 @@ type Program struct {
 // Compile compiles and initialises every file of the bundle. sources maps content hash
 // to source. Top-level code runs once here; it cannot call recorded builtins.
 func Compile(b backend.Bundle, sources map[string][]byte) (*Program, error) {
+	return CompileWith(b, sources, nil)
+}
+
+// CompileWith is Compile with extra predeclared names beside the builtins (test hooks).
+func CompileWith(b backend.Bundle, sources map[string][]byte, extra starlark.StringDict) (*Program, error) {
+	predeclared := universe
+	if len(extra) > 0 {
+		predeclared = starlark.StringDict{}
+		for k, v := range universe {
+			predeclared[k] = v
+		}
+		for k, v := range extra {
+			predeclared[k] = v
+		}
+	}
+	isPredeclared := func(name string) bool { _, ok := predeclared[name]; return ok }
 	p := &Program{Bundle: b, modules: map[string]starlark.StringDict{}}
 	loading := map[string]bool{}
 	var load func(file string) (starlark.StringDict, error)
@@ -132,7 +146,7 @@ func Compile(b backend.Bundle, sources map[string][]byte) (*Program, error) {
 			},
 		}
 		thread.SetMaxExecutionSteps(defaultStepLimit)
-		g, err := prog.Init(thread, universe)
+		g, err := prog.Init(thread, predeclared)
 		if err != nil {
 			return nil, scriptError(err)
 		}

@@ -30,6 +30,12 @@ type Config struct {
 	// LogsCommitted is how many log lines of this execution are already stored; a
 	// replay does not write them again.
 	LogsCommitted int
+	// MaxHistory bounds the steps (sequence numbers) one run may issue; past it the
+	// execution fails with a hint to use continue_as_new (0: 100,000).
+	MaxHistory int
+	// LoadSignals returns the execution's unconsumed signals, oldest first. It is called
+	// at most once per Advance, only when the script waits for a signal.
+	LoadSignals func() ([]backend.Signal, error)
 }
 
 // Scheduled is a command or side effect the script issued that must be recorded.
@@ -53,6 +59,14 @@ type ScheduledData struct {
 type Step struct {
 	Scheduled []Scheduled
 	Logs      []string
+	// ConsumedSignals are signals the script received in this step; the commit marks
+	// them consumed.
+	ConsumedSignals []int64
+	// CancelTimers are the seqs of signal-wait timeouts that are no longer needed.
+	CancelTimers []int
+	// ContinueAsNew, when set with Done, restarts the execution with these arguments
+	// and a fresh history.
+	ContinueAsNew json.RawMessage
 	// Done reports the script ended: with Result, or with Err when it failed.
 	Done   bool
 	Result json.RawMessage
@@ -88,6 +102,13 @@ type Run struct {
 	logIndex int
 	pending  []Scheduled
 	logs     []string
+	consumed []int64
+	cancels  []int
+
+	inbox       []backend.Signal
+	inboxLoaded bool
+	received    map[int]bool // seqs resolved by a signal (not a timeout)
+	timeouts    map[int]bool // signal waits that have a timeout timer
 
 	started, done bool
 	final         Step
@@ -108,10 +129,15 @@ func (p *Program) NewRun(entry string, args json.RawMessage, cfg Config) (*Run, 
 	if cfg.StepLimit == 0 {
 		cfg.StepLimit = defaultStepLimit
 	}
+	if cfg.MaxHistory == 0 {
+		cfg.MaxHistory = 100_000
+	}
 	r := &Run{
 		prog: p, cfg: cfg, fn: fn, args: targs,
 		recorded: map[int]backend.Event{},
 		outcomes: map[int]outcome{},
+		received: map[int]bool{},
+		timeouts: map[int]bool{},
 		yield:    make(chan yieldMsg),
 		resume:   make(chan resumeMsg),
 	}
@@ -137,6 +163,7 @@ func (r *Run) Advance(events []backend.Event) *Step {
 		return &s
 	}
 	r.ingest(events)
+	r.inboxLoaded = false
 	if !r.started {
 		r.started = true
 		go r.main()
@@ -144,12 +171,16 @@ func (r *Run) Advance(events []backend.Event) *Step {
 		r.resume <- resumeMsg{}
 	}
 	m := <-r.yield
-	step := &Step{Scheduled: r.pending, Logs: r.logs}
-	r.pending, r.logs = nil, nil
+	step := &Step{Scheduled: r.pending, Logs: r.logs, ConsumedSignals: r.consumed, CancelTimers: r.cancels}
+	r.pending, r.logs, r.consumed, r.cancels = nil, nil, nil, nil
 	if m.done {
 		r.done = true
-		step.Done, step.Result, step.Err = true, r.final.Result, r.final.Err
-		r.final = Step{Done: true, Result: step.Result, Err: step.Err}
+		step.Done, step.Result, step.Err, step.ContinueAsNew = true, r.final.Result, r.final.Err, r.final.ContinueAsNew
+		if step.ContinueAsNew != nil {
+			// The new run starts from nothing: steps scheduled after the last wait are dropped.
+			step.Scheduled, step.ConsumedSignals, step.CancelTimers = nil, nil, nil
+		}
+		r.final = Step{Done: true, Result: step.Result, Err: step.Err, ContinueAsNew: step.ContinueAsNew}
 	}
 	return step
 }
@@ -166,12 +197,20 @@ func (r *Run) Close() {
 func (r *Run) ingest(events []backend.Event) {
 	for _, ev := range events {
 		switch ev.Kind {
-		case backend.EventActivityScheduled, backend.EventChildScheduled, backend.EventTimerScheduled:
+		case backend.EventActivityScheduled, backend.EventChildScheduled, backend.EventTimerScheduled, backend.EventSignalWait:
 			r.recorded[ev.Seq] = ev
+		case backend.EventSignalReceived:
+			// A received signal beats a timeout recorded for the same wait: the live run
+			// that consumed it returned the payload, whatever the timer did meanwhile.
+			r.outcomes[ev.Seq] = outcome{o: builtins.Outcome{Value: ev.Data}, ok: true}
+			r.received[ev.Seq] = true
 		case backend.EventSideEffect:
 			r.recorded[ev.Seq] = ev
 			r.outcomes[ev.Seq] = outcome{o: builtins.Outcome{Value: ev.Data}, ok: true}
 		case backend.EventActivityCompleted, backend.EventChildCompleted, backend.EventTimerFired:
+			if r.outcomes[ev.Seq].ok {
+				continue
+			}
 			r.outcomes[ev.Seq] = outcome{o: builtins.Outcome{Value: ev.Data, Err: ev.Error}, ok: true}
 		case backend.EventActivityFailed:
 			info := ev.Error
@@ -183,7 +222,7 @@ func (r *Run) ingest(events []backend.Event) {
 			continue
 		}
 		if ev.Seq > r.maxSeq && (ev.Kind == backend.EventActivityScheduled || ev.Kind == backend.EventChildScheduled ||
-			ev.Kind == backend.EventTimerScheduled || ev.Kind == backend.EventSideEffect) {
+			ev.Kind == backend.EventTimerScheduled || ev.Kind == backend.EventSideEffect || ev.Kind == backend.EventSignalWait) {
 			r.maxSeq = ev.Seq
 		}
 	}
@@ -204,6 +243,12 @@ func (r *Run) main() {
 		v, err = starlark.Call(r.thread, r.fn, r.args, nil)
 	}()
 	if errors.Is(err, errAborted) {
+		r.yield <- yieldMsg{done: true}
+		return
+	}
+	var can *builtins.ContinueAsNewError
+	if errors.As(err, &can) {
+		r.final = Step{Done: true, ContinueAsNew: can.Args}
 		r.yield <- yieldMsg{done: true}
 		return
 	}
@@ -254,21 +299,38 @@ var kindEvents = map[string]backend.EventKind{
 	builtins.KindActivity: backend.EventActivityScheduled,
 	builtins.KindChild:    backend.EventChildScheduled,
 	builtins.KindTimer:    backend.EventTimerScheduled,
+	builtins.KindSignal:   backend.EventSignalWait,
 }
 
 func commandHash(c builtins.Command) string {
-	if c.Kind == builtins.KindTimer {
+	if c.Kind == builtins.KindTimer || c.Kind == builtins.KindSignal {
 		return Hash(c.Options)[:12]
 	}
 	return Hash(c.Args)[:12]
 }
 
+// nextSeq hands out the next sequence number, enforcing the history limit.
+func (r *Run) nextSeq() (int, error) {
+	if r.seq >= r.cfg.MaxHistory {
+		return 0, fmt.Errorf("history limit: this execution has issued %d steps, the most one run may hold; a long-running loop should call continue_as_new(...) to go on with fresh history", r.cfg.MaxHistory)
+	}
+	r.seq++
+	return r.seq, nil
+}
+
 // Schedule implements builtins.Host.
 func (r *Run) Schedule(thread *starlark.Thread, cmd builtins.Command) (int, error) {
-	r.seq++
-	seq := r.seq
+	seq, err := r.nextSeq()
+	if err != nil {
+		return 0, err
+	}
 	kind := kindEvents[cmd.Kind]
 	hash := commandHash(cmd)
+	if cmd.Kind == builtins.KindSignal {
+		var o builtins.SignalOptions
+		_ = json.Unmarshal(cmd.Options, &o)
+		r.timeouts[seq] = o.TimeoutMS > 0
+	}
 	if ev, ok := r.recorded[seq]; ok {
 		var d ScheduledData
 		_ = json.Unmarshal(ev.Data, &d)
@@ -315,8 +377,10 @@ func (r *Run) Outcome(seq int) (builtins.Outcome, bool) {
 
 // SideEffect implements builtins.Host.
 func (r *Run) SideEffect(thread *starlark.Thread, name string, gen func() json.RawMessage) (json.RawMessage, error) {
-	r.seq++
-	seq := r.seq
+	seq, err := r.nextSeq()
+	if err != nil {
+		return nil, err
+	}
 	if ev, ok := r.recorded[seq]; ok {
 		if ev.Kind != backend.EventSideEffect || ev.Name != name {
 			return nil, &NonDeterminismError{Seq: seq, Recorded: describeEvent(ev), Current: name + "()", Pos: builtins.CallerPos(thread)}
@@ -332,6 +396,54 @@ func (r *Run) SideEffect(thread *starlark.Thread, name string, gen func() json.R
 		r.maxSeq = seq
 	}
 	return v, nil
+}
+
+// WaitSignal implements builtins.Host: it waits at seq for the next unconsumed signal
+// called name (or the timeout timer of that seq) and returns the payload, or ok=false
+// on timeout.
+func (r *Run) WaitSignal(thread *starlark.Thread, seq int, name string) (json.RawMessage, bool, error) {
+	for {
+		if o := r.outcomes[seq]; o.ok {
+			if r.received[seq] {
+				return o.o.Value, true, nil
+			}
+			return nil, false, nil
+		}
+		if !r.inboxLoaded && r.cfg.LoadSignals != nil {
+			sigs, err := r.cfg.LoadSignals()
+			if err != nil {
+				return nil, false, fmt.Errorf("wait_signal: loading signals: %w", err)
+			}
+			r.inbox, r.inboxLoaded = sigs, true
+		}
+		for i, sg := range r.inbox {
+			if sg.Name != name {
+				continue
+			}
+			r.inbox = append(r.inbox[:i:i], r.inbox[i+1:]...)
+			payload := sg.Payload
+			if len(payload) == 0 {
+				payload = json.RawMessage("null")
+			}
+			r.consumed = append(r.consumed, sg.ID)
+			r.pending = append(r.pending, Scheduled{Seq: seq, Kind: backend.EventSignalReceived, Name: name, Data: payload})
+			r.received[seq] = true
+			r.outcomes[seq] = outcome{o: builtins.Outcome{Value: payload}, ok: true}
+			if r.timeouts[seq] {
+				r.cancels = append(r.cancels, seq)
+			}
+			r.resetSteps()
+			return payload, true, nil
+		}
+		if err := r.park(); err != nil {
+			return nil, false, err
+		}
+	}
+}
+
+// ContinueAsNew implements builtins.Host.
+func (r *Run) ContinueAsNew(thread *starlark.Thread, args json.RawMessage) error {
+	return &builtins.ContinueAsNewError{Args: args}
 }
 
 // Log implements builtins.Host: a line is written once; a replay skips the lines the
@@ -379,6 +491,8 @@ func describeCommand(c builtins.Command, hash string) string {
 		return fmt.Sprintf("sleep(%s)", time.Duration(o.DurationMS)*time.Millisecond)
 	case builtins.KindChild:
 		return fmt.Sprintf("durable(%s, args #%s)", c.Name, hash)
+	case builtins.KindSignal:
+		return fmt.Sprintf("wait_signal(%q)", c.Name)
 	}
 	return fmt.Sprintf("durable(%q, args #%s)", c.Name, hash)
 }
@@ -395,6 +509,8 @@ func describeEvent(ev backend.Event) string {
 		return fmt.Sprintf("sleep(%s) at %s", time.Duration(o.DurationMS)*time.Millisecond, d.Pos)
 	case backend.EventChildScheduled:
 		return fmt.Sprintf("durable(%s, args #%s) at %s", ev.Name, d.Hash, d.Pos)
+	case backend.EventSignalWait:
+		return fmt.Sprintf("wait_signal(%q) at %s", ev.Name, d.Pos)
 	case backend.EventActivityScheduled:
 		return fmt.Sprintf("durable(%q, args #%s) at %s", ev.Name, d.Hash, d.Pos)
 	}

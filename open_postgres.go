@@ -2,11 +2,15 @@ package stent
 
 import (
 	"context"
-	"errors"
 
 	"github.com/stent-go/stent/backend"
+	"github.com/stent-go/stent/backend/postgres"
 )
 
 func openPostgres(ctx context.Context, dsn string, clock backend.Clock) (backend.Backend, error) {
-	return nil, errors.New("temporarily unavailable")
+	b, err := postgres.Open(ctx, dsn, postgres.WithClock(clock))
+	if err != nil {
+		return nil, err
+	}
+	return b, nil
 }
