@@ -22,6 +22,8 @@ var (
 	// reclaimed, it was released, or it was already completed). The caller must drop its
 	// work for that task; nothing was written.
 	ErrLeaseLost = errors.New("task lease lost")
+	// ErrNotRunning: the execution already ended (signal, cancel).
+	ErrNotRunning = errors.New("execution is not running")
 	// ErrStaleExecution: the execution's version moved on (another worker advanced it) or
 	// it is no longer running. Nothing was written.
 	ErrStaleExecution = errors.New("execution changed since it was read")
@@ -71,6 +73,8 @@ const (
 	TaskActivity TaskKind = "activity"
 	// TaskTimer fires a durable timer when its RunAt is due.
 	TaskTimer TaskKind = "timer"
+	// TaskDeadline ends an execution as timed_out when its max duration passes.
+	TaskDeadline TaskKind = "deadline"
 )
 
 // DefaultQueue is the queue used when none is named.
@@ -89,6 +93,8 @@ type ErrorInfo struct {
 	Attempts int `json:"attempts,omitempty"`
 	// Stack is the Starlark call stack of the failing script, outermost first.
 	Stack string `json:"stack,omitempty"`
+	// Seq is the step whose failure failed the script, when there is one.
+	Seq int `json:"seq,omitempty"`
 }
 
 func (e *ErrorInfo) Error() string {
@@ -119,7 +125,9 @@ type Execution struct {
 	Error     *ErrorInfo      // set when failed / cancelled / timed out
 	// Version counts committed workflow tasks. A worker holding a live (parked) script
 	// checks it to know whether another worker advanced the execution meanwhile.
-	Version     int64
+	Version int64
+	// Run counts continue_as_new restarts: 1 for the first run.
+	Run         int
 	CreatedAt   time.Time
 	UpdatedAt   time.Time
 	StartAt     time.Time  // when its first workflow task becomes runnable
@@ -141,7 +149,9 @@ type Event struct {
 	// timer_fired, null.
 	Data  json.RawMessage
 	Error *ErrorInfo // for *_failed and failed child_completed
-	At    time.Time
+	// CacheHit marks an activity_completed whose result came from the result cache.
+	CacheHit bool
+	At       time.Time
 }
 
 // Signal is a message sent to an execution that its script has not consumed yet.
@@ -243,12 +253,25 @@ type WorkflowTaskResult struct {
 	Tasks []NewTask
 	// Children to create, each with its first workflow task.
 	Children []NewExecution
-	// Logs are lines the script printed during this task (already de-duplicated).
+	// Logs are lines the script printed during this task (already de-duplicated),
+	// stored with the execution's current Run.
 	Logs []string
 	// Finish, when set, ends the execution: its remaining tasks are deleted and, for a
 	// child, a child_completed event is appended to the parent and the parent's workflow
 	// task is enqueued.
 	Finish *Finish
+	// DeadLetter, with a failed Finish, records the activity whose failure failed the
+	// execution (ExecutionID, Seq, Activity, Payload, Error are used).
+	DeadLetter *DeadLetter
+	// ConsumedSignals are signal IDs the script received; they are no longer pending.
+	ConsumedSignals []int64
+	// CancelTimers deletes this execution's pending timer tasks at these seqs.
+	CancelTimers []int
+	// ContinueAsNew, when non-nil (instead of Finish), restarts the execution under the
+	// same ID: its events and pending tasks (but a deadline task) are deleted, Args is
+	// set to ContinueAsNew, Run is incremented, a started event is appended and a new
+	// workflow task is created, runnable now.
+	ContinueAsNew json.RawMessage
 }
 
 // ActivityResult is the outcome of an activity task's final attempt.
@@ -259,6 +282,31 @@ type ActivityResult struct {
 	Name        string
 	Result      json.RawMessage // on success
 	Error       *ErrorInfo      // on failure: appends activity_failed instead of activity_completed
+	// CacheHit records that Result came from the result cache (the activity did not run).
+	CacheHit bool
+	// Cache, when set with a successful Result, stores Result in the result cache in the
+	// same transaction.
+	Cache *CacheEntry
+}
+
+// CacheEntry is a stored activity result, shared across executions.
+type CacheEntry struct {
+	Key       string // activity name + version + canonical JSON of the arguments, hashed
+	Activity  string
+	Result    json.RawMessage
+	ExpiresAt *time.Time // nil: never
+}
+
+// DeadLetter records an activity that exhausted its retries and failed its execution.
+type DeadLetter struct {
+	ID          int64
+	ExecutionID string
+	Seq         int
+	Activity    string
+	Payload     json.RawMessage // the activity task payload (name, args, options)
+	Error       *ErrorInfo
+	Status      string // "open", "replayed" or "discarded"
+	CreatedAt   time.Time
 }
 
 // ClaimRequest asks for up to Limit runnable tasks.
@@ -273,6 +321,7 @@ type ClaimRequest struct {
 // LogLine is one line printed by a script.
 type LogLine struct {
 	ExecutionID string
+	Run         int // the execution's Run when it was printed
 	At          time.Time
 	Message     string
 }
@@ -298,7 +347,8 @@ type Backend interface {
 	Close() error
 
 	// CreateExecution stores the execution, its script sources and a started event,
-	// and enqueues its first workflow task at StartAt, in one transaction. If an
+	// and enqueues its first workflow task at StartAt (and, when Deadline is set, a
+	// deadline task at Deadline), in one transaction. If an
 	// execution with the same ID exists, nothing is written and created is false.
 	CreateExecution(ctx context.Context, e NewExecution) (created bool, err error)
 	// GetExecution returns ErrNotFound when there is no such execution.
@@ -348,6 +398,43 @@ type Backend interface {
 	// DeleteTask removes a claimed task without recording anything (e.g. a workflow task
 	// for an execution that already ended).
 	DeleteTask(ctx context.Context, ref TaskRef) error
+	// NextTaskAt returns the earliest RunAt of the pending tasks on the queues (all
+	// queues when empty); ok is false when there are none. Virtual time uses it.
+	NextTaskAt(ctx context.Context, queues []string) (at time.Time, ok bool, err error)
+
+	// SignalExecution stores a signal for a running execution and enqueues its workflow
+	// task, atomically. ErrNotFound / ErrNotRunning otherwise.
+	SignalExecution(ctx context.Context, executionID, name string, payload json.RawMessage) error
+	// PendingSignals returns the execution's signals not consumed yet, oldest first.
+	PendingSignals(ctx context.Context, executionID string) ([]Signal, error)
+	// EndExecution ends a running execution with status (cancelled or timed_out) and
+	// info, and, in the same transaction, every running descendant (children, their
+	// children, ...) with the same status: for each, a cancel_requested event (for
+	// cancelled) and a failed event (Error=info) are appended, all its tasks (claimed
+	// or not) are deleted and completed_at is set. If the execution named has a running
+	// parent, a child_completed event with the error is appended to the parent and its
+	// workflow task enqueued. ended is false (and nothing is written) when the execution
+	// already ended; ErrNotFound when it does not exist.
+	EndExecution(ctx context.Context, executionID string, status Status, info *ErrorInfo) (ended bool, err error)
+
+	// CachedResult returns a stored, unexpired activity result.
+	CachedResult(ctx context.Context, key string) (json.RawMessage, bool, error)
+	// ClearCache deletes the cached results of one activity, or all when activity is "".
+	ClearCache(ctx context.Context, activity string) (int, error)
+
+	// ListDeadLetters lists dead letters, newest first; status "" means any.
+	ListDeadLetters(ctx context.Context, status string, limit int) ([]DeadLetter, error)
+	// GetDeadLetter returns ErrNotFound when there is no such dead letter.
+	GetDeadLetter(ctx context.Context, id int64) (*DeadLetter, error)
+	// ReplayDeadLetter re-runs the failed step: in one transaction the execution (which
+	// must be failed, else ErrNotRunning-like error) is set running again, its
+	// activity_failed event for the step and its final failed event are deleted, a new
+	// activity task (attempt 1, the dead letter's payload) is created, the version is
+	// bumped and the dead letter is marked replayed. Live runs of the execution are
+	// stale afterwards.
+	ReplayDeadLetter(ctx context.Context, id int64) error
+	// DiscardDeadLetter marks an open dead letter discarded.
+	DiscardDeadLetter(ctx context.Context, id int64) error
 }
 
 // Clock tells backends and workers the time. Real clocks use time.Now.

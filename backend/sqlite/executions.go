@@ -1,0 +1,446 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/stent-go/stent/backend"
+)
+
+// wtx is a write transaction on the writer connection.
+type wtx struct {
+	ctx  context.Context // never cancelled: a started transaction runs to its end
+	conn *sql.Conn
+	st   *stmts
+	now  int64 // unix ms, read once from the clock per transaction
+}
+
+func (t *wtx) exec(s *sql.Stmt, args ...any) (sql.Result, error) {
+	return s.ExecContext(t.ctx, args...)
+}
+
+func (t *wtx) queryRow(s *sql.Stmt, args ...any) *sql.Row {
+	return s.QueryRowContext(t.ctx, args...)
+}
+
+func (t *wtx) query(s *sql.Stmt, args ...any) (*sql.Rows, error) {
+	return s.QueryContext(t.ctx, args...)
+}
+
+// write runs fn in one BEGIN IMMEDIATE transaction on the writer connection. what
+// names the operation in error messages; sentinel errors returned by fn pass through
+// unwrapped. ctx bounds the wait for the connection; once the transaction has begun
+// it runs to its end (SQLite's busy timeout bounds waits for other processes).
+func (b *Backend) write(ctx context.Context, what string, fn func(t *wtx) error) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("sqlite %s: %s: %w", b.name, what, err)
+	}
+	if err := b.lock(ctx); err != nil {
+		return fmt.Errorf("sqlite %s: %s: %w", b.name, what, err)
+	}
+	defer b.unlock()
+	ctx = context.WithoutCancel(ctx)
+	if err := b.ensureWriter(ctx, true); err != nil {
+		return fmt.Errorf("sqlite %s: %s: %w", b.name, what, err)
+	}
+	st := b.wst
+	if _, err := st.begin.ExecContext(ctx); err != nil {
+		b.rollback(ctx)
+		return fmt.Errorf("sqlite %s: %s: begin: %w", b.name, what, err)
+	}
+	t := &wtx{ctx: ctx, conn: b.wc, st: st, now: b.clock.Now().UnixMilli()}
+	if err := fn(t); err != nil {
+		b.rollback(ctx)
+		if isSentinel(err) {
+			return err
+		}
+		return fmt.Errorf("sqlite %s: %s: %w", b.name, what, err)
+	}
+	if _, err := st.commit.ExecContext(ctx); err != nil {
+		b.rollback(ctx)
+		return fmt.Errorf("sqlite %s: %s: commit: %w", b.name, what, err)
+	}
+	return nil
+}
+
+// queryer is a *sql.DB or a *sql.Conn.
+type queryer interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+// read runs fn with the reader statements: on the reader pool for a file database, on
+// the writer connection (holding it) for an in-memory one. fn must finish with its
+// rows before it returns.
+func (b *Backend) read(ctx context.Context, what string, fn func(q queryer, st *stmts) error) error {
+	var err error
+	if b.r != nil {
+		if b.rst == nil {
+			return fmt.Errorf("sqlite %s: %s: backend is not open", b.name, what)
+		}
+		err = fn(b.r, b.rst)
+	} else {
+		if err := b.lock(ctx); err != nil {
+			return fmt.Errorf("sqlite %s: %s: %w", b.name, what, err)
+		}
+		defer b.unlock()
+		if err := b.ensureWriter(context.WithoutCancel(ctx), true); err != nil {
+			return fmt.Errorf("sqlite %s: %s: %w", b.name, what, err)
+		}
+		err = fn(b.wc, b.wst)
+	}
+	if err != nil && !isSentinel(err) {
+		return fmt.Errorf("sqlite %s: %s: %w", b.name, what, err)
+	}
+	return err
+}
+
+func isSentinel(err error) bool {
+	return errors.Is(err, backend.ErrLeaseLost) || errors.Is(err, backend.ErrStaleExecution) ||
+		errors.Is(err, backend.ErrNotFound)
+}
+
+func ms(t time.Time) int64 { return t.UnixMilli() }
+
+func fromMS(v int64) time.Time { return time.UnixMilli(v) }
+
+// msOr returns t in unix ms, or now when t is zero.
+func msOr(t time.Time, now int64) int64 {
+	if t.IsZero() {
+		return now
+	}
+	return t.UnixMilli()
+}
+
+// jsonArg turns a JSON value into a TEXT argument, NULL when empty.
+func jsonArg(m json.RawMessage) any {
+	if len(m) == 0 {
+		return nil
+	}
+	return string(m)
+}
+
+func errArg(e *backend.ErrorInfo) (any, error) {
+	if e == nil {
+		return nil, nil
+	}
+	buf, err := json.Marshal(e)
+	if err != nil {
+		return nil, fmt.Errorf("encoding error info: %w", err)
+	}
+	return string(buf), nil
+}
+
+func decodeErr(buf []byte) (*backend.ErrorInfo, error) {
+	if len(buf) == 0 {
+		return nil, nil
+	}
+	var e backend.ErrorInfo
+	if err := json.Unmarshal(buf, &e); err != nil {
+		return nil, fmt.Errorf("decoding stored error info: %w", err)
+	}
+	return &e, nil
+}
+
+func rawJSON(buf []byte) json.RawMessage {
+	if buf == nil {
+		return nil
+	}
+	return json.RawMessage(buf)
+}
+
+// appendEvent appends one event to an execution's history.
+func (t *wtx) appendEvent(executionID string, ev backend.NewEvent) error {
+	errv, err := errArg(ev.Error)
+	if err != nil {
+		return err
+	}
+	if _, err := t.exec(t.st.insertEvent, executionID, ev.Seq, string(ev.Kind), ev.Name, jsonArg(ev.Data), errv, t.now); err != nil {
+		return fmt.Errorf("appending %s event: %w", ev.Kind, err)
+	}
+	return nil
+}
+
+// enqueueWorkflow makes the execution's workflow task runnable now: it creates a
+// pending one, moves a pending one's run_at to now if later, or flags a claimed one
+// to run again when its holder completes it.
+func (t *wtx) enqueueWorkflow(executionID string) error {
+	st := t.st
+	var (
+		id, runAt int64
+		status    string
+		rerun     int
+	)
+	err := t.queryRow(st.findWorkflowTask, executionID).Scan(&id, &status, &runAt, &rerun)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		_, err = t.exec(st.insertWorkflowTask, executionID, t.now)
+	case err != nil:
+	case status == "claimed":
+		if rerun == 0 {
+			_, err = t.exec(st.setRerun, id)
+		}
+	case runAt > t.now:
+		_, err = t.exec(st.setRunAt, t.now, id)
+	}
+	if err != nil {
+		return fmt.Errorf("enqueueing workflow task of %s: %w", executionID, err)
+	}
+	return nil
+}
+
+// createExecution stores e with its sources, started event and first workflow task.
+// defaultQueue is used when e.Queue is empty.
+func (t *wtx) createExecution(e backend.NewExecution, defaultQueue string) (bool, error) {
+	if e.ID == "" {
+		return false, errors.New("creating execution: empty ID")
+	}
+	queue := e.Queue
+	if queue == "" {
+		queue = defaultQueue
+	}
+	bundle, err := json.Marshal(e.Bundle)
+	if err != nil {
+		return false, fmt.Errorf("encoding bundle of %s: %w", e.ID, err)
+	}
+	args := e.Args
+	if len(args) == 0 {
+		args = json.RawMessage("[]")
+	}
+	startAt := msOr(e.StartAt, t.now)
+	var deadline any
+	if e.Deadline != nil {
+		deadline = ms(*e.Deadline)
+	}
+	res, err := t.exec(t.st.insertExecution, e.ID, e.ParentID, e.ParentSeq, string(bundle), e.Entry,
+		string(args), queue, t.now, t.now, startAt, deadline)
+	if err != nil {
+		return false, fmt.Errorf("inserting execution %s: %w", e.ID, err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return false, err
+	} else if n == 0 {
+		return false, nil
+	}
+	for hash, src := range e.Sources {
+		if src == nil {
+			src = []byte{}
+		}
+		if _, err := t.exec(t.st.insertScript, hash, src); err != nil {
+			return false, fmt.Errorf("storing script %s: %w", hash, err)
+		}
+	}
+	if err := t.appendEvent(e.ID, backend.NewEvent{Kind: backend.EventStarted, Data: args}); err != nil {
+		return false, err
+	}
+	if _, err := t.exec(t.st.insertTask, string(backend.TaskWorkflow), e.ID, 0, queue, startAt, 0, nil); err != nil {
+		return false, fmt.Errorf("creating workflow task of %s: %w", e.ID, err)
+	}
+	return true, nil
+}
+
+// CreateExecution stores an execution, its sources, its started event and its first
+// workflow task in one transaction. An existing ID writes nothing and returns false.
+func (b *Backend) CreateExecution(ctx context.Context, e backend.NewExecution) (bool, error) {
+	var created bool
+	err := b.write(ctx, "creating execution "+e.ID, func(t *wtx) error {
+		var err error
+		created, err = t.createExecution(e, backend.DefaultQueue)
+		return err
+	})
+	return created, err
+}
+
+type scanner interface {
+	Scan(dest ...any) error
+}
+
+func scanExecution(s scanner) (*backend.Execution, error) {
+	var (
+		e                     backend.Execution
+		bundle, args, result  []byte
+		errInfo               []byte
+		status                string
+		created, updated, sAt int64
+		deadline, completed   sql.NullInt64
+	)
+	if err := s.Scan(&e.ID, &e.ParentID, &e.ParentSeq, &bundle, &e.Entry, &args, &e.Queue, &status,
+		&result, &errInfo, &e.Version, &created, &updated, &sAt, &deadline, &completed); err != nil {
+		return nil, err
+	}
+	if len(bundle) > 0 {
+		if err := json.Unmarshal(bundle, &e.Bundle); err != nil {
+			return nil, fmt.Errorf("decoding bundle of %s: %w", e.ID, err)
+		}
+	}
+	e.Args = rawJSON(args)
+	e.Result = rawJSON(result)
+	e.Status = backend.Status(status)
+	var err error
+	if e.Error, err = decodeErr(errInfo); err != nil {
+		return nil, fmt.Errorf("execution %s: %w", e.ID, err)
+	}
+	e.CreatedAt, e.UpdatedAt, e.StartAt = fromMS(created), fromMS(updated), fromMS(sAt)
+	if deadline.Valid {
+		d := fromMS(deadline.Int64)
+		e.Deadline = &d
+	}
+	if completed.Valid {
+		c := fromMS(completed.Int64)
+		e.CompletedAt = &c
+	}
+	return &e, nil
+}
+
+// GetExecution returns the execution, or an error wrapping backend.ErrNotFound.
+func (b *Backend) GetExecution(ctx context.Context, id string) (*backend.Execution, error) {
+	var e *backend.Execution
+	err := b.read(ctx, "reading execution "+id, func(_ queryer, st *stmts) error {
+		var err error
+		e, err = scanExecution(st.getExecution.QueryRowContext(ctx, id))
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("execution %q: %w", id, backend.ErrNotFound)
+		}
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+// ListExecutions lists executions, newest first.
+func (b *Backend) ListExecutions(ctx context.Context, f backend.ListFilter) ([]backend.Execution, error) {
+	var (
+		where []string
+		args  []any
+	)
+	if f.Status != "" {
+		where = append(where, "status = ?")
+		args = append(args, string(f.Status))
+	}
+	if f.ParentID != "" {
+		where = append(where, "parent_id = ?")
+		args = append(args, f.ParentID)
+	}
+	if f.RootOnly {
+		where = append(where, "parent_id = ''")
+	}
+	limit := f.Limit
+	if limit <= 0 {
+		limit = 100
+	}
+	q := "SELECT " + execColumns + " FROM executions"
+	if len(where) > 0 {
+		q += " WHERE " + strings.Join(where, " AND ")
+	}
+	q += " ORDER BY created_at DESC, rowid DESC LIMIT ?"
+	args = append(args, limit)
+	var out []backend.Execution
+	err := b.read(ctx, "listing executions", func(db queryer, _ *stmts) error {
+		rows, err := db.QueryContext(ctx, q, args...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			e, err := scanExecution(rows)
+			if err != nil {
+				return err
+			}
+			out = append(out, *e)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// History returns the events of an execution with ID > afterEventID, in order.
+func (b *Backend) History(ctx context.Context, executionID string, afterEventID int64) ([]backend.Event, error) {
+	var out []backend.Event
+	err := b.read(ctx, "reading history of "+executionID, func(_ queryer, st *stmts) error {
+		rows, err := st.history.QueryContext(ctx, executionID, afterEventID)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var (
+				ev         backend.Event
+				kind       string
+				data, errb []byte
+				at         int64
+			)
+			if err := rows.Scan(&ev.ID, &ev.Seq, &kind, &ev.Name, &data, &errb, &at); err != nil {
+				return err
+			}
+			ev.Kind = backend.EventKind(kind)
+			ev.Data = rawJSON(data)
+			if ev.Error, err = decodeErr(errb); err != nil {
+				return fmt.Errorf("event %d: %w", ev.ID, err)
+			}
+			ev.At = fromMS(at)
+			out = append(out, ev)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// Logs returns the lines an execution printed, in order.
+func (b *Backend) Logs(ctx context.Context, executionID string) ([]backend.LogLine, error) {
+	var out []backend.LogLine
+	err := b.read(ctx, "reading logs of "+executionID, func(_ queryer, st *stmts) error {
+		rows, err := st.logs.QueryContext(ctx, executionID)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var (
+				l  backend.LogLine
+				at int64
+			)
+			if err := rows.Scan(&l.ExecutionID, &at, &l.Message); err != nil {
+				return err
+			}
+			l.At = fromMS(at)
+			out = append(out, l)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// GetScript returns a stored script file by content hash, or an error wrapping
+// backend.ErrNotFound.
+func (b *Backend) GetScript(ctx context.Context, hash string) ([]byte, error) {
+	var src []byte
+	err := b.read(ctx, "reading script "+hash, func(_ queryer, st *stmts) error {
+		err := st.getScript.QueryRowContext(ctx, hash).Scan(&src)
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("script %s: %w", hash, backend.ErrNotFound)
+		}
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if src == nil {
+		src = []byte{}
+	}
+	return src, nil
+}

@@ -1,0 +1,450 @@
+// Package sqlite is Stent's embedded default backend: backend.Backend on a SQLite file
+// (or a private in-memory database) through the pure-Go driver modernc.org/sqlite.
+//
+// All state changes of one *Backend go through a single writer connection, each in
+// one BEGIN IMMEDIATE transaction; reads use a separate pool. File databases run in
+// WAL mode with a busy timeout, so several processes (for example a `stent worker`
+// and a `stent exec`) can share one file. ":memory:" gives a database private to the
+// Backend, reads and writes sharing its one connection. The schema lives in embedded
+// migration files (migrations/NNN_name.up.sql) applied by Migrate, which Open calls.
+// Times are stored as unix milliseconds read from the configured backend.Clock, never
+// from SQLite's own clock.
+//
+// Once a write transaction has begun it runs to its end even if the caller's context
+// is cancelled (the context only bounds the wait for the writer connection), so a
+// cancelled caller never leaves a half-applied state change behind.
+package sqlite
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"database/sql/driver"
+	"embed"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+
+	"github.com/stent-go/stent/backend"
+)
+
+//go:embed migrations/*.up.sql
+var migrationFS embed.FS
+
+// DefaultLease is the lease used when a ClaimRequest or ExtendLeases names none.
+const DefaultLease = 5 * time.Minute
+
+// busyTimeoutMS is how long a connection waits for another process's lock.
+const busyTimeoutMS = 10000
+
+// workerRetention is how long a silent worker's row is kept before ReclaimTasks
+// deletes it.
+const workerRetention = time.Hour
+
+type config struct {
+	clock backend.Clock
+}
+
+// Option configures Open.
+type Option func(*config)
+
+// WithClock makes the backend read the current time from c (default
+// backend.SystemClock{}); tests pass a fake clock to drive leases and timers.
+func WithClock(c backend.Clock) Option {
+	return func(cfg *config) {
+		if c != nil {
+			cfg.clock = c
+		}
+	}
+}
+
+// Backend is a backend.Backend on SQLite. Create it with Open.
+type Backend struct {
+	clock  backend.Clock
+	name   string  // the DSN as given, for error messages
+	w      *sql.DB // pool of the single writer connection
+	r      *sql.DB // readers; nil for in-memory databases, which read through the writer
+	keep   *sql.DB // in-memory only: holds the database open for the Backend's lifetime
+	memory bool
+
+	// sem (capacity 1) guards the writer connection and everything below it.
+	sem    chan struct{}
+	wc     *sql.Conn // the writer connection, held for the Backend's lifetime
+	wst    *stmts    // prepared on wc (writer and reader statements)
+	closed bool
+
+	rst       *stmts // reader statements prepared on r
+	closeOnce sync.Once
+	closeErr  error
+}
+
+var _ backend.Backend = (*Backend)(nil)
+
+// Open opens (creating if needed) the SQLite database named by dsn and migrates it.
+//
+// dsn is a file path ("stent.db", "/var/lib/stent/stent.db"), optionally prefixed with
+// "sqlite://" or "file:", or ":memory:" for a private in-memory database that lives
+// until Close. Query parameters after '?' are passed to the driver (for example
+// "_pragma=cache_size(-64000)").
+func Open(ctx context.Context, dsn string, opts ...Option) (*Backend, error) {
+	cfg := config{clock: backend.SystemClock{}}
+	for _, o := range opts {
+		if o != nil {
+			o(&cfg)
+		}
+	}
+	path, query, memory, err := parseDSN(dsn)
+	if err != nil {
+		return nil, fmt.Errorf("opening sqlite %s: %w", dsn, err)
+	}
+	b := &Backend{clock: cfg.clock, name: dsn, memory: memory, sem: make(chan struct{}, 1)}
+	if err := b.open(ctx, path, query); err != nil {
+		b.closeDBs()
+		return nil, fmt.Errorf("opening sqlite %s: %w", dsn, err)
+	}
+	if err := b.Migrate(ctx); err != nil {
+		b.closeDBs()
+		return nil, err
+	}
+	return b, nil
+}
+
+// parseDSN splits a user DSN into a file path (or in-memory marker) and extra driver
+// query parameters.
+func parseDSN(dsn string) (path, query string, memory bool, err error) {
+	s := strings.TrimSpace(dsn)
+	switch {
+	case strings.HasPrefix(s, "sqlite://"):
+		s = strings.TrimPrefix(s, "sqlite://")
+	case strings.HasPrefix(s, "sqlite:"):
+		s = strings.TrimPrefix(s, "sqlite:")
+	case strings.HasPrefix(s, "file:"):
+		s = strings.TrimPrefix(s, "file:")
+		if strings.HasPrefix(s, "///") { // file:///abs/path
+			s = strings.TrimPrefix(s, "//")
+		} else if strings.HasPrefix(s, "//localhost/") {
+			s = strings.TrimPrefix(s, "//localhost")
+		}
+	}
+	var q url.Values
+	if i := strings.IndexByte(s, '?'); i >= 0 {
+		s, query = s[:i], s[i+1:]
+		var perr error
+		if q, perr = url.ParseQuery(query); perr != nil {
+			return "", "", false, fmt.Errorf("bad query parameters %q: %w", query, perr)
+		}
+	}
+	if s == ":memory:" || q.Get("mode") == "memory" {
+		// Only the driver's own (underscore) parameters make sense for the private
+		// in-memory database.
+		keep := url.Values{}
+		for k, v := range q {
+			if strings.HasPrefix(k, "_") {
+				keep[k] = v
+			}
+		}
+		return "", keep.Encode(), true, nil
+	}
+	if s == "" {
+		return "", "", false, errors.New("empty database path (use a file path or :memory:)")
+	}
+	return s, query, false, nil
+}
+
+func (b *Backend) open(ctx context.Context, path, query string) error {
+	common := "_busy_timeout=" + strconv.Itoa(busyTimeoutMS) + "&_pragma=temp_store(MEMORY)"
+	extra := ""
+	if query != "" {
+		extra = "&" + query
+	}
+	var wdsn, rdsn string
+	if b.memory {
+		// A named shared-cache in-memory database lives as long as one connection
+		// to it is open; the random name keeps it private to this Backend. Reads and
+		// writes all go through the one writer connection (so shared-cache table
+		// locks never conflict); the idle keep connection only holds the database
+		// open should the writer connection ever be replaced.
+		name := "stent-mem-" + randomHex(12)
+		base := "file:" + name + "?mode=memory&cache=shared&" + common
+		wdsn = base + extra
+		keep, err := sql.Open("sqlite", base)
+		if err != nil {
+			return err
+		}
+		b.keep = keep
+		keep.SetMaxOpenConns(1)
+		keep.SetMaxIdleConns(1)
+		keep.SetConnMaxLifetime(0)
+		keep.SetConnMaxIdleTime(0)
+		if err := keep.PingContext(ctx); err != nil {
+			return err
+		}
+	} else {
+		wdsn = path + "?" + common + "&_journal_mode=WAL&_synchronous=NORMAL&_pragma=journal_size_limit(67108864)" + extra
+		rdsn = path + "?" + common + "&_query_only=1" + extra
+	}
+
+	w, err := sql.Open("sqlite", wdsn)
+	if err != nil {
+		return err
+	}
+	b.w = w
+	w.SetMaxOpenConns(1)
+	w.SetMaxIdleConns(1)
+	w.SetConnMaxLifetime(0)
+	w.SetConnMaxIdleTime(0)
+	if err := w.PingContext(ctx); err != nil {
+		return err
+	}
+	if b.memory {
+		return nil
+	}
+	r, err := sql.Open("sqlite", rdsn)
+	if err != nil {
+		return err
+	}
+	b.r = r
+	r.SetMaxOpenConns(8)
+	r.SetMaxIdleConns(8)
+	r.SetConnMaxIdleTime(5 * time.Minute)
+	return r.PingContext(ctx)
+}
+
+func randomHex(n int) string {
+	buf := make([]byte, n)
+	if _, err := rand.Read(buf); err != nil {
+		// crypto/rand does not fail on supported platforms; fall back to the time.
+		return strconv.FormatInt(time.Now().UnixNano(), 16)
+	}
+	return hex.EncodeToString(buf)
+}
+
+// Close closes the backend's connections. An in-memory database is gone afterwards.
+func (b *Backend) Close() error {
+	b.closeOnce.Do(func() {
+		b.sem <- struct{}{}
+		b.closed = true
+		b.closeErr = b.closeDBs()
+		<-b.sem
+	})
+	return b.closeErr
+}
+
+// closeDBs closes everything; the caller holds sem (or is Open, before sharing b).
+func (b *Backend) closeDBs() error {
+	var errs []error
+	b.dropWriter(false)
+	if b.rst != nil {
+		// Left in place: readers racing with Close get "statement is closed".
+		b.rst.close()
+	}
+	if b.r != nil {
+		errs = append(errs, b.r.Close())
+	}
+	if b.w != nil {
+		errs = append(errs, b.w.Close())
+	}
+	if b.keep != nil {
+		errs = append(errs, b.keep.Close())
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("closing sqlite %s: %w", b.name, err)
+	}
+	return nil
+}
+
+// lock takes the writer connection, waiting at most until ctx ends.
+func (b *Backend) lock(ctx context.Context) error {
+	select {
+	case b.sem <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	if b.closed {
+		<-b.sem
+		return errors.New("backend is closed")
+	}
+	return nil
+}
+
+func (b *Backend) unlock() { <-b.sem }
+
+// ensureWriter opens the writer connection if needed; with prepare it also prepares
+// the statements (which needs the schema). The caller holds sem.
+func (b *Backend) ensureWriter(ctx context.Context, prepareStmts bool) error {
+	if b.wc == nil {
+		wc, err := b.w.Conn(ctx)
+		if err != nil {
+			return err
+		}
+		b.wc = wc
+	}
+	if prepareStmts && b.wst == nil {
+		st, err := prepare(ctx, b.wc, true)
+		if err != nil {
+			return fmt.Errorf("preparing statements: %w", err)
+		}
+		b.wst = st
+	}
+	return nil
+}
+
+// dropWriter lets go of the writer connection; with discard the pool closes it
+// instead of reusing it (its transaction state is unknown). The caller holds sem.
+func (b *Backend) dropWriter(discard bool) {
+	if b.wst != nil {
+		b.wst.close()
+		b.wst = nil
+	}
+	if b.wc != nil {
+		if discard {
+			_ = b.wc.Raw(func(any) error { return driver.ErrBadConn })
+		}
+		_ = b.wc.Close()
+		b.wc = nil
+	}
+}
+
+// migration is one embedded schema change.
+type migration struct {
+	version int
+	name    string
+	sql     string
+}
+
+func loadMigrations() ([]migration, error) {
+	entries, err := fs.ReadDir(migrationFS, "migrations")
+	if err != nil {
+		return nil, err
+	}
+	var out []migration
+	for _, e := range entries {
+		name := e.Name()
+		if !strings.HasSuffix(name, ".up.sql") {
+			continue
+		}
+		num, _, ok := strings.Cut(name, "_")
+		if !ok {
+			return nil, fmt.Errorf("migration %s: name must be NNN_name.up.sql", name)
+		}
+		v, err := strconv.Atoi(num)
+		if err != nil {
+			return nil, fmt.Errorf("migration %s: name must be NNN_name.up.sql", name)
+		}
+		body, err := migrationFS.ReadFile("migrations/" + name)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, migration{version: v, name: strings.TrimSuffix(name, ".up.sql"), sql: string(body)})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].version < out[j].version })
+	for i := 1; i < len(out); i++ {
+		if out[i].version == out[i-1].version {
+			return nil, fmt.Errorf("migrations %s and %s share version %d", out[i-1].name, out[i].name, out[i].version)
+		}
+	}
+	return out, nil
+}
+
+// Migrate creates or upgrades the schema. The check and the changes run in one
+// immediate transaction, so concurrent migrations from several processes apply each
+// change once.
+func (b *Backend) Migrate(ctx context.Context) error {
+	if err := b.lock(ctx); err != nil {
+		return fmt.Errorf("migrating sqlite %s: %w", b.name, err)
+	}
+	defer b.unlock()
+	wctx := context.WithoutCancel(ctx)
+	if err := b.ensureWriter(wctx, false); err != nil {
+		return fmt.Errorf("migrating sqlite %s: %w", b.name, err)
+	}
+	if err := b.migrate(wctx); err != nil {
+		b.rollback(wctx)
+		return fmt.Errorf("migrating sqlite %s: %w", b.name, err)
+	}
+	if err := b.ensureWriter(wctx, true); err != nil {
+		return fmt.Errorf("opening sqlite %s: %w", b.name, err)
+	}
+	if b.r != nil && b.rst == nil {
+		st, err := prepare(ctx, b.r, false)
+		if err != nil {
+			return fmt.Errorf("opening sqlite %s: preparing statements: %w", b.name, err)
+		}
+		b.rst = st
+	}
+	return nil
+}
+
+// migrate applies the missing migrations on the writer connection; the caller holds
+// sem and rolls back on error.
+func (b *Backend) migrate(ctx context.Context) error {
+	migs, err := loadMigrations()
+	if err != nil {
+		return err
+	}
+	c := b.wc
+	if _, err := c.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
+		return err
+	}
+	if _, err := c.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+		version    INTEGER PRIMARY KEY,
+		name       TEXT NOT NULL,
+		applied_at INTEGER NOT NULL
+	)`); err != nil {
+		return err
+	}
+	applied := map[int]bool{}
+	rows, err := c.QueryContext(ctx, `SELECT version FROM schema_migrations`)
+	if err != nil {
+		return err
+	}
+	for rows.Next() {
+		var v int
+		if err := rows.Scan(&v); err != nil {
+			rows.Close()
+			return err
+		}
+		applied[v] = true
+	}
+	if err := rows.Close(); err != nil {
+		return err
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for _, m := range migs {
+		if applied[m.version] {
+			continue
+		}
+		if _, err := c.ExecContext(ctx, m.sql); err != nil {
+			return fmt.Errorf("applying %s: %w", m.name, err)
+		}
+		if _, err := c.ExecContext(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)`,
+			m.version, m.name, b.clock.Now().UnixMilli()); err != nil {
+			return fmt.Errorf("recording %s: %w", m.name, err)
+		}
+	}
+	_, err = c.ExecContext(ctx, "COMMIT")
+	return err
+}
+
+// rollback ends a failed transaction on the writer connection. If that fails for
+// any reason but "no transaction", the connection is dropped. The caller holds sem.
+func (b *Backend) rollback(ctx context.Context) {
+	if b.wc == nil {
+		return
+	}
+	_, err := b.wc.ExecContext(ctx, "ROLLBACK")
+	if err != nil && !strings.Contains(err.Error(), "no transaction is active") {
+		b.dropWriter(true)
+	}
+}

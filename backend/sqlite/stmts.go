@@ -1,0 +1,239 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+
+	"github.com/stent-go/stent/backend"
+)
+
+// execColumns is the column list scanned by scanExecution.
+const execColumns = `id, parent_id, parent_seq, bundle, entry, args, queue, status, result, error,
+	version, created_at, updated_at, start_at, deadline, completed_at`
+
+// taskColumns is the column list scanned by scanTask.
+const taskColumns = `id, kind, execution_id, seq, queue, run_at, attempt, payload, fence, lease_owner, lease_expires_at`
+
+// Writer statements (prepared on the writer connection, used inside transactions).
+const (
+	sqlInsertExecution = `INSERT INTO executions (id, parent_id, parent_seq, bundle, entry, args, queue, status,
+		version, created_at, updated_at, start_at, deadline)
+		VALUES (?, ?, ?, ?, ?, ?, ?, 'running', 0, ?, ?, ?, ?)
+		ON CONFLICT (id) DO NOTHING`
+	sqlInsertScript = `INSERT OR IGNORE INTO scripts (hash, source) VALUES (?, ?)`
+	sqlInsertEvent  = `INSERT INTO events (execution_id, seq, kind, name, data, error, at) VALUES (?, ?, ?, ?, ?, ?, ?)`
+	// sqlInsertEventIfRunning appends an event only while the execution is running.
+	sqlInsertEventIfRunning = `INSERT INTO events (execution_id, seq, kind, name, data, error, at)
+		SELECT id, ?2, ?3, ?4, ?5, ?6, ?7 FROM executions WHERE id = ?1 AND status = 'running'`
+	sqlInsertTask = `INSERT INTO tasks (kind, execution_id, seq, queue, run_at, attempt, payload, status)
+		VALUES (?, ?, ?, ?, ?, ?, ?, 'pending')`
+	// Enqueueing the execution's workflow task: a new pending task, an earlier run_at
+	// for a pending one, the rerun flag for a claimed one.
+	sqlFindWorkflowTask = `SELECT id, status, run_at, rerun FROM tasks
+		WHERE execution_id = ? AND kind = 'workflow' ORDER BY id LIMIT 1`
+	sqlInsertWorkflowTask = `INSERT INTO tasks (kind, execution_id, seq, queue, run_at, attempt, status)
+		SELECT 'workflow', id, 0, queue, ?2, 0, 'pending' FROM executions WHERE id = ?1`
+	sqlSetRerun  = `UPDATE tasks SET rerun = 1 WHERE id = ?`
+	sqlSetRunAt  = `UPDATE tasks SET run_at = ? WHERE id = ?`
+	sqlInsertLog = `INSERT INTO logs (execution_id, at, message) VALUES (?, ?, ?)`
+
+	// sqlWorkflowTaskForUpdate reads a claimed task (by id and fence) with its execution.
+	sqlWorkflowTaskForUpdate = `SELECT t.kind, t.execution_id, t.rerun,
+			e.status, e.version, e.parent_id, e.parent_seq, e.entry, e.queue
+		FROM tasks t JOIN executions e ON e.id = t.execution_id
+		WHERE t.id = ? AND t.fence = ? AND t.status = 'claimed'`
+	sqlBumpVersion = `UPDATE executions SET version = version + 1, updated_at = ? WHERE id = ? RETURNING version`
+	sqlFinish      = `UPDATE executions SET status = ?, result = ?, error = ?, completed_at = ?, updated_at = ?,
+		version = version + 1 WHERE id = ? RETURNING version`
+	sqlDeleteExecTasks = `DELETE FROM tasks WHERE execution_id = ?`
+
+	// Fenced task statements: they match only a task still claimed with that fence.
+	sqlFencedDelete = `DELETE FROM tasks WHERE id = ? AND fence = ? AND status = 'claimed'
+		RETURNING kind, execution_id, seq`
+	sqlFencedRelease = `UPDATE tasks SET status = 'pending', run_at = ?, rerun = 0, lease_owner = NULL,
+		lease_expires_at = NULL WHERE id = ? AND fence = ? AND status = 'claimed'`
+	sqlFencedRetry = `UPDATE tasks SET status = 'pending', run_at = ?, attempt = ?, payload = ?, rerun = 0,
+		lease_owner = NULL, lease_expires_at = NULL WHERE id = ? AND fence = ? AND status = 'claimed'`
+	sqlFencedExtend = `UPDATE tasks SET lease_expires_at = ?
+		WHERE id = ? AND fence = ? AND status = 'claimed' AND lease_owner = ?`
+	sqlDeleteTask = `DELETE FROM tasks WHERE id = ?`
+	sqlRerunTask  = `UPDATE tasks SET status = 'pending', run_at = ?, rerun = 0, lease_owner = NULL,
+		lease_expires_at = NULL WHERE id = ?`
+
+	sqlHeartbeat = `INSERT INTO workers (id, heartbeat_at) VALUES (?1, ?2)
+		ON CONFLICT (id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at
+		WHERE heartbeat_at < excluded.heartbeat_at`
+	// sqlClaimHeartbeat is the heartbeat implied by a claim: it skips the write when the
+	// last one is under a second old.
+	sqlClaimHeartbeat = `INSERT INTO workers (id, heartbeat_at) VALUES (?1, ?2)
+		ON CONFLICT (id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at
+		WHERE heartbeat_at < excluded.heartbeat_at - 1000`
+	sqlReclaim = `UPDATE tasks SET status = 'pending', rerun = 0, lease_owner = NULL, lease_expires_at = NULL
+		WHERE kind IN ('workflow', 'activity', 'timer') AND status = 'claimed' AND (lease_expires_at < ?1 OR (?2 IS NOT NULL AND NOT EXISTS (
+			SELECT 1 FROM workers w WHERE w.id = tasks.lease_owner AND w.heartbeat_at >= ?2)))`
+	sqlPruneWorkers = `DELETE FROM workers WHERE heartbeat_at < ?`
+	// sqlTimerName is the name of the timer_scheduled event a timer task belongs to.
+	sqlTimerName = `SELECT name FROM events
+		WHERE execution_id = ? AND seq = ? AND kind = 'timer_scheduled' ORDER BY id DESC LIMIT 1`
+)
+
+// allKinds are the task kinds a claim without a Kinds filter covers.
+var allKinds = []backend.TaskKind{backend.TaskWorkflow, backend.TaskActivity, backend.TaskTimer}
+
+// claimSQL leases due pending tasks of nKinds kinds (at least one), earliest first,
+// optionally only on nQueues queues. Each kind is read in order from the
+// (kind, status, run_at, id) index, so a backlog of one kind never slows down the
+// claims of another. Arguments: ?1 owner, ?2 lease expiry, ?3 now, ?4 limit, then the
+// kinds, then the queues.
+func claimSQL(nKinds, nQueues int) string {
+	queues := ""
+	if nQueues > 0 {
+		var q strings.Builder
+		q.WriteString(" AND queue IN (")
+		for i := 0; i < nQueues; i++ {
+			if i > 0 {
+				q.WriteString(", ")
+			}
+			fmt.Fprintf(&q, "?%d", 5+nKinds+i)
+		}
+		q.WriteString(")")
+		queues = q.String()
+	}
+	branch := func(k int) string {
+		return fmt.Sprintf(`SELECT id, run_at FROM tasks WHERE kind = ?%d AND status = 'pending' AND run_at <= ?3%s
+			ORDER BY run_at, id LIMIT ?4`, 5+k, queues)
+	}
+	var sel string
+	if nKinds == 1 {
+		sel = branch(0)
+	} else {
+		parts := make([]string, nKinds)
+		for k := range parts {
+			parts[k] = "SELECT * FROM (" + branch(k) + ")"
+		}
+		sel = "SELECT id FROM (" + strings.Join(parts, " UNION ALL ") + ") ORDER BY run_at, id LIMIT ?4"
+	}
+	if nKinds == 1 {
+		sel = "SELECT id FROM (" + sel + ")"
+	}
+	return `UPDATE tasks SET status = 'claimed', fence = fence + 1, lease_owner = ?1, lease_expires_at = ?2, rerun = 0
+		WHERE id IN (` + sel + `) RETURNING ` + taskColumns
+}
+
+// claimShape keys the claim statements prepared so far.
+type claimShape struct{ kinds, queues int }
+
+// claimStmt returns the claim statement for the shape, preparing it on first use.
+func (s *stmts) claimStmt(ctx context.Context, p preparer, nKinds, nQueues int) (*sql.Stmt, error) {
+	k := claimShape{nKinds, nQueues}
+	if st := s.claims[k]; st != nil {
+		return st, nil
+	}
+	st, err := p.PrepareContext(ctx, claimSQL(nKinds, nQueues))
+	if err != nil {
+		return nil, err
+	}
+	if s.claims == nil {
+		s.claims = map[claimShape]*sql.Stmt{}
+	}
+	s.claims[k] = st
+	s.all = append(s.all, st)
+	return st, nil
+}
+
+// Reader statements.
+const (
+	sqlGetExecution = `SELECT ` + execColumns + ` FROM executions WHERE id = ?`
+	sqlHistory      = `SELECT id, seq, kind, name, data, error, at FROM events
+		WHERE execution_id = ? AND id > ? ORDER BY id`
+	sqlLogs      = `SELECT execution_id, at, message FROM logs WHERE execution_id = ? ORDER BY id`
+	sqlGetScript = `SELECT source FROM scripts WHERE hash = ?`
+)
+
+// stmts holds the prepared statements of a Backend.
+type stmts struct {
+	insertExecution, insertScript, insertEvent, insertEventIfRunning, insertTask,
+	findWorkflowTask, insertWorkflowTask, setRerun, setRunAt, insertLog, workflowTaskForUpdate, bumpVersion, finish, deleteExecTasks,
+	fencedDelete, fencedRelease, fencedRetry, fencedExtend, deleteTask, rerunTask,
+	heartbeat, claimHeartbeat, reclaim, pruneWorkers *sql.Stmt
+
+	getExecution, history, logs, getScript *sql.Stmt
+
+	timerName, begin, commit *sql.Stmt
+
+	claims map[claimShape]*sql.Stmt // writer only, guarded by Backend.sem
+
+	all []*sql.Stmt
+}
+
+// preparer is a *sql.DB or a *sql.Conn.
+type preparer interface {
+	PrepareContext(ctx context.Context, query string) (*sql.Stmt, error)
+}
+
+// prepare prepares the reader statements on p, and with writer also the writer
+// statements.
+func prepare(ctx context.Context, p preparer, writer bool) (*stmts, error) {
+	s := &stmts{}
+	var err error
+	do := func(dst **sql.Stmt, q string) {
+		if err != nil {
+			return
+		}
+		var st *sql.Stmt
+		st, err = p.PrepareContext(ctx, q)
+		if err != nil {
+			err = fmt.Errorf("%w in %s", err, q)
+			return
+		}
+		*dst = st
+		s.all = append(s.all, st)
+	}
+	if writer {
+		do(&s.insertExecution, sqlInsertExecution)
+		do(&s.insertScript, sqlInsertScript)
+		do(&s.insertEvent, sqlInsertEvent)
+		do(&s.insertEventIfRunning, sqlInsertEventIfRunning)
+		do(&s.insertTask, sqlInsertTask)
+		do(&s.findWorkflowTask, sqlFindWorkflowTask)
+		do(&s.insertWorkflowTask, sqlInsertWorkflowTask)
+		do(&s.setRerun, sqlSetRerun)
+		do(&s.setRunAt, sqlSetRunAt)
+		do(&s.insertLog, sqlInsertLog)
+		do(&s.workflowTaskForUpdate, sqlWorkflowTaskForUpdate)
+		do(&s.bumpVersion, sqlBumpVersion)
+		do(&s.finish, sqlFinish)
+		do(&s.deleteExecTasks, sqlDeleteExecTasks)
+		do(&s.fencedDelete, sqlFencedDelete)
+		do(&s.fencedRelease, sqlFencedRelease)
+		do(&s.fencedRetry, sqlFencedRetry)
+		do(&s.fencedExtend, sqlFencedExtend)
+		do(&s.deleteTask, sqlDeleteTask)
+		do(&s.rerunTask, sqlRerunTask)
+		do(&s.heartbeat, sqlHeartbeat)
+		do(&s.claimHeartbeat, sqlClaimHeartbeat)
+		do(&s.reclaim, sqlReclaim)
+		do(&s.pruneWorkers, sqlPruneWorkers)
+		do(&s.timerName, sqlTimerName)
+		do(&s.begin, "BEGIN IMMEDIATE")
+		do(&s.commit, "COMMIT")
+	}
+	do(&s.getExecution, sqlGetExecution)
+	do(&s.history, sqlHistory)
+	do(&s.logs, sqlLogs)
+	do(&s.getScript, sqlGetScript)
+	if err != nil {
+		s.close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *stmts) close() {
+	for _, st := range s.all {
+		st.Close()
+	}
+	s.all = nil
+}

@@ -1,0 +1,414 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/stent-go/stent/backend"
+)
+
+// Heartbeat records that a worker is alive.
+func (b *Backend) Heartbeat(ctx context.Context, workerID string) error {
+	return b.write(ctx, "heartbeat of worker "+workerID, func(t *wtx) error {
+		_, err := t.exec(t.st.heartbeat, workerID, t.now)
+		return err
+	})
+}
+
+// ReclaimTasks makes claimable again every claimed task whose lease expired or whose
+// owner sent no heartbeat within grace (grace <= 0 checks leases only). Worker rows
+// silent for an hour are deleted along the way.
+func (b *Backend) ReclaimTasks(ctx context.Context, grace time.Duration) (int, error) {
+	var n int64
+	err := b.write(ctx, "reclaiming tasks", func(t *wtx) error {
+		var cutoff any
+		if grace > 0 {
+			cutoff = t.now - grace.Milliseconds()
+		}
+		res, err := t.exec(t.st.reclaim, t.now, cutoff)
+		if err != nil {
+			return err
+		}
+		if n, err = res.RowsAffected(); err != nil {
+			return err
+		}
+		_, err = t.exec(t.st.pruneWorkers, t.now-workerRetention.Milliseconds())
+		return err
+	})
+	return int(n), err
+}
+
+func scanTask(s scanner) (backend.Task, error) {
+	var (
+		tk      backend.Task
+		kind    string
+		runAt   int64
+		payload []byte
+		owner   sql.NullString
+		expires sql.NullInt64
+	)
+	if err := s.Scan(&tk.ID, &kind, &tk.ExecutionID, &tk.Seq, &tk.Queue, &runAt, &tk.Attempt, &payload,
+		&tk.Fence, &owner, &expires); err != nil {
+		return tk, err
+	}
+	tk.Kind = backend.TaskKind(kind)
+	tk.RunAt = fromMS(runAt)
+	tk.Payload = rawJSON(payload)
+	tk.LeaseOwner = owner.String
+	if expires.Valid {
+		tk.LeaseExpiresAt = fromMS(expires.Int64)
+	}
+	return tk, nil
+}
+
+// ClaimTasks leases up to req.Limit due pending tasks to req.WorkerID, earliest first,
+// bumping each one's fence. Claiming also counts as the worker's heartbeat.
+func (b *Backend) ClaimTasks(ctx context.Context, req backend.ClaimRequest) ([]backend.Task, error) {
+	limit := req.Limit
+	if limit <= 0 {
+		limit = 1
+	}
+	lease := req.Lease
+	if lease <= 0 {
+		lease = DefaultLease
+	}
+	kinds := req.Kinds
+	if len(kinds) == 0 {
+		kinds = allKinds
+	}
+	args := make([]any, 0, 4+len(kinds)+len(req.Queues))
+	args = append(args, req.WorkerID, nil, nil, limit)
+	for _, k := range kinds {
+		args = append(args, string(k))
+	}
+	for _, q := range req.Queues {
+		args = append(args, q)
+	}
+	var out []backend.Task
+	err := b.write(ctx, "claiming tasks", func(t *wtx) error {
+		out = out[:0]
+		if _, err := t.exec(t.st.claimHeartbeat, req.WorkerID, t.now); err != nil {
+			return err
+		}
+		claim, err := t.st.claimStmt(t.ctx, t.conn, len(kinds), len(req.Queues))
+		if err != nil {
+			return err
+		}
+		args[1], args[2] = t.now+lease.Milliseconds(), t.now
+		rows, err := t.query(claim, args...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			tk, err := scanTask(rows)
+			if err != nil {
+				return err
+			}
+			out = append(out, tk)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, err
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if !out[i].RunAt.Equal(out[j].RunAt) {
+			return out[i].RunAt.Before(out[j].RunAt)
+		}
+		return out[i].ID < out[j].ID
+	})
+	return out, nil
+}
+
+// ExtendLeases pushes the leases of tasks still held by the worker to now+lease and
+// returns the refs it could not extend.
+func (b *Backend) ExtendLeases(ctx context.Context, workerID string, refs []backend.TaskRef, lease time.Duration) ([]backend.TaskRef, error) {
+	if len(refs) == 0 {
+		return nil, nil
+	}
+	if lease <= 0 {
+		lease = DefaultLease
+	}
+	var lost []backend.TaskRef
+	err := b.write(ctx, "extending leases of worker "+workerID, func(t *wtx) error {
+		lost = lost[:0]
+		st := t.st.fencedExtend
+		for _, r := range refs {
+			res, err := st.ExecContext(t.ctx, t.now+lease.Milliseconds(), r.ID, r.Fence, workerID)
+			if err != nil {
+				return err
+			}
+			n, err := res.RowsAffected()
+			if err != nil {
+				return err
+			}
+			if n == 0 {
+				lost = append(lost, r)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return lost, nil
+}
+
+// mustAffect turns "no row changed" into backend.ErrLeaseLost.
+func mustAffect(res sql.Result, err error) error {
+	if err != nil {
+		return err
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return backend.ErrLeaseLost
+	}
+	return nil
+}
+
+// ReleaseTask gives a claimed task back, runnable at runAt (now when zero).
+func (b *Backend) ReleaseTask(ctx context.Context, ref backend.TaskRef, runAt time.Time) error {
+	return b.write(ctx, fmt.Sprintf("releasing task %d", ref.ID), func(t *wtx) error {
+		return mustAffect(t.exec(t.st.fencedRelease, msOr(runAt, t.now), ref.ID, ref.Fence))
+	})
+}
+
+// RetryActivityTask schedules the next attempt of a claimed activity task.
+func (b *Backend) RetryActivityTask(ctx context.Context, ref backend.TaskRef, runAt time.Time, attempt int, payload json.RawMessage) error {
+	return b.write(ctx, fmt.Sprintf("retrying task %d", ref.ID), func(t *wtx) error {
+		return mustAffect(t.exec(t.st.fencedRetry, msOr(runAt, t.now), attempt, jsonArg(payload), ref.ID, ref.Fence))
+	})
+}
+
+// DeleteTask removes a claimed task without recording anything.
+func (b *Backend) DeleteTask(ctx context.Context, ref backend.TaskRef) error {
+	return b.write(ctx, fmt.Sprintf("deleting task %d", ref.ID), func(t *wtx) error {
+		_, _, _, err := t.fencedDelete(ref)
+		return err
+	})
+}
+
+// fencedDelete deletes the claimed task and returns its execution and seq, or
+// backend.ErrLeaseLost.
+func (t *wtx) fencedDelete(ref backend.TaskRef) (kind, executionID string, seq int, err error) {
+	err = t.queryRow(t.st.fencedDelete, ref.ID, ref.Fence).Scan(&kind, &executionID, &seq)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", "", 0, backend.ErrLeaseLost
+	}
+	return kind, executionID, seq, err
+}
+
+// CompleteActivityTask records an activity's final outcome, deletes its task and
+// enqueues the execution's workflow task, atomically.
+func (b *Backend) CompleteActivityTask(ctx context.Context, r backend.ActivityResult) error {
+	return b.write(ctx, fmt.Sprintf("completing activity task %d", r.Task.ID), func(t *wtx) error {
+		_, execID, seq, err := t.fencedDelete(r.Task)
+		if err != nil {
+			return err
+		}
+		if r.ExecutionID != "" && r.ExecutionID != execID {
+			return fmt.Errorf("task %d belongs to execution %s, not %s", r.Task.ID, execID, r.ExecutionID)
+		}
+		if r.Seq != 0 {
+			seq = r.Seq
+		}
+		kind := backend.EventActivityCompleted
+		var data any
+		if r.Error != nil {
+			kind = backend.EventActivityFailed
+		} else {
+			data = jsonArg(r.Result)
+			if data == nil {
+				data = "null"
+			}
+		}
+		errv, err := errArg(r.Error)
+		if err != nil {
+			return err
+		}
+		res, err := t.exec(t.st.insertEventIfRunning, execID, seq, string(kind), r.Name, data, errv, t.now)
+		if err != nil {
+			return fmt.Errorf("appending %s event: %w", kind, err)
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n == 0 {
+			return nil // the execution ended meanwhile: the task is just dropped
+		}
+		return t.enqueueWorkflow(execID)
+	})
+}
+
+// FireTimer appends timer_fired for the timer task, deletes it and enqueues the
+// execution's workflow task, atomically.
+func (b *Backend) FireTimer(ctx context.Context, ref backend.TaskRef) error {
+	return b.write(ctx, fmt.Sprintf("firing timer task %d", ref.ID), func(t *wtx) error {
+		kind, execID, seq, err := t.fencedDelete(ref)
+		if err != nil {
+			return err
+		}
+		if kind != string(backend.TaskTimer) {
+			return fmt.Errorf("task %d is a %s task, not a timer", ref.ID, kind)
+		}
+		// timer_fired carries the name of the timer_scheduled event of the same seq.
+		name := "sleep"
+		err = t.queryRow(t.st.timerName, execID, seq).Scan(&name)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+		res, err := t.exec(t.st.insertEventIfRunning, execID, seq, string(backend.EventTimerFired), name, nil, nil, t.now)
+		if err != nil {
+			return fmt.Errorf("appending timer_fired event: %w", err)
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n == 0 {
+			return nil
+		}
+		return t.enqueueWorkflow(execID)
+	})
+}
+
+// CompleteWorkflowTask commits a workflow task's output atomically and returns the
+// execution's new version.
+func (b *Backend) CompleteWorkflowTask(ctx context.Context, r backend.WorkflowTaskResult) (int64, error) {
+	var newVersion int64
+	err := b.write(ctx, fmt.Sprintf("completing workflow task %d of %s", r.Task.ID, r.ExecutionID), func(t *wtx) error {
+		st := t.st
+		var (
+			kind, execID, status, parentID, entry, queue string
+			rerun, parentSeq                             int
+			version                                      int64
+		)
+		err := t.queryRow(st.workflowTaskForUpdate, r.Task.ID, r.Task.Fence).Scan(&kind, &execID, &rerun,
+			&status, &version, &parentID, &parentSeq, &entry, &queue)
+		if errors.Is(err, sql.ErrNoRows) {
+			return backend.ErrLeaseLost
+		}
+		if err != nil {
+			return err
+		}
+		if kind != string(backend.TaskWorkflow) || execID != r.ExecutionID {
+			return fmt.Errorf("task %d is a %s task of execution %s, not the workflow task of %s",
+				r.Task.ID, kind, execID, r.ExecutionID)
+		}
+		if status != string(backend.StatusRunning) || version != r.ExpectedVersion {
+			return fmt.Errorf("execution %s is %s at version %d, expected running at version %d: %w",
+				r.ExecutionID, status, version, r.ExpectedVersion, backend.ErrStaleExecution)
+		}
+
+		for _, ev := range r.Events {
+			if err := t.appendEvent(r.ExecutionID, ev); err != nil {
+				return err
+			}
+		}
+		for _, nt := range r.Tasks {
+			if nt.Kind != backend.TaskActivity && nt.Kind != backend.TaskTimer {
+				return fmt.Errorf("cannot create a %q task through CompleteWorkflowTask (only activity and timer tasks)", nt.Kind)
+			}
+			q := nt.Queue
+			if q == "" {
+				q = queue
+			}
+			attempt := nt.Attempt
+			if attempt == 0 && nt.Kind == backend.TaskActivity {
+				attempt = 1
+			}
+			if _, err := t.exec(st.insertTask, string(nt.Kind), r.ExecutionID, nt.Seq, q, msOr(nt.RunAt, t.now),
+				attempt, jsonArg(nt.Payload)); err != nil {
+				return fmt.Errorf("creating %s task for seq %d: %w", nt.Kind, nt.Seq, err)
+			}
+		}
+		for _, child := range r.Children {
+			if child.ParentID == "" {
+				child.ParentID = r.ExecutionID
+			}
+			if _, err := t.createExecution(child, queue); err != nil {
+				return err
+			}
+		}
+		for _, line := range r.Logs {
+			if _, err := t.exec(st.insertLog, r.ExecutionID, t.now, line); err != nil {
+				return fmt.Errorf("writing log line: %w", err)
+			}
+		}
+
+		if r.Finish == nil {
+			if err := t.queryRow(st.bumpVersion, t.now, r.ExecutionID).Scan(&newVersion); err != nil {
+				return err
+			}
+			if rerun != 0 {
+				_, err = t.exec(st.rerunTask, t.now, r.Task.ID)
+			} else {
+				_, err = t.exec(st.deleteTask, r.Task.ID)
+			}
+			return err
+		}
+		return t.finish(r.ExecutionID, *r.Finish, parentID, parentSeq, entry, &newVersion)
+	})
+	if err != nil {
+		return 0, err
+	}
+	return newVersion, nil
+}
+
+// finish ends an execution: status, result and event, removal of its tasks, and the
+// parent's child_completed event and workflow task.
+func (t *wtx) finish(execID string, f backend.Finish, parentID string, parentSeq int, entry string, newVersion *int64) error {
+	st := t.st
+	if f.Status == "" || !f.Status.Terminal() {
+		return fmt.Errorf("finishing %s: status %q is not terminal", execID, f.Status)
+	}
+	var result json.RawMessage
+	errInfo := f.Error
+	ev := backend.NewEvent{Kind: backend.EventFailed}
+	if f.Status == backend.StatusCompleted {
+		result = f.Result
+		if len(result) == 0 {
+			result = json.RawMessage("null")
+		}
+		errInfo = nil
+		ev = backend.NewEvent{Kind: backend.EventCompleted, Data: result}
+	} else {
+		if errInfo == nil {
+			errInfo = &backend.ErrorInfo{Message: "execution " + string(f.Status), Type: string(f.Status)}
+		}
+		ev.Error = errInfo
+	}
+	errv, err := errArg(errInfo)
+	if err != nil {
+		return err
+	}
+	if err := t.queryRow(st.finish, string(f.Status), jsonArg(result), errv, t.now, t.now, execID).Scan(newVersion); err != nil {
+		return fmt.Errorf("finishing %s: %w", execID, err)
+	}
+	if err := t.appendEvent(execID, ev); err != nil {
+		return err
+	}
+	if _, err := t.exec(st.deleteExecTasks, execID); err != nil {
+		return fmt.Errorf("deleting tasks of %s: %w", execID, err)
+	}
+	if parentID == "" {
+		return nil
+	}
+	res, err := t.exec(st.insertEventIfRunning, parentID, parentSeq, string(backend.EventChildCompleted), entry,
+		jsonArg(result), errv, t.now)
+	if err != nil {
+		return fmt.Errorf("appending child_completed to parent %s: %w", parentID, err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return err
+	} else if n == 0 {
+		return nil // the parent ended already
+	}
+	return t.enqueueWorkflow(parentID)
+}
