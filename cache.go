@@ -96,3 +96,20 @@ func (c *runCache) Len() int {
 	defer c.mu.Unlock()
 	return c.ll.Len()
 }
+
+// dropTree closes the live runs of id and of its descendants.
+func (c *runCache) dropTree(id string) {
+	c.mu.Lock()
+	var gone []*liveRun
+	for key, el := range c.items {
+		if isSelfOrDescendant(key, id) {
+			gone = append(gone, el.Value.(*liveRun))
+			c.ll.Remove(el)
+			delete(c.items, key)
+		}
+	}
+	c.mu.Unlock()
+	for _, lr := range gone {
+		lr.run.Close()
+	}
+}

@@ -35,22 +35,26 @@ type Engine struct {
 	ready     chan struct{}
 	readyMu   sync.Once
 
+	workersMu sync.Mutex
+	workers   map[*worker]struct{}
+
 	timersMu sync.Mutex
 	timers   map[*time.Timer]struct{}
 	closed   bool
 }
 
 type engineConfig struct {
-	clock     backend.Clock
-	cacheSize int
-	logger    *slog.Logger
-	stepLimit uint64
-	backend   backend.Backend
-	redisURL  string
-	notifier  backend.Notifier
-	worker    WorkerOptions
-	virtual   *VirtualClock
-	builtins  starlark.StringDict
+	clock      backend.Clock
+	cacheSize  int
+	logger     *slog.Logger
+	stepLimit  uint64
+	backend    backend.Backend
+	redisURL   string
+	notifier   backend.Notifier
+	worker     WorkerOptions
+	virtual    *VirtualClock
+	maxHistory int
+	builtins   starlark.StringDict
 }
 
 // Option configures Open.
@@ -76,6 +80,10 @@ func WithStepLimit(n uint64) Option { return func(o *engineConfig) { o.stepLimit
 func WithBuiltins(extra starlark.StringDict) Option {
 	return func(o *engineConfig) { o.builtins = extra }
 }
+
+// WithMaxHistory bounds the steps one run of an execution may issue (default 100,000);
+// past it the execution fails with a hint to use continue_as_new.
+func WithMaxHistory(n int) Option { return func(o *engineConfig) { o.maxHistory = n } }
 
 // WithBackend uses an already opened backend instead of opening one from the DSN.
 func WithBackend(b backend.Backend) Option { return func(o *engineConfig) { o.backend = b } }
@@ -125,6 +133,7 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Engine, error) {
 		wake:     newBroadcast(),
 		ready:    make(chan struct{}),
 		timers:   map[*time.Timer]struct{}{},
+		workers:  map[*worker]struct{}{},
 	}
 	return e, nil
 }

@@ -1,7 +1,10 @@
 package stent
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -77,8 +80,9 @@ func (e *Engine) WaitUntilReady(ctx context.Context) error {
 }
 
 type inflight struct {
-	ref    backend.TaskRef
-	cancel context.CancelFunc
+	ref         backend.TaskRef
+	executionID string
+	cancel      context.CancelFunc
 }
 
 type worker struct {
@@ -94,6 +98,14 @@ type worker struct {
 func (e *Engine) Serve(ctx context.Context, opts WorkerOptions) error {
 	opts.setDefaults()
 	w := &worker{e: e, opts: opts, inflight: map[int64]*inflight{}}
+	e.workersMu.Lock()
+	e.workers[w] = struct{}{}
+	e.workersMu.Unlock()
+	defer func() {
+		e.workersMu.Lock()
+		delete(e.workers, w)
+		e.workersMu.Unlock()
+	}()
 	if err := e.b.Heartbeat(ctx, opts.ID); err != nil {
 		return fmt.Errorf("starting worker: %w", err)
 	}
@@ -197,7 +209,7 @@ func sleepCtx(ctx context.Context, d time.Duration) {
 
 func (w *worker) track(t backend.Task, cancel context.CancelFunc) {
 	w.mu.Lock()
-	w.inflight[t.ID] = &inflight{ref: t.Ref(), cancel: cancel}
+	w.inflight[t.ID] = &inflight{ref: t.Ref(), executionID: t.ExecutionID, cancel: cancel}
 	w.mu.Unlock()
 }
 
@@ -266,6 +278,8 @@ func (w *worker) process(ctx, workCtx context.Context, t backend.Task) {
 		if err == nil {
 			w.e.taskReady(t.Queue)
 		}
+	case backend.TaskDeadline:
+		err = w.runDeadlineTask(workCtx, t)
 	default:
 		err = fmt.Errorf("unknown task kind %q", t.Kind)
 	}
@@ -342,21 +356,34 @@ func (w *worker) coldRun(ctx context.Context, ex *backend.Execution) (*liveRun, 
 		prog = p
 		e.programs.put(key, prog)
 	}
-	logs, err := e.b.Logs(ctx, ex.ID)
+	lines, err := e.b.Logs(ctx, ex.ID)
 	if err != nil {
 		return nil, fmt.Errorf("reading logs of %s: %w", ex.ID, err)
 	}
+	logs := 0
+	for _, l := range lines {
+		if l.Run == ex.Run {
+			logs++
+		}
+	}
+	id := ex.ID
 	run, err := prog.NewRun(ex.Entry, ex.Args, interpreter.Config{
 		ExecutionID:   ex.ID,
 		StepLimit:     e.cfg.stepLimit,
+		MaxHistory:    e.cfg.maxHistory,
 		CheckActivity: e.checkActivity,
 		Now:           e.clock.Now,
-		LogsCommitted: len(logs),
+		LogsCommitted: logs,
+		LoadSignals: func() ([]backend.Signal, error) {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			return e.b.PendingSignals(ctx, id)
+		},
 	})
 	if err != nil {
 		return nil, &startError{err}
 	}
-	return &liveRun{id: ex.ID, run: run, version: ex.Version, logs: len(logs)}, nil
+	return &liveRun{id: ex.ID, run: run, version: ex.Version, logs: logs}, nil
 }
 
 func (e *Engine) checkActivity(name string) error {
@@ -395,6 +422,14 @@ func (w *worker) commit(ctx context.Context, t backend.Task, ex *backend.Executi
 			at := now.Add(time.Duration(o.DurationMS) * time.Millisecond)
 			res.Tasks = append(res.Tasks, backend.NewTask{Kind: backend.TaskTimer, Seq: s.Seq, RunAt: at})
 			wakeTimes = append(wakeTimes, at)
+		case builtins.KindSignal:
+			var o builtins.SignalOptions
+			_ = json.Unmarshal(s.Command.Options, &o)
+			if o.TimeoutMS > 0 {
+				at := now.Add(time.Duration(o.TimeoutMS) * time.Millisecond)
+				res.Tasks = append(res.Tasks, backend.NewTask{Kind: backend.TaskTimer, Seq: s.Seq, RunAt: at})
+				wakeTimes = append(wakeTimes, at)
+			}
 		case builtins.KindChild:
 			res.Children = append(res.Children, backend.NewExecution{
 				ID: fmt.Sprintf("%s/%d", ex.ID, s.Seq), ParentID: ex.ID, ParentSeq: s.Seq,
@@ -403,12 +438,15 @@ func (w *worker) commit(ctx context.Context, t backend.Task, ex *backend.Executi
 			})
 		}
 	}
-	if step.Done {
-		if step.Err != nil {
-			res.Finish = &backend.Finish{Status: backend.StatusFailed, Error: step.Err}
-		} else {
-			res.Finish = &backend.Finish{Status: backend.StatusCompleted, Result: step.Result}
-		}
+	res.ConsumedSignals, res.CancelTimers = step.ConsumedSignals, step.CancelTimers
+	switch {
+	case step.Done && step.ContinueAsNew != nil:
+		res.ContinueAsNew = step.ContinueAsNew
+	case step.Done && step.Err != nil:
+		res.Finish = &backend.Finish{Status: backend.StatusFailed, Error: step.Err}
+		res.DeadLetter = deadLetter(ex.ID, lr, step.Err)
+	case step.Done:
+		res.Finish = &backend.Finish{Status: backend.StatusCompleted, Result: step.Result}
 	}
 	version, err := e.b.CompleteWorkflowTask(ctx, res)
 	if err != nil {
@@ -417,7 +455,7 @@ func (w *worker) commit(ctx context.Context, t backend.Task, ex *backend.Executi
 		}
 		return fmt.Errorf("committing workflow task of %s: %w", ex.ID, err)
 	}
-	if len(res.Tasks) > 0 || len(res.Children) > 0 || (res.Finish != nil && ex.ParentID != "") {
+	if len(res.Tasks) > 0 || len(res.Children) > 0 || res.ContinueAsNew != nil || (res.Finish != nil && ex.ParentID != "") {
 		e.taskReady(ex.Queue)
 	}
 	for _, at := range wakeTimes {
@@ -427,13 +465,52 @@ func (w *worker) commit(ctx context.Context, t backend.Task, ex *backend.Executi
 		if lr != nil {
 			lr.run.Close()
 		}
-		e.executionFinished(ex.ID)
+		if res.Finish != nil {
+			e.executionFinished(ex.ID)
+		}
 		return nil
 	}
 	if lr != nil {
 		lr.version = version
 		lr.logs += len(step.Logs)
 		e.cache.put(lr)
+	}
+	return nil
+}
+
+// deadLetter describes the activity whose failure failed the execution, if one did.
+func deadLetter(executionID string, lr *liveRun, info *backend.ErrorInfo) *backend.DeadLetter {
+	if lr == nil || info.Activity == "" || info.Seq == 0 {
+		return nil
+	}
+	ev, ok := lr.run.Recorded(info.Seq)
+	if !ok || ev.Kind != backend.EventActivityScheduled {
+		return nil
+	}
+	var d interpreter.ScheduledData
+	if err := json.Unmarshal(ev.Data, &d); err != nil {
+		return nil
+	}
+	payload, _ := json.Marshal(backend.ActivityPayload{Name: ev.Name, Args: d.Args, Options: d.Options})
+	return &backend.DeadLetter{ExecutionID: executionID, Seq: info.Seq, Activity: ev.Name, Payload: payload, Error: info}
+}
+
+// runDeadlineTask ends an execution that ran past its max duration.
+func (w *worker) runDeadlineTask(ctx context.Context, t backend.Task) error {
+	e := w.e
+	msg := "execution exceeded its max duration"
+	if ex, err := e.b.GetExecution(ctx, t.ExecutionID); err == nil && ex.Deadline != nil {
+		msg = fmt.Sprintf("execution exceeded its max duration of %s (deadline %s)", ex.Deadline.Sub(ex.StartAt).Round(time.Millisecond), ex.Deadline.UTC().Format(time.RFC3339))
+	}
+	ended, err := e.b.EndExecution(ctx, t.ExecutionID, backend.StatusTimedOut, &backend.ErrorInfo{Type: "timeout", Message: msg})
+	if err != nil && !errors.Is(err, backend.ErrNotFound) {
+		return fmt.Errorf("timing out execution %s: %w", t.ExecutionID, err)
+	}
+	if ended {
+		e.endedLocally(t.ExecutionID)
+	}
+	if err := e.b.DeleteTask(ctx, t.Ref()); err != nil && !errors.Is(err, backend.ErrLeaseLost) {
+		return err
 	}
 	return nil
 }
@@ -473,6 +550,28 @@ func (w *worker) runActivityTask(ctx, workCtx context.Context, t backend.Task) e
 	if call.Retry != nil {
 		policy = retryPolicyFromSpec(*call.Retry)
 	}
+	cached, cacheTTL := act.Options.Cached, act.Options.CacheTTL
+	if call.Cached {
+		cached = true
+		if call.CacheTTLMS > 0 {
+			cacheTTL = time.Duration(call.CacheTTLMS) * time.Millisecond
+		}
+	}
+	var cacheKey string
+	if cached {
+		cacheKey = resultCacheKey(p.Name, act.Options.Version, p.Args)
+		if hit, ok, err := e.b.CachedResult(workCtx, cacheKey); err != nil {
+			e.logger.Warn("reading the result cache", "activity", p.Name, "err", err)
+		} else if ok {
+			cerr := e.b.CompleteActivityTask(workCtx, backend.ActivityResult{
+				Task: t.Ref(), ExecutionID: t.ExecutionID, Seq: t.Seq, Name: p.Name, Result: hit, CacheHit: true,
+			})
+			if cerr == nil {
+				e.taskReady(t.Queue)
+			}
+			return cerr
+		}
+	}
 	actx, cancelAttempt := context.WithCancelCause(ctx)
 	defer cancelAttempt(nil)
 	actx = activities.WithInfo(actx, activities.Info{ExecutionID: t.ExecutionID, Seq: t.Seq, Attempt: t.Attempt, Name: p.Name, LastHeartbeat: p.Heartbeat})
@@ -495,8 +594,16 @@ func (w *worker) runActivityTask(ctx, workCtx context.Context, t backend.Task) e
 	}
 	out, err := act.Invoke(actx, p.Args)
 	if err == nil {
+		var entry *backend.CacheEntry
+		if cached {
+			entry = &backend.CacheEntry{Key: cacheKey, Activity: p.Name, Result: out}
+			if cacheTTL > 0 {
+				exp := e.clock.Now().Add(cacheTTL)
+				entry.ExpiresAt = &exp
+			}
+		}
 		cerr := e.b.CompleteActivityTask(workCtx, backend.ActivityResult{
-			Task: t.Ref(), ExecutionID: t.ExecutionID, Seq: t.Seq, Name: p.Name, Result: out,
+			Task: t.Ref(), ExecutionID: t.ExecutionID, Seq: t.Seq, Name: p.Name, Result: out, Cache: entry,
 		})
 		if cerr == nil {
 			e.taskReady(t.Queue)
@@ -597,4 +704,20 @@ func (h *heartbeats) watch(timeout time.Duration, expired func()) (stop func()) 
 		}
 	}()
 	return func() { close(done) }
+}
+
+// resultCacheKey identifies a cached activity result: the activity's name and version
+// and its arguments in canonical JSON (object keys sorted).
+func resultCacheKey(name, version string, args json.RawMessage) string {
+	canon := args
+	var v any
+	dec := json.NewDecoder(bytes.NewReader(args))
+	dec.UseNumber()
+	if err := dec.Decode(&v); err == nil {
+		if b, err := json.Marshal(v); err == nil {
+			canon = b
+		}
+	}
+	sum := sha256.Sum256([]byte(name + "\x00" + version + "\x00" + string(canon)))
+	return name + ":" + hex.EncodeToString(sum[:16])
 }

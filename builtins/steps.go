@@ -19,6 +19,7 @@ type StepError struct {
 	Builtin string
 	Kind    string // KindActivity or KindChild
 	Target  string
+	Seq     int
 	Info    backend.ErrorInfo
 }
 
@@ -83,9 +84,9 @@ func parseStep(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple
 	return h, cmd, nil
 }
 
-func stepValue(b string, cmd Command, o Outcome) (starlark.Value, error) {
+func stepValue(b string, seq int, cmd Command, o Outcome) (starlark.Value, error) {
 	if o.Err != nil {
-		return nil, &StepError{Builtin: b, Kind: cmd.Kind, Target: cmd.Name, Info: *o.Err}
+		return nil, &StepError{Builtin: b, Kind: cmd.Kind, Target: cmd.Name, Seq: seq, Info: *o.Err}
 	}
 	v, err := FromJSON(o.Value)
 	if err != nil {
@@ -94,38 +95,38 @@ func stepValue(b string, cmd Command, o Outcome) (starlark.Value, error) {
 	return v, nil
 }
 
-func runStep(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (Command, Outcome, error) {
+func runStep(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (int, Command, Outcome, error) {
 	h, cmd, err := parseStep(thread, b, args, kwargs)
 	if err != nil {
-		return cmd, Outcome{}, err
+		return 0, cmd, Outcome{}, err
 	}
 	seq, err := h.Schedule(thread, cmd)
 	if err != nil {
-		return cmd, Outcome{}, err
+		return 0, cmd, Outcome{}, err
 	}
 	if err := h.Await(thread, []int{seq}, 1); err != nil {
-		return cmd, Outcome{}, err
+		return 0, cmd, Outcome{}, err
 	}
 	o, _ := h.Outcome(seq)
-	return cmd, o, nil
+	return seq, cmd, o, nil
 }
 
 // durable(target, *args, retry=None, timeout=None) runs a step and returns its result.
 func durable(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
-	cmd, o, err := runStep(thread, b, args, kwargs)
+	seq, cmd, o, err := runStep(thread, b, args, kwargs)
 	if err != nil {
 		return nil, err
 	}
-	return stepValue(b.Name(), cmd, o)
+	return stepValue(b.Name(), seq, cmd, o)
 }
 
 // attempt(target, *args, **opts) runs a step and returns a result value instead of failing.
 func attempt(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
-	cmd, o, err := runStep(thread, b, args, kwargs)
+	seq, cmd, o, err := runStep(thread, b, args, kwargs)
 	if err != nil {
 		return nil, err
 	}
-	return newResult(b.Name(), cmd, o)
+	return newResult(b.Name(), seq, cmd, o)
 }
 
 // start(target, *args, **opts) schedules a step and returns a future at once.
@@ -177,7 +178,7 @@ func gather(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, k
 			}
 			done++
 			if o.Err != nil && !returnErrors {
-				return nil, &StepError{Builtin: b.Name(), Kind: f.cmd.Kind, Target: f.cmd.Name, Info: *o.Err}
+				return nil, &StepError{Builtin: b.Name(), Kind: f.cmd.Kind, Target: f.cmd.Name, Seq: f.seq, Info: *o.Err}
 			}
 		}
 		if done == len(futures) {
@@ -193,9 +194,9 @@ func gather(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, k
 		var v starlark.Value
 		var err error
 		if returnErrors {
-			v, err = newResult(b.Name(), f.cmd, o)
+			v, err = newResult(b.Name(), f.seq, f.cmd, o)
 		} else {
-			v, err = stepValue(b.Name(), f.cmd, o)
+			v, err = stepValue(b.Name(), f.seq, f.cmd, o)
 		}
 		if err != nil {
 			return nil, err
@@ -266,7 +267,7 @@ func (f *Future) Attr(name string) (starlark.Value, error) {
 				return nil, err
 			}
 			o, _ := f.host.Outcome(f.seq)
-			return stepValue("result", f.cmd, o)
+			return stepValue("result", f.seq, f.cmd, o)
 		}), nil
 	}
 	return nil, nil
@@ -280,9 +281,9 @@ type Result struct {
 	step  *StepError
 }
 
-func newResult(b string, cmd Command, o Outcome) (*Result, error) {
+func newResult(b string, seq int, cmd Command, o Outcome) (*Result, error) {
 	if o.Err != nil {
-		se := &StepError{Builtin: b, Kind: cmd.Kind, Target: cmd.Name, Info: *o.Err}
+		se := &StepError{Builtin: b, Kind: cmd.Kind, Target: cmd.Name, Seq: seq, Info: *o.Err}
 		typ := o.Err.Type
 		if typ == "" {
 			typ = "ActivityError"
@@ -295,7 +296,7 @@ func newResult(b string, cmd Command, o Outcome) (*Result, error) {
 		})
 		return &Result{err: errStruct, value: starlark.None, step: se}, nil
 	}
-	v, err := stepValue(b, cmd, o)
+	v, err := stepValue(b, seq, cmd, o)
 	if err != nil {
 		return nil, err
 	}

@@ -456,6 +456,12 @@ func (r *Run) Log(thread *starlark.Thread, msg string) {
 	r.logs = append(r.logs, msg)
 }
 
+// Recorded returns the scheduled event of seq, as recorded or as issued by this run.
+func (r *Run) Recorded(seq int) (backend.Event, bool) {
+	ev, ok := r.recorded[seq]
+	return ev, ok
+}
+
 // ChildEntry implements builtins.Host.
 func (r *Run) ChildEntry(fn *starlark.Function) (string, error) { return r.prog.EntryName(fn) }
 
@@ -545,6 +551,7 @@ func errorInfo(err error) *backend.ErrorInfo {
 			info.Activity = se.Target
 		}
 		info.Attempts = se.Info.Attempts
+		info.Seq = se.Seq
 	}
 	return info
 }

@@ -30,7 +30,7 @@ func interspersed(app *cli.App, args []string) []string {
 	cmd := app.Command(args[i])
 	out = append(out, args[i])
 	i++
-	if cmd == nil {
+	if cmd == nil || len(cmd.Subcommands) > 0 {
 		return append(out, args[i:]...)
 	}
 	var flags, positional []string

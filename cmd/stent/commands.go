@@ -411,8 +411,11 @@ func eventDetail(ev backend.Event) string {
 	if ev.Error != nil {
 		return "error: " + shorten(ev.Error.Message, 80)
 	}
+	if ev.CacheHit {
+		return shorten(string(ev.Data), 70) + " (cache hit)"
+	}
 	switch ev.Kind {
-	case backend.EventActivityScheduled, backend.EventChildScheduled, backend.EventTimerScheduled:
+	case backend.EventActivityScheduled, backend.EventChildScheduled, backend.EventTimerScheduled, backend.EventSignalWait:
 		var d struct {
 			Args    json.RawMessage `json:"args"`
 			Pos     string          `json:"pos"`
@@ -427,6 +430,16 @@ func eventDetail(ev backend.Event) string {
 			var o builtins.TimerOptions
 			_ = json.Unmarshal(d.Options, &o)
 			detail += " " + (time.Duration(o.DurationMS) * time.Millisecond).String()
+		}
+		if ev.Kind == backend.EventSignalWait {
+			var o builtins.SignalOptions
+			_ = json.Unmarshal(d.Options, &o)
+			if o.TimeoutMS > 0 {
+				detail += " timeout " + (time.Duration(o.TimeoutMS) * time.Millisecond).String()
+			}
+		}
+		if ev.CacheHit {
+			detail += " (cache hit)"
 		}
 		return detail
 	}

@@ -1,0 +1,192 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"text/tabwriter"
+	"time"
+
+	"github.com/urfave/cli/v2"
+)
+
+func cancelCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "cancel",
+		Usage:     "cancel a running execution and its children",
+		ArgsUsage: "ID",
+		Action: func(c *cli.Context) error {
+			id, err := idArg(c)
+			if err != nil {
+				return err
+			}
+			eng, err := openEngine(c)
+			if err != nil {
+				return err
+			}
+			defer eng.Close()
+			if _, err := eng.Get(c.Context, id); err != nil {
+				return notFound(id, err)
+			}
+			return eng.Cancel(c.Context, id)
+		},
+	}
+}
+
+func signalCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "signal",
+		Usage:     "send a signal (with an optional JSON payload) to a running execution",
+		ArgsUsage: "ID NAME [JSON]",
+		Action: func(c *cli.Context) error {
+			if c.NArg() < 2 || c.NArg() > 3 {
+				return failf(exitUsage, "signal takes ID NAME [JSON], got %d arguments", c.NArg())
+			}
+			id, name := c.Args().Get(0), c.Args().Get(1)
+			payload := json.RawMessage("null")
+			if c.NArg() == 3 {
+				payload = json.RawMessage(c.Args().Get(2))
+				if !json.Valid(payload) {
+					return failf(exitUsage, "signal payload %q is not valid JSON (quote strings: '\"yes\"')", c.Args().Get(2))
+				}
+			}
+			eng, err := openEngine(c)
+			if err != nil {
+				return err
+			}
+			defer eng.Close()
+			if _, err := eng.Get(c.Context, id); err != nil {
+				return notFound(id, err)
+			}
+			return eng.SignalJSON(c.Context, id, name, payload)
+		},
+	}
+}
+
+func dlqCommand() *cli.Command {
+	idOf := func(c *cli.Context) (int64, error) {
+		if c.NArg() != 1 {
+			return 0, failf(exitUsage, "dlq %s takes one dead-letter ID (see `stent dlq list`)", c.Command.Name)
+		}
+		n, err := strconv.ParseInt(c.Args().First(), 10, 64)
+		if err != nil {
+			return 0, failf(exitUsage, "dead-letter ID %q is not a number (see `stent dlq list`)", c.Args().First())
+		}
+		return n, nil
+	}
+	return &cli.Command{
+		Name:  "dlq",
+		Usage: "inspect and act on dead letters: steps that exhausted their retries and failed their execution",
+		Subcommands: []*cli.Command{
+			{
+				Name:  "list",
+				Usage: "list dead letters",
+				Flags: []cli.Flag{&cli.StringFlag{Name: "status", Usage: "open, replayed, discarded (default: open)", Value: "open"}, &cli.BoolFlag{Name: "all"}, dbFlag},
+				Action: func(c *cli.Context) error {
+					eng, err := openEngine(c)
+					if err != nil {
+						return err
+					}
+					defer eng.Close()
+					status := c.String("status")
+					if c.Bool("all") {
+						status = ""
+					}
+					list, err := eng.DeadLetters(c.Context, status, 200)
+					if err != nil {
+						return err
+					}
+					w := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
+					fmt.Fprintln(w, "ID\tEXECUTION\tSTEP\tACTIVITY\tSTATUS\tERROR\tAT")
+					for _, d := range list {
+						msg := ""
+						if d.Error != nil {
+							msg = shorten(d.Error.Message, 60)
+						}
+						fmt.Fprintf(w, "%d\t%s\t%d\t%s\t%s\t%s\t%s\n", d.ID, d.ExecutionID, d.Seq, d.Activity, d.Status, msg, d.CreatedAt.Format(time.RFC3339))
+					}
+					return w.Flush()
+				},
+			},
+			{
+				Name: "show", Usage: "show one dead letter", ArgsUsage: "ID", Flags: []cli.Flag{dbFlag},
+				Action: func(c *cli.Context) error {
+					id, err := idOf(c)
+					if err != nil {
+						return err
+					}
+					eng, err := openEngine(c)
+					if err != nil {
+						return err
+					}
+					defer eng.Close()
+					d, err := eng.Backend().GetDeadLetter(c.Context, id)
+					if err != nil {
+						return failf(exitUsage, "dead letter %d: %v", id, err)
+					}
+					return writeJSON(c, d)
+				},
+			},
+			{
+				Name: "replay", Usage: "run the failed step again and resume its execution", ArgsUsage: "ID", Flags: []cli.Flag{dbFlag},
+				Action: func(c *cli.Context) error {
+					id, err := idOf(c)
+					if err != nil {
+						return err
+					}
+					eng, err := openEngine(c)
+					if err != nil {
+						return err
+					}
+					defer eng.Close()
+					if err := eng.ReplayDeadLetter(c.Context, id); err != nil {
+						return err
+					}
+					fmt.Fprintf(c.App.ErrWriter, "dead letter %d replayed; a worker resumes its execution\n", id)
+					return nil
+				},
+			},
+			{
+				Name: "discard", Usage: "mark a dead letter discarded", ArgsUsage: "ID", Flags: []cli.Flag{dbFlag},
+				Action: func(c *cli.Context) error {
+					id, err := idOf(c)
+					if err != nil {
+						return err
+					}
+					eng, err := openEngine(c)
+					if err != nil {
+						return err
+					}
+					defer eng.Close()
+					return eng.Backend().DiscardDeadLetter(c.Context, id)
+				},
+			},
+		},
+	}
+}
+
+func cacheCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "cache",
+		Usage: "manage the activity result cache",
+		Subcommands: []*cli.Command{{
+			Name: "clear", Usage: "forget cached results of one activity, or of all", ArgsUsage: "[NAME]", Flags: []cli.Flag{dbFlag},
+			Action: func(c *cli.Context) error {
+				if c.NArg() > 1 {
+					return failf(exitUsage, "cache clear takes at most one activity name")
+				}
+				eng, err := openEngine(c)
+				if err != nil {
+					return err
+				}
+				defer eng.Close()
+				n, err := eng.ClearCache(c.Context, c.Args().First())
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(c.App.ErrWriter, "cleared %d cached results\n", n)
+				return nil
+			},
+		}},
+	}
+}
