@@ -194,7 +194,7 @@ func TestInvokeReceivesContext(t *testing.T) {
 	if string(out) != `"e1/7"` {
 		t.Fatalf("result: got %s, want %q", out, `"e1/7"`)
 	}
-	if got != (Info{ExecutionID: "e1", Seq: 7, Attempt: 2, Name: "ctx"}) {
+	if got.ExecutionID != "e1" || got.Seq != 7 || got.Attempt != 2 || got.Name != "ctx" || got.LastHeartbeat != nil {
 		t.Fatalf("Info in activity: got %+v", got)
 	}
 	if fmt.Sprint(beats) != "[half 2]" {

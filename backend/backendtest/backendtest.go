@@ -1,7 +1,8 @@
 // Package backendtest is the conformance suite every Stent backend runs: one Run call
 // exercises executions, claiming and leases, fencing, completion, timers, history,
-// scripts, listing and concurrency against a fresh backend per subtest, with a
-// FakeClock driving time.
+// scripts, listing, concurrency, signals, EndExecution, continue-as-new, the result
+// cache, dead letters, deadline tasks and NextTaskAt against a fresh backend per
+// subtest, with a FakeClock driving time.
 //
 // A backend's test file calls it like this:
 //
@@ -24,7 +25,11 @@
 //     suite heartbeats every worker that holds a task before it reclaims with a grace.
 //   - A task's ID is never reused, and a claim always changes its fence, so an old
 //     TaskRef can never match again.
-//   - History and Logs of an unknown execution return nothing (or ErrNotFound).
+//   - History, Logs and PendingSignals of an unknown execution return nothing (or
+//     ErrNotFound).
+//   - A cache entry has expired once the clock reaches its ExpiresAt.
+//   - A child started by an earlier run of its parent (before a continue-as-new) does
+//     not report to the parent's later run: no child_completed, no workflow task.
 //   - Finishing with a status other than completed appends a failed event.
 package backendtest
 
@@ -66,6 +71,12 @@ func Run(t *testing.T, newBackend NewBackendFunc) {
 		{"Completion", completionTests},
 		{"Timers", timerTests},
 		{"Concurrency", concurrencyTests},
+		{"Signals", signalTests},
+		{"EndExecution", endExecutionTests},
+		{"ContinueAsNew", continueAsNewTests},
+		{"Cache", cacheTests},
+		{"DeadLetters", deadLetterTests},
+		{"Deadlines", deadlineTests},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {

@@ -101,7 +101,7 @@ func (b *Backend) read(ctx context.Context, what string, fn func(q queryer, st *
 
 func isSentinel(err error) bool {
 	return errors.Is(err, backend.ErrLeaseLost) || errors.Is(err, backend.ErrStaleExecution) ||
-		errors.Is(err, backend.ErrNotFound)
+		errors.Is(err, backend.ErrNotFound) || errors.Is(err, backend.ErrNotRunning)
 }
 
 func ms(t time.Time) int64 { return t.UnixMilli() }
@@ -193,9 +193,10 @@ func (t *wtx) enqueueWorkflow(executionID string) error {
 	return nil
 }
 
-// createExecution stores e with its sources, started event and first workflow task.
-// defaultQueue is used when e.Queue is empty.
-func (t *wtx) createExecution(e backend.NewExecution, defaultQueue string) (bool, error) {
+// createExecution stores e with its sources, started event, first workflow task and,
+// with a deadline, its deadline task. defaultQueue is used when e.Queue is empty;
+// parentRun is the parent's run that starts the child (1 for a root).
+func (t *wtx) createExecution(e backend.NewExecution, defaultQueue string, parentRun int) (bool, error) {
 	if e.ID == "" {
 		return false, errors.New("creating execution: empty ID")
 	}
@@ -216,7 +217,7 @@ func (t *wtx) createExecution(e backend.NewExecution, defaultQueue string) (bool
 	if e.Deadline != nil {
 		deadline = ms(*e.Deadline)
 	}
-	res, err := t.exec(t.st.insertExecution, e.ID, e.ParentID, e.ParentSeq, string(bundle), e.Entry,
+	res, err := t.exec(t.st.insertExecution, e.ID, e.ParentID, e.ParentSeq, parentRun, string(bundle), e.Entry,
 		string(args), queue, t.now, t.now, startAt, deadline)
 	if err != nil {
 		return false, fmt.Errorf("inserting execution %s: %w", e.ID, err)
@@ -240,16 +241,22 @@ func (t *wtx) createExecution(e backend.NewExecution, defaultQueue string) (bool
 	if _, err := t.exec(t.st.insertTask, string(backend.TaskWorkflow), e.ID, 0, queue, startAt, 0, nil); err != nil {
 		return false, fmt.Errorf("creating workflow task of %s: %w", e.ID, err)
 	}
+	if deadline != nil {
+		if _, err := t.exec(t.st.insertTask, string(backend.TaskDeadline), e.ID, 0, queue, deadline, 0, nil); err != nil {
+			return false, fmt.Errorf("creating deadline task of %s: %w", e.ID, err)
+		}
+	}
 	return true, nil
 }
 
-// CreateExecution stores an execution, its sources, its started event and its first
-// workflow task in one transaction. An existing ID writes nothing and returns false.
+// CreateExecution stores an execution, its sources, its started event, its first
+// workflow task and, with a Deadline, its deadline task in one transaction. An
+// existing ID writes nothing and returns false.
 func (b *Backend) CreateExecution(ctx context.Context, e backend.NewExecution) (bool, error) {
 	var created bool
 	err := b.write(ctx, "creating execution "+e.ID, func(t *wtx) error {
 		var err error
-		created, err = t.createExecution(e, backend.DefaultQueue)
+		created, err = t.createExecution(e, backend.DefaultQueue, 1)
 		return err
 	})
 	return created, err
@@ -269,7 +276,7 @@ func scanExecution(s scanner) (*backend.Execution, error) {
 		deadline, completed   sql.NullInt64
 	)
 	if err := s.Scan(&e.ID, &e.ParentID, &e.ParentSeq, &bundle, &e.Entry, &args, &e.Queue, &status,
-		&result, &errInfo, &e.Version, &created, &updated, &sAt, &deadline, &completed); err != nil {
+		&result, &errInfo, &e.Version, &e.Run, &created, &updated, &sAt, &deadline, &completed); err != nil {
 		return nil, err
 	}
 	if len(bundle) > 0 {
@@ -378,7 +385,7 @@ func (b *Backend) History(ctx context.Context, executionID string, afterEventID 
 				data, errb []byte
 				at         int64
 			)
-			if err := rows.Scan(&ev.ID, &ev.Seq, &kind, &ev.Name, &data, &errb, &at); err != nil {
+			if err := rows.Scan(&ev.ID, &ev.Seq, &kind, &ev.Name, &data, &errb, &at, &ev.CacheHit); err != nil {
 				return err
 			}
 			ev.Kind = backend.EventKind(kind)
@@ -411,7 +418,7 @@ func (b *Backend) Logs(ctx context.Context, executionID string) ([]backend.LogLi
 				l  backend.LogLine
 				at int64
 			)
-			if err := rows.Scan(&l.ExecutionID, &at, &l.Message); err != nil {
+			if err := rows.Scan(&l.ExecutionID, &l.Run, &at, &l.Message); err != nil {
 				return err
 			}
 			l.At = fromMS(at)

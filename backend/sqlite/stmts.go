@@ -11,22 +11,29 @@ import (
 
 // execColumns is the column list scanned by scanExecution.
 const execColumns = `id, parent_id, parent_seq, bundle, entry, args, queue, status, result, error,
-	version, created_at, updated_at, start_at, deadline, completed_at`
+	version, run, created_at, updated_at, start_at, deadline, completed_at`
+
+// deadLetterColumns is the column list scanned by scanDeadLetter.
+const deadLetterColumns = `id, execution_id, seq, activity, payload, error, status, created_at`
 
 // taskColumns is the column list scanned by scanTask.
 const taskColumns = `id, kind, execution_id, seq, queue, run_at, attempt, payload, fence, lease_owner, lease_expires_at`
 
 // Writer statements (prepared on the writer connection, used inside transactions).
 const (
-	sqlInsertExecution = `INSERT INTO executions (id, parent_id, parent_seq, bundle, entry, args, queue, status,
-		version, created_at, updated_at, start_at, deadline)
-		VALUES (?, ?, ?, ?, ?, ?, ?, 'running', 0, ?, ?, ?, ?)
+	sqlInsertExecution = `INSERT INTO executions (id, parent_id, parent_seq, parent_run, bundle, entry, args, queue, status,
+		version, run, created_at, updated_at, start_at, deadline)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'running', 0, 1, ?, ?, ?, ?)
 		ON CONFLICT (id) DO NOTHING`
 	sqlInsertScript = `INSERT OR IGNORE INTO scripts (hash, source) VALUES (?, ?)`
 	sqlInsertEvent  = `INSERT INTO events (execution_id, seq, kind, name, data, error, at) VALUES (?, ?, ?, ?, ?, ?, ?)`
 	// sqlInsertEventIfRunning appends an event only while the execution is running.
-	sqlInsertEventIfRunning = `INSERT INTO events (execution_id, seq, kind, name, data, error, at)
-		SELECT id, ?2, ?3, ?4, ?5, ?6, ?7 FROM executions WHERE id = ?1 AND status = 'running'`
+	sqlInsertEventIfRunning = `INSERT INTO events (execution_id, seq, kind, name, data, error, at, cache_hit)
+		SELECT id, ?2, ?3, ?4, ?5, ?6, ?7, ?8 FROM executions WHERE id = ?1 AND status = 'running'`
+	// sqlInsertParentEvent appends a child's outcome to its parent, only while the parent
+	// is running the run (?8) that started the child.
+	sqlInsertParentEvent = `INSERT INTO events (execution_id, seq, kind, name, data, error, at)
+		SELECT id, ?2, ?3, ?4, ?5, ?6, ?7 FROM executions WHERE id = ?1 AND status = 'running' AND run = ?8`
 	sqlInsertTask = `INSERT INTO tasks (kind, execution_id, seq, queue, run_at, attempt, payload, status)
 		VALUES (?, ?, ?, ?, ?, ?, ?, 'pending')`
 	// Enqueueing the execution's workflow task: a new pending task, an earlier run_at
@@ -37,17 +44,34 @@ const (
 		SELECT 'workflow', id, 0, queue, ?2, 0, 'pending' FROM executions WHERE id = ?1`
 	sqlSetRerun  = `UPDATE tasks SET rerun = 1 WHERE id = ?`
 	sqlSetRunAt  = `UPDATE tasks SET run_at = ? WHERE id = ?`
-	sqlInsertLog = `INSERT INTO logs (execution_id, at, message) VALUES (?, ?, ?)`
+	sqlInsertLog = `INSERT INTO logs (execution_id, run, at, message) VALUES (?, ?, ?, ?)`
 
 	// sqlWorkflowTaskForUpdate reads a claimed task (by id and fence) with its execution.
 	sqlWorkflowTaskForUpdate = `SELECT t.kind, t.execution_id, t.rerun,
-			e.status, e.version, e.parent_id, e.parent_seq, e.entry, e.queue
+			e.status, e.version, e.parent_id, e.parent_seq, e.entry, e.queue, e.run, e.parent_run
 		FROM tasks t JOIN executions e ON e.id = t.execution_id
 		WHERE t.id = ? AND t.fence = ? AND t.status = 'claimed'`
 	sqlBumpVersion = `UPDATE executions SET version = version + 1, updated_at = ? WHERE id = ? RETURNING version`
 	sqlFinish      = `UPDATE executions SET status = ?, result = ?, error = ?, completed_at = ?, updated_at = ?,
 		version = version + 1 WHERE id = ? RETURNING version`
 	sqlDeleteExecTasks = `DELETE FROM tasks WHERE execution_id = ?`
+
+	// Signals, timers, the result cache and dead letters.
+	sqlExecStatus    = `SELECT status FROM executions WHERE id = ?`
+	sqlInsertSignal  = `INSERT INTO signals (execution_id, name, payload, at) VALUES (?, ?, ?, ?)`
+	sqlConsumeSignal = `UPDATE signals SET consumed_at = ? WHERE id = ? AND execution_id = ? AND consumed_at IS NULL`
+	sqlCancelTimer   = `DELETE FROM tasks WHERE execution_id = ? AND kind = 'timer' AND seq = ? AND status = 'pending'`
+	sqlUpsertCache   = `INSERT INTO cache (key, activity, result, created_at, expires_at) VALUES (?, ?, ?, ?, ?)
+		ON CONFLICT (key) DO UPDATE SET activity = excluded.activity, result = excluded.result,
+			created_at = excluded.created_at, expires_at = excluded.expires_at`
+	sqlInsertDeadLetter = `INSERT INTO dead_letters (execution_id, seq, activity, payload, error, status, created_at, updated_at)
+		VALUES (?, ?, ?, ?, ?, 'open', ?, ?)`
+
+	// Continue-as-new: a fresh history and task set (but the deadline task), new args.
+	sqlDeleteExecEvents       = `DELETE FROM events WHERE execution_id = ?`
+	sqlDeleteExecTasksButDead = `DELETE FROM tasks WHERE execution_id = ? AND kind <> 'deadline'`
+	sqlContinueAsNew          = `UPDATE executions SET args = ?, run = run + 1, version = version + 1, updated_at = ?
+		WHERE id = ? RETURNING version`
 
 	// Fenced task statements: they match only a task still claimed with that fence.
 	sqlFencedDelete = `DELETE FROM tasks WHERE id = ? AND fence = ? AND status = 'claimed'
@@ -71,7 +95,7 @@ const (
 		ON CONFLICT (id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at
 		WHERE heartbeat_at < excluded.heartbeat_at - 1000`
 	sqlReclaim = `UPDATE tasks SET status = 'pending', rerun = 0, lease_owner = NULL, lease_expires_at = NULL
-		WHERE kind IN ('workflow', 'activity', 'timer') AND status = 'claimed' AND (lease_expires_at < ?1 OR (?2 IS NOT NULL AND NOT EXISTS (
+		WHERE kind IN ('workflow', 'activity', 'timer', 'deadline') AND status = 'claimed' AND (lease_expires_at < ?1 OR (?2 IS NOT NULL AND NOT EXISTS (
 			SELECT 1 FROM workers w WHERE w.id = tasks.lease_owner AND w.heartbeat_at >= ?2)))`
 	sqlPruneWorkers = `DELETE FROM workers WHERE heartbeat_at < ?`
 	// sqlTimerName is the name of the timer_scheduled event a timer task belongs to.
@@ -80,7 +104,7 @@ const (
 )
 
 // allKinds are the task kinds a claim without a Kinds filter covers.
-var allKinds = []backend.TaskKind{backend.TaskWorkflow, backend.TaskActivity, backend.TaskTimer}
+var allKinds = []backend.TaskKind{backend.TaskWorkflow, backend.TaskActivity, backend.TaskTimer, backend.TaskDeadline}
 
 // claimSQL leases due pending tasks of nKinds kinds (at least one), earliest first,
 // optionally only on nQueues queues. Each kind is read in order from the
@@ -146,20 +170,26 @@ func (s *stmts) claimStmt(ctx context.Context, p preparer, nKinds, nQueues int) 
 // Reader statements.
 const (
 	sqlGetExecution = `SELECT ` + execColumns + ` FROM executions WHERE id = ?`
-	sqlHistory      = `SELECT id, seq, kind, name, data, error, at FROM events
+	sqlHistory      = `SELECT id, seq, kind, name, data, error, at, cache_hit FROM events
 		WHERE execution_id = ? AND id > ? ORDER BY id`
-	sqlLogs      = `SELECT execution_id, at, message FROM logs WHERE execution_id = ? ORDER BY id`
-	sqlGetScript = `SELECT source FROM scripts WHERE hash = ?`
+	sqlLogs           = `SELECT execution_id, run, at, message FROM logs WHERE execution_id = ? ORDER BY id`
+	sqlGetScript      = `SELECT source FROM scripts WHERE hash = ?`
+	sqlPendingSignals = `SELECT id, name, payload, at FROM signals
+		WHERE execution_id = ? AND consumed_at IS NULL ORDER BY id`
+	sqlCachedResult  = `SELECT result FROM cache WHERE key = ? AND (expires_at IS NULL OR expires_at > ?)`
+	sqlGetDeadLetter = `SELECT ` + deadLetterColumns + ` FROM dead_letters WHERE id = ?`
 )
 
 // stmts holds the prepared statements of a Backend.
 type stmts struct {
 	insertExecution, insertScript, insertEvent, insertEventIfRunning, insertTask,
-	findWorkflowTask, insertWorkflowTask, setRerun, setRunAt, insertLog, workflowTaskForUpdate, bumpVersion, finish, deleteExecTasks,
+	insertParentEvent, findWorkflowTask, insertWorkflowTask, setRerun, setRunAt, insertLog, workflowTaskForUpdate, bumpVersion, finish, deleteExecTasks,
+	execStatus, insertSignal, consumeSignal, cancelTimer, upsertCache, insertDeadLetter,
+	deleteExecEvents, deleteExecTasksButDead, continueAsNew,
 	fencedDelete, fencedRelease, fencedRetry, fencedExtend, deleteTask, rerunTask,
 	heartbeat, claimHeartbeat, reclaim, pruneWorkers *sql.Stmt
 
-	getExecution, history, logs, getScript *sql.Stmt
+	getExecution, history, logs, getScript, pendingSignals, cachedResult, getDeadLetter *sql.Stmt
 
 	timerName, begin, commit *sql.Stmt
 
@@ -196,6 +226,7 @@ func prepare(ctx context.Context, p preparer, writer bool) (*stmts, error) {
 		do(&s.insertScript, sqlInsertScript)
 		do(&s.insertEvent, sqlInsertEvent)
 		do(&s.insertEventIfRunning, sqlInsertEventIfRunning)
+		do(&s.insertParentEvent, sqlInsertParentEvent)
 		do(&s.insertTask, sqlInsertTask)
 		do(&s.findWorkflowTask, sqlFindWorkflowTask)
 		do(&s.insertWorkflowTask, sqlInsertWorkflowTask)
@@ -206,6 +237,15 @@ func prepare(ctx context.Context, p preparer, writer bool) (*stmts, error) {
 		do(&s.bumpVersion, sqlBumpVersion)
 		do(&s.finish, sqlFinish)
 		do(&s.deleteExecTasks, sqlDeleteExecTasks)
+		do(&s.execStatus, sqlExecStatus)
+		do(&s.insertSignal, sqlInsertSignal)
+		do(&s.consumeSignal, sqlConsumeSignal)
+		do(&s.cancelTimer, sqlCancelTimer)
+		do(&s.upsertCache, sqlUpsertCache)
+		do(&s.insertDeadLetter, sqlInsertDeadLetter)
+		do(&s.deleteExecEvents, sqlDeleteExecEvents)
+		do(&s.deleteExecTasksButDead, sqlDeleteExecTasksButDead)
+		do(&s.continueAsNew, sqlContinueAsNew)
 		do(&s.fencedDelete, sqlFencedDelete)
 		do(&s.fencedRelease, sqlFencedRelease)
 		do(&s.fencedRetry, sqlFencedRetry)
@@ -224,6 +264,9 @@ func prepare(ctx context.Context, p preparer, writer bool) (*stmts, error) {
 	do(&s.history, sqlHistory)
 	do(&s.logs, sqlLogs)
 	do(&s.getScript, sqlGetScript)
+	do(&s.pendingSignals, sqlPendingSignals)
+	do(&s.cachedResult, sqlCachedResult)
+	do(&s.getDeadLetter, sqlGetDeadLetter)
 	if err != nil {
 		s.close()
 		return nil, err

@@ -208,7 +208,9 @@ func (t *wtx) fencedDelete(ref backend.TaskRef) (kind, executionID string, seq i
 }
 
 // CompleteActivityTask records an activity's final outcome, deletes its task and
-// enqueues the execution's workflow task, atomically.
+// enqueues the execution's workflow task, atomically. A successful result with Cache
+// set is stored in the result cache in the same transaction, even when the execution
+// ended meanwhile (the activity did run and succeed).
 func (b *Backend) CompleteActivityTask(ctx context.Context, r backend.ActivityResult) error {
 	return b.write(ctx, fmt.Sprintf("completing activity task %d", r.Task.ID), func(t *wtx) error {
 		_, execID, seq, err := t.fencedDelete(r.Task)
@@ -235,7 +237,12 @@ func (b *Backend) CompleteActivityTask(ctx context.Context, r backend.ActivityRe
 		if err != nil {
 			return err
 		}
-		res, err := t.exec(t.st.insertEventIfRunning, execID, seq, string(kind), r.Name, data, errv, t.now)
+		if r.Cache != nil && r.Error == nil {
+			if err := t.putCache(*r.Cache, r.Name, data); err != nil {
+				return err
+			}
+		}
+		res, err := t.exec(t.st.insertEventIfRunning, execID, seq, string(kind), r.Name, data, errv, t.now, r.CacheHit)
 		if err != nil {
 			return fmt.Errorf("appending %s event: %w", kind, err)
 		}
@@ -265,7 +272,7 @@ func (b *Backend) FireTimer(ctx context.Context, ref backend.TaskRef) error {
 		if err != nil && !errors.Is(err, sql.ErrNoRows) {
 			return err
 		}
-		res, err := t.exec(t.st.insertEventIfRunning, execID, seq, string(backend.EventTimerFired), name, nil, nil, t.now)
+		res, err := t.exec(t.st.insertEventIfRunning, execID, seq, string(backend.EventTimerFired), name, nil, nil, t.now, false)
 		if err != nil {
 			return fmt.Errorf("appending timer_fired event: %w", err)
 		}
@@ -286,11 +293,14 @@ func (b *Backend) CompleteWorkflowTask(ctx context.Context, r backend.WorkflowTa
 		st := t.st
 		var (
 			kind, execID, status, parentID, entry, queue string
-			rerun, parentSeq                             int
+			rerun, parentSeq, run, parentRun             int
 			version                                      int64
 		)
+		if r.Finish != nil && r.ContinueAsNew != nil {
+			return errors.New("a workflow task result cannot both finish and continue as new")
+		}
 		err := t.queryRow(st.workflowTaskForUpdate, r.Task.ID, r.Task.Fence).Scan(&kind, &execID, &rerun,
-			&status, &version, &parentID, &parentSeq, &entry, &queue)
+			&status, &version, &parentID, &parentSeq, &entry, &queue, &run, &parentRun)
 		if errors.Is(err, sql.ErrNoRows) {
 			return backend.ErrLeaseLost
 		}
@@ -332,16 +342,29 @@ func (b *Backend) CompleteWorkflowTask(ctx context.Context, r backend.WorkflowTa
 			if child.ParentID == "" {
 				child.ParentID = r.ExecutionID
 			}
-			if _, err := t.createExecution(child, queue); err != nil {
+			if _, err := t.createExecution(child, queue, run); err != nil {
 				return err
 			}
 		}
 		for _, line := range r.Logs {
-			if _, err := t.exec(st.insertLog, r.ExecutionID, t.now, line); err != nil {
+			if _, err := t.exec(st.insertLog, r.ExecutionID, run, t.now, line); err != nil {
 				return fmt.Errorf("writing log line: %w", err)
 			}
 		}
+		for _, id := range r.ConsumedSignals {
+			if _, err := t.exec(st.consumeSignal, t.now, id, r.ExecutionID); err != nil {
+				return fmt.Errorf("consuming signal %d: %w", id, err)
+			}
+		}
+		for _, seq := range r.CancelTimers {
+			if _, err := t.exec(st.cancelTimer, r.ExecutionID, seq); err != nil {
+				return fmt.Errorf("cancelling the timer at seq %d: %w", seq, err)
+			}
+		}
 
+		if r.ContinueAsNew != nil {
+			return t.continueAsNew(r.ExecutionID, r.ContinueAsNew, queue, &newVersion)
+		}
 		if r.Finish == nil {
 			if err := t.queryRow(st.bumpVersion, t.now, r.ExecutionID).Scan(&newVersion); err != nil {
 				return err
@@ -353,7 +376,13 @@ func (b *Backend) CompleteWorkflowTask(ctx context.Context, r backend.WorkflowTa
 			}
 			return err
 		}
-		return t.finish(r.ExecutionID, *r.Finish, parentID, parentSeq, entry, &newVersion)
+		if err := t.finish(r.ExecutionID, *r.Finish, parentID, parentSeq, parentRun, entry, &newVersion); err != nil {
+			return err
+		}
+		if r.DeadLetter != nil && r.Finish.Status == backend.StatusFailed {
+			return t.insertDeadLetter(r.ExecutionID, *r.DeadLetter, r.Finish.Error)
+		}
+		return nil
 	})
 	if err != nil {
 		return 0, err
@@ -363,7 +392,7 @@ func (b *Backend) CompleteWorkflowTask(ctx context.Context, r backend.WorkflowTa
 
 // finish ends an execution: status, result and event, removal of its tasks, and the
 // parent's child_completed event and workflow task.
-func (t *wtx) finish(execID string, f backend.Finish, parentID string, parentSeq int, entry string, newVersion *int64) error {
+func (t *wtx) finish(execID string, f backend.Finish, parentID string, parentSeq, parentRun int, entry string, newVersion *int64) error {
 	st := t.st
 	if f.Status == "" || !f.Status.Terminal() {
 		return fmt.Errorf("finishing %s: status %q is not terminal", execID, f.Status)
@@ -397,18 +426,51 @@ func (t *wtx) finish(execID string, f backend.Finish, parentID string, parentSeq
 	if _, err := t.exec(st.deleteExecTasks, execID); err != nil {
 		return fmt.Errorf("deleting tasks of %s: %w", execID, err)
 	}
+	return t.notifyParent(parentID, parentSeq, parentRun, entry, jsonArg(result), errv)
+}
+
+// notifyParent appends a child's child_completed event to its parent and enqueues the
+// parent's workflow task, unless there is no parent, it ended, or it continued as new
+// since it started the child (parentRun).
+func (t *wtx) notifyParent(parentID string, parentSeq, parentRun int, entry string, result, errv any) error {
 	if parentID == "" {
 		return nil
 	}
-	res, err := t.exec(st.insertEventIfRunning, parentID, parentSeq, string(backend.EventChildCompleted), entry,
-		jsonArg(result), errv, t.now)
+	res, err := t.exec(t.st.insertParentEvent, parentID, parentSeq, string(backend.EventChildCompleted), entry,
+		result, errv, t.now, parentRun)
 	if err != nil {
 		return fmt.Errorf("appending child_completed to parent %s: %w", parentID, err)
 	}
 	if n, err := res.RowsAffected(); err != nil {
 		return err
 	} else if n == 0 {
-		return nil // the parent ended already
+		return nil // the parent ended already (or is in a later run)
 	}
 	return t.enqueueWorkflow(parentID)
+}
+
+// continueAsNew restarts the execution under the same ID: a fresh history (one
+// started event with args) and task set (but its deadline task), Run incremented, a
+// workflow task runnable now. Logs and pending signals are kept.
+func (t *wtx) continueAsNew(execID string, args json.RawMessage, queue string, newVersion *int64) error {
+	st := t.st
+	if len(args) == 0 {
+		args = json.RawMessage("[]")
+	}
+	if _, err := t.exec(st.deleteExecEvents, execID); err != nil {
+		return fmt.Errorf("deleting the history of %s: %w", execID, err)
+	}
+	if _, err := t.exec(st.deleteExecTasksButDead, execID); err != nil {
+		return fmt.Errorf("deleting the tasks of %s: %w", execID, err)
+	}
+	if err := t.queryRow(st.continueAsNew, string(args), t.now, execID).Scan(newVersion); err != nil {
+		return fmt.Errorf("continuing %s as new: %w", execID, err)
+	}
+	if err := t.appendEvent(execID, backend.NewEvent{Kind: backend.EventStarted, Data: args}); err != nil {
+		return err
+	}
+	if _, err := t.exec(st.insertTask, string(backend.TaskWorkflow), execID, 0, queue, t.now, 0, nil); err != nil {
+		return fmt.Errorf("creating workflow task of %s: %w", execID, err)
+	}
+	return nil
 }
