@@ -473,3 +473,23 @@ type Notifier interface {
 	// Close stops publishing and listening.
 	Close() error
 }
+
+// HandOff is an optional extension of Backend: state changes that also claim, in the
+// same transaction, the task they make runnable, for the worker that made the change.
+// The worker then goes on with the execution at once, without another claim round trip
+// (in-process hand-off). The returned tasks are claimed exactly as ClaimTasks would
+// claim them (status, lease owner, lease expiry, fence bumped).
+type HandOff interface {
+	// CompleteActivityTaskAndClaim is CompleteActivityTask; in addition, when the
+	// execution's workflow task is then pending and due, and its queue is one of
+	// claim.Queues (any queue when empty), it is claimed for claim.WorkerID with
+	// claim.Lease and returned. It returns nil when there is nothing to claim (for
+	// example the workflow task is held by another worker: it then gets the rerun flag
+	// as usual).
+	CompleteActivityTaskAndClaim(ctx context.Context, r ActivityResult, claim ClaimRequest) (*Task, error)
+	// CompleteWorkflowTaskAndClaim is CompleteWorkflowTask; in addition, up to
+	// claim.Limit of the activity tasks it created that are due now (and on one of
+	// claim.Queues, when given) are claimed for claim.WorkerID and returned, in
+	// sequence order.
+	CompleteWorkflowTaskAndClaim(ctx context.Context, r WorkflowTaskResult, claim ClaimRequest) (newVersion int64, claimed []Task, err error)
+}
