@@ -4,12 +4,14 @@ import (
 	"container/list"
 	"sync"
 
+	"github.com/stent-go/stent/backend"
 	"github.com/stent-go/stent/interpreter"
 )
 
 // liveRun is a parked script plus what it has seen of its execution.
 type liveRun struct {
 	id          string
+	ex          *backend.Execution // as read when the run started: its fixed fields
 	run         *interpreter.Run
 	version     int64 // the execution's Version after this run's last commit
 	lastEventID int64 // the last history event fed to the run

@@ -54,6 +54,7 @@ type engineConfig struct {
 	worker     WorkerOptions
 	virtual    *VirtualClock
 	maxHistory int
+	noHandOff  bool
 	builtins   starlark.StringDict
 }
 
@@ -84,6 +85,11 @@ func WithBuiltins(extra starlark.StringDict) Option {
 // WithMaxHistory bounds the steps one run of an execution may issue (default 100,000);
 // past it the execution fails with a hint to use continue_as_new.
 func WithMaxHistory(n int) Option { return func(o *engineConfig) { o.maxHistory = n } }
+
+// WithoutHandOff makes workers claim every task through the claim loop, even where the
+// backend could hand the next step of an execution to the worker that finished the
+// previous one. For comparisons and debugging.
+func WithoutHandOff() Option { return func(o *engineConfig) { o.noHandOff = true } }
 
 // WithBackend uses an already opened backend instead of opening one from the DSN.
 func WithBackend(b backend.Backend) Option { return func(o *engineConfig) { o.backend = b } }

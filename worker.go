@@ -153,12 +153,8 @@ func (e *Engine) Serve(ctx context.Context, opts WorkerOptions) error {
 		for _, t := range tasks {
 			sem <- struct{}{}
 			wg.Add(1)
-			tctx, cancel := context.WithCancel(workCtx)
-			w.track(t, cancel)
 			go func(t backend.Task) {
 				defer func() {
-					cancel()
-					w.untrack(t.ID)
 					<-sem
 					select {
 					case slotFreed <- struct{}{}:
@@ -166,7 +162,7 @@ func (e *Engine) Serve(ctx context.Context, opts WorkerOptions) error {
 					}
 					wg.Done()
 				}()
-				w.process(tctx, workCtx, t)
+				w.runChain(ctx, workCtx, t)
 			}(t)
 		}
 		if len(tasks) == free {
@@ -266,13 +262,45 @@ func (w *worker) extendLeases(ctx context.Context) {
 	w.mu.Unlock()
 }
 
-func (w *worker) process(ctx, workCtx context.Context, t backend.Task) {
+// runChain processes a claimed task and then, in the same goroutine and slot, each task
+// handed off to it (the next step of the same execution, claimed by the commit).
+func (w *worker) runChain(serveCtx, workCtx context.Context, t backend.Task) {
+	for {
+		tctx, cancel := context.WithCancel(workCtx)
+		w.track(t, cancel)
+		next := w.process(tctx, workCtx, t)
+		cancel()
+		w.untrack(t.ID)
+		if next == nil {
+			return
+		}
+		if serveCtx.Err() != nil {
+			// Stopping: give the handed-off task back for another worker.
+			_ = w.e.b.ReleaseTask(context.WithoutCancel(workCtx), next.Ref(), w.e.clock.Now())
+			return
+		}
+		t = *next
+	}
+}
+
+// handOff returns the backend's HandOff extension, if it has one.
+func (w *worker) handOff() (backend.HandOff, bool) {
+	h, ok := w.e.b.(backend.HandOff)
+	return h, ok && !w.e.cfg.noHandOff
+}
+
+// claimOne describes a claim of one task for this worker, used by hand-offs.
+func (w *worker) claimOne() backend.ClaimRequest {
+	return backend.ClaimRequest{WorkerID: w.opts.ID, Queues: w.opts.Queues, Limit: 1, Lease: w.opts.LeaseDuration}
+}
+
+func (w *worker) process(ctx, workCtx context.Context, t backend.Task) (next *backend.Task) {
 	var err error
 	switch t.Kind {
 	case backend.TaskWorkflow:
-		err = w.runWorkflowTask(workCtx, t)
+		next, err = w.runWorkflowTask(workCtx, t)
 	case backend.TaskActivity:
-		err = w.runActivityTask(ctx, workCtx, t)
+		next, err = w.runActivityTask(ctx, workCtx, t)
 	case backend.TaskTimer:
 		err = w.e.b.FireTimer(workCtx, t.Ref())
 		if err == nil {
@@ -284,51 +312,58 @@ func (w *worker) process(ctx, workCtx context.Context, t backend.Task) {
 		err = fmt.Errorf("unknown task kind %q", t.Kind)
 	}
 	if err == nil || errors.Is(err, backend.ErrLeaseLost) || errors.Is(err, backend.ErrStaleExecution) {
-		return
+		return next
 	}
 	w.e.logger.Error("task failed; handing it back", "task", t.ID, "kind", t.Kind, "execution", t.ExecutionID, "err", err)
 	if rerr := w.e.b.ReleaseTask(context.WithoutCancel(workCtx), t.Ref(), w.e.clock.Now().Add(time.Second)); rerr == nil {
 		w.e.wakeAt(w.e.clock.Now().Add(time.Second))
 	}
+	return nil
 }
 
 // ---- workflow tasks ----
 
-func (w *worker) runWorkflowTask(ctx context.Context, t backend.Task) error {
+func (w *worker) runWorkflowTask(ctx context.Context, t backend.Task) (*backend.Task, error) {
 	e := w.e
-	ex, err := e.b.GetExecution(ctx, t.ExecutionID)
-	if err != nil {
-		return fmt.Errorf("reading execution %s: %w", t.ExecutionID, err)
-	}
-	if ex.Status.Terminal() {
-		e.cache.drop(ex.ID)
-		return e.b.DeleteTask(ctx, t.Ref())
-	}
-	lr := e.cache.take(ex.ID)
-	if lr != nil && lr.version != ex.Version {
-		lr.run.Close() // another worker advanced it: replay
-		lr = nil
-	}
-	if lr == nil {
-		lr, err = w.coldRun(ctx, ex)
-		if err != nil {
-			var se *startError
-			if errors.As(err, &se) {
-				return w.commit(ctx, t, ex, nil, &interpreter.Step{Done: true, Err: &backend.ErrorInfo{Type: "script", Message: se.Error()}})
-			}
-			return err
+	// Hot path: the execution's script is parked here. Its version is checked by the
+	// commit, so no read of the execution is needed; if another worker advanced it
+	// meanwhile the commit fails as stale and the task (still ours) takes the cold path.
+	if lr := e.cache.take(t.ExecutionID); lr != nil {
+		next, err := w.advance(ctx, t, lr.ex, lr)
+		if !errors.Is(err, backend.ErrStaleExecution) {
+			return next, err
 		}
 	}
-	events, err := e.b.History(ctx, ex.ID, lr.lastEventID)
+	ex, err := e.b.GetExecution(ctx, t.ExecutionID)
+	if err != nil {
+		return nil, fmt.Errorf("reading execution %s: %w", t.ExecutionID, err)
+	}
+	if ex.Status.Terminal() {
+		return nil, e.b.DeleteTask(ctx, t.Ref())
+	}
+	lr, err := w.coldRun(ctx, ex)
+	if err != nil {
+		var se *startError
+		if errors.As(err, &se) {
+			return w.commit(ctx, t, ex, ex.Version, nil, &interpreter.Step{Done: true, Err: &backend.ErrorInfo{Type: "script", Message: se.Error()}})
+		}
+		return nil, err
+	}
+	return w.advance(ctx, t, ex, lr)
+}
+
+// advance feeds the execution's new events to its run and commits what it does.
+func (w *worker) advance(ctx context.Context, t backend.Task, ex *backend.Execution, lr *liveRun) (*backend.Task, error) {
+	events, err := w.e.b.History(ctx, ex.ID, lr.lastEventID)
 	if err != nil {
 		lr.run.Close()
-		return fmt.Errorf("reading history of %s: %w", ex.ID, err)
+		return nil, fmt.Errorf("reading history of %s: %w", ex.ID, err)
 	}
 	if len(events) > 0 {
 		lr.lastEventID = events[len(events)-1].ID
 	}
 	step := lr.run.Advance(events)
-	return w.commit(ctx, t, ex, lr, step)
+	return w.commit(ctx, t, ex, lr.version, lr, step)
 }
 
 type startError struct{ err error }
@@ -383,7 +418,7 @@ func (w *worker) coldRun(ctx context.Context, ex *backend.Execution) (*liveRun, 
 	if err != nil {
 		return nil, &startError{err}
 	}
-	return &liveRun{id: ex.ID, run: run, version: ex.Version, logs: logs}, nil
+	return &liveRun{id: ex.ID, ex: ex, run: run, version: ex.Version, logs: logs}, nil
 }
 
 func (e *Engine) checkActivity(name string) error {
@@ -400,11 +435,11 @@ func (e *Engine) checkActivity(name string) error {
 }
 
 // commit turns a step into one atomic state change.
-func (w *worker) commit(ctx context.Context, t backend.Task, ex *backend.Execution, lr *liveRun, step *interpreter.Step) error {
+func (w *worker) commit(ctx context.Context, t backend.Task, ex *backend.Execution, expectedVersion int64, lr *liveRun, step *interpreter.Step) (*backend.Task, error) {
 	e := w.e
 	now := e.clock.Now()
 	res := backend.WorkflowTaskResult{
-		Task: t.Ref(), ExecutionID: ex.ID, ExpectedVersion: ex.Version, Logs: step.Logs,
+		Task: t.Ref(), ExecutionID: ex.ID, ExpectedVersion: expectedVersion, Logs: step.Logs,
 	}
 	var wakeTimes []time.Time
 	for _, s := range step.Scheduled {
@@ -448,15 +483,29 @@ func (w *worker) commit(ctx context.Context, t backend.Task, ex *backend.Executi
 	case step.Done:
 		res.Finish = &backend.Finish{Status: backend.StatusCompleted, Result: step.Result}
 	}
-	version, err := e.b.CompleteWorkflowTask(ctx, res)
+	var (
+		version int64
+		claimed []backend.Task
+		err     error
+	)
+	if h, ok := w.handOff(); ok && res.Finish == nil && res.ContinueAsNew == nil && hasDueActivity(res.Tasks, now) {
+		version, claimed, err = h.CompleteWorkflowTaskAndClaim(ctx, res, w.claimOne())
+	} else {
+		version, err = e.b.CompleteWorkflowTask(ctx, res)
+	}
 	if err != nil {
 		if lr != nil {
 			lr.run.Close()
 		}
-		return fmt.Errorf("committing workflow task of %s: %w", ex.ID, err)
+		return nil, fmt.Errorf("committing workflow task of %s: %w", ex.ID, err)
 	}
-	if len(res.Tasks) > 0 || len(res.Children) > 0 || res.ContinueAsNew != nil || (res.Finish != nil && ex.ParentID != "") {
+	// Wake other workers for what this worker does not take itself.
+	if len(res.Tasks) > len(claimed) || len(res.Children) > 0 || res.ContinueAsNew != nil || (res.Finish != nil && ex.ParentID != "") {
 		e.taskReady(ex.Queue)
+	}
+	var next *backend.Task
+	if len(claimed) > 0 {
+		next = &claimed[0]
 	}
 	for _, at := range wakeTimes {
 		e.wakeAt(at)
@@ -468,14 +517,23 @@ func (w *worker) commit(ctx context.Context, t backend.Task, ex *backend.Executi
 		if res.Finish != nil {
 			e.executionFinished(ex.ID)
 		}
-		return nil
+		return next, nil
 	}
 	if lr != nil {
 		lr.version = version
 		lr.logs += len(step.Logs)
 		e.cache.put(lr)
 	}
-	return nil
+	return next, nil
+}
+
+func hasDueActivity(tasks []backend.NewTask, now time.Time) bool {
+	for _, t := range tasks {
+		if t.Kind == backend.TaskActivity && !t.RunAt.After(now) {
+			return true
+		}
+	}
+	return false
 }
 
 // deadLetter describes the activity whose failure failed the execution, if one did.
@@ -517,21 +575,17 @@ func (w *worker) runDeadlineTask(ctx context.Context, t backend.Task) error {
 
 // ---- activity tasks ----
 
-func (w *worker) runActivityTask(ctx, workCtx context.Context, t backend.Task) error {
+func (w *worker) runActivityTask(ctx, workCtx context.Context, t backend.Task) (*backend.Task, error) {
 	e := w.e
 	var p backend.ActivityPayload
 	if err := json.Unmarshal(t.Payload, &p); err != nil {
-		return fmt.Errorf("decoding activity task %d: %w", t.ID, err)
+		return nil, fmt.Errorf("decoding activity task %d: %w", t.ID, err)
 	}
-	fail := func(err error, attempts int) error {
-		cerr := e.b.CompleteActivityTask(workCtx, backend.ActivityResult{
+	fail := func(err error, attempts int) (*backend.Task, error) {
+		return w.completeActivity(workCtx, t, backend.ActivityResult{
 			Task: t.Ref(), ExecutionID: t.ExecutionID, Seq: t.Seq, Name: p.Name,
 			Error: &backend.ErrorInfo{Message: err.Error(), Type: activities.ErrorType(err), Activity: p.Name, Attempts: attempts},
 		})
-		if cerr == nil {
-			e.taskReady(t.Queue)
-		}
-		return cerr
 	}
 	act, ok := e.reg.Lookup(p.Name)
 	if !ok {
@@ -563,13 +617,9 @@ func (w *worker) runActivityTask(ctx, workCtx context.Context, t backend.Task) e
 		if hit, ok, err := e.b.CachedResult(workCtx, cacheKey); err != nil {
 			e.logger.Warn("reading the result cache", "activity", p.Name, "err", err)
 		} else if ok {
-			cerr := e.b.CompleteActivityTask(workCtx, backend.ActivityResult{
+			return w.completeActivity(workCtx, t, backend.ActivityResult{
 				Task: t.Ref(), ExecutionID: t.ExecutionID, Seq: t.Seq, Name: p.Name, Result: hit, CacheHit: true,
 			})
-			if cerr == nil {
-				e.taskReady(t.Queue)
-			}
-			return cerr
 		}
 	}
 	actx, cancelAttempt := context.WithCancelCause(ctx)
@@ -602,23 +652,19 @@ func (w *worker) runActivityTask(ctx, workCtx context.Context, t backend.Task) e
 				entry.ExpiresAt = &exp
 			}
 		}
-		cerr := e.b.CompleteActivityTask(workCtx, backend.ActivityResult{
+		return w.completeActivity(workCtx, t, backend.ActivityResult{
 			Task: t.Ref(), ExecutionID: t.ExecutionID, Seq: t.Seq, Name: p.Name, Result: out, Cache: entry,
 		})
-		if cerr == nil {
-			e.taskReady(t.Queue)
-		}
-		return cerr
 	}
 	if workCtx.Err() != nil {
 		// The worker is shutting down: give the task back untouched.
-		return e.b.ReleaseTask(context.WithoutCancel(workCtx), t.Ref(), e.clock.Now())
+		return nil, e.b.ReleaseTask(context.WithoutCancel(workCtx), t.Ref(), e.clock.Now())
 	}
 	var hbErr *activities.Error
 	if cause := context.Cause(actx); errors.As(cause, &hbErr) && hbErr.Type == "heartbeat_timeout" {
 		err = hbErr
 	} else if ctx.Err() != nil {
-		return backend.ErrLeaseLost // the lease was lost (or the execution ended) while running
+		return nil, backend.ErrLeaseLost // the lease was lost (or the execution ended) while running
 	} else if call.TimeoutMS > 0 && errors.Is(actx.Err(), context.DeadlineExceeded) {
 		err = &activities.Error{Type: "timeout", Message: fmt.Sprintf("activity %q timed out after %s", p.Name, time.Duration(call.TimeoutMS)*time.Millisecond), Cause: err}
 	}
@@ -629,13 +675,33 @@ func (w *worker) runActivityTask(ctx, workCtx context.Context, t backend.Task) e
 		at := e.clock.Now().Add(policy.Delay(t.Attempt + 1))
 		payload, _ := json.Marshal(p)
 		if rerr := e.b.RetryActivityTask(workCtx, t.Ref(), at, t.Attempt+1, payload); rerr != nil {
-			return rerr
+			return nil, rerr
 		}
 		e.logger.Debug("activity attempt failed; retrying", "activity", p.Name, "execution", t.ExecutionID, "attempt", t.Attempt, "next", at, "err", err)
 		e.wakeAt(at)
-		return nil
+		return nil, nil
 	}
 	return fail(err, t.Attempt)
+}
+
+// completeActivity records an activity's outcome and, where the backend can, claims the
+// execution's workflow task in the same transaction to go on with it in this goroutine.
+func (w *worker) completeActivity(ctx context.Context, t backend.Task, r backend.ActivityResult) (*backend.Task, error) {
+	if h, ok := w.handOff(); ok {
+		next, err := h.CompleteActivityTaskAndClaim(ctx, r, w.claimOne())
+		if err != nil {
+			return nil, err
+		}
+		if next == nil {
+			w.e.taskReady(t.Queue)
+		}
+		return next, nil
+	}
+	if err := w.e.b.CompleteActivityTask(ctx, r); err != nil {
+		return nil, err
+	}
+	w.e.taskReady(t.Queue)
+	return nil, nil
 }
 
 func retryPolicyFromSpec(s builtins.RetrySpec) activities.RetryPolicy {
