@@ -77,6 +77,7 @@ func Run(t *testing.T, newBackend NewBackendFunc) {
 		{"Cache", cacheTests},
 		{"DeadLetters", deadLetterTests},
 		{"Deadlines", deadlineTests},
+		{"HandOff", handOffTests},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {

@@ -169,16 +169,31 @@ func (t *wtx) appendEvent(executionID string, ev backend.NewEvent) error {
 // pending one, moves a pending one's run_at to now if later, or flags a claimed one
 // to run again when its holder completes it.
 func (t *wtx) enqueueWorkflow(executionID string) error {
+	_, _, err := t.enqueueWorkflowTask(executionID)
+	return err
+}
+
+// enqueueWorkflowTask is enqueueWorkflow that also returns the workflow task's id and
+// whether it is now pending and due (false when its holder got the rerun flag).
+func (t *wtx) enqueueWorkflowTask(executionID string) (id int64, pending bool, err error) {
 	st := t.st
 	var (
-		id, runAt int64
-		status    string
-		rerun     int
+		runAt  int64
+		status string
+		rerun  int
+		res    sql.Result
 	)
-	err := t.queryRow(st.findWorkflowTask, executionID).Scan(&id, &status, &runAt, &rerun)
+	err = t.queryRow(st.findWorkflowTask, executionID).Scan(&id, &status, &runAt, &rerun)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
-		_, err = t.exec(st.insertWorkflowTask, executionID, t.now)
+		id = 0
+		if res, err = t.exec(st.insertWorkflowTask, executionID, t.now); err == nil {
+			var n int64
+			if n, err = res.RowsAffected(); err == nil && n == 1 {
+				id, err = res.LastInsertId()
+				pending = true
+			}
+		}
 	case err != nil:
 	case status == "claimed":
 		if rerun == 0 {
@@ -186,11 +201,14 @@ func (t *wtx) enqueueWorkflow(executionID string) error {
 		}
 	case runAt > t.now:
 		_, err = t.exec(st.setRunAt, t.now, id)
+		pending = true
+	default:
+		pending = true
 	}
 	if err != nil {
-		return fmt.Errorf("enqueueing workflow task of %s: %w", executionID, err)
+		return 0, false, fmt.Errorf("enqueueing workflow task of %s: %w", executionID, err)
 	}
-	return nil
+	return id, pending, nil
 }
 
 // createExecution stores e with its sources, started event, first workflow task and,

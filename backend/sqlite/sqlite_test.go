@@ -265,6 +265,59 @@ func BenchmarkWorkflowStep(b *testing.B) {
 	}
 }
 
+// BenchmarkWorkflowStepHandOff is BenchmarkWorkflowStep through backend.HandOff: the
+// activity's completion claims the workflow task, whose completion claims the next
+// activity, two transactions per step.
+func BenchmarkWorkflowStepHandOff(b *testing.B) {
+	for _, name := range []string{"file", "memory"} {
+		b.Run(name, func(b *testing.B) {
+			ctx := context.Background()
+			dsn := ":memory:"
+			if name == "file" {
+				dsn = filepath.Join(b.TempDir(), "stent.db")
+			}
+			be := openFile(b, dsn, nil)
+			if _, err := be.CreateExecution(ctx, backend.NewExecution{ID: "bench", Entry: "main", Args: json.RawMessage(`[]`)}); err != nil {
+				b.Fatal(err)
+			}
+			req := backend.ClaimRequest{WorkerID: "w", Limit: 1, Lease: time.Minute}
+			tasks, err := be.ClaimTasks(ctx, backend.ClaimRequest{WorkerID: "w", Kinds: []backend.TaskKind{backend.TaskWorkflow}, Limit: 1, Lease: time.Minute})
+			if err != nil || len(tasks) != 1 {
+				b.Fatalf("claim workflow: %v %v", tasks, err)
+			}
+			wf := tasks[0]
+			payload := json.RawMessage(`{"name":"double","args":[21]}`)
+			var version int64
+			schedule := func(seq int) backend.Task {
+				v, claimed, err := be.CompleteWorkflowTaskAndClaim(ctx, backend.WorkflowTaskResult{
+					Task: wf.Ref(), ExecutionID: "bench", ExpectedVersion: version,
+					Events: []backend.NewEvent{{Seq: seq, Kind: backend.EventActivityScheduled, Name: "double", Data: payload}},
+					Tasks:  []backend.NewTask{{Kind: backend.TaskActivity, Seq: seq, Attempt: 1, Payload: payload}},
+				}, req)
+				if err != nil || len(claimed) != 1 {
+					b.Fatalf("schedule seq %d: %v %v", seq, claimed, err)
+				}
+				version = v
+				return claimed[0]
+			}
+			act := schedule(1)
+			cpu0 := cpuTime()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				next, err := be.CompleteActivityTaskAndClaim(ctx, backend.ActivityResult{Task: act.Ref(), ExecutionID: "bench",
+					Seq: act.Seq, Name: "double", Result: json.RawMessage(`42`)}, req)
+				if err != nil || next == nil {
+					b.Fatalf("complete activity: %v %v", next, err)
+				}
+				wf = *next
+				act = schedule(act.Seq + 1)
+			}
+			b.StopTimer()
+			b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N), "cpu-ns/op")
+		})
+	}
+}
+
 func TestCancelledContextWritesNothing(t *testing.T) {
 	b := openFile(t, filepath.Join(t.TempDir(), "stent.db"), nil)
 	ctx, cancel := context.WithCancel(context.Background())

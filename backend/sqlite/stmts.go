@@ -142,7 +142,7 @@ func claimSQL(nKinds, nQueues int) string {
 	if nKinds == 1 {
 		sel = "SELECT id FROM (" + sel + ")"
 	}
-	return `UPDATE tasks SET status = 'claimed', fence = fence + 1, lease_owner = ?1, lease_expires_at = ?2, rerun = 0
+	return claimSet + `
 		WHERE id IN (` + sel + `) RETURNING ` + taskColumns
 }
 
@@ -194,6 +194,9 @@ type stmts struct {
 	timerName, begin, commit *sql.Stmt
 
 	claims map[claimShape]*sql.Stmt // writer only, guarded by Backend.sem
+	// Hand-off claims (handoff.go), prepared on first use; writer only.
+	claimByID  map[int]*sql.Stmt // by number of queues
+	claimByIDs *sql.Stmt
 
 	all []*sql.Stmt
 }

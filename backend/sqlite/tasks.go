@@ -213,46 +213,54 @@ func (t *wtx) fencedDelete(ref backend.TaskRef) (kind, executionID string, seq i
 // ended meanwhile (the activity did run and succeed).
 func (b *Backend) CompleteActivityTask(ctx context.Context, r backend.ActivityResult) error {
 	return b.write(ctx, fmt.Sprintf("completing activity task %d", r.Task.ID), func(t *wtx) error {
-		_, execID, seq, err := t.fencedDelete(r.Task)
-		if err != nil {
-			return err
-		}
-		if r.ExecutionID != "" && r.ExecutionID != execID {
-			return fmt.Errorf("task %d belongs to execution %s, not %s", r.Task.ID, execID, r.ExecutionID)
-		}
-		if r.Seq != 0 {
-			seq = r.Seq
-		}
-		kind := backend.EventActivityCompleted
-		var data any
-		if r.Error != nil {
-			kind = backend.EventActivityFailed
-		} else {
-			data = jsonArg(r.Result)
-			if data == nil {
-				data = "null"
-			}
-		}
-		errv, err := errArg(r.Error)
-		if err != nil {
-			return err
-		}
-		if r.Cache != nil && r.Error == nil {
-			if err := t.putCache(*r.Cache, r.Name, data); err != nil {
-				return err
-			}
-		}
-		res, err := t.exec(t.st.insertEventIfRunning, execID, seq, string(kind), r.Name, data, errv, t.now, r.CacheHit)
-		if err != nil {
-			return fmt.Errorf("appending %s event: %w", kind, err)
-		}
-		if n, err := res.RowsAffected(); err != nil {
-			return err
-		} else if n == 0 {
-			return nil // the execution ended meanwhile: the task is just dropped
-		}
-		return t.enqueueWorkflow(execID)
+		_, _, err := t.completeActivity(r)
+		return err
 	})
+}
+
+// completeActivity is the transaction of CompleteActivityTask. When it enqueued the
+// execution's workflow task, wfID is that task and pending tells that it is pending
+// and due (it is not when its holder only got the rerun flag).
+func (t *wtx) completeActivity(r backend.ActivityResult) (wfID int64, pending bool, err error) {
+	_, execID, seq, err := t.fencedDelete(r.Task)
+	if err != nil {
+		return 0, false, err
+	}
+	if r.ExecutionID != "" && r.ExecutionID != execID {
+		return 0, false, fmt.Errorf("task %d belongs to execution %s, not %s", r.Task.ID, execID, r.ExecutionID)
+	}
+	if r.Seq != 0 {
+		seq = r.Seq
+	}
+	kind := backend.EventActivityCompleted
+	var data any
+	if r.Error != nil {
+		kind = backend.EventActivityFailed
+	} else {
+		data = jsonArg(r.Result)
+		if data == nil {
+			data = "null"
+		}
+	}
+	errv, err := errArg(r.Error)
+	if err != nil {
+		return 0, false, err
+	}
+	if r.Cache != nil && r.Error == nil {
+		if err := t.putCache(*r.Cache, r.Name, data); err != nil {
+			return 0, false, err
+		}
+	}
+	res, err := t.exec(t.st.insertEventIfRunning, execID, seq, string(kind), r.Name, data, errv, t.now, r.CacheHit)
+	if err != nil {
+		return 0, false, fmt.Errorf("appending %s event: %w", kind, err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return 0, false, err
+	} else if n == 0 {
+		return 0, false, nil // the execution ended meanwhile: the task is just dropped
+	}
+	return t.enqueueWorkflowTask(execID)
 }
 
 // FireTimer appends timer_fired for the timer task, deletes it and enqueues the
@@ -290,104 +298,127 @@ func (b *Backend) FireTimer(ctx context.Context, ref backend.TaskRef) error {
 func (b *Backend) CompleteWorkflowTask(ctx context.Context, r backend.WorkflowTaskResult) (int64, error) {
 	var newVersion int64
 	err := b.write(ctx, fmt.Sprintf("completing workflow task %d of %s", r.Task.ID, r.ExecutionID), func(t *wtx) error {
-		st := t.st
-		var (
-			kind, execID, status, parentID, entry, queue string
-			rerun, parentSeq, run, parentRun             int
-			version                                      int64
-		)
-		if r.Finish != nil && r.ContinueAsNew != nil {
-			return errors.New("a workflow task result cannot both finish and continue as new")
-		}
-		err := t.queryRow(st.workflowTaskForUpdate, r.Task.ID, r.Task.Fence).Scan(&kind, &execID, &rerun,
-			&status, &version, &parentID, &parentSeq, &entry, &queue, &run, &parentRun)
-		if errors.Is(err, sql.ErrNoRows) {
-			return backend.ErrLeaseLost
-		}
-		if err != nil {
-			return err
-		}
-		if kind != string(backend.TaskWorkflow) || execID != r.ExecutionID {
-			return fmt.Errorf("task %d is a %s task of execution %s, not the workflow task of %s",
-				r.Task.ID, kind, execID, r.ExecutionID)
-		}
-		if status != string(backend.StatusRunning) || version != r.ExpectedVersion {
-			return fmt.Errorf("execution %s is %s at version %d, expected running at version %d: %w",
-				r.ExecutionID, status, version, r.ExpectedVersion, backend.ErrStaleExecution)
-		}
-
-		for _, ev := range r.Events {
-			if err := t.appendEvent(r.ExecutionID, ev); err != nil {
-				return err
-			}
-		}
-		for _, nt := range r.Tasks {
-			if nt.Kind != backend.TaskActivity && nt.Kind != backend.TaskTimer {
-				return fmt.Errorf("cannot create a %q task through CompleteWorkflowTask (only activity and timer tasks)", nt.Kind)
-			}
-			q := nt.Queue
-			if q == "" {
-				q = queue
-			}
-			attempt := nt.Attempt
-			if attempt == 0 && nt.Kind == backend.TaskActivity {
-				attempt = 1
-			}
-			if _, err := t.exec(st.insertTask, string(nt.Kind), r.ExecutionID, nt.Seq, q, msOr(nt.RunAt, t.now),
-				attempt, jsonArg(nt.Payload)); err != nil {
-				return fmt.Errorf("creating %s task for seq %d: %w", nt.Kind, nt.Seq, err)
-			}
-		}
-		for _, child := range r.Children {
-			if child.ParentID == "" {
-				child.ParentID = r.ExecutionID
-			}
-			if _, err := t.createExecution(child, queue, run); err != nil {
-				return err
-			}
-		}
-		for _, line := range r.Logs {
-			if _, err := t.exec(st.insertLog, r.ExecutionID, run, t.now, line); err != nil {
-				return fmt.Errorf("writing log line: %w", err)
-			}
-		}
-		for _, id := range r.ConsumedSignals {
-			if _, err := t.exec(st.consumeSignal, t.now, id, r.ExecutionID); err != nil {
-				return fmt.Errorf("consuming signal %d: %w", id, err)
-			}
-		}
-		for _, seq := range r.CancelTimers {
-			if _, err := t.exec(st.cancelTimer, r.ExecutionID, seq); err != nil {
-				return fmt.Errorf("cancelling the timer at seq %d: %w", seq, err)
-			}
-		}
-
-		if r.ContinueAsNew != nil {
-			return t.continueAsNew(r.ExecutionID, r.ContinueAsNew, queue, &newVersion)
-		}
-		if r.Finish == nil {
-			if err := t.queryRow(st.bumpVersion, t.now, r.ExecutionID).Scan(&newVersion); err != nil {
-				return err
-			}
-			if rerun != 0 {
-				_, err = t.exec(st.rerunTask, t.now, r.Task.ID)
-			} else {
-				_, err = t.exec(st.deleteTask, r.Task.ID)
-			}
-			return err
-		}
-		if err := t.finish(r.ExecutionID, *r.Finish, parentID, parentSeq, parentRun, entry, &newVersion); err != nil {
-			return err
-		}
-		if r.DeadLetter != nil && r.Finish.Status == backend.StatusFailed {
-			return t.insertDeadLetter(r.ExecutionID, *r.DeadLetter, r.Finish.Error)
-		}
-		return nil
+		return t.completeWorkflow(r, &newVersion, nil)
 	})
 	if err != nil {
 		return 0, err
 	}
 	return newVersion, nil
+}
+
+// createdTask is a task created by completeWorkflow.
+type createdTask struct {
+	id    int64
+	kind  backend.TaskKind
+	seq   int
+	queue string
+	runAt int64 // unix ms
+}
+
+// completeWorkflow is the transaction of CompleteWorkflowTask. It sets *newVersion
+// and, when created is not nil, appends the tasks it created (r.Tasks, in order).
+func (t *wtx) completeWorkflow(r backend.WorkflowTaskResult, newVersion *int64, created *[]createdTask) error {
+	st := t.st
+	var (
+		kind, execID, status, parentID, entry, queue string
+		rerun, parentSeq, run, parentRun             int
+		version                                      int64
+	)
+	if r.Finish != nil && r.ContinueAsNew != nil {
+		return errors.New("a workflow task result cannot both finish and continue as new")
+	}
+	err := t.queryRow(st.workflowTaskForUpdate, r.Task.ID, r.Task.Fence).Scan(&kind, &execID, &rerun,
+		&status, &version, &parentID, &parentSeq, &entry, &queue, &run, &parentRun)
+	if errors.Is(err, sql.ErrNoRows) {
+		return backend.ErrLeaseLost
+	}
+	if err != nil {
+		return err
+	}
+	if kind != string(backend.TaskWorkflow) || execID != r.ExecutionID {
+		return fmt.Errorf("task %d is a %s task of execution %s, not the workflow task of %s",
+			r.Task.ID, kind, execID, r.ExecutionID)
+	}
+	if status != string(backend.StatusRunning) || version != r.ExpectedVersion {
+		return fmt.Errorf("execution %s is %s at version %d, expected running at version %d: %w",
+			r.ExecutionID, status, version, r.ExpectedVersion, backend.ErrStaleExecution)
+	}
+
+	for _, ev := range r.Events {
+		if err := t.appendEvent(r.ExecutionID, ev); err != nil {
+			return err
+		}
+	}
+	for _, nt := range r.Tasks {
+		if nt.Kind != backend.TaskActivity && nt.Kind != backend.TaskTimer {
+			return fmt.Errorf("cannot create a %q task through CompleteWorkflowTask (only activity and timer tasks)", nt.Kind)
+		}
+		q := nt.Queue
+		if q == "" {
+			q = queue
+		}
+		attempt := nt.Attempt
+		if attempt == 0 && nt.Kind == backend.TaskActivity {
+			attempt = 1
+		}
+		runAt := msOr(nt.RunAt, t.now)
+		res, err := t.exec(st.insertTask, string(nt.Kind), r.ExecutionID, nt.Seq, q, runAt, attempt, jsonArg(nt.Payload))
+		if err != nil {
+			return fmt.Errorf("creating %s task for seq %d: %w", nt.Kind, nt.Seq, err)
+		}
+		if created != nil {
+			id, err := res.LastInsertId()
+			if err != nil {
+				return err
+			}
+			*created = append(*created, createdTask{id: id, kind: nt.Kind, seq: nt.Seq, queue: q, runAt: runAt})
+		}
+	}
+	for _, child := range r.Children {
+		if child.ParentID == "" {
+			child.ParentID = r.ExecutionID
+		}
+		if _, err := t.createExecution(child, queue, run); err != nil {
+			return err
+		}
+	}
+	for _, line := range r.Logs {
+		if _, err := t.exec(st.insertLog, r.ExecutionID, run, t.now, line); err != nil {
+			return fmt.Errorf("writing log line: %w", err)
+		}
+	}
+	for _, id := range r.ConsumedSignals {
+		if _, err := t.exec(st.consumeSignal, t.now, id, r.ExecutionID); err != nil {
+			return fmt.Errorf("consuming signal %d: %w", id, err)
+		}
+	}
+	for _, seq := range r.CancelTimers {
+		if _, err := t.exec(st.cancelTimer, r.ExecutionID, seq); err != nil {
+			return fmt.Errorf("cancelling the timer at seq %d: %w", seq, err)
+		}
+	}
+
+	if r.ContinueAsNew != nil {
+		return t.continueAsNew(r.ExecutionID, r.ContinueAsNew, queue, newVersion)
+	}
+	if r.Finish == nil {
+		if err := t.queryRow(st.bumpVersion, t.now, r.ExecutionID).Scan(newVersion); err != nil {
+			return err
+		}
+		if rerun != 0 {
+			_, err = t.exec(st.rerunTask, t.now, r.Task.ID)
+		} else {
+			_, err = t.exec(st.deleteTask, r.Task.ID)
+		}
+		return err
+	}
+	if err := t.finish(r.ExecutionID, *r.Finish, parentID, parentSeq, parentRun, entry, newVersion); err != nil {
+		return err
+	}
+	if r.DeadLetter != nil && r.Finish.Status == backend.StatusFailed {
+		return t.insertDeadLetter(r.ExecutionID, *r.DeadLetter, r.Finish.Error)
+	}
+	return nil
 }
 
 // finish ends an execution: status, result and event, removal of its tasks, and the
