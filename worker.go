@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -425,11 +426,9 @@ func (e *Engine) checkActivity(name string) error {
 	if _, ok := e.reg.Lookup(name); ok {
 		return nil
 	}
-	names := e.reg.Names()
 	list := "none"
-	if len(names) > 0 {
-		list = fmt.Sprintf("%v", names)
-		list = list[1 : len(list)-1]
+	if names := e.reg.Names(); len(names) > 0 {
+		list = strings.Join(names, ", ")
 	}
 	return fmt.Errorf("unknown activity %q (registered: %s); register it with Engine.Register, or on the command line with --activity %s=COMMAND", name, list, name)
 }

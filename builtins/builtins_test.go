@@ -62,7 +62,6 @@ func TestBuiltinsInStarlark(t *testing.T) {
 // chunk is a part of a test file, with the errors its lines expect.
 type chunk struct {
 	file   string
-	line   int    // where the chunk starts in the file (1-based)
 	source string // the chunk, padded with blank lines so positions match the file
 	wants  map[int]*regexp.Regexp
 }
@@ -75,7 +74,7 @@ func splitChunks(file, src string) ([]chunk, error) {
 	lines := strings.Split(src, "\n")
 	start := 0
 	flush := func(end int) {
-		c := chunk{file: file, line: start + 1, wants: map[int]*regexp.Regexp{}}
+		c := chunk{file: file, wants: map[int]*regexp.Regexp{}}
 		body := make([]string, 0, end)
 		for i := 0; i < start; i++ {
 			body = append(body, "")
@@ -123,6 +122,7 @@ func runChunk(t *testing.T, c chunk, assert starlark.StringDict) {
 			return nil, fmt.Errorf("load: only assert.star can be loaded in these tests, not %q", module)
 		},
 	}
+	thread.SetMaxExecutionSteps(10_000_000)
 	starlarktest.SetReporter(thread, t)
 	builtins.SetHost(thread, h)
 	predeclared := builtins.Universe()

@@ -58,7 +58,7 @@ func continueAsNew(thread *starlark.Thread, b *starlark.Builtin, args starlark.T
 		return nil, err
 	}
 	if len(kwargs) > 0 {
-		return nil, fmt.Errorf("continue_as_new: takes positional arguments only, got %s=", kwargs[0][0])
+		return nil, fmt.Errorf("continue_as_new: takes positional arguments only, got %s=", string(kwargs[0][0].(starlark.String)))
 	}
 	raw, err := TupleToJSON(args, 1)
 	if err != nil {

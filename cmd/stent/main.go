@@ -15,6 +15,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/stent-go/stent"
+	stentredis "github.com/stent-go/stent/backend/redis"
 )
 
 // Exit codes.
@@ -93,6 +94,12 @@ var dbFlag = &cli.StringFlag{
 	Value:   "stent.db",
 }
 
+var redisFlag = &cli.StringFlag{
+	Name:    "redis",
+	Usage:   "Redis URL (redis://host:port/db) for wake-ups between processes",
+	EnvVars: []string{"STENT_REDIS"},
+}
+
 var logLevelFlag = &cli.StringFlag{
 	Name:    "log-level",
 	Usage:   "engine log level on stderr: debug, info, warn, error",
@@ -106,7 +113,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		Usage:                "durable workflows written in Starlark",
 		Writer:               stdout,
 		ErrWriter:            stderr,
-		Flags:                []cli.Flag{dbFlag, logLevelFlag},
+		Flags:                []cli.Flag{dbFlag, redisFlag, logLevelFlag},
 		EnableBashCompletion: true,
 		ExitErrHandler:       func(*cli.Context, error) {},
 		OnUsageError: func(c *cli.Context, err error, isSubcommand bool) error {
@@ -121,12 +128,18 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			historyCommand(),
 			listCommand(),
 			migrateCommand(),
+			cancelCommand(),
+			signalCommand(),
+			dlqCommand(),
+			cacheCommand(),
+			testCommand(),
+			benchCommand(),
 		},
 	}
 	for _, c := range app.Commands {
 		c.OnUsageError = app.OnUsageError
 		// The database and log flags are accepted after the command name too.
-		c.Flags = append(c.Flags, dbFlag, logLevelFlag)
+		c.Flags = append(c.Flags, dbFlag, redisFlag, logLevelFlag)
 	}
 	return app
 }
@@ -142,10 +155,14 @@ func logger(c *cli.Context) *slog.Logger {
 // openEngine opens the database named by --db.
 func openEngine(c *cli.Context, opts ...stent.Option) (*stent.Engine, error) {
 	opts = append([]stent.Option{stent.WithLogger(logger(c))}, opts...)
+	if v := flagValue(c, "redis"); v != "" {
+		stentredis.SetDriverLogger(logger(c))
+		opts = append(opts, stent.WithRedis(v))
+	}
 	eng, err := stent.Open(c.Context, flagValue(c, "db"), opts...)
 	if err != nil {
 		var ie *stent.InputError
-		if errors.As(err, &ie) {
+		if errors.As(err, &ie) || errors.Is(err, stentredis.ErrUnreachable) {
 			return nil, err
 		}
 		return nil, fmt.Errorf("opening database: %w", err)

@@ -1,0 +1,5 @@
+//go:build !race
+
+package stenttest_test
+
+const raceEnabled = false
