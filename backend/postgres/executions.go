@@ -1,0 +1,390 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/stent-go/stent/backend"
+)
+
+// execColumns is the column list scanned by scanExecution.
+const execColumns = `id, parent_id, parent_seq, bundle, entry, args, queue, status, result, error,
+	version, run, created_at, updated_at, start_at, deadline, completed_at`
+
+// sqlCreateExecutions inserts executions given as parallel arrays, skipping IDs that
+// exist, and for each one created: its started event, its first workflow task and,
+// with a deadline, its deadline task. An empty queue means the parent's; a child
+// belongs to its parent's current run. Script sources are stored only when at least
+// one execution was created, so a duplicate dispatch writes nothing at all. It returns
+// the queue and run_at of every task created.
+const sqlCreateExecutions = `
+WITH input AS (
+	SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::text[], $6::text[],
+		$7::text[], $8::bigint[], $9::bigint[])
+		WITH ORDINALITY AS i(id, parent_id, parent_seq, bundle, entry, args, queue, start_at, deadline, ord)
+),
+ins AS (
+	INSERT INTO executions (id, parent_id, parent_seq, parent_run, bundle, entry, args, queue, status, version,
+		run, created_at, updated_at, start_at, deadline)
+	SELECT i.id, i.parent_id, i.parent_seq,
+		COALESCE((SELECT x.run FROM executions x WHERE x.id = i.parent_id), 1),
+		i.bundle, i.entry, i.args,
+		COALESCE(NULLIF(i.queue, ''), (SELECT x.queue FROM executions x WHERE x.id = i.parent_id), 'default'),
+		'running', 0, 1, $10, $10, i.start_at, i.deadline
+	FROM input i ORDER BY i.ord
+	ON CONFLICT (id) DO NOTHING
+	RETURNING id, args, queue, start_at, deadline
+),
+src AS (
+	INSERT INTO scripts (hash, source)
+	SELECT h, s FROM unnest($11::text[], $12::bytea[]) AS x(h, s)
+	WHERE EXISTS (SELECT 1 FROM ins)
+	ON CONFLICT (hash) DO NOTHING
+),
+ev AS (
+	INSERT INTO events (execution_id, seq, kind, name, data, at)
+	SELECT id, 0, 'started', '', args, $10 FROM ins
+),
+tk AS (
+	INSERT INTO tasks (kind, execution_id, seq, queue, run_at, attempt, status)
+	SELECT 'workflow', id, 0, queue, start_at, 0, 'pending' FROM ins
+	UNION ALL
+	SELECT 'deadline', id, 0, queue, deadline, 0, 'pending' FROM ins WHERE deadline IS NOT NULL
+	RETURNING queue, run_at
+)
+SELECT queue, run_at FROM tk`
+
+// newExecutions accumulates executions to create with one sqlCreateExecutions.
+type newExecutions struct {
+	ids, parents, bundles, entries, args, queues []string
+	parentSeqs                                   []int32
+	startAts                                     []int64
+	deadlines                                    []*int64
+	hashes                                       []string
+	sources                                      [][]byte
+	seen                                         map[string]bool
+}
+
+// add appends e; an empty queue becomes defaultQueue (empty: the parent's queue).
+func (n *newExecutions) add(e backend.NewExecution, defaultQueue string, now int64) error {
+	if e.ID == "" {
+		return errors.New("creating execution: empty ID")
+	}
+	queue := e.Queue
+	if queue == "" {
+		queue = defaultQueue
+	}
+	bundle, err := json.Marshal(e.Bundle)
+	if err != nil {
+		return fmt.Errorf("encoding bundle of %s: %w", e.ID, err)
+	}
+	args := e.Args
+	if len(args) == 0 {
+		args = json.RawMessage("[]")
+	}
+	var deadline *int64
+	if e.Deadline != nil {
+		d := toMS(*e.Deadline)
+		deadline = &d
+	}
+	n.ids = append(n.ids, e.ID)
+	n.parents = append(n.parents, e.ParentID)
+	n.parentSeqs = append(n.parentSeqs, int32(e.ParentSeq))
+	n.bundles = append(n.bundles, string(bundle))
+	n.entries = append(n.entries, e.Entry)
+	n.args = append(n.args, string(args))
+	n.queues = append(n.queues, queue)
+	n.startAts = append(n.startAts, msOr(e.StartAt, now))
+	n.deadlines = append(n.deadlines, deadline)
+	for hash, src := range e.Sources {
+		if n.seen == nil {
+			n.seen = make(map[string]bool)
+		}
+		if n.seen[hash] {
+			continue
+		}
+		n.seen[hash] = true
+		if src == nil {
+			src = []byte{}
+		}
+		n.hashes = append(n.hashes, hash)
+		n.sources = append(n.sources, src)
+	}
+	return nil
+}
+
+func (n *newExecutions) params(now int64) []any {
+	return []any{n.ids, n.parents, n.parentSeqs, n.bundles, n.entries, n.args, n.queues, n.startAts,
+		n.deadlines, now, n.hashes, n.sources}
+}
+
+// scanCreated reads sqlCreateExecutions' rows, notes the queues with a task runnable
+// now, and returns how many tasks were created (none: no execution was).
+func scanCreated(rows pgx.Rows, s *txState, now int64) (int, error) {
+	n := 0
+	for rows.Next() {
+		n++
+		var (
+			queue string
+			runAt int64
+		)
+		if err := rows.Scan(&queue, &runAt); err != nil {
+			rows.Close()
+			return 0, err
+		}
+		if runAt <= now {
+			s.taskReady(queue)
+		}
+	}
+	rows.Close()
+	return n, rows.Err()
+}
+
+// CreateExecution stores the execution, its sources, its started event and its first
+// workflow task in one statement. An existing ID writes nothing and returns false.
+func (b *Backend) CreateExecution(ctx context.Context, e backend.NewExecution) (bool, error) {
+	now := toMS(b.now())
+	var n newExecutions
+	if err := n.add(e, backend.DefaultQueue, now); err != nil {
+		return false, err
+	}
+	var created int
+	err := b.single(ctx, "creating execution "+e.ID, func(s *txState) error {
+		rows, err := s.q.Query(ctx, sqlCreateExecutions, n.params(now)...)
+		if err != nil {
+			return err
+		}
+		created, err = scanCreated(rows, s, now)
+		return err
+	})
+	return created > 0, err
+}
+
+func scanExecution(row pgx.Row) (*backend.Execution, error) {
+	var (
+		e                     backend.Execution
+		bundle                string
+		args, result, errInfo *string
+		status                string
+		created, updated, sAt int64
+		deadline, completedAt *int64
+	)
+	if err := row.Scan(&e.ID, &e.ParentID, &e.ParentSeq, &bundle, &e.Entry, &args, &e.Queue, &status,
+		&result, &errInfo, &e.Version, &e.Run, &created, &updated, &sAt, &deadline, &completedAt); err != nil {
+		return nil, err
+	}
+	if bundle != "" {
+		if err := json.Unmarshal([]byte(bundle), &e.Bundle); err != nil {
+			return nil, fmt.Errorf("decoding bundle of %s: %w", e.ID, err)
+		}
+	}
+	e.Args = rawJSON(args)
+	e.Result = rawJSON(result)
+	e.Status = backend.Status(status)
+	var err error
+	if e.Error, err = decodeErr(errInfo); err != nil {
+		return nil, fmt.Errorf("execution %s: %w", e.ID, err)
+	}
+	e.CreatedAt, e.UpdatedAt, e.StartAt = fromMS(created), fromMS(updated), fromMS(sAt)
+	e.Deadline = fromMSPtr(deadline)
+	e.CompletedAt = fromMSPtr(completedAt)
+	return &e, nil
+}
+
+// GetExecution returns the execution, or an error wrapping backend.ErrNotFound.
+func (b *Backend) GetExecution(ctx context.Context, id string) (*backend.Execution, error) {
+	e, err := scanExecution(b.pool.QueryRow(ctx, `SELECT `+execColumns+` FROM executions WHERE id = $1`, id))
+	if err != nil {
+		return nil, b.dbError(fmt.Sprintf("reading execution %q", id), err)
+	}
+	return e, nil
+}
+
+// ListExecutions lists executions, newest first.
+func (b *Backend) ListExecutions(ctx context.Context, f backend.ListFilter) ([]backend.Execution, error) {
+	var (
+		where []string
+		args  []any
+	)
+	arg := func(v any) string {
+		args = append(args, v)
+		return "$" + strconv.Itoa(len(args))
+	}
+	if f.Status != "" {
+		where = append(where, "status = "+arg(string(f.Status)))
+	}
+	if f.ParentID != "" {
+		where = append(where, "parent_id = "+arg(f.ParentID))
+	}
+	if f.RootOnly {
+		where = append(where, "parent_id = ''")
+	}
+	limit := f.Limit
+	if limit <= 0 {
+		limit = defaultListLimit
+	}
+	q := "SELECT " + execColumns + " FROM executions"
+	if len(where) > 0 {
+		q += " WHERE " + strings.Join(where, " AND ")
+	}
+	q += " ORDER BY created_at DESC, row_id DESC LIMIT " + arg(limit)
+	rows, err := b.pool.Query(ctx, q, args...)
+	if err != nil {
+		return nil, b.dbError("listing executions", err)
+	}
+	defer rows.Close()
+	out := []backend.Execution{}
+	for rows.Next() {
+		e, err := scanExecution(rows)
+		if err != nil {
+			return nil, b.dbError("listing executions", err)
+		}
+		out = append(out, *e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, b.dbError("listing executions", err)
+	}
+	return out, nil
+}
+
+// History returns the events of an execution with ID > afterEventID, in order, or an
+// error wrapping backend.ErrNotFound when there is no such execution.
+func (b *Backend) History(ctx context.Context, executionID string, afterEventID int64) ([]backend.Event, error) {
+	op := "reading history of " + executionID
+	rows, err := b.pool.Query(ctx, `SELECT id, seq, kind, name, data, error, at, cache_hit FROM events
+		WHERE execution_id = $1 AND id > $2 ORDER BY id`, executionID, afterEventID)
+	if err != nil {
+		return nil, b.dbError(op, err)
+	}
+	defer rows.Close()
+	out := []backend.Event{}
+	for rows.Next() {
+		var (
+			ev         backend.Event
+			kind       string
+			data, errb *string
+			at         int64
+		)
+		if err := rows.Scan(&ev.ID, &ev.Seq, &kind, &ev.Name, &data, &errb, &at, &ev.CacheHit); err != nil {
+			return nil, b.dbError(op, err)
+		}
+		ev.Kind = backend.EventKind(kind)
+		ev.Data = rawJSON(data)
+		if ev.Error, err = decodeErr(errb); err != nil {
+			return nil, fmt.Errorf("%s: event %d: %w", op, ev.ID, err)
+		}
+		ev.At = fromMS(at)
+		out = append(out, ev)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, b.dbError(op, err)
+	}
+	if len(out) == 0 {
+		if err := b.mustExist(ctx, executionID); err != nil {
+			return nil, b.dbError(op, err)
+		}
+	}
+	return out, nil
+}
+
+// mustExist returns an error wrapping backend.ErrNotFound unless the execution exists.
+func (b *Backend) mustExist(ctx context.Context, executionID string) error {
+	var one int
+	err := b.pool.QueryRow(ctx, `SELECT 1 FROM executions WHERE id = $1`, executionID).Scan(&one)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return fmt.Errorf("execution %q: %w", executionID, backend.ErrNotFound)
+	}
+	return err
+}
+
+// Logs returns the lines an execution printed, in order (none for an unknown
+// execution, as the conformance suite expects).
+func (b *Backend) Logs(ctx context.Context, executionID string) ([]backend.LogLine, error) {
+	op := "reading logs of " + executionID
+	rows, err := b.pool.Query(ctx, `SELECT execution_id, run, at, message FROM logs
+		WHERE execution_id = $1 ORDER BY id`, executionID)
+	if err != nil {
+		return nil, b.dbError(op, err)
+	}
+	defer rows.Close()
+	out := []backend.LogLine{}
+	for rows.Next() {
+		var (
+			l  backend.LogLine
+			at int64
+		)
+		if err := rows.Scan(&l.ExecutionID, &l.Run, &at, &l.Message); err != nil {
+			return nil, b.dbError(op, err)
+		}
+		l.At = fromMS(at)
+		out = append(out, l)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, b.dbError(op, err)
+	}
+	return out, nil
+}
+
+// GetScript returns a stored script file by content hash, or an error wrapping
+// backend.ErrNotFound.
+func (b *Backend) GetScript(ctx context.Context, hash string) ([]byte, error) {
+	var src []byte
+	err := b.pool.QueryRow(ctx, `SELECT source FROM scripts WHERE hash = $1`, hash).Scan(&src)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, fmt.Errorf("script %s: %w", hash, backend.ErrNotFound)
+	}
+	if err != nil {
+		return nil, b.dbError("reading script "+hash, err)
+	}
+	if src == nil {
+		src = []byte{}
+	}
+	return src, nil
+}
+
+// ---- value conversion ----
+
+// jsonArg turns a JSON value into a text argument, NULL when empty.
+func jsonArg(m json.RawMessage) *string {
+	if len(m) == 0 {
+		return nil
+	}
+	s := string(m)
+	return &s
+}
+
+func errArg(e *backend.ErrorInfo) (*string, error) {
+	if e == nil {
+		return nil, nil
+	}
+	buf, err := json.Marshal(e)
+	if err != nil {
+		return nil, fmt.Errorf("encoding error info: %w", err)
+	}
+	s := string(buf)
+	return &s, nil
+}
+
+func decodeErr(s *string) (*backend.ErrorInfo, error) {
+	if s == nil || *s == "" {
+		return nil, nil
+	}
+	var e backend.ErrorInfo
+	if err := json.Unmarshal([]byte(*s), &e); err != nil {
+		return nil, fmt.Errorf("decoding stored error info: %w", err)
+	}
+	return &e, nil
+}
+
+func rawJSON(s *string) json.RawMessage {
+	if s == nil {
+		return nil
+	}
+	return json.RawMessage(*s)
+}
