@@ -1,0 +1,370 @@
+package tests
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	stentapi "github.com/stent-go/stent"
+)
+
+// testRedisURL returns STENT_TEST_REDIS. Unset: the test is skipped, or fails in CI
+// where the variable is required. Set but unreachable: the test fails.
+func testRedisURL(t *testing.T) string {
+	t.Helper()
+	u := os.Getenv("STENT_TEST_REDIS")
+	if u == "" {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("STENT_TEST_REDIS is required in CI (e.g. redis://127.0.0.1:6379/0)")
+		}
+		t.Skip("STENT_TEST_REDIS not set (e.g. redis://127.0.0.1:6379/0); skipping Redis tests")
+	}
+	opts, err := goredis.ParseURL(u)
+	if err != nil {
+		t.Fatalf("STENT_TEST_REDIS: %v", err)
+	}
+	c := goredis.NewClient(opts)
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := c.Ping(ctx).Err(); err != nil {
+		t.Fatalf("STENT_TEST_REDIS=%s is set but Redis does not answer: %v", u, err)
+	}
+	return u
+}
+
+// redisServer is a private redis-server child process on a free port, which a test may
+// kill and restart without disturbing other tests.
+type redisServer struct {
+	t    *testing.T
+	port int
+	cmd  *exec.Cmd
+}
+
+func startRedisServer(t *testing.T) *redisServer {
+	t.Helper()
+	if _, err := exec.LookPath("redis-server"); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("redis-server must be on PATH in CI: this test stops and restarts a private Redis")
+		}
+		t.Skip("redis-server not on PATH")
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &redisServer{t: t, port: l.Addr().(*net.TCPAddr).Port}
+	l.Close()
+	s.start()
+	t.Cleanup(s.kill)
+	return s
+}
+
+func (s *redisServer) url() string { return fmt.Sprintf("redis://127.0.0.1:%d/0", s.port) }
+
+func (s *redisServer) start() {
+	s.t.Helper()
+	s.cmd = exec.Command("redis-server", "--port", fmt.Sprint(s.port), "--bind", "127.0.0.1",
+		"--save", "", "--appendonly", "no", "--daemonize", "no")
+	if err := s.cmd.Start(); err != nil {
+		s.t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", s.port), 100*time.Millisecond); err == nil {
+			c.Close()
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	s.t.Fatalf("redis-server did not start on port %d", s.port)
+}
+
+// kill stops the server at once (SIGKILL: no goodbye to the clients).
+func (s *redisServer) kill() {
+	if s.cmd != nil {
+		_ = s.cmd.Process.Kill()
+		_ = s.cmd.Wait()
+		s.cmd = nil
+	}
+}
+
+// subscribers counts the connections subscribed to the engine's task channel.
+func subscribers(t *testing.T, url string) int64 {
+	t.Helper()
+	opts, err := goredis.ParseURL(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := goredis.NewClient(opts)
+	defer c.Close()
+	m, err := c.PubSubNumSub(context.Background(), "stent:task").Result()
+	if err != nil {
+		return -1
+	}
+	return m["stent:task"]
+}
+
+func quietEngineLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// roundTrips dispatches script n times one after the other and returns how long each
+// took from dispatch to result.
+func roundTrips(t *testing.T, eng *stentapi.Engine, script string, n int) []time.Duration {
+	t.Helper()
+	var out []time.Duration
+	var slowest string
+	var worst time.Duration
+	var starts = map[string]time.Time{}
+	for range n {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		start := time.Now()
+		id, err := eng.Dispatch(ctx, script, nil)
+		if err != nil {
+			cancel()
+			t.Fatal(err)
+		}
+		if _, err := eng.WaitFor(ctx, id); err != nil {
+			cancel()
+			t.Fatalf("execution %s: %v", id, err)
+		}
+		cancel()
+		d := time.Since(start)
+		out = append(out, d)
+		starts[id] = start
+		if d > worst {
+			worst, slowest = d, id
+		}
+	}
+	// Where the slowest one spent its time, should the test fail.
+	if evs, err := eng.History(context.Background(), slowest); err == nil {
+		var sb strings.Builder
+		for _, ev := range evs {
+			fmt.Fprintf(&sb, " %s@+%s", ev.Kind, ev.At.Sub(starts[slowest]).Round(100*time.Microsecond))
+		}
+		t.Logf("slowest (%s): dispatched@0%s, result@+%s", slowest, sb.String(), worst.Round(100*time.Microsecond))
+	}
+	return out
+}
+
+// fastEnough is the bound on a median dispatch→result through Redis. Both are far
+// below the workers' poll interval; under -race every engine step runs 5-10x slower.
+func fastEnough() time.Duration {
+	if raceEnabled {
+		return 250 * time.Millisecond
+	}
+	return 100 * time.Millisecond
+}
+
+func median(ds []time.Duration) time.Duration {
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+func roundAll(ds []time.Duration) []time.Duration {
+	out := make([]time.Duration, len(ds))
+	for i, d := range ds {
+		out[i] = d.Round(100 * time.Microsecond)
+	}
+	return out
+}
+
+const oneStep = `
+def main():
+    return durable("work", "ping")
+`
+
+// A worker in another process polls only every 10s, yet picks up a dispatch at once:
+// the dispatching process tells it through Redis, and it tells the waiter back.
+// Not parallel: it measures latency, which the other tests' load would distort.
+func TestRedisWakesWorkerInAnotherProcess(t *testing.T) {
+	url := testRedisURL(t)
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "flow.star"), oneStep, 0o644)
+	db := filepath.Join(dir, "stent.db")
+
+	worker, _, errb := startStent(t, dir, nil, "worker", "--poll", "10s", "--redis", url, "--db", db, "--activity", "work=/bin/cat")
+
+	ctx := context.Background()
+	eng, err := stentapi.Open(ctx, db, stentapi.WithRedis(url), stentapi.WithLogger(quietEngineLogger()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer eng.Close()
+	script := filepath.Join(dir, "flow.star")
+
+	// Warm up: the worker's first claim may have happened before the dispatch, and
+	// subscriptions start on first use; allow one poll period.
+	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	id, err := eng.Dispatch(wctx, script, nil)
+	if err == nil {
+		var res *stentapi.Result
+		if res, err = eng.WaitFor(wctx, id); err == nil {
+			var got []any
+			if err = res.Decode(&got); err == nil && (len(got) != 1 || got[0] != "ping") {
+				err = fmt.Errorf("result %s, want [\"ping\"]", res.Value)
+			}
+		}
+	}
+	cancel()
+	if err != nil {
+		_ = worker.Process.Kill()
+		_ = worker.Wait()
+		t.Fatalf("warm-up execution: %v\nworker stderr:\n%s", err, errb)
+	}
+
+	if m := fastMedian(t, eng, script, fastEnough(), "worker polls every 10s"); m >= fastEnough() {
+		t.Errorf("median dispatch→result %s, want < %s: Redis should wake the worker and the waiter", m, fastEnough())
+	}
+}
+
+// fastMedian measures batches of 10 round trips until one has a median under bound,
+// at most 3 batches (a load spike on a shared machine can spoil one), and returns the
+// best median. Without Redis, each would take about a poll interval.
+func fastMedian(t *testing.T, eng *stentapi.Engine, script string, bound time.Duration, what string) time.Duration {
+	t.Helper()
+	best := time.Duration(math.MaxInt64)
+	for range 3 {
+		lat := roundTrips(t, eng, script, 10)
+		m := median(lat)
+		t.Logf("dispatch→result (%s): median %s, all %v", what, m.Round(100*time.Microsecond), roundAll(lat))
+		best = min(best, m)
+		if m < bound {
+			break
+		}
+	}
+	return best
+}
+
+// stepSh is a slow command activity: it echoes its argument after 0.2s.
+const stepSh = `#!/bin/sh
+n=$(cat | tr -d '[] \n')
+sleep 0.2
+echo "$n"
+`
+
+const threeSteps = `
+def main(n):
+    out = []
+    for i in range(3):
+        out.append(durable("step", n * 10 + i))
+    return out
+`
+
+const noSteps = `
+def main():
+    return "done"
+`
+
+// Killing Redis in the middle of a run loses nothing: the workers fall back to polling,
+// and once Redis is back the notifiers reconnect and wake-ups are fast again.
+func TestRedisKilledMidRunLosesNothing(t *testing.T) {
+	t.Parallel()
+	testRedisURL(t) // Redis tests are on
+	srv := startRedisServer(t)
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "flow.star"), threeSteps, 0o644)
+	writeFile(t, filepath.Join(dir, "quick.star"), noSteps, 0o644)
+	writeFile(t, filepath.Join(dir, "step.sh"), stepSh, 0o755)
+	db := filepath.Join(dir, "stent.db")
+
+	worker, _, errb := startStent(t, dir, nil, "worker", "--poll", "200ms", "--redis", srv.url(), "--db", db,
+		"--activity", "step=./step.sh", "--concurrency", "32")
+	dumpWorker := func() string {
+		_ = worker.Process.Kill()
+		_ = worker.Wait()
+		return errb.String()
+	}
+
+	ctx := context.Background()
+	eng, err := stentapi.Open(ctx, db, stentapi.WithRedis(srv.url()), stentapi.WithLogger(quietEngineLogger()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer eng.Close()
+	flow := filepath.Join(dir, "flow.star")
+
+	// The first dispatch waits for the worker to be up.
+	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if _, err := eng.Run(wctx, filepath.Join(dir, "quick.star"), nil); err != nil {
+		t.Fatalf("warm-up: %v\nworker stderr:\n%s", err, dumpWorker())
+	}
+
+	var ids []string
+	var slowestDispatch time.Duration
+	for i := range 20 {
+		if i == 10 {
+			// Halfway: the first ten are running their steps.
+			time.Sleep(300 * time.Millisecond)
+			srv.kill()
+			t.Log("redis-server killed")
+		}
+		start := time.Now()
+		id, err := eng.Dispatch(ctx, flow, []any{i})
+		if err != nil {
+			t.Fatalf("dispatch %d: %v", i, err)
+		}
+		// Publish never waits for Redis; what a dispatch may wait for is the SQLite
+		// file, which the busy worker process writes too.
+		if d := time.Since(start); d > 10*time.Second {
+			t.Errorf("dispatch %d took %s with Redis down", i, d)
+		} else if d > slowestDispatch {
+			slowestDispatch = d
+		}
+		ids = append(ids, id)
+	}
+	t.Logf("slowest dispatch: %s", slowestDispatch.Round(time.Millisecond))
+
+	waitAll := time.Now()
+	rctx, rcancel := context.WithTimeout(ctx, 90*time.Second)
+	defer rcancel()
+	for i, id := range ids {
+		res, err := eng.WaitFor(rctx, id)
+		if err != nil {
+			t.Fatalf("execution %d (%s): %v\nworker stderr:\n%s", i, id, err, dumpWorker())
+		}
+		var got []int
+		if err := res.Decode(&got); err != nil {
+			t.Fatalf("execution %d: %v", i, err)
+		}
+		if want := []int{i * 10, i*10 + 1, i*10 + 2}; !slices.Equal(got, want) {
+			t.Errorf("execution %d returned %v, want %v", i, got, want)
+		}
+	}
+	t.Logf("all 20 executions completed %s after the last dispatch, with Redis down", time.Since(waitAll).Round(time.Millisecond))
+
+	// Redis comes back on the same port: both processes subscribe again by themselves.
+	srv.start()
+	back := time.Now()
+	for subscribers(t, srv.url()) < 2 {
+		if time.Since(back) > 20*time.Second {
+			t.Fatalf("after Redis restarted, %d of 2 processes subscribed again within 20s\nworker stderr:\n%s",
+				max(subscribers(t, srv.url()), 0), dumpWorker())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Logf("both notifiers resubscribed %s after Redis restarted", time.Since(back).Round(time.Millisecond))
+
+	// A script without steps: polling alone (worker and WaitFor both at 200ms) takes
+	// 200ms or more, so the bound is 100ms even under -race.
+	const bound = 100 * time.Millisecond
+	if m := fastMedian(t, eng, filepath.Join(dir, "quick.star"), bound, "after the restart; worker polls every 200ms"); m >= bound {
+		t.Errorf("median dispatch→result %s after Redis came back, want < %s (wake-ups through Redis again)", m, bound)
+	}
+	if out := dumpWorker(); strings.Contains(out, "panic") {
+		t.Errorf("worker panicked:\n%s", out)
+	}
+}
