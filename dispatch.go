@@ -97,14 +97,17 @@ func (e *Engine) dispatchJSON(ctx context.Context, script string, args json.RawM
 	if err != nil {
 		return "", &InputError{Err: err}
 	}
-	prog, err := interpreter.CompileWith(bundle, sources, e.cfg.builtins)
-	if err != nil {
+	key := bundleKey(bundle)
+	prog := e.programs.get(key)
+	if prog == nil {
+		if prog, err = interpreter.CompileWith(bundle, sources, e.cfg.builtins); err != nil {
+			return "", &InputError{Err: err}
+		}
+		e.programs.put(key, prog)
+	}
+	if _, err := prog.Entry(cfg.entry); err != nil {
 		return "", &InputError{Err: err}
 	}
-	if _, err := prog.NewRun(cfg.entry, args, interpreter.Config{}); err != nil {
-		return "", &InputError{Err: err}
-	}
-	e.programs.put(bundleKey(bundle), prog)
 	now := e.clock.Now()
 	ne := backend.NewExecution{
 		ID: cfg.id, Bundle: bundle, Sources: sources, Entry: cfg.entry, Args: args,

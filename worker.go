@@ -397,14 +397,16 @@ func (w *worker) coldRun(ctx context.Context, ex *backend.Execution) (*liveRun, 
 		prog = p
 		e.programs.put(key, prog)
 	}
-	lines, err := e.b.Logs(ctx, ex.ID)
-	if err != nil {
-		return nil, fmt.Errorf("reading logs of %s: %w", ex.ID, err)
-	}
 	logs := 0
-	for _, l := range lines {
-		if l.Run == ex.Run {
-			logs++
+	if ex.Version > 0 { // a run that never committed has printed nothing yet
+		lines, err := e.b.Logs(ctx, ex.ID)
+		if err != nil {
+			return nil, fmt.Errorf("reading logs of %s: %w", ex.ID, err)
+		}
+		for _, l := range lines {
+			if l.Run == ex.Run {
+				logs++
+			}
 		}
 	}
 	id := ex.ID

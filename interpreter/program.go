@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 
 	"go.starlark.net/starlark"
 	"go.starlark.net/syntax"
@@ -59,17 +60,12 @@ func CollectBundle(file string) (backend.Bundle, map[string][]byte, error) {
 		h := Hash(src)
 		b.Files[p] = h
 		sources[h] = src
-		f, err := FileOptions.Parse(p, src, 0)
+		loads, err := fileLoads(p, h, src)
 		if err != nil {
 			return err
 		}
-		for _, stmt := range f.Stmts {
-			ld, ok := stmt.(*syntax.LoadStmt)
-			if !ok {
-				continue
-			}
-			mod, _ := ld.Module.Value.(string)
-			if err := visit(resolveLoad(p, mod), ld.Module.TokenPos.String()); err != nil {
+		for _, ld := range loads {
+			if err := visit(resolveLoad(p, ld.module), ld.pos); err != nil {
 				return err
 			}
 		}
@@ -79,6 +75,42 @@ func CollectBundle(file string) (backend.Bundle, map[string][]byte, error) {
 		return backend.Bundle{}, nil, err
 	}
 	return b, sources, nil
+}
+
+type loadRef struct{ module, pos string }
+
+// parsedLoads remembers the load() statements of files already parsed, by path and
+// content hash, so dispatching the same script again does not parse it again.
+var parsedLoads = struct {
+	sync.Mutex
+	m map[string][]loadRef // path + "\x00" + hash -> loads
+}{m: map[string][]loadRef{}}
+
+func fileLoads(path, hash string, src []byte) ([]loadRef, error) {
+	key := path + "\x00" + hash
+	parsedLoads.Lock()
+	loads, ok := parsedLoads.m[key]
+	parsedLoads.Unlock()
+	if ok {
+		return loads, nil
+	}
+	f, err := FileOptions.Parse(path, src, 0)
+	if err != nil {
+		return nil, err
+	}
+	for _, stmt := range f.Stmts {
+		if ld, ok := stmt.(*syntax.LoadStmt); ok {
+			mod, _ := ld.Module.Value.(string)
+			loads = append(loads, loadRef{module: mod, pos: ld.Module.TokenPos.String()})
+		}
+	}
+	parsedLoads.Lock()
+	if len(parsedLoads.m) >= 1024 {
+		clear(parsedLoads.m)
+	}
+	parsedLoads.m[key] = loads
+	parsedLoads.Unlock()
+	return loads, nil
 }
 
 func resolveLoad(from, module string) string {
