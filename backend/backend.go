@@ -209,9 +209,10 @@ type ActivityPayload struct {
 
 // NewTask is a task to create together with a state change.
 type NewTask struct {
-	Kind    TaskKind
-	Seq     int
-	Queue   string // empty: the execution's queue
+	Kind     TaskKind
+	Seq      int
+	Queue    string // empty: the execution's queue
+	Priority int    // higher first among due tasks; 0 by default
 	RunAt   time.Time
 	Attempt int
 	Payload json.RawMessage
@@ -229,6 +230,7 @@ type NewExecution struct {
 	Entry    string
 	Args     json.RawMessage
 	Queue    string
+	Priority int       // of the execution's workflow tasks; higher first
 	StartAt  time.Time // first workflow task's RunAt
 	Deadline *time.Time
 }
@@ -316,6 +318,9 @@ type ClaimRequest struct {
 	Queues   []string   // empty: all queues
 	Limit    int
 	Lease    time.Duration
+	// MaxConcurrent caps, per activity name, how many activity tasks of that name may
+	// be claimed at once across all workers; a claim never takes one past its cap.
+	MaxConcurrent map[string]int
 }
 
 // LogLine is one line printed by a script.
@@ -368,8 +373,10 @@ type Backend interface {
 	// ReclaimTasks makes claimable again every claimed task whose lease expired or whose
 	// owner has not sent a heartbeat within grace. It returns how many it released.
 	ReclaimTasks(ctx context.Context, grace time.Duration) (int, error)
-	// ClaimTasks leases up to Limit pending tasks whose RunAt is due, earliest first, to
-	// the worker, bumping each task's fence.
+	// ClaimTasks leases up to Limit pending tasks whose RunAt is due, highest Priority
+	// first, then earliest, to the worker, bumping each task's fence. Activity tasks whose
+	// name has a MaxConcurrent cap are only claimed while fewer than the cap are claimed
+	// (by anyone); concurrent claimers must not exceed it together.
 	ClaimTasks(ctx context.Context, req ClaimRequest) ([]Task, error)
 	// ExtendLeases pushes the lease of tasks still held by the worker to now+lease.
 	// It returns the refs it could not extend (lost).
