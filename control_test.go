@@ -381,3 +381,91 @@ func TestFanOutOfFiftyIsOneStep(t *testing.T) {
 	}
 	t.Logf("50 × 1s activities gathered in %s", took.Round(time.Millisecond))
 }
+
+// TestMaxConcurrentAcrossWorkers: three workers (engines) on one database never run more
+// than two attempts of an activity registered with max_concurrent 2 at once.
+func TestMaxConcurrentAcrossWorkers(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	db := dir + "/s.db"
+	var running, peak atomic.Int32
+	limited := func(ctx context.Context, i int) (int, error) {
+		n := running.Add(1)
+		for {
+			p := peak.Load()
+			if n <= p || peak.CompareAndSwap(p, n) {
+				break
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+		running.Add(-1)
+		return i, nil
+	}
+	var engines []*Engine
+	ctx, cancel := context.WithCancel(context.Background())
+	var served []chan struct{}
+	for i := 0; i < 3; i++ {
+		eng, err := Open(context.Background(), db)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := eng.Register("limited", limited, activities.WithMaxConcurrent(2)); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan struct{})
+		go func() { _ = eng.Serve(ctx, WorkerOptions{Concurrency: 8, PollInterval: 20 * time.Millisecond}); close(done) }()
+		engines = append(engines, eng)
+		served = append(served, done)
+	}
+	t.Cleanup(func() {
+		cancel()
+		for i, eng := range engines {
+			<-served[i]
+			_ = eng.Close()
+		}
+	})
+	f := &fixture{eng: engines[0], dir: dir}
+	res := f.run(t, "def main():\n    return len(gather([start('limited', i) for i in range(12)]))\n")
+	mustValue(t, res, `12`)
+	if p := peak.Load(); p > 2 {
+		t.Fatalf("%d attempts of a max_concurrent=2 activity ran at once across 3 workers", p)
+	}
+	if p := peak.Load(); p < 2 {
+		t.Logf("peak concurrency %d (the cap was not reached)", p)
+	}
+}
+
+func TestPriorityOrdersDueTasks(t *testing.T) {
+	t.Parallel()
+	// One worker slot: of two executions due together, the higher priority runs first.
+	dir := t.TempDir()
+	eng, err := Open(context.Background(), dir+"/s.db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var order []string
+	var mu = make(chan struct{}, 1)
+	_ = eng.Register("note", func(ctx context.Context, s string) (string, error) {
+		mu <- struct{}{}
+		order = append(order, s)
+		<-mu
+		return s, nil
+	})
+	f := &fixture{eng: eng, dir: dir}
+	p := f.script(t, "def main(s):\n    return durable('note', s, priority=5 if s == 'high' else 0)\n")
+	bg := context.Background()
+	low, _ := eng.Dispatch(bg, p, []any{"low"})
+	high, _ := eng.Dispatch(bg, p, []any{"high"}, Priority(5))
+	ctx, cancel := context.WithCancel(bg)
+	done := make(chan struct{})
+	go func() { _ = eng.Serve(ctx, WorkerOptions{Concurrency: 1}); close(done) }()
+	t.Cleanup(func() { cancel(); <-done; _ = eng.Close() })
+	for _, id := range []string{low, high} {
+		if _, err := eng.WaitFor(bg, id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(order) != 2 || order[0] != "high" {
+		t.Fatalf("activities ran in order %v; want the priority-5 execution first", order)
+	}
+}

@@ -22,6 +22,7 @@ type dispatchConfig struct {
 	delay       time.Duration
 	maxDuration time.Duration
 	queue       string
+	priority    int
 }
 
 // DispatchOption configures Dispatch.
@@ -44,6 +45,10 @@ func MaxDuration(d time.Duration) DispatchOption {
 
 // Queue puts the execution's tasks on a named queue (default "default").
 func Queue(q string) DispatchOption { return func(c *dispatchConfig) { c.queue = q } }
+
+// Priority orders the execution's workflow tasks against others due at the same time
+// (higher first; default 0).
+func Priority(p int) DispatchOption { return func(c *dispatchConfig) { c.priority = p } }
 
 // Dispatch pins the script (and every file it loads), checks that it compiles and has the
 // entry function, and creates an execution that a worker will run. It returns the
@@ -111,7 +116,7 @@ func (e *Engine) dispatchJSON(ctx context.Context, script string, args json.RawM
 	now := e.clock.Now()
 	ne := backend.NewExecution{
 		ID: cfg.id, Bundle: bundle, Sources: sources, Entry: cfg.entry, Args: args,
-		Queue: cfg.queue, StartAt: now.Add(cfg.delay),
+		Queue: cfg.queue, Priority: cfg.priority, StartAt: now.Add(cfg.delay),
 	}
 	if cfg.maxDuration > 0 {
 		dl := ne.StartAt.Add(cfg.maxDuration)

@@ -35,6 +35,10 @@ type Engine struct {
 	ready     chan struct{}
 	readyMu   sync.Once
 
+	capsMu    sync.Mutex
+	caps      map[string]int
+	capsValid bool
+
 	workersMu sync.Mutex
 	workers   map[*worker]struct{}
 
@@ -201,12 +205,20 @@ func (e *Engine) Activities() *activities.Registry { return e.reg }
 // func(ctx context.Context, args…) (T, error) or func(ctx, args…) error; arguments and
 // results cross as JSON.
 func (e *Engine) Register(name string, fn any, opts ...activities.Option) error {
+	defer e.invalidateCaps()
 	return e.reg.Register(name, fn, opts...)
+}
+
+func (e *Engine) invalidateCaps() {
+	e.capsMu.Lock()
+	e.capsValid = false
+	e.capsMu.Unlock()
 }
 
 // RegisterCommand registers a command activity from a "NAME=COMMAND" spec: the command
 // reads the JSON array of arguments on stdin and writes its JSON result on stdout.
 func (e *Engine) RegisterCommand(spec string, opts ...activities.Option) error {
+	defer e.invalidateCaps()
 	return e.reg.RegisterCommand(spec, opts...)
 }
 

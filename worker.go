@@ -140,7 +140,7 @@ func (e *Engine) Serve(ctx context.Context, opts WorkerOptions) error {
 			}
 			continue
 		}
-		tasks, err := e.b.ClaimTasks(ctx, backend.ClaimRequest{WorkerID: opts.ID, Queues: opts.Queues, Limit: free, Lease: opts.LeaseDuration})
+		tasks, err := e.b.ClaimTasks(ctx, backend.ClaimRequest{WorkerID: opts.ID, Queues: opts.Queues, Limit: free, Lease: opts.LeaseDuration, MaxConcurrent: e.activityCaps()})
 		if err != nil {
 			if ctx.Err() != nil {
 				break
@@ -297,7 +297,7 @@ func (w *worker) handOff() (backend.HandOff, bool) {
 
 // claimOne describes a claim of one task for this worker, used by hand-offs.
 func (w *worker) claimOne() backend.ClaimRequest {
-	return backend.ClaimRequest{WorkerID: w.opts.ID, Queues: w.opts.Queues, Limit: 1, Lease: w.opts.LeaseDuration}
+	return backend.ClaimRequest{WorkerID: w.opts.ID, Queues: w.opts.Queues, Limit: 1, Lease: w.opts.LeaseDuration, MaxConcurrent: w.e.activityCaps()}
 }
 
 func (w *worker) process(ctx, workCtx context.Context, t backend.Task) (next *backend.Task) {
@@ -321,10 +321,26 @@ func (w *worker) process(ctx, workCtx context.Context, t backend.Task) (next *ba
 		return next
 	}
 	w.e.logger.Error("task failed; handing it back", "task", t.ID, "kind", t.Kind, "execution", t.ExecutionID, "err", err)
-	if rerr := w.e.b.ReleaseTask(context.WithoutCancel(workCtx), t.Ref(), w.e.clock.Now().Add(time.Second)); rerr == nil {
+	if rerr := w.giveBack(context.WithoutCancel(workCtx), t.Ref(), w.e.clock.Now().Add(time.Second)); rerr == nil {
 		w.e.wakeAt(w.e.clock.Now().Add(time.Second))
 	}
 	return nil
+}
+
+// giveBack releases a task this worker could not finish, retrying while the database is
+// unreachable: a task left claimed by a live worker would wait out its whole lease.
+func (w *worker) giveBack(ctx context.Context, ref backend.TaskRef, at time.Time) error {
+	deadline := time.Now().Add(w.opts.LeaseDuration)
+	backoff := 50 * time.Millisecond
+	for {
+		err := w.e.b.ReleaseTask(ctx, ref, at)
+		if err == nil || errors.Is(err, backend.ErrLeaseLost) || time.Now().After(deadline) {
+			return err
+		}
+		w.e.logger.Warn("giving a task back", "task", ref.ID, "err", err)
+		time.Sleep(backoff)
+		backoff = min(2*backoff, 2*time.Second)
+	}
 }
 
 // ---- workflow tasks ----
@@ -456,7 +472,9 @@ func (w *worker) commit(ctx context.Context, t backend.Task, ex *backend.Executi
 		switch s.Command.Kind {
 		case builtins.KindActivity:
 			payload, _ := json.Marshal(backend.ActivityPayload{Name: s.Name, Args: s.Command.Args, Options: s.Command.Options})
-			res.Tasks = append(res.Tasks, backend.NewTask{Kind: backend.TaskActivity, Seq: s.Seq, RunAt: now, Attempt: 1, Payload: payload})
+			call := callOptions(s.Command)
+			res.Tasks = append(res.Tasks, backend.NewTask{Kind: backend.TaskActivity, Seq: s.Seq, RunAt: now, Attempt: 1, Payload: payload,
+				Queue: call.Queue, Priority: call.Priority})
 		case builtins.KindTimer:
 			var o builtins.TimerOptions
 			_ = json.Unmarshal(s.Command.Options, &o)
@@ -472,10 +490,15 @@ func (w *worker) commit(ctx context.Context, t backend.Task, ex *backend.Executi
 				wakeTimes = append(wakeTimes, at)
 			}
 		case builtins.KindChild:
+			call := callOptions(s.Command)
+			queue := ex.Queue
+			if call.Queue != "" {
+				queue = call.Queue
+			}
 			res.Children = append(res.Children, backend.NewExecution{
 				ID: fmt.Sprintf("%s/%d", ex.ID, s.Seq), ParentID: ex.ID, ParentSeq: s.Seq,
-				Bundle: ex.Bundle, Entry: s.Name, Args: s.Command.Args, Queue: ex.Queue, StartAt: now,
-				Deadline: ex.Deadline,
+				Bundle: ex.Bundle, Entry: s.Name, Args: s.Command.Args, Queue: queue, StartAt: now,
+				Deadline: ex.Deadline, Priority: call.Priority,
 			})
 		}
 	}
@@ -531,6 +554,14 @@ func (w *worker) commit(ctx context.Context, t backend.Task, ex *backend.Executi
 		e.cache.put(lr)
 	}
 	return next, nil
+}
+
+func callOptions(c *builtins.Command) builtins.CallOptions {
+	var o builtins.CallOptions
+	if len(c.Options) > 0 {
+		_ = json.Unmarshal(c.Options, &o)
+	}
+	return o
 }
 
 func hasDueActivity(tasks []backend.NewTask, now time.Time) bool {
@@ -792,4 +823,25 @@ func resultCacheKey(name, version string, args json.RawMessage) string {
 	}
 	sum := sha256.Sum256([]byte(name + "\x00" + version + "\x00" + string(canon)))
 	return name + ":" + hex.EncodeToString(sum[:16])
+}
+
+// activityCaps returns the registered activities' max_concurrent limits, which hold
+// across every worker claiming from the database.
+func (e *Engine) activityCaps() map[string]int {
+	e.capsMu.Lock()
+	defer e.capsMu.Unlock()
+	if e.capsValid {
+		return e.caps
+	}
+	var caps map[string]int
+	for _, name := range e.reg.Names() {
+		if a, ok := e.reg.Lookup(name); ok && a.Options.MaxConcurrent > 0 {
+			if caps == nil {
+				caps = map[string]int{}
+			}
+			caps[name] = a.Options.MaxConcurrent
+		}
+	}
+	e.caps, e.capsValid = caps, true
+	return caps
 }

@@ -15,7 +15,7 @@ type Options struct {
 	Cached           bool          // reuse a previous result for the same name, version and arguments
 	CacheTTL         time.Duration // how long a cached result is reused; 0 = forever
 	Version          string        // part of the cache key; bump it when the result changes meaning
-	MaxConcurrent    int           // attempts running at once per worker; 0 = unlimited
+	MaxConcurrent    int           // attempts running at once across all workers; 0 = unlimited
 }
 
 // Option sets one field of Options.
@@ -47,7 +47,8 @@ func WithVersion(v string) Option {
 	return func(o *Options) { o.Version = v }
 }
 
-// WithMaxConcurrent limits how many attempts of the activity a worker runs at once.
+// WithMaxConcurrent limits how many attempts of the activity run at once, across every
+// worker claiming from the same database (workers must register the same limit).
 func WithMaxConcurrent(n int) Option {
 	return func(o *Options) { o.MaxConcurrent = n }
 }

@@ -213,9 +213,9 @@ type NewTask struct {
 	Seq      int
 	Queue    string // empty: the execution's queue
 	Priority int    // higher first among due tasks; 0 by default
-	RunAt   time.Time
-	Attempt int
-	Payload json.RawMessage
+	RunAt    time.Time
+	Attempt  int
+	Payload  json.RawMessage
 }
 
 // NewExecution describes an execution to create (a dispatch or a child).

@@ -45,10 +45,18 @@ type CallOptions struct {
 	HeartbeatTimeoutMS int64      `json:"heartbeat_timeout_ms,omitempty"`
 	Cached             bool       `json:"cached,omitempty"`
 	CacheTTLMS         int64      `json:"cache_ttl_ms,omitempty"`
+	Queue              string     `json:"queue,omitempty"`
+	Priority           int        `json:"priority,omitempty"`
 }
 
 // empty reports whether no option is set.
 func (o CallOptions) empty() bool { return o == (CallOptions{}) }
+
+// activityOnly reports whether an option that only activities take is set.
+func (o CallOptions) activityOnly() bool {
+	o.Queue, o.Priority = "", 0
+	return !o.empty()
+}
 
 // RetrySpec is a retry policy as written in a script.
 type RetrySpec struct {

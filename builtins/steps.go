@@ -75,8 +75,8 @@ func parseStep(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple
 	if err := parseCallOptions(b.Name(), kwargs, &opts); err != nil {
 		return nil, Command{}, err
 	}
-	if cmd.Kind == KindChild && !opts.empty() {
-		return nil, Command{}, fmt.Errorf("%s: retry=, timeout= and cache options apply to activities, not to child workflow %s", b.Name(), cmd.Name)
+	if cmd.Kind == KindChild && opts.activityOnly() {
+		return nil, Command{}, fmt.Errorf("%s: retry=, timeout= and cache options apply to activities, not to child workflow %s (queue= and priority= do)", b.Name(), cmd.Name)
 	}
 	if !opts.empty() {
 		cmd.Options, _ = json.Marshal(opts)
@@ -460,6 +460,18 @@ func parseCallOptions(fn string, kwargs []starlark.Tuple, opts *CallOptions) err
 					opts.Cached = true
 				}
 			}
+		case "queue":
+			q, ok := starlark.AsString(v)
+			if !ok && v != starlark.None {
+				return fmt.Errorf("%s: queue= wants a string, got %s", fn, v.Type())
+			}
+			opts.Queue = q
+		case "priority":
+			p, err := starlark.AsInt32(v)
+			if err != nil {
+				return fmt.Errorf("%s: priority= wants an int: %v", fn, err)
+			}
+			opts.Priority = p
 		case "cached":
 			b, ok := v.(starlark.Bool)
 			if !ok {
@@ -467,7 +479,7 @@ func parseCallOptions(fn string, kwargs []starlark.Tuple, opts *CallOptions) err
 			}
 			opts.Cached = bool(b)
 		default:
-			return fmt.Errorf("%s: unexpected keyword argument %q (known: retry, timeout, heartbeat_timeout, cached, cache_ttl)", fn, name)
+			return fmt.Errorf("%s: unexpected keyword argument %q (known: retry, timeout, heartbeat_timeout, cached, cache_ttl, queue, priority)", fn, name)
 		}
 	}
 	return nil

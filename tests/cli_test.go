@@ -239,7 +239,9 @@ func TestCrashDuringSleepResumesWhenDue(t *testing.T) {
 	if c := countLines(t, logFile, "start 1 "); c != 1 {
 		t.Errorf("step 1 ran %d times, want once", c)
 	}
-	if took > 2*time.Second {
+	// "At once" means without waiting for anything: not for a lease, nor for the 10 s
+	// dead-worker grace. The bound leaves room for a loaded machine and -race.
+	if took > 6*time.Second {
 		t.Errorf("resumed run took %s after the timer was due; want it to finish at once", took)
 	}
 }

@@ -19,27 +19,28 @@ const execColumns = `id, parent_id, parent_seq, bundle, entry, args, queue, stat
 
 // sqlCreateExecutions inserts executions given as parallel arrays, skipping IDs that
 // exist, and for each one created: its started event, its first workflow task and,
-// with a deadline, its deadline task. An empty queue means the parent's; a child
+// with a deadline, its deadline task. The workflow task has the execution's priority
+// ($13). An empty queue means the parent's; a child
 // belongs to its parent's current run. Script sources are stored only when at least
 // one execution was created, so a duplicate dispatch writes nothing at all. It returns
 // the queue and run_at of every task created.
 const sqlCreateExecutions = `
 WITH input AS (
 	SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::text[], $6::text[],
-		$7::text[], $8::bigint[], $9::bigint[])
-		WITH ORDINALITY AS i(id, parent_id, parent_seq, bundle, entry, args, queue, start_at, deadline, ord)
+		$7::text[], $8::bigint[], $9::bigint[], $13::int[])
+		WITH ORDINALITY AS i(id, parent_id, parent_seq, bundle, entry, args, queue, start_at, deadline, priority, ord)
 ),
 ins AS (
 	INSERT INTO executions (id, parent_id, parent_seq, parent_run, bundle, entry, args, queue, status, version,
-		run, created_at, updated_at, start_at, deadline)
+		run, created_at, updated_at, start_at, deadline, priority)
 	SELECT i.id, i.parent_id, i.parent_seq,
 		COALESCE((SELECT x.run FROM executions x WHERE x.id = i.parent_id), 1),
 		i.bundle, i.entry, i.args,
 		COALESCE(NULLIF(i.queue, ''), (SELECT x.queue FROM executions x WHERE x.id = i.parent_id), 'default'),
-		'running', 0, 1, $10, $10, i.start_at, i.deadline
+		'running', 0, 1, $10, $10, i.start_at, i.deadline, i.priority
 	FROM input i ORDER BY i.ord
 	ON CONFLICT (id) DO NOTHING
-	RETURNING id, args, queue, start_at, deadline
+	RETURNING id, args, queue, start_at, deadline, priority
 ),
 src AS (
 	INSERT INTO scripts (hash, source)
@@ -52,10 +53,10 @@ ev AS (
 	SELECT id, 0, 'started', '', args, $10 FROM ins
 ),
 tk AS (
-	INSERT INTO tasks (kind, execution_id, seq, queue, run_at, attempt, status)
-	SELECT 'workflow', id, 0, queue, start_at, 0, 'pending' FROM ins
+	INSERT INTO tasks (kind, execution_id, seq, queue, run_at, attempt, status, priority)
+	SELECT 'workflow', id, 0, queue, start_at, 0, 'pending', priority FROM ins
 	UNION ALL
-	SELECT 'deadline', id, 0, queue, deadline, 0, 'pending' FROM ins WHERE deadline IS NOT NULL
+	SELECT 'deadline', id, 0, queue, deadline, 0, 'pending', 0 FROM ins WHERE deadline IS NOT NULL
 	RETURNING queue, run_at
 )
 SELECT queue, run_at FROM tk`
@@ -63,7 +64,7 @@ SELECT queue, run_at FROM tk`
 // newExecutions accumulates executions to create with one sqlCreateExecutions.
 type newExecutions struct {
 	ids, parents, bundles, entries, args, queues []string
-	parentSeqs                                   []int32
+	parentSeqs, priorities                       []int32
 	startAts                                     []int64
 	deadlines                                    []*int64
 	hashes                                       []string
@@ -96,6 +97,7 @@ func (n *newExecutions) add(e backend.NewExecution, defaultQueue string, now int
 	n.ids = append(n.ids, e.ID)
 	n.parents = append(n.parents, e.ParentID)
 	n.parentSeqs = append(n.parentSeqs, int32(e.ParentSeq))
+	n.priorities = append(n.priorities, int32(e.Priority))
 	n.bundles = append(n.bundles, string(bundle))
 	n.entries = append(n.entries, e.Entry)
 	n.args = append(n.args, string(args))
@@ -121,7 +123,7 @@ func (n *newExecutions) add(e backend.NewExecution, defaultQueue string, now int
 
 func (n *newExecutions) params(now int64) []any {
 	return []any{n.ids, n.parents, n.parentSeqs, n.bundles, n.entries, n.args, n.queues, n.startAts,
-		n.deadlines, now, n.hashes, n.sources}
+		n.deadlines, now, n.hashes, n.sources, n.priorities}
 }
 
 // scanCreated reads sqlCreateExecutions' rows, notes the queues with a task runnable

@@ -14,14 +14,14 @@ import (
 // execution), and, when the signal was stored, its queue and the workflow task's
 // status.
 const sqlSignal = `
-WITH p AS MATERIALIZED (SELECT id, status, queue FROM executions WHERE id = $1 FOR UPDATE),
-ok AS (SELECT id, queue FROM p WHERE status = 'running'),
+WITH p AS MATERIALIZED (SELECT id, status, queue, priority FROM executions WHERE id = $1 FOR UPDATE),
+ok AS (SELECT id, queue, priority FROM p WHERE status = 'running'),
 sig AS (
 	INSERT INTO signals (execution_id, name, payload, at) SELECT id, $2, $3, $4 FROM ok
 ),
 wt AS (
-	INSERT INTO tasks (kind, execution_id, seq, queue, run_at, attempt, status)
-	SELECT 'workflow', id, 0, queue, $4, 0, 'pending' FROM ok
+	INSERT INTO tasks (kind, execution_id, seq, queue, run_at, attempt, status, priority)
+	SELECT 'workflow', id, 0, queue, $4, 0, 'pending', priority FROM ok
 	` + sqlEnqueueConflict + `
 	RETURNING status
 )
@@ -95,10 +95,17 @@ func (b *Backend) NextTaskAt(ctx context.Context, queues []string) (time.Time, b
 		at  *int64
 		err error
 	)
+	// The pending indexes are in (priority DESC, run_at) order: the earliest task is
+	// the earliest of the first ones of each distinct priority.
 	if len(queues) == 0 {
-		err = b.pool.QueryRow(ctx, `SELECT min(run_at) FROM tasks WHERE status = 'pending'`).Scan(&at)
+		err = b.pool.QueryRow(ctx, `WITH RECURSIVE `+sqlPriorities(``)+`
+			SELECT min((SELECT t.run_at FROM tasks t WHERE t.status = 'pending' AND t.priority = pr.p
+				ORDER BY t.run_at LIMIT 1)) FROM pr WHERE pr.p IS NOT NULL`).Scan(&at)
 	} else {
-		err = b.pool.QueryRow(ctx, `SELECT min(run_at) FROM tasks WHERE status = 'pending' AND queue = ANY($1)`,
+		err = b.pool.QueryRow(ctx, `SELECT min(x.at) FROM unnest($1::text[]) AS q(name) CROSS JOIN LATERAL (
+			WITH RECURSIVE `+sqlPriorities(` AND queue = q.name`)+`
+			SELECT min((SELECT t.run_at FROM tasks t WHERE t.status = 'pending' AND t.queue = q.name
+				AND t.priority = pr.p ORDER BY t.run_at LIMIT 1)) AS at FROM pr WHERE pr.p IS NOT NULL) x`,
 			queues).Scan(&at)
 	}
 	if err != nil {

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"sort"
 	"strconv"
 	"time"
 
@@ -20,7 +19,7 @@ import (
 // deletes it.
 const workerRetention = time.Hour
 
-// taskColumns is the column list scanned by scanTask (prefixed with the alias t).
+// taskColumns is the column list scanned by scanClaimed (prefixed with the alias t).
 const taskColumns = `t.id, t.kind, t.execution_id, t.seq, t.queue, t.run_at, t.attempt, t.payload,
 	t.fence, t.lease_owner, t.lease_expires_at`
 
@@ -110,37 +109,34 @@ RETURNING t.queue, t.run_at`, now, cutoff)
 	return n, err
 }
 
-func scanTask(row pgx.Row) (backend.Task, error) {
-	var (
-		tk      backend.Task
-		kind    string
-		runAt   int64
-		payload *string
-		owner   *string
-		expires *int64
-	)
-	if err := row.Scan(&tk.ID, &kind, &tk.ExecutionID, &tk.Seq, &tk.Queue, &runAt, &tk.Attempt, &payload,
-		&tk.Fence, &owner, &expires); err != nil {
-		return tk, err
-	}
-	tk.Kind = backend.TaskKind(kind)
-	tk.RunAt = fromMS(runAt)
-	tk.Payload = rawJSON(payload)
-	if owner != nil {
-		tk.LeaseOwner = *owner
-	}
-	if expires != nil {
-		tk.LeaseExpiresAt = fromMS(*expires)
-	}
-	return tk, nil
+// sqlPriorities walks the distinct priorities of pending tasks (of the queue $q, when
+// given), highest first, one index descent each; the last row is NULL.
+func sqlPriorities(queueFilter string) string {
+	return `pr(p) AS (
+	(SELECT priority FROM tasks WHERE status = 'pending'` + queueFilter + ` ORDER BY priority DESC LIMIT 1)
+	UNION ALL
+	SELECT (SELECT t.priority FROM tasks t WHERE t.status = 'pending'` + queueFilter + ` AND t.priority < pr.p
+		ORDER BY t.priority DESC LIMIT 1)
+	FROM pr WHERE pr.p IS NOT NULL
+)`
 }
 
-// claimSQL builds the claim statement. Due pending tasks are locked with SKIP LOCKED,
-// so concurrent claimers never wait for each other nor take the same task; the
-// partial indexes on pending tasks keep the scan short. With heartbeat, the claim also
-// records the worker's heartbeat.
-func claimSQL(kinds bool, queues int, heartbeat bool) string {
-	q := `WITH `
+// claimSQL builds the claim statement. Due pending tasks are taken in claim order
+// (priority DESC, run_at, id): the distinct priorities of pending tasks are walked
+// highest first and, for each, the due tasks of that priority are read off the partial
+// index in (run_at, id) order, so every step is a short index range scan however many
+// tasks wait for later. Rows are locked with SKIP LOCKED, so concurrent claimers never
+// wait for each other nor take the same task. With heartbeat, the claim also records
+// the worker's heartbeat.
+//
+// With capped (the claim has MaxConcurrent caps on activities), the statement must run
+// after the caps' advisory locks were taken (see capLocksSQL) in the same transaction:
+// it takes uncapped tasks as above, and for each capped activity at most its cap minus
+// the tasks of it claimed now (by anyone), then keeps the first limit in claim order.
+// Parameters: $1 worker, $2 lease expiry, $3 now, then kinds, queue(s), limit and,
+// with capped, the capped names and their caps.
+func claimSQL(kinds bool, queues int, heartbeat, capped bool) string {
+	q := `WITH RECURSIVE `
 	if heartbeat {
 		q += `hb AS (
 	INSERT INTO workers (id, heartbeat_at) VALUES ($1, $3)
@@ -148,34 +144,102 @@ func claimSQL(kinds bool, queues int, heartbeat bool) string {
 ),
 `
 	}
-	q += `c AS MATERIALIZED (
-	SELECT id FROM tasks
-	WHERE status = 'pending' AND run_at <= $3`
 	n := 4
+	filter := ``
 	if kinds {
-		q += ` AND kind = ANY($` + strconv.Itoa(n) + `::text[])`
+		filter += ` AND kind = ANY($` + strconv.Itoa(n) + `::text[])`
 		n++
 	}
+	queueFilter := ``
 	switch {
 	case queues == 1:
-		// One queue (the common case) is an equality, which the (queue, run_at, id)
-		// index serves in claim order.
-		q += ` AND queue = $` + strconv.Itoa(n) + `::text`
+		// One queue (the common case) is an equality, which the (queue, priority, run_at,
+		// id) index serves in claim order.
+		queueFilter = ` AND queue = $` + strconv.Itoa(n) + `::text`
 		n++
 	case queues > 1:
-		q += ` AND queue = ANY($` + strconv.Itoa(n) + `::text[])`
+		queueFilter = ` AND queue = ANY($` + strconv.Itoa(n) + `::text[])`
 		n++
 	}
-	q += `
-	ORDER BY run_at, id
-	LIMIT $` + strconv.Itoa(n) + `
-	FOR UPDATE SKIP LOCKED
+	limit := `$` + strconv.Itoa(n)
+	n++
+	prFilter := ``
+	if queues == 1 {
+		prFilter = queueFilter
+	}
+	q += sqlPriorities(prFilter) + `,
+`
+	uncapped := ``
+	if capped {
+		names, caps := `$`+strconv.Itoa(n), `$`+strconv.Itoa(n+1)
+		uncapped = ` AND (activity IS NULL OR activity <> ALL(` + names + `::text[]))`
+		q += `caps AS (
+	SELECT u.n, GREATEST(u.c - (SELECT count(*) FROM tasks ct WHERE ct.status = 'claimed' AND ct.activity = u.n), 0) AS room
+	FROM unnest(` + names + `::text[], ` + caps + `::int[]) AS u(n, c)
+),
+`
+	}
+	q += `free AS MATERIALIZED (
+	SELECT x.id, x.priority, x.run_at FROM pr CROSS JOIN LATERAL (
+		SELECT id, priority, run_at FROM tasks
+		WHERE status = 'pending' AND priority = pr.p AND run_at <= $3` + filter + queueFilter + uncapped + `
+		ORDER BY run_at, id
+		LIMIT ` + limit + `
+		FOR UPDATE SKIP LOCKED
+	) x
+	WHERE pr.p IS NOT NULL
+	LIMIT ` + limit + `
+),
+`
+	if capped {
+		q += `capped AS MATERIALIZED (
+	SELECT x.id, x.priority, x.run_at FROM caps CROSS JOIN LATERAL (
+		SELECT id, priority, run_at FROM tasks
+		WHERE status = 'pending' AND activity = caps.n AND kind = 'activity' AND run_at <= $3` + queueFilter + `
+		ORDER BY priority DESC, run_at, id
+		LIMIT LEAST(caps.room, ` + limit + `)
+		FOR UPDATE SKIP LOCKED
+	) x
+	WHERE caps.room > 0
+),
+c AS (
+	SELECT id FROM (SELECT * FROM free UNION ALL SELECT * FROM capped) a
+	ORDER BY priority DESC, run_at, id
+	LIMIT ` + limit + `
 )
-UPDATE tasks t SET status = 'claimed', fence = t.fence + 1, lease_owner = $1, lease_expires_at = $2,
+`
+	} else {
+		q += `c AS (SELECT id FROM free)
+`
+	}
+	q += `UPDATE tasks t SET status = 'claimed', fence = t.fence + 1, lease_owner = $1, lease_expires_at = $2,
 	rerun = false
-FROM c WHERE t.id = c.id
-RETURNING ` + taskColumns
+WHERE t.id = ANY(ARRAY(SELECT id FROM c)) -- a generic plan cannot tell how few rows c has
+RETURNING ` + taskColumns + `, t.priority`
 	return q
+}
+
+// capLocksSQL takes, in the claim's transaction, the advisory lock of each capped
+// activity $2 (sorted, so that claimers never deadlock) of schema $1. Every capped
+// claim, by ClaimTasks or a hand-off, counts and claims tasks of an activity only
+// while holding its lock, and a statement run after the lock is taken sees every claim
+// committed before, so the caps hold across processes.
+const capLocksSQL = `SELECT count(pg_advisory_xact_lock(hashtext('stent-cap:' || $1::text || ':' || n)))
+	FROM unnest($2::text[]) WITH ORDINALITY AS u(n, o)`
+
+// capsOf returns the names of the capped activities of caps, sorted, and their caps,
+// keeping only those in keep (all when keep is nil).
+func capsOf(caps map[string]int, keep func(string) bool) (names []string, limits []int32) {
+	for name := range caps {
+		if keep == nil || keep(name) {
+			names = append(names, name)
+		}
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		limits = append(limits, int32(max(min(caps[name], 1<<30), 0)))
+	}
+	return names, limits
 }
 
 // claimHeartbeatEvery is how often claiming refreshes a worker's heartbeat: claims
@@ -200,7 +264,10 @@ func (b *Backend) heartbeatDue(worker string, now int64) bool {
 }
 
 // ClaimTasks leases up to req.Limit (default 1) due pending tasks to req.WorkerID,
-// earliest first, bumping each one's fence.
+// highest priority first, then earliest, bumping each one's fence. With
+// req.MaxConcurrent, activity tasks of a capped name are claimed only while fewer than
+// its cap are claimed: the claim then runs in a transaction holding the caps'
+// advisory locks (see capLocksSQL); without caps it is a single statement.
 func (b *Backend) ClaimTasks(ctx context.Context, req backend.ClaimRequest) ([]backend.Task, error) {
 	limit := req.Limit
 	if limit <= 0 {
@@ -227,29 +294,87 @@ func (b *Backend) ClaimTasks(ctx context.Context, req backend.ClaimRequest) ([]b
 		args = append(args, req.Queues)
 	}
 	args = append(args, limit)
-	sql := claimSQL(len(req.Kinds) > 0, len(req.Queues), b.heartbeatDue(req.WorkerID, now))
-	rows, err := b.pool.Query(ctx, sql, args...)
-	if err != nil {
-		return nil, b.dbError("claiming tasks", err)
-	}
-	defer rows.Close()
-	out := []backend.Task{}
-	for rows.Next() {
-		tk, err := scanTask(rows)
+	capped := len(req.MaxConcurrent) > 0 && (len(req.Kinds) == 0 || slices.Contains(req.Kinds, backend.TaskActivity))
+	sql := claimSQL(len(req.Kinds) > 0, len(req.Queues), b.heartbeatDue(req.WorkerID, now), capped)
+	var out []backend.Task
+	if !capped {
+		// The hot path: one statement, its own transaction.
+		rows, err := b.pool.Query(ctx, sql, args...)
 		if err != nil {
 			return nil, b.dbError("claiming tasks", err)
 		}
-		out = append(out, tk)
+		out, err = scanClaimed(rows)
+		if err != nil {
+			return nil, b.dbError("claiming tasks", err)
+		}
+		return out, nil
+	}
+	names, caps := capsOf(req.MaxConcurrent, nil)
+	args = append(args, names, caps)
+	err := b.pipelined(ctx, "claiming tasks", func(bt *pgx.Batch) error {
+		bt.Queue(capLocksSQL, b.schema, names)
+		bt.Queue(sql, args...)
+		return nil
+	}, func(br pgx.BatchResults, _ *txState) error {
+		if _, err := br.Exec(); err != nil {
+			return fmt.Errorf("locking activity caps: %w", err)
+		}
+		rows, err := br.Query()
+		if err != nil {
+			return err
+		}
+		out, err = scanClaimed(rows)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// scanClaimed reads the tasks a claim returned (taskColumns and the priority) and
+// sorts them in claim order: highest priority first, then earliest, then by id.
+func scanClaimed(rows pgx.Rows) ([]backend.Task, error) {
+	defer rows.Close()
+	type claimed struct {
+		backend.Task
+		priority int
+	}
+	var cs []claimed
+	for rows.Next() {
+		var (
+			c       claimed
+			kind    string
+			runAt   int64
+			payload *string
+			owner   *string
+			expires *int64
+		)
+		if err := rows.Scan(&c.ID, &kind, &c.ExecutionID, &c.Seq, &c.Queue, &runAt, &c.Attempt, &payload,
+			&c.Fence, &owner, &expires, &c.priority); err != nil {
+			return nil, err
+		}
+		c.Kind = backend.TaskKind(kind)
+		c.RunAt = fromMS(runAt)
+		c.Payload = rawJSON(payload)
+		if owner != nil {
+			c.LeaseOwner = *owner
+		}
+		if expires != nil {
+			c.LeaseExpiresAt = fromMS(*expires)
+		}
+		cs = append(cs, c)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, b.dbError("claiming tasks", err)
+		return nil, err
 	}
-	sort.Slice(out, func(i, j int) bool {
-		if !out[i].RunAt.Equal(out[j].RunAt) {
-			return out[i].RunAt.Before(out[j].RunAt)
-		}
-		return out[i].ID < out[j].ID
+	slices.SortFunc(cs, func(a, b claimed) int {
+		return cmp.Or(cmp.Compare(b.priority, a.priority), a.RunAt.Compare(b.RunAt), cmp.Compare(a.ID, b.ID))
 	})
+	out := make([]backend.Task, len(cs))
+	for i, c := range cs {
+		out[i] = c.Task
+	}
 	return out, nil
 }
 
@@ -381,7 +506,7 @@ func takeTaskSQL(timerName, cache bool) string {
 	}
 	q := `
 WITH p AS MATERIALIZED (
-	SELECT id, status, queue FROM executions
+	SELECT id, status, queue, priority FROM executions
 	WHERE id = COALESCE(NULLIF($3::text, ''), (SELECT execution_id FROM tasks WHERE id = $1))
 	FOR UPDATE
 ),
@@ -393,7 +518,7 @@ del AS (
 	RETURNING t.execution_id, t.seq, t.kind
 ),
 ok AS (
-	SELECT del.execution_id, COALESCE(NULLIF($4::int, 0), del.seq) AS seq, p.queue,
+	SELECT del.execution_id, COALESCE(NULLIF($4::int, 0), del.seq) AS seq, p.queue, p.priority,
 		$12::boolean AND ($15::text[] IS NULL OR p.queue = ANY($15::text[])) AS claim
 	FROM del JOIN p ON p.id = del.execution_id
 	WHERE p.status = 'running'
@@ -404,10 +529,11 @@ ev AS (
 	FROM ok
 ),
 wt AS (
-	INSERT INTO tasks (kind, execution_id, seq, queue, run_at, attempt, status, fence, lease_owner, lease_expires_at)
+	INSERT INTO tasks (kind, execution_id, seq, queue, run_at, attempt, status, fence, lease_owner, lease_expires_at,
+		priority)
 	SELECT 'workflow', ok.execution_id, 0, ok.queue, $9::bigint, 0,
 		CASE WHEN ok.claim THEN 'claimed' ELSE 'pending' END, CASE WHEN ok.claim THEN 1 ELSE 0 END,
-		CASE WHEN ok.claim THEN $13::text END, CASE WHEN ok.claim THEN $14::bigint END
+		CASE WHEN ok.claim THEN $13::text END, CASE WHEN ok.claim THEN $14::bigint END, ok.priority
 	FROM ok
 	` + sqlEnqueueAndClaimConflict + `
 	RETURNING id, status, rerun, run_at, fence, lease_owner, lease_expires_at
@@ -598,10 +724,12 @@ type handOffClaim struct {
 	limit  int
 	queues []string // nil: any
 	kinds  []backend.TaskKind
+	caps   map[string]int
 }
 
 func newHandOffClaim(req backend.ClaimRequest) handOffClaim {
-	c := handOffClaim{worker: req.WorkerID, lease: req.Lease, limit: req.Limit, kinds: req.Kinds}
+	c := handOffClaim{worker: req.WorkerID, lease: req.Lease, limit: req.Limit, kinds: req.Kinds,
+		caps: req.MaxConcurrent}
 	if c.lease <= 0 {
 		c.lease = defaultLease
 	}
@@ -639,33 +767,50 @@ const (
 		ORDER BY ord`
 	// sqlInsertTasks creates tasks of an execution; an empty queue means the
 	// execution's. Those flagged in $8 are created claimed for $9 until $10, as
-	// ClaimTasks would claim them (a hand-off).
+	// ClaimTasks would claim them (a hand-off). $11 and $12 are the priorities and
+	// activity names.
 	sqlInsertTasks = `INSERT INTO tasks (kind, execution_id, seq, queue, run_at, attempt, payload, status,
-			fence, lease_owner, lease_expires_at)
+			fence, lease_owner, lease_expires_at, priority, activity)
 		SELECT u.kind, $1, u.seq, COALESCE(NULLIF(u.queue, ''), (SELECT x.queue FROM executions x WHERE x.id = $1)),
 			u.run_at, u.attempt, u.payload, CASE WHEN u.c THEN 'claimed' ELSE 'pending' END,
-			CASE WHEN u.c THEN 1 ELSE 0 END, CASE WHEN u.c THEN $9::text END, CASE WHEN u.c THEN $10::bigint END
-		FROM unnest($2::text[], $3::int[], $4::text[], $5::bigint[], $6::int[], $7::text[], $8::boolean[])
-			WITH ORDINALITY AS u(kind, seq, queue, run_at, attempt, payload, c, ord)
+			CASE WHEN u.c THEN 1 ELSE 0 END, CASE WHEN u.c THEN $9::text END, CASE WHEN u.c THEN $10::bigint END,
+			u.priority, u.activity
+		FROM unnest($2::text[], $3::int[], $4::text[], $5::bigint[], $6::int[], $7::text[], $8::boolean[],
+				$11::int[], $12::text[])
+			WITH ORDINALITY AS u(kind, seq, queue, run_at, attempt, payload, c, priority, activity, ord)
 		ORDER BY u.ord
 		RETURNING id, seq, queue, run_at, attempt, payload, status, fence, lease_owner, lease_expires_at`
 	// sqlInsertTasksRanked is sqlInsertTasks for a hand-off that needs the execution's
-	// queue to choose what to claim: up to $8 of the activity tasks due now ($11) and
-	// on one of the queues $12 are created claimed, the first ones in sequence order.
+	// queue, or the caps, to choose what to claim: up to $8 of the activity tasks due now
+	// ($11) and on one of the queues $12 (NULL: any) are created claimed, the first ones
+	// in sequence order; of an activity named in $15 with cap $16, at most the cap minus
+	// the tasks of it claimed now (capLocksSQL must have locked it). $13 and $14 are the
+	// priorities and activity names.
 	sqlInsertTasksRanked = `INSERT INTO tasks (kind, execution_id, seq, queue, run_at, attempt, payload, status,
-			fence, lease_owner, lease_expires_at)
+			fence, lease_owner, lease_expires_at, priority, activity)
 		SELECT s.kind, $1, s.seq, s.q, s.run_at, s.attempt, s.payload,
 			CASE WHEN s.c THEN 'claimed' ELSE 'pending' END, CASE WHEN s.c THEN 1 ELSE 0 END,
-			CASE WHEN s.c THEN $9::text END, CASE WHEN s.c THEN $10::bigint END
+			CASE WHEN s.c THEN $9::text END, CASE WHEN s.c THEN $10::bigint END, s.priority, s.activity
 		FROM (
-			SELECT t.*, t.e AND row_number() OVER (PARTITION BY t.e ORDER BY t.seq, t.ord) <= $8 AS c
+			SELECT r.*, r.e2 AND row_number() OVER (PARTITION BY r.e2 ORDER BY r.seq, r.ord) <= $8 AS c
 			FROM (
-				SELECT u.*, v.q, u.kind = 'activity' AND u.run_at <= $11 AND v.q = ANY($12::text[]) AS e
-				FROM unnest($2::text[], $3::int[], $4::text[], $5::bigint[], $6::int[], $7::text[])
-					WITH ORDINALITY AS u(kind, seq, queue, run_at, attempt, payload, ord)
-				CROSS JOIN LATERAL (SELECT COALESCE(NULLIF(u.queue, ''),
-					(SELECT x.queue FROM executions x WHERE x.id = $1)) AS q) v
-			) t
+				SELECT t.*, t.e AND (cap.room IS NULL OR
+					row_number() OVER (PARTITION BY t.e, t.activity ORDER BY t.seq, t.ord) <= cap.room) AS e2
+				FROM (
+					SELECT u.*, v.q, u.kind = 'activity' AND u.run_at <= $11
+						AND ($12::text[] IS NULL OR v.q = ANY($12::text[])) AS e
+					FROM unnest($2::text[], $3::int[], $4::text[], $5::bigint[], $6::int[], $7::text[], $13::int[],
+							$14::text[])
+						WITH ORDINALITY AS u(kind, seq, queue, run_at, attempt, payload, priority, activity, ord)
+					CROSS JOIN LATERAL (SELECT COALESCE(NULLIF(u.queue, ''),
+						(SELECT x.queue FROM executions x WHERE x.id = $1)) AS q) v
+				) t
+				LEFT JOIN (
+					SELECT cu.n, GREATEST(cu.c - (SELECT count(*) FROM tasks ct
+						WHERE ct.status = 'claimed' AND ct.activity = cu.n), 0) AS room
+					FROM unnest($15::text[], $16::int[]) AS cu(n, c)
+				) cap ON cap.n = t.activity
+			) r
 		) s
 		ORDER BY s.ord
 		RETURNING id, seq, queue, run_at, attempt, payload, status, fence, lease_owner, lease_expires_at`
@@ -692,8 +837,8 @@ const (
 	sqlDeleteExecTasksButDeadline = `DELETE FROM tasks WHERE execution_id = $1 AND kind <> 'deadline'`
 	sqlContinueAsNew              = `UPDATE executions SET args = $2, run = run + 1, version = version + 1,
 		updated_at = $3 WHERE id = $1 RETURNING version`
-	sqlInsertWorkflowTask = `INSERT INTO tasks (kind, execution_id, seq, queue, run_at, attempt, status)
-		SELECT 'workflow', id, 0, queue, $2, 0, 'pending' FROM executions WHERE id = $1`
+	sqlInsertWorkflowTask = `INSERT INTO tasks (kind, execution_id, seq, queue, run_at, attempt, status, priority)
+		SELECT 'workflow', id, 0, queue, $2, 0, 'pending', priority FROM executions WHERE id = $1`
 
 	// sqlNotifyParent appends child_completed to the parent of the ended child $1 and
 	// enqueues the parent's workflow task, if the parent is still running the run
@@ -702,7 +847,7 @@ const (
 	sqlNotifyParent = `
 WITH c AS (SELECT parent_id, parent_seq, parent_run, entry FROM executions WHERE id = $1 AND parent_id <> ''),
 p AS MATERIALIZED (
-	SELECT e.id, e.queue FROM executions e
+	SELECT e.id, e.queue, e.priority FROM executions e
 	WHERE e.id = (SELECT parent_id FROM c) AND e.status = 'running' AND e.run = (SELECT parent_run FROM c)
 	FOR UPDATE
 ),
@@ -711,8 +856,8 @@ ev AS (
 	SELECT p.id, c.parent_seq, 'child_completed', c.entry, $2::text, $3::text, $4::bigint FROM p, c
 ),
 wt AS (
-	INSERT INTO tasks (kind, execution_id, seq, queue, run_at, attempt, status)
-	SELECT 'workflow', p.id, 0, p.queue, $4::bigint, 0, 'pending' FROM p
+	INSERT INTO tasks (kind, execution_id, seq, queue, run_at, attempt, status, priority)
+	SELECT 'workflow', p.id, 0, p.queue, $4::bigint, 0, 'pending', p.priority FROM p
 	` + sqlEnqueueConflict + `
 	RETURNING status
 )
@@ -763,6 +908,18 @@ func newFinishInfo(f backend.Finish) (finishInfo, error) {
 	}
 	fi.event = backend.NewEvent{Kind: backend.EventFailed, Error: info}
 	return fi, nil
+}
+
+// activityOf returns the activity name of an activity task's payload (its "name"),
+// nil when there is none.
+func activityOf(payload json.RawMessage) *string {
+	var p struct {
+		Name string `json:"name"`
+	}
+	if len(payload) == 0 || json.Unmarshal(payload, &p) != nil || p.Name == "" {
+		return nil
+	}
+	return &p.Name
 }
 
 // handOffFlags chooses the new tasks a workflow hand-off claims: up to claim.limit of
@@ -844,10 +1001,10 @@ func (b *Backend) completeWorkflow(ctx context.Context, r backend.WorkflowTaskRe
 	}
 	createTasks := len(r.Tasks) > 0 && !ending // an ending execution's tasks would be deleted at once
 	var (
-		tkKinds, tkQueues  []string
-		tkSeqs, tkAttempts []int32
-		tkRunAts           []int64
-		tkPayloads         []*string
+		tkKinds, tkQueues              []string
+		tkSeqs, tkAttempts, tkPriority []int32
+		tkRunAts                       []int64
+		tkPayloads, tkActivities       []*string
 	)
 	for _, nt := range r.Tasks {
 		if nt.Kind != backend.TaskActivity && nt.Kind != backend.TaskTimer {
@@ -862,6 +1019,12 @@ func (b *Backend) completeWorkflow(ctx context.Context, r backend.WorkflowTaskRe
 		tkQueues = append(tkQueues, nt.Queue)
 		tkAttempts = append(tkAttempts, attempt)
 		tkPayloads = append(tkPayloads, jsonArg(nt.Payload))
+		tkPriority = append(tkPriority, int32(nt.Priority))
+		var activity *string
+		if nt.Kind == backend.TaskActivity {
+			activity = activityOf(nt.Payload)
+		}
+		tkActivities = append(tkActivities, activity)
 	}
 	var children newExecutions
 	for _, child := range r.Children {
@@ -917,6 +1080,8 @@ func (b *Backend) completeWorkflow(ctx context.Context, r backend.WorkflowTaskRe
 		now        int64
 		newVersion int64
 		claimed    []backend.Task
+		capNames   []string // capped activities the hand-off may claim, locked
+		capLimits  []int32
 	)
 	build := func(bt *pgx.Batch) error {
 		now = toMS(b.now())
@@ -937,13 +1102,31 @@ func (b *Backend) completeWorkflow(ctx context.Context, r backend.WorkflowTaskRe
 				exp := now + claim.lease.Milliseconds()
 				owner, expires = &claim.worker, &exp
 			}
+			capNames, capLimits = nil, nil
+			if owner != nil && len(claim.caps) > 0 {
+				capNames, capLimits = capsOf(claim.caps, func(name string) bool {
+					for i, nt := range r.Tasks {
+						if nt.Kind == backend.TaskActivity && tkRunAts[i] <= now && tkActivities[i] != nil &&
+							*tkActivities[i] == name {
+							return true
+						}
+					}
+					return false
+				})
+			}
 			switch flags, ok := handOffFlags(r.Tasks, tkRunAts, now, claim); {
-			case owner == nil || ok:
+			case owner == nil || (ok && len(capNames) == 0):
 				bt.Queue(sqlInsertTasks, r.ExecutionID, tkKinds, tkSeqs, tkQueues, tkRunAts, tkAttempts, tkPayloads,
-					flags, owner, expires)
+					flags, owner, expires, tkPriority, tkActivities)
 			default:
+				if len(capNames) > 0 {
+					// After the execution's lock (taken by sqlBeginWorkflowTask): executions
+					// are always locked before caps, and claims lock caps only.
+					bt.Queue(capLocksSQL, b.schema, capNames)
+				}
 				bt.Queue(sqlInsertTasksRanked, r.ExecutionID, tkKinds, tkSeqs, tkQueues, tkRunAts, tkAttempts,
-					tkPayloads, claim.limit, owner, expires, now, claim.queues)
+					tkPayloads, claim.limit, owner, expires, now, claim.queues, tkPriority, tkActivities,
+					capNames, capLimits)
 			}
 		}
 		if len(r.Children) > 0 {
@@ -1010,6 +1193,11 @@ func (b *Backend) completeWorkflow(ctx context.Context, r backend.WorkflowTaskRe
 			}
 		}
 		if createTasks {
+			if len(capNames) > 0 {
+				if err := exec(br, "locking activity caps"); err != nil {
+					return err
+				}
+			}
 			rows, err := br.Query()
 			if err != nil {
 				return fmt.Errorf("creating tasks: %w", err)

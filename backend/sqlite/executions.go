@@ -236,7 +236,7 @@ func (t *wtx) createExecution(e backend.NewExecution, defaultQueue string, paren
 		deadline = ms(*e.Deadline)
 	}
 	res, err := t.exec(t.st.insertExecution, e.ID, e.ParentID, e.ParentSeq, parentRun, string(bundle), e.Entry,
-		string(args), queue, t.now, t.now, startAt, deadline)
+		string(args), queue, t.now, t.now, startAt, deadline, e.Priority)
 	if err != nil {
 		return false, fmt.Errorf("inserting execution %s: %w", e.ID, err)
 	}
@@ -256,11 +256,11 @@ func (t *wtx) createExecution(e backend.NewExecution, defaultQueue string, paren
 	if err := t.appendEvent(e.ID, backend.NewEvent{Kind: backend.EventStarted, Data: args}); err != nil {
 		return false, err
 	}
-	if _, err := t.exec(t.st.insertTask, string(backend.TaskWorkflow), e.ID, 0, queue, startAt, 0, nil); err != nil {
+	if _, err := t.exec(t.st.insertTask, string(backend.TaskWorkflow), e.ID, 0, queue, startAt, 0, nil, e.Priority, nil); err != nil {
 		return false, fmt.Errorf("creating workflow task of %s: %w", e.ID, err)
 	}
 	if deadline != nil {
-		if _, err := t.exec(t.st.insertTask, string(backend.TaskDeadline), e.ID, 0, queue, deadline, 0, nil); err != nil {
+		if _, err := t.exec(t.st.insertTask, string(backend.TaskDeadline), e.ID, 0, queue, deadline, 0, nil, 0, nil); err != nil {
 			return false, fmt.Errorf("creating deadline task of %s: %w", e.ID, err)
 		}
 	}

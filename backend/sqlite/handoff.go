@@ -34,14 +34,14 @@ func claimByIDSQL(nQueues int) string {
 		}
 		q.WriteString(")")
 	}
-	q.WriteString(" RETURNING " + taskColumns)
+	q.WriteString(" RETURNING " + claimedColumns)
 	return q.String()
 }
 
 // sqlClaimByIDs claims those of the tasks whose ids are in the JSON array ?4 that are
 // pending and due (?3 now).
 const sqlClaimByIDs = claimSet + ` WHERE id IN (SELECT value FROM json_each(?4)) AND status = 'pending' AND run_at <= ?3
-	RETURNING ` + taskColumns
+	RETURNING ` + claimedColumns
 
 // claimByIDStmt returns the statement of claimByIDSQL(nQueues), preparing it on first
 // use. The caller holds the writer connection.
@@ -82,6 +82,7 @@ type claimFor struct {
 	limit   int
 	queues  []string
 	kinds   []backend.TaskKind
+	caps    map[string]int // MaxConcurrent
 }
 
 func (t *wtx) claimFor(req backend.ClaimRequest) claimFor {
@@ -94,7 +95,7 @@ func (t *wtx) claimFor(req backend.ClaimRequest) claimFor {
 		limit = 1
 	}
 	return claimFor{worker: req.WorkerID, expires: t.now + lease.Milliseconds(), limit: limit,
-		queues: req.Queues, kinds: req.Kinds}
+		queues: req.Queues, kinds: req.Kinds, caps: req.MaxConcurrent}
 }
 
 func (c claimFor) wants(kind backend.TaskKind) bool {
@@ -121,7 +122,8 @@ func (t *wtx) claimTask(c claimFor, id int64, checkQueue bool) (tk backend.Task,
 	for _, q := range c.queues[:nq] {
 		args = append(args, q)
 	}
-	tk, err = scanTask(t.queryRow(st, args...))
+	c2, err := scanClaimed(t.queryRow(st, args...))
+	tk = c2.task
 	if errors.Is(err, sql.ErrNoRows) {
 		return tk, false, nil
 	}
@@ -191,6 +193,27 @@ func (b *Backend) CompleteWorkflowTaskAndClaim(ctx context.Context, r backend.Wo
 			}
 		}
 		slices.SortStableFunc(pick, func(a, b createdTask) int { return cmp.Compare(a.seq, b.seq) })
+		if len(c.caps) > 0 && len(pick) > 0 {
+			// Leave out the activities at their MaxConcurrent cap, as ClaimTasks does.
+			remaining, err := t.capRemaining(c.caps)
+			if err != nil {
+				return err
+			}
+			kept := pick[:0]
+			for _, ct := range pick {
+				if n, capped := remaining[ct.activity]; ct.activity != "" && capped {
+					if n <= 0 {
+						continue
+					}
+					remaining[ct.activity] = n - 1
+				}
+				kept = append(kept, ct)
+				if len(kept) == c.limit {
+					break
+				}
+			}
+			pick = kept
+		}
 		if len(pick) > c.limit {
 			pick = pick[:c.limit]
 		}
@@ -221,17 +244,13 @@ func (b *Backend) CompleteWorkflowTaskAndClaim(ctx context.Context, r backend.Wo
 		if err != nil {
 			return fmt.Errorf("claiming the new activity tasks: %w", err)
 		}
-		defer rows.Close()
-		out = make([]backend.Task, 0, len(pick))
-		for rows.Next() {
-			tk, err := scanTask(rows)
-			if err != nil {
-				return err
-			}
-			out = append(out, tk)
-		}
-		if err := rows.Err(); err != nil {
+		got, err := collectClaimed(rows, make([]claimedTask, 0, len(pick)))
+		if err != nil {
 			return err
+		}
+		out = make([]backend.Task, len(got))
+		for i, c := range got {
+			out[i] = c.task
 		}
 		slices.SortFunc(out, func(a, b backend.Task) int {
 			return cmp.Or(cmp.Compare(a.Seq, b.Seq), cmp.Compare(a.ID, b.ID))

@@ -87,7 +87,7 @@ func (b *Backend) PendingSignals(ctx context.Context, executionID string) ([]bac
 	return out, nil
 }
 
-// nextTaskSQL finds the earliest run_at of the pending tasks, one index range per
+// nextTaskSQL finds the earliest run_at of the pending tasks, two index reads per
 // kind, optionally only on nQueues queues (arguments ?1..?n).
 func nextTaskSQL(nQueues int) string {
 	queues := ""
@@ -98,10 +98,14 @@ func nextTaskSQL(nQueues int) string {
 		}
 		queues = " AND queue IN (" + strings.Join(ph, ", ") + ")"
 	}
-	parts := make([]string, len(allKinds))
-	for i, k := range allKinds {
-		parts[i] = fmt.Sprintf(`SELECT * FROM (SELECT run_at FROM tasks WHERE kind = '%s' AND status = 'pending'%s
-			ORDER BY run_at LIMIT 1)`, k, queues)
+	// Priority 0 tasks are read as a range of their claim index; the others (kept in an
+	// index ordered by priority first) are read whole.
+	parts := make([]string, 0, 2*len(allKinds))
+	for _, k := range allKinds {
+		parts = append(parts,
+			fmt.Sprintf(`SELECT * FROM (SELECT run_at FROM tasks WHERE kind = '%s' AND status = 'pending' AND priority = 0%s
+			ORDER BY run_at LIMIT 1)`, k, queues),
+			fmt.Sprintf(`SELECT min(run_at) FROM tasks WHERE kind = '%s' AND status = 'pending' AND priority <> 0%s`, k, queues))
 	}
 	return "SELECT min(run_at) FROM (" + strings.Join(parts, " UNION ALL ") + ")"
 }

@@ -16,14 +16,17 @@ const execColumns = `id, parent_id, parent_seq, bundle, entry, args, queue, stat
 // deadLetterColumns is the column list scanned by scanDeadLetter.
 const deadLetterColumns = `id, execution_id, seq, activity, payload, error, status, created_at`
 
-// taskColumns is the column list scanned by scanTask.
+// taskColumns is the column list of a task.
 const taskColumns = `id, kind, execution_id, seq, queue, run_at, attempt, payload, fence, lease_owner, lease_expires_at`
+
+// claimedColumns is the column list scanned by scanClaimed: a task and its priority.
+const claimedColumns = taskColumns + `, priority`
 
 // Writer statements (prepared on the writer connection, used inside transactions).
 const (
 	sqlInsertExecution = `INSERT INTO executions (id, parent_id, parent_seq, parent_run, bundle, entry, args, queue, status,
-		version, run, created_at, updated_at, start_at, deadline)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'running', 0, 1, ?, ?, ?, ?)
+		version, run, created_at, updated_at, start_at, deadline, priority)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'running', 0, 1, ?, ?, ?, ?, ?)
 		ON CONFLICT (id) DO NOTHING`
 	sqlInsertScript = `INSERT OR IGNORE INTO scripts (hash, source) VALUES (?, ?)`
 	sqlInsertEvent  = `INSERT INTO events (execution_id, seq, kind, name, data, error, at) VALUES (?, ?, ?, ?, ?, ?, ?)`
@@ -34,14 +37,17 @@ const (
 	// is running the run (?8) that started the child.
 	sqlInsertParentEvent = `INSERT INTO events (execution_id, seq, kind, name, data, error, at)
 		SELECT id, ?2, ?3, ?4, ?5, ?6, ?7 FROM executions WHERE id = ?1 AND status = 'running' AND run = ?8`
-	sqlInsertTask = `INSERT INTO tasks (kind, execution_id, seq, queue, run_at, attempt, payload, status)
-		VALUES (?, ?, ?, ?, ?, ?, ?, 'pending')`
+	// sqlInsertTask: priority, and the activity name of an activity task (else NULL).
+	sqlInsertTask = `INSERT INTO tasks (kind, execution_id, seq, queue, run_at, attempt, payload, status, priority, activity)
+		VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?)`
 	// Enqueueing the execution's workflow task: a new pending task, an earlier run_at
 	// for a pending one, the rerun flag for a claimed one.
 	sqlFindWorkflowTask = `SELECT id, status, run_at, rerun FROM tasks
 		WHERE execution_id = ? AND kind = 'workflow' ORDER BY id LIMIT 1`
-	sqlInsertWorkflowTask = `INSERT INTO tasks (kind, execution_id, seq, queue, run_at, attempt, status)
-		SELECT 'workflow', id, 0, queue, ?2, 0, 'pending' FROM executions WHERE id = ?1`
+	// sqlInsertWorkflowTask creates the execution's workflow task, with its queue and
+	// priority.
+	sqlInsertWorkflowTask = `INSERT INTO tasks (kind, execution_id, seq, queue, run_at, attempt, status, priority)
+		SELECT 'workflow', id, 0, queue, ?2, 0, 'pending', priority FROM executions WHERE id = ?1`
 	sqlSetRerun  = `UPDATE tasks SET rerun = 1 WHERE id = ?`
 	sqlSetRunAt  = `UPDATE tasks SET run_at = ? WHERE id = ?`
 	sqlInsertLog = `INSERT INTO logs (execution_id, run, at, message) VALUES (?, ?, ?, ?)`
@@ -94,9 +100,21 @@ const (
 	sqlClaimHeartbeat = `INSERT INTO workers (id, heartbeat_at) VALUES (?1, ?2)
 		ON CONFLICT (id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at
 		WHERE heartbeat_at < excluded.heartbeat_at - 1000`
+	// sqlReclaim finds the claimed tasks through both claim indexes (priority 0 and not).
 	sqlReclaim = `UPDATE tasks SET status = 'pending', rerun = 0, lease_owner = NULL, lease_expires_at = NULL
-		WHERE kind IN ('workflow', 'activity', 'timer', 'deadline') AND status = 'claimed' AND (lease_expires_at < ?1 OR (?2 IS NOT NULL AND NOT EXISTS (
+		WHERE id IN (
+			SELECT id FROM tasks WHERE kind IN ('workflow', 'activity', 'timer', 'deadline') AND status = 'claimed' AND priority = 0
+			UNION ALL
+			SELECT id FROM tasks WHERE kind IN ('workflow', 'activity', 'timer', 'deadline') AND status = 'claimed' AND priority <> 0)
+		AND (lease_expires_at < ?1 OR (?2 IS NOT NULL AND NOT EXISTS (
 			SELECT 1 FROM workers w WHERE w.id = tasks.lease_owner AND w.heartbeat_at >= ?2)))`
+	// sqlClaimedActivities counts the claimed activity tasks of each activity named in
+	// the JSON array ?1 (the MaxConcurrent caps of a claim).
+	sqlClaimedActivities = `SELECT activity, count(*) FROM (
+			SELECT activity FROM tasks WHERE kind = 'activity' AND status = 'claimed' AND priority = 0
+			UNION ALL
+			SELECT activity FROM tasks WHERE kind = 'activity' AND status = 'claimed' AND priority <> 0)
+		WHERE activity IN (SELECT value FROM json_each(?1)) GROUP BY activity`
 	sqlPruneWorkers = `DELETE FROM workers WHERE heartbeat_at < ?`
 	// sqlTimerName is the name of the timer_scheduled event a timer task belongs to.
 	sqlTimerName = `SELECT name FROM events
@@ -106,48 +124,76 @@ const (
 // allKinds are the task kinds a claim without a Kinds filter covers.
 var allKinds = []backend.TaskKind{backend.TaskWorkflow, backend.TaskActivity, backend.TaskTimer, backend.TaskDeadline}
 
-// claimSQL leases due pending tasks of nKinds kinds (at least one), earliest first,
-// optionally only on nQueues queues. Each kind is read in order from the
-// (kind, status, run_at, id) index, so a backlog of one kind never slows down the
-// claims of another. Arguments: ?1 owner, ?2 lease expiry, ?3 now, ?4 limit, then the
-// kinds, then the queues.
-func claimSQL(nKinds, nQueues int) string {
-	queues := ""
+// claimSelect selects, in claim order (highest priority first, then earliest run_at,
+// then id), up to ?4 due pending tasks of nKinds kinds (at least one), optionally only
+// on nQueues queues, returning cols. Each kind is read in order from two indexes, the
+// (kind, status, run_at, id) one of priority 0 tasks, as a range that stops at now (?3),
+// and the (kind, status, priority DESC, run_at, id) one of the others, so a backlog of
+// one kind never slows down the claims of another, and tasks of priority 0 cost what
+// they did before priorities. Arguments: ?1 owner, ?2 lease expiry, ?3 now, ?4 limit,
+// then the kinds, then the queues, then, with exclude, a JSON array of activity names
+// not to select.
+func claimSelect(nKinds, nQueues int, exclude bool, cols string) string {
+	var extra strings.Builder
 	if nQueues > 0 {
-		var q strings.Builder
-		q.WriteString(" AND queue IN (")
+		extra.WriteString(" AND queue IN (")
 		for i := 0; i < nQueues; i++ {
 			if i > 0 {
-				q.WriteString(", ")
+				extra.WriteString(", ")
 			}
-			fmt.Fprintf(&q, "?%d", 5+nKinds+i)
+			fmt.Fprintf(&extra, "?%d", 5+nKinds+i)
 		}
-		q.WriteString(")")
-		queues = q.String()
+		extra.WriteString(")")
 	}
-	branch := func(k int) string {
-		return fmt.Sprintf(`SELECT id, run_at FROM tasks WHERE kind = ?%d AND status = 'pending' AND run_at <= ?3%s
-			ORDER BY run_at, id LIMIT ?4`, 5+k, queues)
+	if exclude {
+		fmt.Fprintf(&extra, " AND (activity IS NULL OR activity NOT IN (SELECT value FROM json_each(?%d)))", 5+nKinds+nQueues)
 	}
-	var sel string
-	if nKinds == 1 {
-		sel = branch(0)
-	} else {
-		parts := make([]string, nKinds)
-		for k := range parts {
-			parts[k] = "SELECT * FROM (" + branch(k) + ")"
-		}
-		sel = "SELECT id FROM (" + strings.Join(parts, " UNION ALL ") + ") ORDER BY run_at, id LIMIT ?4"
+	// Without exclude, the branches read their index only (the priority of the first
+	// is the constant 0).
+	act := ""
+	if exclude {
+		act = ", activity"
 	}
-	if nKinds == 1 {
-		sel = "SELECT id FROM (" + sel + ")"
+	parts := make([]string, 0, 2*nKinds)
+	for k := 0; k < nKinds; k++ {
+		parts = append(parts,
+			fmt.Sprintf(`SELECT * FROM (SELECT id, 0 AS priority, run_at%s FROM tasks
+			WHERE kind = ?%d AND status = 'pending' AND priority = 0 AND run_at <= ?3%s
+			ORDER BY run_at, id LIMIT ?4)`, act, 5+k, extra.String()),
+			fmt.Sprintf(`SELECT * FROM (SELECT id, priority, run_at%s FROM tasks
+			WHERE kind = ?%d AND status = 'pending' AND priority <> 0 AND run_at <= ?3%s
+			ORDER BY priority DESC, run_at, id LIMIT ?4)`, act, 5+k, extra.String()))
 	}
+	return "SELECT " + cols + " FROM (" + strings.Join(parts, " UNION ALL ") + ") ORDER BY priority DESC, run_at, id LIMIT ?4"
+}
+
+// claimSQL leases what claimSelect (without exclude) selects.
+func claimSQL(nKinds, nQueues int) string {
 	return claimSet + `
-		WHERE id IN (` + sel + `) RETURNING ` + taskColumns
+		WHERE id IN (` + claimSelect(nKinds, nQueues, false, "id") + `) RETURNING ` + claimedColumns
 }
 
 // claimShape keys the claim statements prepared so far.
 type claimShape struct{ kinds, queues int }
+
+// cappedSelectStmt returns the statement of claimSelect(nKinds, nQueues, true) returning
+// id and activity (for claims with MaxConcurrent caps), preparing it on first use.
+func (s *stmts) cappedSelectStmt(ctx context.Context, p preparer, nKinds, nQueues int) (*sql.Stmt, error) {
+	k := claimShape{nKinds, nQueues}
+	if st := s.cappedSelects[k]; st != nil {
+		return st, nil
+	}
+	st, err := p.PrepareContext(ctx, claimSelect(nKinds, nQueues, true, "id, activity"))
+	if err != nil {
+		return nil, err
+	}
+	if s.cappedSelects == nil {
+		s.cappedSelects = map[claimShape]*sql.Stmt{}
+	}
+	s.cappedSelects[k] = st
+	s.all = append(s.all, st)
+	return st, nil
+}
 
 // claimStmt returns the claim statement for the shape, preparing it on first use.
 func (s *stmts) claimStmt(ctx context.Context, p preparer, nKinds, nQueues int) (*sql.Stmt, error) {
@@ -187,13 +233,15 @@ type stmts struct {
 	execStatus, insertSignal, consumeSignal, cancelTimer, upsertCache, insertDeadLetter,
 	deleteExecEvents, deleteExecTasksButDead, continueAsNew,
 	fencedDelete, fencedRelease, fencedRetry, fencedExtend, deleteTask, rerunTask,
-	heartbeat, claimHeartbeat, reclaim, pruneWorkers *sql.Stmt
+	heartbeat, claimHeartbeat, reclaim, pruneWorkers, claimedActivities *sql.Stmt
 
 	getExecution, history, logs, getScript, pendingSignals, cachedResult, getDeadLetter *sql.Stmt
 
 	timerName, begin, commit *sql.Stmt
 
 	claims map[claimShape]*sql.Stmt // writer only, guarded by Backend.sem
+	// Candidate selects of claims with MaxConcurrent caps; writer only.
+	cappedSelects map[claimShape]*sql.Stmt
 	// Hand-off claims (handoff.go), prepared on first use; writer only.
 	claimByID  map[int]*sql.Stmt // by number of queues
 	claimByIDs *sql.Stmt
@@ -259,6 +307,7 @@ func prepare(ctx context.Context, p preparer, writer bool) (*stmts, error) {
 		do(&s.claimHeartbeat, sqlClaimHeartbeat)
 		do(&s.reclaim, sqlReclaim)
 		do(&s.pruneWorkers, sqlPruneWorkers)
+		do(&s.claimedActivities, sqlClaimedActivities)
 		do(&s.timerName, sqlTimerName)
 		do(&s.begin, "BEGIN IMMEDIATE")
 		do(&s.commit, "COMMIT")

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"text/tabwriter"
@@ -15,6 +16,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/stent-go/stent"
+	"github.com/stent-go/stent/activities"
 	"github.com/stent-go/stent/backend"
 	"github.com/stent-go/stent/builtins"
 )
@@ -27,11 +29,13 @@ var (
 	queueFlag    = &cli.StringFlag{Name: "queue", Usage: "queue of the execution's tasks", Value: backend.DefaultQueue}
 	delayFlag    = &cli.StringFlag{Name: "delay", Usage: "start the execution after this long (e.g. 30m)"}
 	maxDurFlag   = &cli.StringFlag{Name: "max-duration", Usage: "end the execution as timed out after this long (e.g. 1h)"}
+	priorityFlag = &cli.IntFlag{Name: "priority", Usage: "priority of the execution's tasks (higher first)"}
 )
 
 func workerFlags() []cli.Flag {
 	return []cli.Flag{
 		activityFlag,
+		&cli.StringSliceFlag{Name: "max-concurrent", Usage: "cap an activity's attempts running at once across all workers: NAME=N (repeatable)"},
 		&cli.IntFlag{Name: "concurrency", Usage: "tasks run at once", Value: 16},
 		&cli.StringFlag{Name: "lease", Usage: "task lease duration", Value: "5m"},
 		&cli.StringFlag{Name: "poll", Usage: "safety-net poll interval", Value: "1s"},
@@ -77,10 +81,28 @@ func workerOptions(c *cli.Context) (stent.WorkerOptions, []stent.Option, error) 
 }
 
 func registerCommands(c *cli.Context, eng *stent.Engine) error {
+	caps := map[string]int{}
+	for _, spec := range c.StringSlice("max-concurrent") {
+		name, n, ok := strings.Cut(spec, "=")
+		v, err := strconv.Atoi(n)
+		if !ok || err != nil || v < 1 || name == "" {
+			return failf(exitUsage, "--max-concurrent %q: want NAME=N with N at least 1", spec)
+		}
+		caps[name] = v
+	}
 	for _, spec := range c.StringSlice("activity") {
-		if err := eng.RegisterCommand(spec); err != nil {
+		name, _, _ := strings.Cut(spec, "=")
+		var opts []activities.Option
+		if n, ok := caps[strings.TrimSpace(name)]; ok {
+			opts = append(opts, activities.WithMaxConcurrent(n))
+			delete(caps, strings.TrimSpace(name))
+		}
+		if err := eng.RegisterCommand(spec, opts...); err != nil {
 			return failf(exitUsage, "--activity: %v", err)
 		}
+	}
+	for name := range caps {
+		return failf(exitUsage, "--max-concurrent %s: no --activity %s=COMMAND to apply it to", name, name)
 	}
 	return nil
 }
@@ -95,6 +117,9 @@ func dispatchOptions(c *cli.Context) ([]stent.DispatchOption, error) {
 	}
 	if q := c.String("queue"); q != "" {
 		opts = append(opts, stent.Queue(q))
+	}
+	if p := c.Int("priority"); p != 0 {
+		opts = append(opts, stent.Priority(p))
 	}
 	d, err := parseDurationFlag(c, "delay")
 	if err != nil {
@@ -128,7 +153,7 @@ func execCommand() *cli.Command {
 		Name:      "exec",
 		Usage:     "dispatch a script and serve it in this process until it ends; print its result as JSON",
 		ArgsUsage: "SCRIPT",
-		Flags:     append([]cli.Flag{argsFlag, idFlag, entryFlag, queueFlag, delayFlag, maxDurFlag}, workerFlags()...),
+		Flags:     append([]cli.Flag{argsFlag, idFlag, entryFlag, queueFlag, priorityFlag, delayFlag, maxDurFlag}, workerFlags()...),
 		Action: func(c *cli.Context) error {
 			script, err := scriptArg(c)
 			if err != nil {
@@ -201,7 +226,7 @@ func dispatchCommand() *cli.Command {
 		Name:      "dispatch",
 		Usage:     "create an execution for a worker to run; print its ID",
 		ArgsUsage: "SCRIPT",
-		Flags:     []cli.Flag{argsFlag, idFlag, entryFlag, queueFlag, delayFlag, maxDurFlag},
+		Flags:     []cli.Flag{argsFlag, idFlag, entryFlag, queueFlag, priorityFlag, delayFlag, maxDurFlag},
 		Action: func(c *cli.Context) error {
 			script, err := scriptArg(c)
 			if err != nil {

@@ -81,7 +81,7 @@ func dlqCommand() *cli.Command {
 			{
 				Name:  "list",
 				Usage: "list dead letters",
-				Flags: []cli.Flag{&cli.StringFlag{Name: "status", Usage: "open, replayed, discarded (default: open)", Value: "open"}, &cli.BoolFlag{Name: "all"}, dbFlag},
+				Flags: []cli.Flag{&cli.StringFlag{Name: "status", Usage: "open, replayed, discarded (default: open)", Value: "open"}, &cli.BoolFlag{Name: "all"}, commandLineOnly(dbFlag)},
 				Action: func(c *cli.Context) error {
 					eng, err := openEngine(c)
 					if err != nil {
@@ -109,7 +109,7 @@ func dlqCommand() *cli.Command {
 				},
 			},
 			{
-				Name: "show", Usage: "show one dead letter", ArgsUsage: "ID", Flags: []cli.Flag{dbFlag},
+				Name: "show", Usage: "show one dead letter", ArgsUsage: "ID", Flags: []cli.Flag{commandLineOnly(dbFlag)},
 				Action: func(c *cli.Context) error {
 					id, err := idOf(c)
 					if err != nil {
@@ -128,7 +128,7 @@ func dlqCommand() *cli.Command {
 				},
 			},
 			{
-				Name: "replay", Usage: "run the failed step again and resume its execution", ArgsUsage: "ID", Flags: []cli.Flag{dbFlag},
+				Name: "replay", Usage: "run the failed step again and resume its execution", ArgsUsage: "ID", Flags: []cli.Flag{commandLineOnly(dbFlag)},
 				Action: func(c *cli.Context) error {
 					id, err := idOf(c)
 					if err != nil {
@@ -147,7 +147,7 @@ func dlqCommand() *cli.Command {
 				},
 			},
 			{
-				Name: "discard", Usage: "mark a dead letter discarded", ArgsUsage: "ID", Flags: []cli.Flag{dbFlag},
+				Name: "discard", Usage: "mark a dead letter discarded", ArgsUsage: "ID", Flags: []cli.Flag{commandLineOnly(dbFlag)},
 				Action: func(c *cli.Context) error {
 					id, err := idOf(c)
 					if err != nil {
@@ -170,7 +170,7 @@ func cacheCommand() *cli.Command {
 		Name:  "cache",
 		Usage: "manage the activity result cache",
 		Subcommands: []*cli.Command{{
-			Name: "clear", Usage: "forget cached results of one activity, or of all", ArgsUsage: "[NAME]", Flags: []cli.Flag{dbFlag},
+			Name: "clear", Usage: "forget cached results of one activity, or of all", ArgsUsage: "[NAME]", Flags: []cli.Flag{commandLineOnly(dbFlag)},
 			Action: func(c *cli.Context) error {
 				if c.NArg() > 1 {
 					return failf(exitUsage, "cache clear takes at most one activity name")

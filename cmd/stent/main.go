@@ -139,7 +139,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 	for _, c := range app.Commands {
 		c.OnUsageError = app.OnUsageError
 		// The database and log flags are accepted after the command name too.
-		c.Flags = append(c.Flags, dbFlag, redisFlag, logLevelFlag)
+		c.Flags = append(c.Flags, commandLineOnly(dbFlag), commandLineOnly(redisFlag), commandLineOnly(logLevelFlag))
 	}
 	return app
 }
@@ -170,13 +170,23 @@ func openEngine(c *cli.Context, opts ...stent.Option) (*stent.Engine, error) {
 	return eng, nil
 }
 
-// flagValue returns a flag accepted both before and after the command name: the one the
-// user set, wherever it was, else its environment value or default.
+// commandLineOnly copies a global flag for use after a command name. The copy reads no
+// environment variable, so flagValue can tell "given here" from "inherited".
+func commandLineOnly(f *cli.StringFlag) *cli.StringFlag {
+	return &cli.StringFlag{Name: f.Name, Usage: f.Usage, Value: f.Value}
+}
+
+// flagValue returns a flag accepted both before and after the command name: the one
+// given on the command line, wherever it was, else its environment value or default.
+// (LocalFlagNames lists only flags parsed from the command line; urfave/cli's IsSet
+// would also count a value taken from the environment.)
 func flagValue(c *cli.Context, name string) string {
 	for _, ctx := range c.Lineage() {
-		if ctx.IsSet(name) {
-			return ctx.String(name)
+		for _, local := range ctx.LocalFlagNames() {
+			if local == name {
+				return ctx.String(name)
+			}
 		}
 	}
-	return c.String(name)
+	return c.Lineage()[len(c.Lineage())-1].String(name) // the app's: environment or default
 }
