@@ -413,7 +413,10 @@ func TestMaxConcurrentAcrossWorkers(t *testing.T) {
 			t.Fatal(err)
 		}
 		done := make(chan struct{})
-		go func() { _ = eng.Serve(ctx, WorkerOptions{Concurrency: 8, PollInterval: 20 * time.Millisecond}); close(done) }()
+		go func() {
+			_ = eng.Serve(ctx, WorkerOptions{Concurrency: 8, PollInterval: 20 * time.Millisecond})
+			close(done)
+		}()
 		engines = append(engines, eng)
 		served = append(served, done)
 	}
