@@ -4,7 +4,7 @@ GO       ?= go
 PKGS     ?= ./...
 TESTFLAGS ?=
 
-.PHONY: help test test-long vet fmt tidy build bench lint-ci
+.PHONY: help test vet fmt tidy build bench
 
 help: ## show this help
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -14,9 +14,6 @@ build: ## build the stent CLI into ./bin/stent
 
 test: vet ## vet, then run every test with the race detector (Postgres/Redis tests need STENT_TEST_POSTGRES / STENT_TEST_REDIS)
 	$(GO) test -race -count=1 -timeout 15m $(TESTFLAGS) $(PKGS)
-
-test-long: ## long crash and soak tests (STENT_LONG=1)
-	STENT_LONG=1 $(GO) test -race -count=1 -timeout 40m -run 'Long|Crash|Soak' $(TESTFLAGS) ./tests/...
 
 vet: ## go vet and gofmt check
 	$(GO) vet $(PKGS)
