@@ -34,121 +34,125 @@ func lastEventKind(t *testing.T, e *Engine, id string) backend.EventKind {
 }
 
 func TestSignals(t *testing.T) {
-	for _, mode := range cacheModes {
-		t.Run(mode.name, func(t *testing.T) {
-			t.Parallel()
-			f := newFixture(t, mode.size, registerBasics)
-			ctx := context.Background()
+	for _, tb := range testBackends(t) {
+		for _, mode := range cacheModes {
+			t.Run(tb.name+"/"+mode.name, func(t *testing.T) {
+				t.Parallel()
+				f := newFixtureOn(t, tb, mode.size, registerBasics)
+				ctx := context.Background()
 
-			t.Run("buffered before the wait, in order", func(t *testing.T) {
-				p := f.script(t, "def main():\n    sleep('200ms')\n    a = wait_signal('go')\n    b = wait_signal('go')\n    return [a, b]\n")
-				id, err := f.eng.Dispatch(ctx, p, nil)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if err := f.eng.Signal(ctx, id, "go", map[string]int{"n": 1}); err != nil {
-					t.Fatal(err)
-				}
-				if err := f.eng.Signal(ctx, id, "go", "second"); err != nil {
-					t.Fatal(err)
-				}
-				res, _ := f.eng.WaitFor(ctx, id)
-				mustValue(t, res, `[{"n":1},"second"]`)
+				t.Run("buffered before the wait, in order", func(t *testing.T) {
+					p := f.script(t, "def main():\n    sleep('200ms')\n    a = wait_signal('go')\n    b = wait_signal('go')\n    return [a, b]\n")
+					id, err := f.eng.Dispatch(ctx, p, nil)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if err := f.eng.Signal(ctx, id, "go", map[string]int{"n": 1}); err != nil {
+						t.Fatal(err)
+					}
+					if err := f.eng.Signal(ctx, id, "go", "second"); err != nil {
+						t.Fatal(err)
+					}
+					res, _ := f.eng.WaitFor(ctx, id)
+					mustValue(t, res, `[{"n":1},"second"]`)
+				})
+				t.Run("timeout returns None", func(t *testing.T) {
+					res := f.run(t, "def main():\n    return [wait_signal('never', timeout='100ms'), 'after']\n")
+					mustValue(t, res, `[null,"after"]`)
+				})
+				t.Run("arrives while waiting", func(t *testing.T) {
+					p := f.script(t, "def main():\n    v = wait_signal('approve', timeout='1h')\n    return durable('upper', v)\n")
+					id, err := f.eng.Dispatch(ctx, p, nil)
+					if err != nil {
+						t.Fatal(err)
+					}
+					waitFor(t, "the wait to be recorded", func() bool { return lastEventKind(t, f.eng, id) == backend.EventSignalWait })
+					if err := f.eng.Signal(ctx, id, "approve", "yes"); err != nil {
+						t.Fatal(err)
+					}
+					res, _ := f.eng.WaitFor(ctx, id)
+					mustValue(t, res, `"YES"`)
+				})
+				t.Run("to an ended execution", func(t *testing.T) {
+					res := f.run(t, "def main():\n    return 1\n")
+					if err := f.eng.Signal(ctx, res.ID, "x", nil); err == nil || !strings.Contains(err.Error(), "already ended") {
+						t.Fatalf("want an 'already ended' error, got %v", err)
+					}
+				})
 			})
-			t.Run("timeout returns None", func(t *testing.T) {
-				res := f.run(t, "def main():\n    return [wait_signal('never', timeout='100ms'), 'after']\n")
-				mustValue(t, res, `[null,"after"]`)
-			})
-			t.Run("arrives while waiting", func(t *testing.T) {
-				p := f.script(t, "def main():\n    v = wait_signal('approve', timeout='1h')\n    return durable('upper', v)\n")
-				id, err := f.eng.Dispatch(ctx, p, nil)
-				if err != nil {
-					t.Fatal(err)
-				}
-				waitFor(t, "the wait to be recorded", func() bool { return lastEventKind(t, f.eng, id) == backend.EventSignalWait })
-				if err := f.eng.Signal(ctx, id, "approve", "yes"); err != nil {
-					t.Fatal(err)
-				}
-				res, _ := f.eng.WaitFor(ctx, id)
-				mustValue(t, res, `"YES"`)
-			})
-			t.Run("to an ended execution", func(t *testing.T) {
-				res := f.run(t, "def main():\n    return 1\n")
-				if err := f.eng.Signal(ctx, res.ID, "x", nil); err == nil || !strings.Contains(err.Error(), "already ended") {
-					t.Fatalf("want an 'already ended' error, got %v", err)
-				}
-			})
-		})
+		}
 	}
 }
 
 func TestCancel(t *testing.T) {
-	for _, mode := range cacheModes {
-		t.Run(mode.name, func(t *testing.T) {
-			t.Parallel()
-			var sawCancel atomic.Bool
-			started := make(chan struct{}, 8)
-			f := newFixture(t, mode.size, func(e *Engine) {
-				registerBasics(e)
-				_ = e.Register("block", func(ctx context.Context) (int, error) {
-					started <- struct{}{}
-					<-ctx.Done()
-					sawCancel.Store(true)
-					return 0, ctx.Err()
+	for _, tb := range testBackends(t) {
+		for _, mode := range cacheModes {
+			t.Run(tb.name+"/"+mode.name, func(t *testing.T) {
+				t.Parallel()
+				var sawCancel atomic.Bool
+				started := make(chan struct{}, 8)
+				f := newFixtureOn(t, tb, mode.size, func(e *Engine) {
+					registerBasics(e)
+					_ = e.Register("block", func(ctx context.Context) (int, error) {
+						started <- struct{}{}
+						<-ctx.Done()
+						sawCancel.Store(true)
+						return 0, ctx.Err()
+					})
 				})
-			})
-			ctx := context.Background()
+				ctx := context.Background()
 
-			t.Run("during a sleep", func(t *testing.T) {
-				p := f.script(t, "def main():\n    sleep('1h')\n    return durable('upper', 'never')\n")
-				id, _ := f.eng.Dispatch(ctx, p, nil)
-				waitFor(t, "the timer", func() bool { return lastEventKind(t, f.eng, id) == backend.EventTimerScheduled })
-				if err := f.eng.Cancel(ctx, id); err != nil {
-					t.Fatal(err)
-				}
-				res, err := f.eng.WaitFor(ctx, id)
-				if res == nil || res.Status != backend.StatusCancelled {
-					t.Fatalf("want cancelled, got %+v (%v)", res, err)
-				}
-			})
-			t.Run("during a running activity", func(t *testing.T) {
-				sawCancel.Store(false)
-				p := f.script(t, "def main():\n    return durable('block')\n")
-				id, _ := f.eng.Dispatch(ctx, p, nil)
-				<-started
-				if err := f.eng.Cancel(ctx, id); err != nil {
-					t.Fatal(err)
-				}
-				res, _ := f.eng.WaitFor(ctx, id)
-				if res.Status != backend.StatusCancelled {
-					t.Fatalf("status %s, want cancelled", res.Status)
-				}
-				waitFor(t, "the activity's context to be cancelled", sawCancel.Load)
-			})
-			t.Run("with children", func(t *testing.T) {
-				p := f.script(t, "def child(i):\n    sleep('1h')\n    return i\n\ndef main():\n    return gather([start(child, i) for i in range(3)])\n")
-				id, _ := f.eng.Dispatch(ctx, p, nil)
-				waitFor(t, "three sleeping children", func() bool {
+				t.Run("during a sleep", func(t *testing.T) {
+					p := f.script(t, "def main():\n    sleep('1h')\n    return durable('upper', 'never')\n")
+					id, _ := f.eng.Dispatch(ctx, p, nil)
+					waitFor(t, "the timer", func() bool { return lastEventKind(t, f.eng, id) == backend.EventTimerScheduled })
+					if err := f.eng.Cancel(ctx, id); err != nil {
+						t.Fatal(err)
+					}
+					res, err := f.eng.WaitFor(ctx, id)
+					if res == nil || res.Status != backend.StatusCancelled {
+						t.Fatalf("want cancelled, got %+v (%v)", res, err)
+					}
+				})
+				t.Run("during a running activity", func(t *testing.T) {
+					sawCancel.Store(false)
+					p := f.script(t, "def main():\n    return durable('block')\n")
+					id, _ := f.eng.Dispatch(ctx, p, nil)
+					<-started
+					if err := f.eng.Cancel(ctx, id); err != nil {
+						t.Fatal(err)
+					}
+					res, _ := f.eng.WaitFor(ctx, id)
+					if res.Status != backend.StatusCancelled {
+						t.Fatalf("status %s, want cancelled", res.Status)
+					}
+					waitFor(t, "the activity's context to be cancelled", sawCancel.Load)
+				})
+				t.Run("with children", func(t *testing.T) {
+					p := f.script(t, "def child(i):\n    sleep('1h')\n    return i\n\ndef main():\n    return gather([start(child, i) for i in range(3)])\n")
+					id, _ := f.eng.Dispatch(ctx, p, nil)
+					waitFor(t, "three sleeping children", func() bool {
+						kids, _ := f.eng.List(ctx, backend.ListFilter{ParentID: id})
+						n := 0
+						for _, k := range kids {
+							if lastEventKind(t, f.eng, k.ID) == backend.EventTimerScheduled {
+								n++
+							}
+						}
+						return n == 3
+					})
+					if err := f.eng.Cancel(ctx, id); err != nil {
+						t.Fatal(err)
+					}
 					kids, _ := f.eng.List(ctx, backend.ListFilter{ParentID: id})
-					n := 0
 					for _, k := range kids {
-						if lastEventKind(t, f.eng, k.ID) == backend.EventTimerScheduled {
-							n++
+						if k.Status != backend.StatusCancelled {
+							t.Errorf("child %s is %s, want cancelled", k.ID, k.Status)
 						}
 					}
-					return n == 3
 				})
-				if err := f.eng.Cancel(ctx, id); err != nil {
-					t.Fatal(err)
-				}
-				kids, _ := f.eng.List(ctx, backend.ListFilter{ParentID: id})
-				for _, k := range kids {
-					if k.Status != backend.StatusCancelled {
-						t.Errorf("child %s is %s, want cancelled", k.ID, k.Status)
-					}
-				}
 			})
-		})
+		}
 	}
 }
 
@@ -286,52 +290,54 @@ func TestResultCache(t *testing.T) {
 }
 
 func TestDeadLetterReplay(t *testing.T) {
-	for _, mode := range cacheModes {
-		t.Run(mode.name, func(t *testing.T) {
-			t.Parallel()
-			var fixed atomic.Bool
-			f := newFixture(t, mode.size, func(e *Engine) {
-				registerBasics(e)
-				_ = e.Register("charge", func(ctx context.Context, amount int) (string, error) {
-					if !fixed.Load() {
-						return "", activities.NonRetryable(errors.New("card processor down"))
-					}
-					return "charged", nil
+	for _, tb := range testBackends(t) {
+		for _, mode := range cacheModes {
+			t.Run(tb.name+"/"+mode.name, func(t *testing.T) {
+				t.Parallel()
+				var fixed atomic.Bool
+				f := newFixtureOn(t, tb, mode.size, func(e *Engine) {
+					registerBasics(e)
+					_ = e.Register("charge", func(ctx context.Context, amount int) (string, error) {
+						if !fixed.Load() {
+							return "", activities.NonRetryable(errors.New("card processor down"))
+						}
+						return "charged", nil
+					})
 				})
-			})
-			ctx := context.Background()
-			res := f.run(t, "def main():\n    a = durable('upper', 'x')\n    return [a, durable('charge', 10)]\n")
-			if res.Status != backend.StatusFailed {
-				t.Fatalf("status %s, want failed", res.Status)
-			}
-			dls, err := f.eng.DeadLetters(ctx, "open", 10)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var dl *backend.DeadLetter
-			for i := range dls {
-				if dls[i].ExecutionID == res.ID {
-					dl = &dls[i]
+				ctx := context.Background()
+				res := f.run(t, "def main():\n    a = durable('upper', 'x')\n    return [a, durable('charge', 10)]\n")
+				if res.Status != backend.StatusFailed {
+					t.Fatalf("status %s, want failed", res.Status)
 				}
-			}
-			if dl == nil || dl.Activity != "charge" || dl.Seq != 2 {
-				t.Fatalf("want a dead letter for charge at step 2, got %+v", dls)
-			}
-			var p backend.ActivityPayload
-			_ = json.Unmarshal(dl.Payload, &p)
-			if string(p.Args) != "[10]" {
-				t.Fatalf("dead letter payload args = %s, want [10]", p.Args)
-			}
-			fixed.Store(true)
-			if err := f.eng.ReplayDeadLetter(ctx, dl.ID); err != nil {
-				t.Fatal(err)
-			}
-			res2, err := f.eng.WaitFor(ctx, res.ID)
-			if err != nil {
-				t.Fatalf("after replay: %v", err)
-			}
-			mustValue(t, res2, `["X","charged"]`)
-		})
+				dls, err := f.eng.DeadLetters(ctx, "open", 10)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var dl *backend.DeadLetter
+				for i := range dls {
+					if dls[i].ExecutionID == res.ID {
+						dl = &dls[i]
+					}
+				}
+				if dl == nil || dl.Activity != "charge" || dl.Seq != 2 {
+					t.Fatalf("want a dead letter for charge at step 2, got %+v", dls)
+				}
+				var p backend.ActivityPayload
+				_ = json.Unmarshal(dl.Payload, &p)
+				if string(p.Args) != "[10]" {
+					t.Fatalf("dead letter payload args = %s, want [10]", p.Args)
+				}
+				fixed.Store(true)
+				if err := f.eng.ReplayDeadLetter(ctx, dl.ID); err != nil {
+					t.Fatal(err)
+				}
+				res2, err := f.eng.WaitFor(ctx, res.ID)
+				if err != nil {
+					t.Fatalf("after replay: %v", err)
+				}
+				mustValue(t, res2, `["X","charged"]`)
+			})
+		}
 	}
 }
 

@@ -34,9 +34,13 @@ type fixture struct {
 
 func newFixture(t *testing.T, cacheSize int, register func(e *Engine)) *fixture {
 	t.Helper()
-	dir := t.TempDir()
-	db := filepath.Join(dir, "stent.db")
-	eng, err := Open(context.Background(), db, WithCacheSize(cacheSize))
+	return newFixtureWith(t, filepath.Join(t.TempDir(), "stent.db"), register, WithCacheSize(cacheSize))
+}
+
+func newFixtureWith(t *testing.T, db string, register func(e *Engine), opts ...Option) *fixture {
+	t.Helper()
+	dir := filepath.Dir(db)
+	eng, err := Open(context.Background(), db, opts...)
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
@@ -96,116 +100,123 @@ func registerBasics(e *Engine) {
 }
 
 func TestEngine(t *testing.T) {
-	for _, mode := range cacheModes {
-		t.Run(mode.name, func(t *testing.T) {
-			t.Parallel()
-			f := newFixture(t, mode.size, registerBasics)
-
-			t.Run("children", func(t *testing.T) {
-				res := f.run(t, "def greet(n):\n    return 'Hello, ' + n + '!'\n\ndef main(names):\n    return [durable(greet, n) for n in names]\n", []string{"A", "B"})
-				mustValue(t, res, `["Hello, A!","Hello, B!"]`)
-				kids, err := f.eng.List(context.Background(), backend.ListFilter{ParentID: res.ID})
-				if err != nil || len(kids) != 2 {
-					t.Fatalf("want 2 child executions, got %d (%v)", len(kids), err)
-				}
+	for _, tb := range testBackends(t) {
+		for _, mode := range cacheModes {
+			t.Run(tb.name+"/"+mode.name, func(t *testing.T) {
+				t.Parallel()
+				f := newFixtureOn(t, tb, mode.size, registerBasics)
+				testEngine(t, f, tb.name+mode.name)
 			})
-			t.Run("activities in sequence", func(t *testing.T) {
-				res := f.run(t, "def main(n):\n    total = 0\n    for i in range(n):\n        total = durable('add', total, i)\n    return {'total': total, 'up': durable('upper', 'x')}\n", 20)
-				mustValue(t, res, `{"total":190,"up":"X"}`)
-			})
-			t.Run("fan out", func(t *testing.T) {
-				res := f.run(t, "def main():\n    fs = [start('add', i, i) for i in range(10)]\n    return gather(fs)\n")
-				mustValue(t, res, `[0,2,4,6,8,10,12,14,16,18]`)
-			})
-			t.Run("failure keeps the activity message", func(t *testing.T) {
-				res := f.run(t, "def main():\n    durable('upper', 'ok')\n    return durable('boom', 'card declined')\n")
-				err := res.Err()
-				var ee *ExecutionError
-				if !errors.As(err, &ee) {
-					t.Fatalf("want *ExecutionError, got %v", err)
-				}
-				if !strings.Contains(ee.Info.Message, "card declined") || ee.Info.Activity != "boom" || !strings.Contains(ee.Info.Message, ".star:3:19") {
-					t.Fatalf("error = %+v; want the activity's message, its name and the script position", ee.Info)
-				}
-			})
-			t.Run("attempt", func(t *testing.T) {
-				res := f.run(t, "def main():\n    r = attempt('boom', 'nope')\n    ok = attempt('upper', 'y')\n    return [r.ok, r.error.message, ok.ok, ok.value]\n")
-				mustValue(t, res, `[false,"nope",true,"Y"]`)
-			})
-			t.Run("sleep", func(t *testing.T) {
-				start := time.Now()
-				res := f.run(t, "def main():\n    sleep('300ms')\n    return 'woke'\n")
-				mustValue(t, res, `"woke"`)
-				if d := time.Since(start); d < 300*time.Millisecond {
-					t.Fatalf("slept only %s", d)
-				}
-			})
-			t.Run("side effects are recorded once", func(t *testing.T) {
-				res := f.run(t, "def main():\n    a = [uuid(), random(), str(now())]\n    sleep('50ms')\n    b = durable('upper', a[0])\n    return [a, b == a[0].upper()]\n")
-				if err := res.Err(); err != nil {
-					t.Fatal(err)
-				}
-				var out []any
-				_ = json.Unmarshal(res.Value, &out)
-				if len(out) != 2 || out[1] != true {
-					t.Fatalf("result = %s; want the recorded uuid to survive the sleep", res.Value)
-				}
-			})
-			t.Run("logs are written once", func(t *testing.T) {
-				res := f.run(t, "def main():\n    for i in range(3):\n        print('before', i)\n        durable('add', i, 1)\n    f = start('add', 1, 1)\n    print('between')\n    gather([f])\n    log('end')\n    return 1\n")
-				mustValue(t, res, `1`)
-				lines, err := f.eng.Backend().Logs(context.Background(), res.ID)
-				if err != nil {
-					t.Fatal(err)
-				}
-				var got []string
-				for _, l := range lines {
-					got = append(got, l.Message)
-				}
-				if want := "before 0|before 1|before 2|between|end"; strings.Join(got, "|") != want {
-					t.Fatalf("logs = %q, want %q", strings.Join(got, "|"), want)
-				}
-			})
-			t.Run("dispatch with an ID is idempotent", func(t *testing.T) {
-				p := f.script(t, "def main(x):\n    return durable('upper', x)\n")
-				ctx := context.Background()
-				id1, err := f.eng.Dispatch(ctx, p, []any{"a"}, ID("same-"+mode.name))
-				if err != nil {
-					t.Fatal(err)
-				}
-				id2, err := f.eng.Dispatch(ctx, p, []any{"b"}, ID("same-"+mode.name))
-				if err != nil || id1 != id2 {
-					t.Fatalf("second dispatch: id %q err %v; want the same id", id2, err)
-				}
-				res, _ := f.eng.WaitFor(ctx, id1)
-				mustValue(t, res, `"A"`)
-			})
-		})
+		}
 	}
 }
 
+func testEngine(t *testing.T, f *fixture, mode string) {
+	t.Run("children", func(t *testing.T) {
+		res := f.run(t, "def greet(n):\n    return 'Hello, ' + n + '!'\n\ndef main(names):\n    return [durable(greet, n) for n in names]\n", []string{"A", "B"})
+		mustValue(t, res, `["Hello, A!","Hello, B!"]`)
+		kids, err := f.eng.List(context.Background(), backend.ListFilter{ParentID: res.ID})
+		if err != nil || len(kids) != 2 {
+			t.Fatalf("want 2 child executions, got %d (%v)", len(kids), err)
+		}
+	})
+	t.Run("activities in sequence", func(t *testing.T) {
+		res := f.run(t, "def main(n):\n    total = 0\n    for i in range(n):\n        total = durable('add', total, i)\n    return {'total': total, 'up': durable('upper', 'x')}\n", 20)
+		mustValue(t, res, `{"total":190,"up":"X"}`)
+	})
+	t.Run("fan out", func(t *testing.T) {
+		res := f.run(t, "def main():\n    fs = [start('add', i, i) for i in range(10)]\n    return gather(fs)\n")
+		mustValue(t, res, `[0,2,4,6,8,10,12,14,16,18]`)
+	})
+	t.Run("failure keeps the activity message", func(t *testing.T) {
+		res := f.run(t, "def main():\n    durable('upper', 'ok')\n    return durable('boom', 'card declined')\n")
+		err := res.Err()
+		var ee *ExecutionError
+		if !errors.As(err, &ee) {
+			t.Fatalf("want *ExecutionError, got %v", err)
+		}
+		if !strings.Contains(ee.Info.Message, "card declined") || ee.Info.Activity != "boom" || !strings.Contains(ee.Info.Message, ".star:3:19") {
+			t.Fatalf("error = %+v; want the activity's message, its name and the script position", ee.Info)
+		}
+	})
+	t.Run("attempt", func(t *testing.T) {
+		res := f.run(t, "def main():\n    r = attempt('boom', 'nope')\n    ok = attempt('upper', 'y')\n    return [r.ok, r.error.message, ok.ok, ok.value]\n")
+		mustValue(t, res, `[false,"nope",true,"Y"]`)
+	})
+	t.Run("sleep", func(t *testing.T) {
+		start := time.Now()
+		res := f.run(t, "def main():\n    sleep('300ms')\n    return 'woke'\n")
+		mustValue(t, res, `"woke"`)
+		if d := time.Since(start); d < 300*time.Millisecond {
+			t.Fatalf("slept only %s", d)
+		}
+	})
+	t.Run("side effects are recorded once", func(t *testing.T) {
+		res := f.run(t, "def main():\n    a = [uuid(), random(), str(now())]\n    sleep('50ms')\n    b = durable('upper', a[0])\n    return [a, b == a[0].upper()]\n")
+		if err := res.Err(); err != nil {
+			t.Fatal(err)
+		}
+		var out []any
+		_ = json.Unmarshal(res.Value, &out)
+		if len(out) != 2 || out[1] != true {
+			t.Fatalf("result = %s; want the recorded uuid to survive the sleep", res.Value)
+		}
+	})
+	t.Run("logs are written once", func(t *testing.T) {
+		res := f.run(t, "def main():\n    for i in range(3):\n        print('before', i)\n        durable('add', i, 1)\n    f = start('add', 1, 1)\n    print('between')\n    gather([f])\n    log('end')\n    return 1\n")
+		mustValue(t, res, `1`)
+		lines, err := f.eng.Backend().Logs(context.Background(), res.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, l := range lines {
+			got = append(got, l.Message)
+		}
+		if want := "before 0|before 1|before 2|between|end"; strings.Join(got, "|") != want {
+			t.Fatalf("logs = %q, want %q", strings.Join(got, "|"), want)
+		}
+	})
+	t.Run("dispatch with an ID is idempotent", func(t *testing.T) {
+		p := f.script(t, "def main(x):\n    return durable('upper', x)\n")
+		ctx := context.Background()
+		id1, err := f.eng.Dispatch(ctx, p, []any{"a"}, ID("same-"+mode))
+		if err != nil {
+			t.Fatal(err)
+		}
+		id2, err := f.eng.Dispatch(ctx, p, []any{"b"}, ID("same-"+mode))
+		if err != nil || id1 != id2 {
+			t.Fatalf("second dispatch: id %q err %v; want the same id", id2, err)
+		}
+		res, _ := f.eng.WaitFor(ctx, id1)
+		mustValue(t, res, `"A"`)
+	})
+}
+
 func TestRetriesFollowThePolicy(t *testing.T) {
-	for _, mode := range cacheModes {
-		t.Run(mode.name, func(t *testing.T) {
-			t.Parallel()
-			var calls atomic.Int32
-			f := newFixture(t, mode.size, func(e *Engine) {
-				_ = e.Register("flaky", func(ctx context.Context) (string, error) {
-					info, _ := activities.InfoFromContext(ctx)
-					if calls.Add(1) < 3 {
-						return "", fmt.Errorf("attempt %d failed", info.Attempt)
-					}
-					return fmt.Sprintf("ok on attempt %d", info.Attempt), nil
+	for _, tb := range testBackends(t) {
+		for _, mode := range cacheModes {
+			t.Run(tb.name+"/"+mode.name, func(t *testing.T) {
+				t.Parallel()
+				var calls atomic.Int32
+				f := newFixtureOn(t, tb, mode.size, func(e *Engine) {
+					_ = e.Register("flaky", func(ctx context.Context) (string, error) {
+						info, _ := activities.InfoFromContext(ctx)
+						if calls.Add(1) < 3 {
+							return "", fmt.Errorf("attempt %d failed", info.Attempt)
+						}
+						return fmt.Sprintf("ok on attempt %d", info.Attempt), nil
+					})
 				})
+				res := f.run(t, "def main():\n    return durable('flaky', retry=retry_policy(max_attempts=3, initial_delay='20ms'))\n")
+				mustValue(t, res, `"ok on attempt 3"`)
+				calls.Store(0)
+				res = f.run(t, "def main():\n    return durable('flaky', retry=retry_policy(max_attempts=2, initial_delay='20ms'))\n")
+				if err := res.Err(); err == nil || !strings.Contains(err.Error(), "attempt 2 failed") {
+					t.Fatalf("want the second attempt's failure, got %v", err)
+				}
 			})
-			res := f.run(t, "def main():\n    return durable('flaky', retry=retry_policy(max_attempts=3, initial_delay='20ms'))\n")
-			mustValue(t, res, `"ok on attempt 3"`)
-			calls.Store(0)
-			res = f.run(t, "def main():\n    return durable('flaky', retry=retry_policy(max_attempts=2, initial_delay='20ms'))\n")
-			if err := res.Err(); err == nil || !strings.Contains(err.Error(), "attempt 2 failed") {
-				t.Fatalf("want the second attempt's failure, got %v", err)
-			}
-		})
+		}
 	}
 }
 
