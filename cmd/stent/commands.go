@@ -236,17 +236,14 @@ func dispatchCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			eng, err := openEngine(c)
-			if err != nil {
-				return err
-			}
-			defer eng.Close()
-			id, err := eng.DispatchJSON(c.Context, script, json.RawMessage(c.String("args")), dopts...)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintln(c.App.Writer, id)
-			return nil
+			return withEngine(c, func(eng *stent.Engine) error {
+				id, err := eng.DispatchJSON(c.Context, script, json.RawMessage(c.String("args")), dopts...)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintln(c.App.Writer, id)
+				return nil
+			})
 		},
 	}
 }
@@ -299,25 +296,15 @@ func waitCommand() *cli.Command {
 		Usage:     "wait for an execution to end; print its result as JSON",
 		ArgsUsage: "ID",
 		Action: func(c *cli.Context) error {
-			id, err := idArg(c)
-			if err != nil {
-				return err
-			}
-			eng, err := openEngine(c)
-			if err != nil {
-				return err
-			}
-			defer eng.Close()
-			if _, err := eng.Get(c.Context, id); err != nil {
-				return notFound(id, err)
-			}
-			ctx, stop := signalContext(c)
-			defer stop()
-			res, err := eng.WaitFor(ctx, id)
-			if res == nil {
-				return err
-			}
-			return printResult(c, res)
+			return withExecution(c, func(eng *stent.Engine, id string) error {
+				ctx, stop := signalContext(c)
+				defer stop()
+				res, err := eng.WaitFor(ctx, id)
+				if res == nil {
+					return err
+				}
+				return printResult(c, res)
+			})
 		},
 	}
 }
@@ -333,37 +320,34 @@ func statusCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			eng, err := openEngine(c)
-			if err != nil {
-				return err
-			}
-			defer eng.Close()
-			ex, err := eng.Get(c.Context, id)
-			if err != nil {
-				return notFound(id, err)
-			}
-			if c.Bool("json") {
-				return writeJSON(c, executionJSON(ex))
-			}
-			w := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
-			fmt.Fprintf(w, "id\t%s\n", ex.ID)
-			fmt.Fprintf(w, "status\t%s\n", ex.Status)
-			fmt.Fprintf(w, "script\t%s (entry %s)\n", ex.Bundle.Main, ex.Entry)
-			fmt.Fprintf(w, "args\t%s\n", ex.Args)
-			if ex.ParentID != "" {
-				fmt.Fprintf(w, "parent\t%s (step %d)\n", ex.ParentID, ex.ParentSeq)
-			}
-			fmt.Fprintf(w, "created\t%s\n", ex.CreatedAt.Format(time.RFC3339))
-			if ex.CompletedAt != nil {
-				fmt.Fprintf(w, "ended\t%s (%s)\n", ex.CompletedAt.Format(time.RFC3339), ex.CompletedAt.Sub(ex.CreatedAt).Round(time.Millisecond))
-			}
-			if len(ex.Result) > 0 {
-				fmt.Fprintf(w, "result\t%s\n", ex.Result)
-			}
-			if ex.Error != nil {
-				fmt.Fprintf(w, "error\t%s\n", ex.Error.Message)
-			}
-			return w.Flush()
+			return withEngine(c, func(eng *stent.Engine) error {
+				ex, err := eng.Get(c.Context, id)
+				if err != nil {
+					return notFound(id, err)
+				}
+				if c.Bool("json") {
+					return writeJSON(c, executionJSON(ex))
+				}
+				w := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
+				fmt.Fprintf(w, "id\t%s\n", ex.ID)
+				fmt.Fprintf(w, "status\t%s\n", ex.Status)
+				fmt.Fprintf(w, "script\t%s (entry %s)\n", ex.Bundle.Main, ex.Entry)
+				fmt.Fprintf(w, "args\t%s\n", ex.Args)
+				if ex.ParentID != "" {
+					fmt.Fprintf(w, "parent\t%s (step %d)\n", ex.ParentID, ex.ParentSeq)
+				}
+				fmt.Fprintf(w, "created\t%s\n", ex.CreatedAt.Format(time.RFC3339))
+				if ex.CompletedAt != nil {
+					fmt.Fprintf(w, "ended\t%s (%s)\n", ex.CompletedAt.Format(time.RFC3339), ex.CompletedAt.Sub(ex.CreatedAt).Round(time.Millisecond))
+				}
+				if len(ex.Result) > 0 {
+					fmt.Fprintf(w, "result\t%s\n", ex.Result)
+				}
+				if ex.Error != nil {
+					fmt.Fprintf(w, "error\t%s\n", ex.Error.Message)
+				}
+				return w.Flush()
+			})
 		},
 	}
 }
@@ -405,29 +389,26 @@ func historyCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			eng, err := openEngine(c)
-			if err != nil {
-				return err
-			}
-			defer eng.Close()
-			events, err := eng.History(c.Context, id)
-			if err != nil {
-				return notFound(id, err)
-			}
-			if c.Bool("json") {
-				for _, ev := range events {
-					if err := writeJSON(c, ev); err != nil {
-						return err
-					}
+			return withEngine(c, func(eng *stent.Engine) error {
+				events, err := eng.History(c.Context, id)
+				if err != nil {
+					return notFound(id, err)
 				}
-				return nil
-			}
-			w := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(w, "EVENT\tSEQ\tKIND\tNAME\tDETAIL\tAT")
-			for _, ev := range events {
-				fmt.Fprintf(w, "%d\t%d\t%s\t%s\t%s\t%s\n", ev.ID, ev.Seq, ev.Kind, ev.Name, eventDetail(ev), ev.At.Format("15:04:05.000"))
-			}
-			return w.Flush()
+				if c.Bool("json") {
+					for _, ev := range events {
+						if err := writeJSON(c, ev); err != nil {
+							return err
+						}
+					}
+					return nil
+				}
+				w := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(w, "EVENT\tSEQ\tKIND\tNAME\tDETAIL\tAT")
+				for _, ev := range events {
+					fmt.Fprintf(w, "%d\t%d\t%s\t%s\t%s\t%s\n", ev.ID, ev.Seq, ev.Kind, ev.Name, eventDetail(ev), ev.At.Format("15:04:05.000"))
+				}
+				return w.Flush()
+			})
 		},
 	}
 }
@@ -489,35 +470,32 @@ func listCommand() *cli.Command {
 			&cli.BoolFlag{Name: "json", Usage: "print one JSON object per execution"},
 		},
 		Action: func(c *cli.Context) error {
-			eng, err := openEngine(c)
-			if err != nil {
-				return err
-			}
-			defer eng.Close()
-			st := backend.Status(c.String("status"))
-			switch st {
-			case "", backend.StatusRunning, backend.StatusCompleted, backend.StatusFailed, backend.StatusCancelled, backend.StatusTimedOut:
-			default:
-				return failf(exitUsage, "--status %q: want running, completed, failed, cancelled or timed_out", st)
-			}
-			list, err := eng.List(c.Context, backend.ListFilter{Status: st, RootOnly: !c.Bool("all"), Limit: c.Int("limit")})
-			if err != nil {
-				return err
-			}
-			if c.Bool("json") {
-				for i := range list {
-					if err := writeJSON(c, executionJSON(&list[i])); err != nil {
-						return err
-					}
+			return withEngine(c, func(eng *stent.Engine) error {
+				st := backend.Status(c.String("status"))
+				switch st {
+				case "", backend.StatusRunning, backend.StatusCompleted, backend.StatusFailed, backend.StatusCancelled, backend.StatusTimedOut:
+				default:
+					return failf(exitUsage, "--status %q: want running, completed, failed, cancelled or timed_out", st)
 				}
-				return nil
-			}
-			w := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(w, "ID\tSTATUS\tSCRIPT\tENTRY\tCREATED")
-			for _, ex := range list {
-				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", ex.ID, ex.Status, ex.Bundle.Main, ex.Entry, ex.CreatedAt.Format(time.RFC3339))
-			}
-			return w.Flush()
+				list, err := eng.List(c.Context, backend.ListFilter{Status: st, RootOnly: !c.Bool("all"), Limit: c.Int("limit")})
+				if err != nil {
+					return err
+				}
+				if c.Bool("json") {
+					for i := range list {
+						if err := writeJSON(c, executionJSON(&list[i])); err != nil {
+							return err
+						}
+					}
+					return nil
+				}
+				w := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(w, "ID\tSTATUS\tSCRIPT\tENTRY\tCREATED")
+				for _, ex := range list {
+					fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", ex.ID, ex.Status, ex.Bundle.Main, ex.Entry, ex.CreatedAt.Format(time.RFC3339))
+				}
+				return w.Flush()
+			})
 		},
 	}
 }
@@ -527,16 +505,13 @@ func migrateCommand() *cli.Command {
 		Name:  "migrate",
 		Usage: "create or upgrade the schema (every other command also does it when needed)",
 		Action: func(c *cli.Context) error {
-			eng, err := openEngine(c)
-			if err != nil {
-				return err
-			}
-			defer eng.Close()
-			if err := eng.Backend().Migrate(c.Context); err != nil {
-				return fmt.Errorf("migrating: %w", err)
-			}
-			fmt.Fprintln(c.App.ErrWriter, "schema is up to date")
-			return nil
+			return withEngine(c, func(eng *stent.Engine) error {
+				if err := eng.Backend().Migrate(c.Context); err != nil {
+					return fmt.Errorf("migrating: %w", err)
+				}
+				fmt.Fprintln(c.App.ErrWriter, "schema is up to date")
+				return nil
+			})
 		},
 	}
 }

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/stent-go/stent"
 )
 
 func cancelCommand() *cli.Command {
@@ -16,19 +18,9 @@ func cancelCommand() *cli.Command {
 		Usage:     "cancel a running execution and its children",
 		ArgsUsage: "ID",
 		Action: func(c *cli.Context) error {
-			id, err := idArg(c)
-			if err != nil {
-				return err
-			}
-			eng, err := openEngine(c)
-			if err != nil {
-				return err
-			}
-			defer eng.Close()
-			if _, err := eng.Get(c.Context, id); err != nil {
-				return notFound(id, err)
-			}
-			return eng.Cancel(c.Context, id)
+			return withExecution(c, func(eng *stent.Engine, id string) error {
+				return eng.Cancel(c.Context, id)
+			})
 		},
 	}
 }
@@ -50,15 +42,12 @@ func signalCommand() *cli.Command {
 					return failf(exitUsage, "signal payload %q is not valid JSON (quote strings: '\"yes\"')", c.Args().Get(2))
 				}
 			}
-			eng, err := openEngine(c)
-			if err != nil {
-				return err
-			}
-			defer eng.Close()
-			if _, err := eng.Get(c.Context, id); err != nil {
-				return notFound(id, err)
-			}
-			return eng.SignalJSON(c.Context, id, name, payload)
+			return withEngine(c, func(eng *stent.Engine) error {
+				if _, err := eng.Get(c.Context, id); err != nil {
+					return notFound(id, err)
+				}
+				return eng.SignalJSON(c.Context, id, name, payload)
+			})
 		},
 	}
 }
@@ -83,29 +72,26 @@ func dlqCommand() *cli.Command {
 				Usage: "list dead letters",
 				Flags: []cli.Flag{&cli.StringFlag{Name: "status", Usage: "open, replayed, discarded (default: open)", Value: "open"}, &cli.BoolFlag{Name: "all"}, commandLineOnly(dbFlag)},
 				Action: func(c *cli.Context) error {
-					eng, err := openEngine(c)
-					if err != nil {
-						return err
-					}
-					defer eng.Close()
-					status := c.String("status")
-					if c.Bool("all") {
-						status = ""
-					}
-					list, err := eng.DeadLetters(c.Context, status, 200)
-					if err != nil {
-						return err
-					}
-					w := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
-					fmt.Fprintln(w, "ID\tEXECUTION\tSTEP\tACTIVITY\tSTATUS\tERROR\tAT")
-					for _, d := range list {
-						msg := ""
-						if d.Error != nil {
-							msg = shorten(d.Error.Message, 60)
+					return withEngine(c, func(eng *stent.Engine) error {
+						status := c.String("status")
+						if c.Bool("all") {
+							status = ""
 						}
-						fmt.Fprintf(w, "%d\t%s\t%d\t%s\t%s\t%s\t%s\n", d.ID, d.ExecutionID, d.Seq, d.Activity, d.Status, msg, d.CreatedAt.Format(time.RFC3339))
-					}
-					return w.Flush()
+						list, err := eng.DeadLetters(c.Context, status, 200)
+						if err != nil {
+							return err
+						}
+						w := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
+						fmt.Fprintln(w, "ID\tEXECUTION\tSTEP\tACTIVITY\tSTATUS\tERROR\tAT")
+						for _, d := range list {
+							msg := ""
+							if d.Error != nil {
+								msg = shorten(d.Error.Message, 60)
+							}
+							fmt.Fprintf(w, "%d\t%s\t%d\t%s\t%s\t%s\t%s\n", d.ID, d.ExecutionID, d.Seq, d.Activity, d.Status, msg, d.CreatedAt.Format(time.RFC3339))
+						}
+						return w.Flush()
+					})
 				},
 			},
 			{
@@ -115,16 +101,13 @@ func dlqCommand() *cli.Command {
 					if err != nil {
 						return err
 					}
-					eng, err := openEngine(c)
-					if err != nil {
-						return err
-					}
-					defer eng.Close()
-					d, err := eng.Backend().GetDeadLetter(c.Context, id)
-					if err != nil {
-						return failf(exitUsage, "dead letter %d: %v", id, err)
-					}
-					return writeJSON(c, d)
+					return withEngine(c, func(eng *stent.Engine) error {
+						d, err := eng.Backend().GetDeadLetter(c.Context, id)
+						if err != nil {
+							return failf(exitUsage, "dead letter %d: %v", id, err)
+						}
+						return writeJSON(c, d)
+					})
 				},
 			},
 			{
@@ -134,16 +117,13 @@ func dlqCommand() *cli.Command {
 					if err != nil {
 						return err
 					}
-					eng, err := openEngine(c)
-					if err != nil {
-						return err
-					}
-					defer eng.Close()
-					if err := eng.ReplayDeadLetter(c.Context, id); err != nil {
-						return err
-					}
-					fmt.Fprintf(c.App.ErrWriter, "dead letter %d replayed; a worker resumes its execution\n", id)
-					return nil
+					return withEngine(c, func(eng *stent.Engine) error {
+						if err := eng.ReplayDeadLetter(c.Context, id); err != nil {
+							return err
+						}
+						fmt.Fprintf(c.App.ErrWriter, "dead letter %d replayed; a worker resumes its execution\n", id)
+						return nil
+					})
 				},
 			},
 			{
@@ -153,12 +133,9 @@ func dlqCommand() *cli.Command {
 					if err != nil {
 						return err
 					}
-					eng, err := openEngine(c)
-					if err != nil {
-						return err
-					}
-					defer eng.Close()
-					return eng.Backend().DiscardDeadLetter(c.Context, id)
+					return withEngine(c, func(eng *stent.Engine) error {
+						return eng.Backend().DiscardDeadLetter(c.Context, id)
+					})
 				},
 			},
 		},
@@ -175,17 +152,14 @@ func cacheCommand() *cli.Command {
 				if c.NArg() > 1 {
 					return failf(exitUsage, "cache clear takes at most one activity name")
 				}
-				eng, err := openEngine(c)
-				if err != nil {
-					return err
-				}
-				defer eng.Close()
-				n, err := eng.ClearCache(c.Context, c.Args().First())
-				if err != nil {
-					return err
-				}
-				fmt.Fprintf(c.App.ErrWriter, "cleared %d cached results\n", n)
-				return nil
+				return withEngine(c, func(eng *stent.Engine) error {
+					n, err := eng.ClearCache(c.Context, c.Args().First())
+					if err != nil {
+						return err
+					}
+					fmt.Fprintf(c.App.ErrWriter, "cleared %d cached results\n", n)
+					return nil
+				})
 			},
 		}},
 	}

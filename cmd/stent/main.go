@@ -152,6 +152,31 @@ func logger(c *cli.Context) *slog.Logger {
 	return slog.New(slog.NewTextHandler(c.App.ErrWriter, &slog.HandlerOptions{Level: level}))
 }
 
+// withEngine opens the database named by --db, runs fn and closes it.
+func withEngine(c *cli.Context, fn func(eng *stent.Engine) error) error {
+	eng, err := openEngine(c)
+	if err != nil {
+		return err
+	}
+	defer eng.Close()
+	return fn(eng)
+}
+
+// withExecution runs fn for the execution named by the command's one argument, after
+// checking that it exists.
+func withExecution(c *cli.Context, fn func(eng *stent.Engine, id string) error) error {
+	id, err := idArg(c)
+	if err != nil {
+		return err
+	}
+	return withEngine(c, func(eng *stent.Engine) error {
+		if _, err := eng.Get(c.Context, id); err != nil {
+			return notFound(id, err)
+		}
+		return fn(eng, id)
+	})
+}
+
 // openEngine opens the database named by --db.
 func openEngine(c *cli.Context, opts ...stent.Option) (*stent.Engine, error) {
 	opts = append([]stent.Option{stent.WithLogger(logger(c))}, opts...)
