@@ -1,0 +1,136 @@
+package tests
+
+import (
+	"encoding/json"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// historyKinds returns the event kinds of an execution, via `stent history --json`.
+func historyKinds(t *testing.T, dir, id string) []string {
+	t.Helper()
+	r := stent(t, dir, "history", "--json", id)
+	var kinds []string
+	for _, line := range strings.Split(strings.TrimSpace(r.stdout), "\n") {
+		var ev struct{ Kind string }
+		if json.Unmarshal([]byte(line), &ev) == nil && ev.Kind != "" {
+			kinds = append(kinds, ev.Kind)
+		}
+	}
+	return kinds
+}
+
+func waitForKind(t *testing.T, dir, id, kind string, n int) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		c := 0
+		for _, k := range historyKinds(t, dir, id) {
+			if k == kind {
+				c++
+			}
+		}
+		if c >= n {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("execution %s never recorded %d %s events; history: %v", id, n, kind, historyKinds(t, dir, id))
+}
+
+func killWorker(t *testing.T, dir string, env []string) func() {
+	t.Helper()
+	w, _, _ := startStent(t, dir, env, "worker", "--activity", "slow=./slow.sh", "--dead-worker-grace", "2s", "--poll", "100ms")
+	return func() { _ = w.Process.Signal(syscall.SIGKILL); _ = w.Wait() }
+}
+
+const slowScript = "#!/bin/sh\nn=$(cat | tr -d '[] \\n')\nsleep 0.3\necho \"$n\"\n"
+
+// TestControlFlowSurvivesAWorkerKill runs each control-flow case with a worker that is
+// killed (SIGKILL) in the middle, does the case's action while no worker runs, and
+// resumes with a fresh worker: the outcome is the one of an uninterrupted run.
+func TestControlFlowSurvivesAWorkerKill(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name     string
+		script   string
+		dispatch []string
+		killAt   string // event kind to wait for before the kill
+		killN    int
+		between  func(t *testing.T, dir, id string)
+		want     string // `stent wait` stdout, or "status:<status>"
+	}{
+		{name: "signal buffered while no worker runs", script: "def main():\n    sleep('1s')\n    return wait_signal('go')\n",
+			killAt: "timer_scheduled", killN: 1,
+			between: func(t *testing.T, dir, id string) {
+				if r := stent(t, dir, "signal", id, "go", `{"n":1}`); r.code != 0 {
+					t.Fatalf("signal: %s", r.stderr)
+				}
+			}, want: `{"n":1}`},
+		{name: "signal timeout", script: "def main():\n    return [wait_signal('never', timeout='2s'), 'after']\n",
+			killAt: "signal_wait", killN: 1, want: `[null,"after"]`},
+		{name: "cancel during sleep", script: "def main():\n    sleep('1h')\n    return 1\n",
+			killAt: "timer_scheduled", killN: 1,
+			between: func(t *testing.T, dir, id string) {
+				if r := stent(t, dir, "cancel", id); r.code != 0 {
+					t.Fatalf("cancel: %s", r.stderr)
+				}
+			}, want: "status:cancelled"},
+		{name: "cancel with children", script: "def child(i):\n    sleep('1h')\n    return i\n\ndef main():\n    return gather([start(child, i) for i in range(3)])\n",
+			killAt: "child_scheduled", killN: 3,
+			between: func(t *testing.T, dir, id string) {
+				time.Sleep(500 * time.Millisecond)
+				if r := stent(t, dir, "cancel", id); r.code != 0 {
+					t.Fatalf("cancel: %s", r.stderr)
+				}
+				r := stent(t, dir, "list", "--all", "--json", "--status", "running")
+				if strings.Contains(r.stdout, id) {
+					t.Fatalf("children still running after cancel:\n%s", r.stdout)
+				}
+			}, want: "status:cancelled"},
+		{name: "max duration during a sleep", script: "def main():\n    sleep('1h')\n    return 1\n", dispatch: []string{"--max-duration", "2s"},
+			killAt: "timer_scheduled", killN: 1, want: "status:timed_out"},
+		{name: "fan-out", script: "def main():\n    return gather([start('slow', i) for i in range(20)])\n",
+			killAt: "activity_completed", killN: 3, want: `[0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19]`},
+		{name: "continue_as_new loop", script: "def main(i, total):\n    if i == 60:\n        return total\n    total += durable('slow', i)\n    continue_as_new(i + 1, total)\n",
+			dispatch: []string{"--args", "[0, 0]"}, killAt: "started", killN: 1, want: `1770`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			dir := t.TempDir()
+			writeFile(t, filepath.Join(dir, "flow.star"), tc.script, 0o644)
+			writeFile(t, filepath.Join(dir, "slow.sh"), slowScript, 0o755)
+			args := append([]string{"dispatch", "flow.star", "--id", "x"}, tc.dispatch...)
+			if r := stent(t, dir, args...); r.code != 0 {
+				t.Fatalf("dispatch: %s", r.stderr)
+			}
+			kill := killWorker(t, dir, nil)
+			waitForKind(t, dir, "x", tc.killAt, tc.killN)
+			if tc.name == "continue_as_new loop" {
+				time.Sleep(3 * time.Second) // part of the way through the 60 runs
+			}
+			kill()
+			if tc.between != nil {
+				tc.between(t, dir, "x")
+			}
+			killWorker(t, dir, nil) // a fresh worker; killed at cleanup
+			r := stent(t, dir, "wait", "x")
+			if strings.HasPrefix(tc.want, "status:") {
+				st := stent(t, dir, "status", "--json", "x")
+				var m map[string]any
+				_ = json.Unmarshal([]byte(st.stdout), &m)
+				if m["status"] != strings.TrimPrefix(tc.want, "status:") {
+					t.Fatalf("status %v, want %s (wait: %q %q)", m["status"], tc.want, r.stdout, r.stderr)
+				}
+				return
+			}
+			if r.code != 0 || strings.TrimSpace(r.stdout) != tc.want {
+				t.Fatalf("wait: exit %d stdout %q stderr %q; want %s", r.code, r.stdout, r.stderr, tc.want)
+			}
+		})
+	}
+}
