@@ -134,3 +134,29 @@ func TestControlFlowSurvivesAWorkerKill(t *testing.T) {
 		})
 	}
 }
+
+// TestDelaySurvivesAWorkerKill: a delayed execution does not start early, across a kill.
+func TestDelaySurvivesAWorkerKill(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "flow.star"), "def main():\n    return 'ran'\n", 0o644)
+	writeFile(t, filepath.Join(dir, "slow.sh"), slowScript, 0o755)
+	start := time.Now()
+	if r := stent(t, dir, "dispatch", "flow.star", "--id", "later", "--delay", "3s"); r.code != 0 {
+		t.Fatalf("dispatch: %s", r.stderr)
+	}
+	kill := killWorker(t, dir, nil)
+	time.Sleep(time.Second)
+	kill()
+	if kinds := historyKinds(t, dir, "later"); len(kinds) != 1 {
+		t.Fatalf("the delayed execution advanced before its start: %v", kinds)
+	}
+	killWorker(t, dir, nil)
+	r := stent(t, dir, "wait", "later")
+	if r.code != 0 || strings.TrimSpace(r.stdout) != `"ran"` {
+		t.Fatalf("wait: exit %d %q %q", r.code, r.stdout, r.stderr)
+	}
+	if took := time.Since(start); took < 3*time.Second {
+		t.Fatalf("finished %s after dispatch, before its 3s delay", took)
+	}
+}
