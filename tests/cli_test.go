@@ -362,3 +362,19 @@ func TestBadInput(t *testing.T) {
 		})
 	}
 }
+
+func TestLogsAreShownOnce(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "flow.star"), "def main():\n    print('hello', 1)\n    sleep('10ms')\n    log('done')\n    return 1\n", 0o644)
+	if r := stent(t, dir, "exec", "flow.star", "--id", "lg", "--cache-size", "0"); r.code != 0 {
+		t.Fatalf("exec: %s", r.stderr)
+	}
+	r := stent(t, dir, "logs", "lg")
+	if r.code != 0 || strings.Count(r.stdout, "hello 1") != 1 || strings.Count(r.stdout, "done") != 1 {
+		t.Fatalf("stent logs: exit %d\n%s%s\nwant each line once (the script was replayed after the sleep)", r.code, r.stdout, r.stderr)
+	}
+	if r := stent(t, dir, "logs", "nope"); r.code != 2 || !strings.Contains(r.stderr, "no execution") {
+		t.Fatalf("logs of an unknown execution: exit %d %s", r.code, r.stderr)
+	}
+}

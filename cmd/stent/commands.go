@@ -515,3 +515,23 @@ func migrateCommand() *cli.Command {
 		},
 	}
 }
+
+func logsCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "logs",
+		Usage:     "show what an execution's script printed (print and log), once per line",
+		ArgsUsage: "ID",
+		Action: func(c *cli.Context) error {
+			return withExecution(c, func(eng *stent.Engine, id string) error {
+				lines, err := eng.Backend().Logs(c.Context, id)
+				if err != nil {
+					return err
+				}
+				for _, l := range lines {
+					fmt.Fprintf(c.App.Writer, "%s  %s\n", l.At.Format("15:04:05.000"), l.Message)
+				}
+				return nil
+			})
+		},
+	}
+}

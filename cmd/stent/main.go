@@ -127,6 +127,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			statusCommand(),
 			historyCommand(),
 			listCommand(),
+			logsCommand(),
 			migrateCommand(),
 			cancelCommand(),
 			signalCommand(),
