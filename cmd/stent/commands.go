@@ -296,10 +296,10 @@ func waitCommand() *cli.Command {
 		Usage:     "wait for an execution to end; print its result as JSON",
 		ArgsUsage: "ID",
 		Action: func(c *cli.Context) error {
-			return withExecution(c, func(eng *stent.Engine, id string) error {
+			return withExecution(c, func(eng *stent.Engine, ex *backend.Execution) error {
 				ctx, stop := signalContext(c)
 				defer stop()
-				res, err := eng.WaitFor(ctx, id)
+				res, err := eng.WaitFor(ctx, ex.ID)
 				if res == nil {
 					return err
 				}
@@ -316,15 +316,7 @@ func statusCommand() *cli.Command {
 		ArgsUsage: "ID",
 		Flags:     []cli.Flag{&cli.BoolFlag{Name: "json", Usage: "print JSON"}},
 		Action: func(c *cli.Context) error {
-			id, err := idArg(c)
-			if err != nil {
-				return err
-			}
-			return withEngine(c, func(eng *stent.Engine) error {
-				ex, err := eng.Get(c.Context, id)
-				if err != nil {
-					return notFound(id, err)
-				}
+			return withExecution(c, func(eng *stent.Engine, ex *backend.Execution) error {
 				if c.Bool("json") {
 					return writeJSON(c, executionJSON(ex))
 				}
@@ -385,14 +377,10 @@ func historyCommand() *cli.Command {
 		ArgsUsage: "ID",
 		Flags:     []cli.Flag{&cli.BoolFlag{Name: "json", Usage: "print one JSON object per event"}},
 		Action: func(c *cli.Context) error {
-			id, err := idArg(c)
-			if err != nil {
-				return err
-			}
-			return withEngine(c, func(eng *stent.Engine) error {
-				events, err := eng.History(c.Context, id)
+			return withExecution(c, func(eng *stent.Engine, ex *backend.Execution) error {
+				events, err := eng.Backend().History(c.Context, ex.ID, 0)
 				if err != nil {
-					return notFound(id, err)
+					return err
 				}
 				if c.Bool("json") {
 					for _, ev := range events {
@@ -522,8 +510,8 @@ func logsCommand() *cli.Command {
 		Usage:     "show what an execution's script printed (print and log), once per line",
 		ArgsUsage: "ID",
 		Action: func(c *cli.Context) error {
-			return withExecution(c, func(eng *stent.Engine, id string) error {
-				lines, err := eng.Backend().Logs(c.Context, id)
+			return withExecution(c, func(eng *stent.Engine, ex *backend.Execution) error {
+				lines, err := eng.Backend().Logs(c.Context, ex.ID)
 				if err != nil {
 					return err
 				}

@@ -10,6 +10,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/stent-go/stent"
+	"github.com/stent-go/stent/backend"
 )
 
 func cancelCommand() *cli.Command {
@@ -18,8 +19,8 @@ func cancelCommand() *cli.Command {
 		Usage:     "cancel a running execution and its children",
 		ArgsUsage: "ID",
 		Action: func(c *cli.Context) error {
-			return withExecution(c, func(eng *stent.Engine, id string) error {
-				return eng.Cancel(c.Context, id)
+			return withExecution(c, func(eng *stent.Engine, ex *backend.Execution) error {
+				return eng.Cancel(c.Context, ex.ID)
 			})
 		},
 	}

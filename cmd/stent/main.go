@@ -15,6 +15,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/stent-go/stent"
+	"github.com/stent-go/stent/backend"
 	stentredis "github.com/stent-go/stent/backend/redis"
 )
 
@@ -163,18 +164,19 @@ func withEngine(c *cli.Context, fn func(eng *stent.Engine) error) error {
 	return fn(eng)
 }
 
-// withExecution runs fn for the execution named by the command's one argument, after
-// checking that it exists.
-func withExecution(c *cli.Context, fn func(eng *stent.Engine, id string) error) error {
+// withExecution runs fn for the execution named by the command's one argument, or says
+// that there is no such execution.
+func withExecution(c *cli.Context, fn func(eng *stent.Engine, ex *backend.Execution) error) error {
 	id, err := idArg(c)
 	if err != nil {
 		return err
 	}
 	return withEngine(c, func(eng *stent.Engine) error {
-		if _, err := eng.Get(c.Context, id); err != nil {
+		ex, err := eng.Get(c.Context, id)
+		if err != nil {
 			return notFound(id, err)
 		}
-		return fn(eng, id)
+		return fn(eng, ex)
 	})
 }
 
