@@ -187,7 +187,11 @@ func openEngine(c *cli.Context, opts ...stent.Option) (*stent.Engine, error) {
 		stentredis.SetDriverLogger(logger(c))
 		opts = append(opts, stent.WithRedis(v))
 	}
-	eng, err := stent.Open(c.Context, flagValue(c, "db"), opts...)
+	dsn := flagValue(c, "db")
+	if dsn == "" { // STENT_DB set but empty counts as unset
+		dsn = dbFlag.Value
+	}
+	eng, err := stent.Open(c.Context, dsn, opts...)
 	if err != nil {
 		var ie *stent.InputError
 		if errors.As(err, &ie) || errors.Is(err, stentredis.ErrUnreachable) {
@@ -216,5 +220,13 @@ func flagValue(c *cli.Context, name string) string {
 			}
 		}
 	}
-	return c.Lineage()[len(c.Lineage())-1].String(name) // the app's: environment or default
+	// The app's context holds the environment value or the default. It is the outermost
+	// context that belongs to the app: urfave/cli puts an empty one above it.
+	lineage := c.Lineage()
+	for i := len(lineage) - 1; i >= 0; i-- {
+		if lineage[i].App != nil && lineage[i].NumFlags() > 0 {
+			return lineage[i].String(name)
+		}
+	}
+	return ""
 }

@@ -1,0 +1,97 @@
+package cli_test
+
+import (
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+
+	"github.com/rogpeppe/go-internal/testscript"
+)
+
+// binDir holds the stent binary built once for every script.
+var binDir string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "stent-cli-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	args := []string{"build", "-o", filepath.Join(dir, "stent")}
+	if raceEnabled {
+		args = append(args, "-race")
+	}
+	cmd := exec.Command("go", append(args, "../../cmd/stent")...)
+	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+	if err := cmd.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "building stent:", err)
+		os.Exit(1)
+	}
+	binDir = dir
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// repoRoot is the module root.
+func repoRoot() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Dir(filepath.Dir(filepath.Dir(file)))
+}
+
+// TestScripts runs every testdata/*.txtar script. Each runs in a fresh $WORK holding a
+// copy of workflows/, with stent on PATH and no STENT_* variable set, so a line reads
+// exactly as a user would type it in a fresh clone.
+func TestScripts(t *testing.T) {
+	root := repoRoot()
+	testscript.Run(t, testscript.Params{
+		Dir:                 "testdata",
+		RequireExplicitExec: true,
+		Setup: func(env *testscript.Env) error {
+			env.Setenv("PATH", binDir+string(os.PathListSeparator)+env.Getenv("PATH"))
+			env.Setenv("REPO", root)
+			vars := env.Vars[:0]
+			for _, kv := range env.Vars {
+				if !strings.HasPrefix(kv, "STENT_") {
+					vars = append(vars, kv)
+				}
+			}
+			env.Vars = vars
+			if v := os.Getenv("STENT_TEST_POSTGRES"); v != "" {
+				env.Setenv("STENT_TEST_POSTGRES", v)
+			}
+			if v := os.Getenv("STENT_TEST_REDIS"); v != "" {
+				env.Setenv("STENT_TEST_REDIS", v)
+			}
+			return copyTree(filepath.Join(root, "workflows"), filepath.Join(env.WorkDir, "workflows"))
+		},
+	})
+}
+
+// copyTree copies the directory src to dst, keeping file modes.
+func copyTree(src, dst string) error {
+	return filepath.WalkDir(src, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, path)
+		target := filepath.Join(dst, rel)
+		if d.IsDir() {
+			return os.MkdirAll(target, 0o755)
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(target, data, info.Mode().Perm())
+	})
+}
