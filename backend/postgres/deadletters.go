@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
@@ -131,7 +130,7 @@ func (b *Backend) ReplayDeadLetter(ctx context.Context, id int64) error {
 		bt.Queue(`INSERT INTO tasks (kind, execution_id, seq, queue, run_at, attempt, payload, status, priority,
 				activity)
 			VALUES ('activity', $1, $2, $3, $4, 1, $5, 'pending', $6, $7)`, d.ExecutionID, d.Seq, queue, now,
-			jsonArg(d.Payload), replayPriority(d.Payload), activity)
+			jsonArg(d.Payload), int32(backend.PayloadPriority(d.Payload)), activity)
 		bt.Queue(`UPDATE dead_letters SET status = $2, updated_at = $3 WHERE id = $1`, id, deadLetterReplayed, now)
 		if err := s.q.(pgx.Tx).SendBatch(ctx, &bt).Close(); err != nil {
 			return err
@@ -151,16 +150,4 @@ func (b *Backend) DiscardDeadLetter(ctx context.Context, id int64) error {
 			id, deadLetterDiscarded, toMS(b.now()))
 		return err
 	})
-}
-
-// replayPriority is the priority of a replayed activity task: the "priority" of the
-// options in its payload, as the engine scheduled it, else 0.
-func replayPriority(payload json.RawMessage) int32 {
-	var p struct {
-		Options struct {
-			Priority int32 `json:"priority"`
-		} `json:"options"`
-	}
-	_ = json.Unmarshal(payload, &p)
-	return p.Options.Priority
 }

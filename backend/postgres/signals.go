@@ -10,18 +10,19 @@ import (
 )
 
 // sqlSignal stores a signal for a running execution and enqueues its workflow task,
-// under the execution's lock. It returns the execution's status (no row: no such
+// under the execution's lock; the workflow task is never made runnable before the
+// execution's start (a delayed dispatch stays delayed). It returns the execution's status (no row: no such
 // execution), and, when the signal was stored, its queue and the workflow task's
 // status.
 const sqlSignal = `
-WITH p AS MATERIALIZED (SELECT id, status, queue, priority FROM executions WHERE id = $1 FOR UPDATE),
-ok AS (SELECT id, queue, priority FROM p WHERE status = 'running'),
+WITH p AS MATERIALIZED (SELECT id, status, queue, priority, start_at FROM executions WHERE id = $1 FOR UPDATE),
+ok AS (SELECT id, queue, priority, start_at FROM p WHERE status = 'running'),
 sig AS (
 	INSERT INTO signals (execution_id, name, payload, at) SELECT id, $2, $3, $4 FROM ok
 ),
 wt AS (
 	INSERT INTO tasks (kind, execution_id, seq, queue, run_at, attempt, status, priority)
-	SELECT 'workflow', id, 0, queue, $4, 0, 'pending', priority FROM ok
+	SELECT 'workflow', id, 0, queue, GREATEST($4, start_at), 0, 'pending', priority FROM ok
 	` + sqlEnqueueConflict + `
 	RETURNING status
 )

@@ -25,7 +25,9 @@ const taskColumns = `t.id, t.kind, t.execution_id, t.seq, t.queue, t.run_at, t.a
 
 // sqlEnqueueConflict is the ON CONFLICT clause that enqueues an execution's workflow
 // task: a new pending task, an earlier run_at for a pending one, the rerun flag for a
-// claimed one (CompleteWorkflowTask then makes it runnable again).
+// claimed one (CompleteWorkflowTask then makes it runnable again). Inserts pass
+// GREATEST(now, the execution's start_at) as run_at, so an execution dispatched with a
+// delay is never made runnable early.
 const sqlEnqueueConflict = `ON CONFLICT (execution_id) WHERE kind = 'workflow' DO UPDATE SET
 	rerun = tasks.rerun OR tasks.status = 'claimed',
 	run_at = CASE WHEN tasks.status = 'pending' THEN LEAST(tasks.run_at, EXCLUDED.run_at)
@@ -506,7 +508,7 @@ func takeTaskSQL(timerName, cache bool) string {
 	}
 	q := `
 WITH p AS MATERIALIZED (
-	SELECT id, status, queue, priority FROM executions
+	SELECT id, status, queue, priority, start_at FROM executions
 	WHERE id = COALESCE(NULLIF($3::text, ''), (SELECT execution_id FROM tasks WHERE id = $1))
 	FOR UPDATE
 ),
@@ -518,8 +520,8 @@ del AS (
 	RETURNING t.execution_id, t.seq, t.kind
 ),
 ok AS (
-	SELECT del.execution_id, COALESCE(NULLIF($4::int, 0), del.seq) AS seq, p.queue, p.priority,
-		$12::boolean AND ($15::text[] IS NULL OR p.queue = ANY($15::text[])) AS claim
+	SELECT del.execution_id, COALESCE(NULLIF($4::int, 0), del.seq) AS seq, p.queue, p.priority, p.start_at,
+		$12::boolean AND p.start_at <= $9::bigint AND ($15::text[] IS NULL OR p.queue = ANY($15::text[])) AS claim
 	FROM del JOIN p ON p.id = del.execution_id
 	WHERE p.status = 'running'
 ),
@@ -531,7 +533,7 @@ ev AS (
 wt AS (
 	INSERT INTO tasks (kind, execution_id, seq, queue, run_at, attempt, status, fence, lease_owner, lease_expires_at,
 		priority)
-	SELECT 'workflow', ok.execution_id, 0, ok.queue, $9::bigint, 0,
+	SELECT 'workflow', ok.execution_id, 0, ok.queue, GREATEST($9::bigint, ok.start_at), 0,
 		CASE WHEN ok.claim THEN 'claimed' ELSE 'pending' END, CASE WHEN ok.claim THEN 1 ELSE 0 END,
 		CASE WHEN ok.claim THEN $13::text END, CASE WHEN ok.claim THEN $14::bigint END, ok.priority
 	FROM ok

@@ -151,13 +151,13 @@ func (b *Backend) ReplayDeadLetter(ctx context.Context, id int64) error {
 			AND ((kind = 'activity_failed' AND seq = ?) OR kind = 'failed')`, d.ExecutionID, d.Seq); err != nil {
 			return fmt.Errorf("deleting the failure events of %s: %w", d.ExecutionID, err)
 		}
-		// The replayed attempt has priority 0 (the failed task's priority is not kept).
+		// The replayed attempt keeps the priority the step was scheduled with.
 		activity := activityName(backend.TaskActivity, d.Payload)
 		if activity == nil && d.Activity != "" {
 			activity = d.Activity
 		}
 		if _, err := t.exec(t.st.insertTask, string(backend.TaskActivity), d.ExecutionID, d.Seq, queue, t.now, 1,
-			jsonArg(d.Payload), 0, activity); err != nil {
+			jsonArg(d.Payload), backend.PayloadPriority(d.Payload), activity); err != nil {
 			return fmt.Errorf("creating the activity task of %s seq %d: %w", d.ExecutionID, d.Seq, err)
 		}
 		_, err = t.execSQL(`UPDATE dead_letters SET status = ?, updated_at = ? WHERE id = ?`, deadLetterReplayed, t.now, id)

@@ -200,8 +200,9 @@ func (t *wtx) enqueueWorkflowTask(executionID string) (id int64, pending bool, e
 			_, err = t.exec(st.setRerun, id)
 		}
 	case runAt > t.now:
-		_, err = t.exec(st.setRunAt, t.now, id)
-		pending = true
+		if err = t.queryRow(st.setRunAt, t.now, id).Scan(&runAt); err == nil {
+			pending = runAt <= t.now
+		}
 	default:
 		pending = true
 	}

@@ -48,8 +48,11 @@ const (
 	// priority.
 	sqlInsertWorkflowTask = `INSERT INTO tasks (kind, execution_id, seq, queue, run_at, attempt, status, priority)
 		SELECT 'workflow', id, 0, queue, ?2, 0, 'pending', priority FROM executions WHERE id = ?1`
-	sqlSetRerun  = `UPDATE tasks SET rerun = 1 WHERE id = ?`
-	sqlSetRunAt  = `UPDATE tasks SET run_at = ? WHERE id = ?`
+	sqlSetRerun = `UPDATE tasks SET rerun = 1 WHERE id = ?`
+	// sqlSetRunAt pulls a pending workflow task's run_at to now (?1), but never before
+	// its execution's start: a signal must not start a delayed execution early.
+	sqlSetRunAt = `UPDATE tasks SET run_at = max(?1, (SELECT e.start_at FROM executions e WHERE e.id = tasks.execution_id))
+		WHERE id = ?2 RETURNING run_at`
 	sqlInsertLog = `INSERT INTO logs (execution_id, run, at, message) VALUES (?, ?, ?, ?)`
 
 	// sqlWorkflowTaskForUpdate reads a claimed task (by id and fence) with its execution.
