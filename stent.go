@@ -41,6 +41,7 @@ type Engine struct {
 
 	workersMu sync.Mutex
 	workers   map[*worker]struct{}
+	routing   routingState
 
 	timersMu sync.Mutex
 	timers   map[*time.Timer]struct{}
@@ -213,6 +214,7 @@ func (e *Engine) invalidateCaps() {
 	e.capsMu.Lock()
 	e.capsValid = false
 	e.capsMu.Unlock()
+	e.routing.names.Store(nil)
 }
 
 // RegisterCommand registers a command activity from a "NAME=COMMAND" spec: the command

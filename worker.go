@@ -40,6 +40,10 @@ type WorkerOptions struct {
 	// ShutdownTimeout is how long a stopping worker lets running activities finish
 	// before cancelling them and handing their tasks back (default 30s).
 	ShutdownTimeout time.Duration
+	// AwaitActivityWorkers makes a step whose activity no live worker runs wait for
+	// one (a long-running `stent worker`); by default it fails at once, naming the
+	// registered activities (`stent exec`, tests).
+	AwaitActivityWorkers bool
 }
 
 func (o *WorkerOptions) setDefaults() {
@@ -92,13 +96,18 @@ type worker struct {
 
 	mu       sync.Mutex
 	inflight map[int64]*inflight
+	started  time.Time
 }
 
 // Serve runs a worker until ctx is cancelled, then stops claiming, lets running work
 // finish (up to ShutdownTimeout), hands back what did not, and returns nil.
 func (e *Engine) Serve(ctx context.Context, opts WorkerOptions) error {
 	opts.setDefaults()
-	w := &worker{e: e, opts: opts, inflight: map[int64]*inflight{}}
+	w := &worker{e: e, opts: opts, inflight: map[int64]*inflight{}, started: e.clock.Now()}
+	if opts.AwaitActivityWorkers {
+		e.routing.await.Add(1)
+		defer e.routing.await.Add(-1)
+	}
 	e.workersMu.Lock()
 	e.workers[w] = struct{}{}
 	e.workersMu.Unlock()
@@ -107,9 +116,10 @@ func (e *Engine) Serve(ctx context.Context, opts WorkerOptions) error {
 		delete(e.workers, w)
 		e.workersMu.Unlock()
 	}()
-	if err := e.b.Heartbeat(ctx, opts.ID); err != nil {
+	if err := w.recordWorker(ctx); err != nil {
 		return fmt.Errorf("starting worker: %w", err)
 	}
+	defer w.removeWorker(context.WithoutCancel(ctx))
 	if n, err := e.b.ReclaimTasks(ctx, opts.DeadWorkerGrace); err != nil {
 		return fmt.Errorf("starting worker: %w", err)
 	} else if n > 0 {
@@ -140,7 +150,8 @@ func (e *Engine) Serve(ctx context.Context, opts WorkerOptions) error {
 			}
 			continue
 		}
-		tasks, err := e.b.ClaimTasks(ctx, backend.ClaimRequest{WorkerID: opts.ID, Queues: opts.Queues, Limit: free, Lease: opts.LeaseDuration, MaxConcurrent: e.activityCaps()})
+		tasks, err := e.b.ClaimTasks(ctx, backend.ClaimRequest{WorkerID: opts.ID, Queues: opts.Queues, Limit: free, Lease: opts.LeaseDuration, MaxConcurrent: e.activityCaps(),
+			RouteActivities: true, Activities: e.activityNames()})
 		if err != nil {
 			if ctx.Err() != nil {
 				break
@@ -226,7 +237,7 @@ func (w *worker) heartbeatLoop(ctx context.Context) {
 			return
 		case <-tick.C:
 		}
-		if err := e.b.Heartbeat(ctx, w.opts.ID); err != nil && ctx.Err() == nil {
+		if err := w.recordWorker(ctx); err != nil && ctx.Err() == nil {
 			e.logger.Warn("worker heartbeat", "worker", w.opts.ID, "err", err)
 		}
 		// In virtual time the clock jumps while this (only) worker is idle, so heartbeats
@@ -234,6 +245,7 @@ func (w *worker) heartbeatLoop(ctx context.Context) {
 		if e.cfg.virtual != nil {
 			continue
 		}
+		w.failUnstarted(ctx)
 		if n, err := e.b.ReclaimTasks(ctx, w.opts.DeadWorkerGrace); err == nil && n > 0 {
 			e.logger.Info("reclaimed tasks of stopped workers", "count", n)
 			e.wake.Notify()
@@ -297,7 +309,8 @@ func (w *worker) handOff() (backend.HandOff, bool) {
 
 // claimOne describes a claim of one task for this worker, used by hand-offs.
 func (w *worker) claimOne() backend.ClaimRequest {
-	return backend.ClaimRequest{WorkerID: w.opts.ID, Queues: w.opts.Queues, Limit: 1, Lease: w.opts.LeaseDuration, MaxConcurrent: w.e.activityCaps()}
+	return backend.ClaimRequest{WorkerID: w.opts.ID, Queues: w.opts.Queues, Limit: 1, Lease: w.opts.LeaseDuration, MaxConcurrent: w.e.activityCaps(),
+		RouteActivities: true, Activities: w.e.activityNames()}
 }
 
 func (w *worker) process(ctx, workCtx context.Context, t backend.Task) (next *backend.Task) {
@@ -430,7 +443,7 @@ func (w *worker) coldRun(ctx context.Context, ex *backend.Execution) (*liveRun, 
 		ExecutionID:   ex.ID,
 		StepLimit:     e.cfg.stepLimit,
 		MaxHistory:    e.cfg.maxHistory,
-		CheckActivity: e.checkActivity,
+		CheckActivity: e.acceptActivity,
 		Now:           e.clock.Now,
 		LogsCommitted: logs,
 		LoadSignals: func() ([]backend.Signal, error) {
@@ -517,7 +530,7 @@ func (w *worker) commit(ctx context.Context, t backend.Task, ex *backend.Executi
 		claimed []backend.Task
 		err     error
 	)
-	if h, ok := w.handOff(); ok && res.Finish == nil && res.ContinueAsNew == nil && hasDueActivity(res.Tasks, now) {
+	if h, ok := w.handOff(); ok && res.Finish == nil && res.ContinueAsNew == nil && hasDueActivity(res.Tasks, now) && w.routes(res.Tasks, now) {
 		version, claimed, err = h.CompleteWorkflowTaskAndClaim(ctx, res, w.claimOne())
 	} else {
 		version, err = e.b.CompleteWorkflowTask(ctx, res)

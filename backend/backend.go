@@ -321,6 +321,10 @@ type ClaimRequest struct {
 	// MaxConcurrent caps, per activity name, how many activity tasks of that name may
 	// be claimed at once across all workers; a claim never takes one past its cap.
 	MaxConcurrent map[string]int
+	// RouteActivities, when set, claims only activity tasks whose activity is one of
+	// Activities (the worker's registered names; none when empty): activity routing.
+	RouteActivities bool
+	Activities      []string
 }
 
 // LogLine is one line printed by a script.

@@ -47,6 +47,9 @@ type CallOptions struct {
 	CacheTTLMS         int64      `json:"cache_ttl_ms,omitempty"`
 	Queue              string     `json:"queue,omitempty"`
 	Priority           int        `json:"priority,omitempty"`
+	// ScheduleToStartMS fails the step with a timeout when no worker starts an attempt
+	// within it (the backend computes the task's deadline from this key).
+	ScheduleToStartMS int64 `json:"schedule_to_start_ms,omitempty"`
 }
 
 // empty reports whether no option is set.

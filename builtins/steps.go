@@ -76,7 +76,7 @@ func parseStep(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple
 		return nil, Command{}, err
 	}
 	if cmd.Kind == KindChild && opts.activityOnly() {
-		return nil, Command{}, fmt.Errorf("%s: retry=, timeout= and cache options apply to activities, not to child workflow %s (queue= and priority= do)", b.Name(), cmd.Name)
+		return nil, Command{}, fmt.Errorf("%s: retry=, timeout=, schedule_to_start_timeout= and cache options apply to activities, not to child workflow %s (queue= and priority= do)", b.Name(), cmd.Name)
 	}
 	if !opts.empty() {
 		cmd.Options, _ = json.Marshal(opts)
@@ -440,7 +440,7 @@ func parseCallOptions(fn string, kwargs []starlark.Tuple, opts *CallOptions) err
 			}
 			spec := rp.spec
 			opts.Retry = &spec
-		case "timeout", "heartbeat_timeout", "cache_ttl":
+		case "timeout", "heartbeat_timeout", "cache_ttl", "schedule_to_start_timeout":
 			var ms int64
 			if v != starlark.None {
 				d, err := durationValue(v)
@@ -454,6 +454,8 @@ func parseCallOptions(fn string, kwargs []starlark.Tuple, opts *CallOptions) err
 				opts.TimeoutMS = ms
 			case "heartbeat_timeout":
 				opts.HeartbeatTimeoutMS = ms
+			case "schedule_to_start_timeout":
+				opts.ScheduleToStartMS = ms
 			default:
 				opts.CacheTTLMS = ms
 				if ms > 0 {
@@ -479,7 +481,7 @@ func parseCallOptions(fn string, kwargs []starlark.Tuple, opts *CallOptions) err
 			}
 			opts.Cached = bool(b)
 		default:
-			return fmt.Errorf("%s: unexpected keyword argument %q (known: retry, timeout, heartbeat_timeout, cached, cache_ttl, queue, priority)", fn, name)
+			return fmt.Errorf("%s: unexpected keyword argument %q (known: retry, timeout, heartbeat_timeout, schedule_to_start_timeout, cached, cache_ttl, queue, priority)", fn, name)
 		}
 	}
 	return nil

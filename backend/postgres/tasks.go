@@ -135,9 +135,10 @@ func sqlPriorities(queueFilter string) string {
 // after the caps' advisory locks were taken (see capLocksSQL) in the same transaction:
 // it takes uncapped tasks as above, and for each capped activity at most its cap minus
 // the tasks of it claimed now (by anyone), then keeps the first limit in claim order.
-// Parameters: $1 worker, $2 lease expiry, $3 now, then kinds, queue(s), limit and,
-// with capped, the capped names and their caps.
-func claimSQL(kinds bool, queues int, heartbeat, capped bool) string {
+// Parameters: $1 worker, $2 lease expiry, $3 now, then kinds, queue(s), limit,
+// with capped, the capped names and their caps, and, with route, the only activity
+// names to claim (activity routing: ClaimRequest.RouteActivities).
+func claimSQL(kinds bool, queues int, heartbeat, capped, route bool) string {
 	q := `WITH RECURSIVE `
 	if heartbeat {
 		q += `hb AS (
@@ -172,6 +173,14 @@ func claimSQL(kinds bool, queues int, heartbeat, capped bool) string {
 	q += sqlPriorities(prFilter) + `,
 `
 	uncapped := ``
+	if route {
+		at := n
+		if capped {
+			at += 2
+		}
+		routed := ` AND (activity IS NULL OR activity = ANY($` + strconv.Itoa(at) + `::text[]))`
+		queueFilter += routed
+	}
 	if capped {
 		names, caps := `$`+strconv.Itoa(n), `$`+strconv.Itoa(n+1)
 		uncapped = ` AND (activity IS NULL OR activity <> ALL(` + names + `::text[]))`
@@ -297,9 +306,12 @@ func (b *Backend) ClaimTasks(ctx context.Context, req backend.ClaimRequest) ([]b
 	}
 	args = append(args, limit)
 	capped := len(req.MaxConcurrent) > 0 && (len(req.Kinds) == 0 || slices.Contains(req.Kinds, backend.TaskActivity))
-	sql := claimSQL(len(req.Kinds) > 0, len(req.Queues), b.heartbeatDue(req.WorkerID, now), capped)
+	sql := claimSQL(len(req.Kinds) > 0, len(req.Queues), b.heartbeatDue(req.WorkerID, now), capped, req.RouteActivities)
 	var out []backend.Task
 	if !capped {
+		if req.RouteActivities {
+			args = append(args, routedNames(req.Activities))
+		}
 		// The hot path: one statement, its own transaction.
 		rows, err := b.pool.Query(ctx, sql, args...)
 		if err != nil {
@@ -313,6 +325,9 @@ func (b *Backend) ClaimTasks(ctx context.Context, req backend.ClaimRequest) ([]b
 	}
 	names, caps := capsOf(req.MaxConcurrent, nil)
 	args = append(args, names, caps)
+	if req.RouteActivities {
+		args = append(args, routedNames(req.Activities))
+	}
 	err := b.pipelined(ctx, "claiming tasks", func(bt *pgx.Batch) error {
 		bt.Queue(capLocksSQL, b.schema, names)
 		bt.Queue(sql, args...)

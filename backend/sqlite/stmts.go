@@ -135,8 +135,9 @@ var allKinds = []backend.TaskKind{backend.TaskWorkflow, backend.TaskActivity, ba
 // one kind never slows down the claims of another, and tasks of priority 0 cost what
 // they did before priorities. Arguments: ?1 owner, ?2 lease expiry, ?3 now, ?4 limit,
 // then the kinds, then the queues, then, with exclude, a JSON array of activity names
-// not to select.
-func claimSelect(nKinds, nQueues int, exclude bool, cols string) string {
+// not to select, then, with route, a JSON array of the only activity names to select
+// (activity routing: ClaimRequest.RouteActivities).
+func claimSelect(nKinds, nQueues int, exclude, route bool, cols string) string {
 	var extra strings.Builder
 	if nQueues > 0 {
 		extra.WriteString(" AND queue IN (")
@@ -151,10 +152,17 @@ func claimSelect(nKinds, nQueues int, exclude bool, cols string) string {
 	if exclude {
 		fmt.Fprintf(&extra, " AND (activity IS NULL OR activity NOT IN (SELECT value FROM json_each(?%d)))", 5+nKinds+nQueues)
 	}
+	if route {
+		n := 5 + nKinds + nQueues
+		if exclude {
+			n++
+		}
+		fmt.Fprintf(&extra, " AND (activity IS NULL OR activity IN (SELECT value FROM json_each(?%d)))", n)
+	}
 	// Without exclude, the branches read their index only (the priority of the first
 	// is the constant 0).
 	act := ""
-	if exclude {
+	if exclude || route {
 		act = ", activity"
 	}
 	parts := make([]string, 0, 2*nKinds)
@@ -171,22 +179,26 @@ func claimSelect(nKinds, nQueues int, exclude bool, cols string) string {
 }
 
 // claimSQL leases what claimSelect (without exclude) selects.
-func claimSQL(nKinds, nQueues int) string {
+func claimSQL(nKinds, nQueues int, route bool) string {
 	return claimSet + `
-		WHERE id IN (` + claimSelect(nKinds, nQueues, false, "id") + `) RETURNING ` + claimedColumns
+		WHERE id IN (` + claimSelect(nKinds, nQueues, false, route, "id") + `) RETURNING ` + claimedColumns
 }
 
 // claimShape keys the claim statements prepared so far.
-type claimShape struct{ kinds, queues int }
+type claimShape struct {
+	kinds, queues int
+	route         bool
+}
 
-// cappedSelectStmt returns the statement of claimSelect(nKinds, nQueues, true) returning
-// id and activity (for claims with MaxConcurrent caps), preparing it on first use.
-func (s *stmts) cappedSelectStmt(ctx context.Context, p preparer, nKinds, nQueues int) (*sql.Stmt, error) {
-	k := claimShape{nKinds, nQueues}
+// cappedSelectStmt returns the statement of claimSelect(nKinds, nQueues, true, route)
+// returning id and activity (for claims with MaxConcurrent caps), preparing it on
+// first use.
+func (s *stmts) cappedSelectStmt(ctx context.Context, p preparer, nKinds, nQueues int, route bool) (*sql.Stmt, error) {
+	k := claimShape{nKinds, nQueues, route}
 	if st := s.cappedSelects[k]; st != nil {
 		return st, nil
 	}
-	st, err := p.PrepareContext(ctx, claimSelect(nKinds, nQueues, true, "id, activity"))
+	st, err := p.PrepareContext(ctx, claimSelect(nKinds, nQueues, true, route, "id, activity"))
 	if err != nil {
 		return nil, err
 	}
@@ -199,12 +211,12 @@ func (s *stmts) cappedSelectStmt(ctx context.Context, p preparer, nKinds, nQueue
 }
 
 // claimStmt returns the claim statement for the shape, preparing it on first use.
-func (s *stmts) claimStmt(ctx context.Context, p preparer, nKinds, nQueues int) (*sql.Stmt, error) {
-	k := claimShape{nKinds, nQueues}
+func (s *stmts) claimStmt(ctx context.Context, p preparer, nKinds, nQueues int, route bool) (*sql.Stmt, error) {
+	k := claimShape{nKinds, nQueues, route}
 	if st := s.claims[k]; st != nil {
 		return st, nil
 	}
-	st, err := p.PrepareContext(ctx, claimSQL(nKinds, nQueues))
+	st, err := p.PrepareContext(ctx, claimSQL(nKinds, nQueues, route))
 	if err != nil {
 		return nil, err
 	}

@@ -154,7 +154,7 @@ func (t *wtx) claimCapped(req backend.ClaimRequest, kinds []backend.TaskKind, li
 	if err != nil {
 		return out, err
 	}
-	sel, err := t.st.cappedSelectStmt(t.ctx, t.conn, len(kinds), len(req.Queues))
+	sel, err := t.st.cappedSelectStmt(t.ctx, t.conn, len(kinds), len(req.Queues), req.RouteActivities)
 	if err != nil {
 		return out, err
 	}
@@ -171,6 +171,10 @@ func (t *wtx) claimCapped(req backend.ClaimRequest, kinds []backend.TaskKind, li
 		args = append(args, q)
 	}
 	args = append(args, nil)
+	excludeArg := len(args) - 1
+	if req.RouteActivities {
+		args = append(args, routedJSON(req.Activities))
+	}
 	for need := limit; need > 0; {
 		full := make([]string, 0, len(remaining))
 		for name, n := range remaining {
@@ -182,7 +186,7 @@ func (t *wtx) claimCapped(req backend.ClaimRequest, kinds []backend.TaskKind, li
 		if err != nil {
 			return out, err
 		}
-		args[3], args[len(args)-1] = need, string(js)
+		args[3], args[excludeArg] = need, string(js)
 		rows, err := t.query(sel, args...)
 		if err != nil {
 			return out, fmt.Errorf("selecting tasks to claim: %w", err)
@@ -261,6 +265,9 @@ func (b *Backend) ClaimTasks(ctx context.Context, req backend.ClaimRequest) ([]b
 		for _, q := range req.Queues {
 			args = append(args, q)
 		}
+		if req.RouteActivities {
+			args = append(args, routedJSON(req.Activities))
+		}
 	}
 	var got []claimedTask
 	err := b.write(ctx, "claiming tasks", func(t *wtx) error {
@@ -274,7 +281,7 @@ func (b *Backend) ClaimTasks(ctx context.Context, req backend.ClaimRequest) ([]b
 			got, err = t.claimCapped(req, kinds, limit, expires, got)
 			return err
 		}
-		claim, err := t.st.claimStmt(t.ctx, t.conn, len(kinds), len(req.Queues))
+		claim, err := t.st.claimStmt(t.ctx, t.conn, len(kinds), len(req.Queues), req.RouteActivities)
 		if err != nil {
 			return err
 		}

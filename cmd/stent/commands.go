@@ -76,6 +76,9 @@ func workerOptions(c *cli.Context) (stent.WorkerOptions, []stent.Option, error) 
 	if c.IsSet("queue") && c.Command.Name == "worker" {
 		o.Queues = c.StringSlice("queue")
 	}
+	// A long-running worker lets a step wait for a worker that runs its activity;
+	// exec, alone with its execution, fails it at once.
+	o.AwaitActivityWorkers = c.Command.Name == "worker"
 	engOpts := []stent.Option{stent.WithCacheSize(c.Int("cache-size")), stent.WithStepLimit(c.Uint64("max-steps"))}
 	return o, engOpts, nil
 }
@@ -338,7 +341,10 @@ func statusCommand() *cli.Command {
 				if ex.Error != nil {
 					fmt.Fprintf(w, "error\t%s\n", ex.Error.Message)
 				}
-				return w.Flush()
+				if err := w.Flush(); err != nil {
+					return err
+				}
+				return printWaiting(c, eng, ex, c.App.Writer)
 			})
 		},
 	}

@@ -136,6 +136,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			cacheCommand(),
 			testCommand(),
 			benchCommand(),
+			workersCommand(),
 		},
 	}
 	for _, c := range app.Commands {

@@ -1,0 +1,103 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/stent-go/stent"
+	"github.com/stent-go/stent/backend"
+)
+
+// workerJSON is one line of `stent workers --json`.
+type workerJSON struct {
+	ID          string    `json:"id"`
+	Host        string    `json:"host"`
+	PID         int       `json:"pid"`
+	Queues      []string  `json:"queues"` // [] = every queue
+	Activities  []string  `json:"activities"`
+	Concurrency int       `json:"concurrency"`
+	InFlight    int       `json:"tasks_in_flight"`
+	StartedAt   time.Time `json:"started_at"`
+	HeartbeatAt time.Time `json:"last_heartbeat_at"`
+}
+
+func workersCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "workers",
+		Usage: "list the live workers: host, pid, queues, activities, concurrency, tasks in flight, last heartbeat",
+		Flags: []cli.Flag{&cli.BoolFlag{Name: "json", Usage: "print one JSON object per worker"}},
+		Action: func(c *cli.Context) error {
+			if c.NArg() != 0 {
+				return failf(exitUsage, "workers takes no arguments, got %q", c.Args().Slice())
+			}
+			return withEngine(c, func(eng *stent.Engine) error {
+				ws, err := eng.Workers(c.Context)
+				if err != nil {
+					return err
+				}
+				if c.Bool("json") {
+					for _, w := range ws {
+						j := workerJSON{ID: w.ID, Host: w.Host, PID: w.PID, Queues: w.Queues, Activities: w.Activities,
+							Concurrency: w.Concurrency, InFlight: w.InFlight, StartedAt: w.StartedAt.UTC(),
+							HeartbeatAt: w.HeartbeatAt.UTC()}
+						if j.Queues == nil {
+							j.Queues = []string{}
+						}
+						if j.Activities == nil {
+							j.Activities = []string{}
+						}
+						if err := writeJSON(c, j); err != nil {
+							return err
+						}
+					}
+					return nil
+				}
+				if len(ws) == 0 {
+					fmt.Fprintln(c.App.ErrWriter, "no live worker (start one with `stent worker`)")
+					return nil
+				}
+				return printWorkers(c.App.Writer, ws)
+			})
+		},
+	}
+}
+
+func printWorkers(out io.Writer, ws []stent.WorkerInfo) error {
+	w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "ID\tHOST\tPID\tQUEUES\tACTIVITIES\tCONCURRENCY\tIN FLIGHT\tLAST HEARTBEAT")
+	now := time.Now()
+	for _, x := range ws {
+		queues := "all"
+		if len(x.Queues) > 0 {
+			queues = strings.Join(x.Queues, ",")
+		}
+		acts := "-"
+		if len(x.Activities) > 0 {
+			acts = strings.Join(x.Activities, ",")
+		}
+		fmt.Fprintf(w, "%s\t%s\t%d\t%s\t%s\t%d\t%d\t%s ago\n", x.ID, x.Host, x.PID, queues, acts, x.Concurrency,
+			x.InFlight, now.Sub(x.HeartbeatAt).Round(time.Second))
+	}
+	return w.Flush()
+}
+
+// printWaiting adds to `stent status` of a running execution what its pending tasks
+// wait for, when no live worker can take them.
+func printWaiting(c *cli.Context, eng *stent.Engine, ex *backend.Execution, w io.Writer) error {
+	if ex.Status != backend.StatusRunning {
+		return nil
+	}
+	lines, err := eng.WaitingFor(c.Context, ex.ID)
+	if err != nil {
+		return err
+	}
+	for _, l := range lines {
+		fmt.Fprintln(w, l)
+	}
+	return nil
+}
