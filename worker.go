@@ -131,6 +131,8 @@ func (e *Engine) Serve(ctx context.Context, opts WorkerOptions) error {
 	var bg sync.WaitGroup
 	bg.Add(1)
 	go func() { defer bg.Done(); w.heartbeatLoop(bgCtx) }()
+	bg.Add(1)
+	go func() { defer bg.Done(); w.scheduleLoop(ctx) }()
 	e.listen()
 	e.readyMu.Do(func() { close(e.ready) })
 

@@ -81,6 +81,7 @@ func Run(t *testing.T, newBackend NewBackendFunc) {
 		{"Priority", priorityTests},
 		{"DelayedStart", delayedStartTests},
 		{"Routing", routingTests},
+		{"Schedules", scheduleTests},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {

@@ -137,6 +137,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			testCommand(),
 			benchCommand(),
 			workersCommand(),
+			scheduleCommand(),
 		},
 	}
 	for _, c := range app.Commands {

@@ -1,0 +1,300 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/stent-go/stent/backend"
+)
+
+// scheduleColumns is the column list scanned by scanSchedule.
+const scheduleColumns = `id, spec, timezone, overlap, catchup_ms, jitter_ms, bundle, entry, args, queue, paused,
+	next_at, buffered_at, last_execution_id, created_at, updated_at`
+
+// scheduleTicksKept bounds the tick records kept per schedule.
+const scheduleTicksKept = 1000
+
+func scanSchedule(s scanner, extra ...any) (*backend.Schedule, error) {
+	var (
+		sc                         backend.Schedule
+		catchup, jitter            int64
+		bundle, args               string
+		paused                     bool
+		nextAt, createdAt, updated int64
+		buffered                   sql.NullInt64
+	)
+	dest := append([]any{&sc.ID, &sc.Spec, &sc.Timezone, &sc.Overlap, &catchup, &jitter, &bundle, &sc.Entry, &args,
+		&sc.Queue, &paused, &nextAt, &buffered, &sc.LastExecutionID, &createdAt, &updated}, extra...)
+	if err := s.Scan(dest...); err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal([]byte(bundle), &sc.Bundle); err != nil {
+		return nil, fmt.Errorf("decoding the bundle of schedule %s: %w", sc.ID, err)
+	}
+	sc.Catchup, sc.Jitter = time.Duration(catchup)*time.Millisecond, time.Duration(jitter)*time.Millisecond
+	sc.Args, sc.Paused = json.RawMessage(args), paused
+	sc.NextAt, sc.CreatedAt, sc.UpdatedAt = fromMS(nextAt), fromMS(createdAt), fromMS(updated)
+	if buffered.Valid {
+		at := fromMS(buffered.Int64)
+		sc.BufferedAt = &at
+	}
+	return &sc, nil
+}
+
+// putSources stores script files by hash (content-addressed: existing ones are kept).
+func (t *wtx) putSources(sources map[string][]byte) error {
+	for hash, src := range sources {
+		if src == nil {
+			src = []byte{}
+		}
+		if _, err := t.exec(t.st.insertScript, hash, src); err != nil {
+			return fmt.Errorf("storing script %s: %w", hash, err)
+		}
+	}
+	return nil
+}
+
+func scheduleArgs(s backend.Schedule) (bundle, args string, err error) {
+	b, err := json.Marshal(s.Bundle)
+	if err != nil {
+		return "", "", err
+	}
+	args = string(s.Args)
+	if args == "" {
+		args = "[]"
+	}
+	return string(b), args, nil
+}
+
+// CreateSchedule stores a schedule and its sources; false when the ID exists.
+func (b *Backend) CreateSchedule(ctx context.Context, s backend.Schedule, sources map[string][]byte) (bool, error) {
+	bundle, args, err := scheduleArgs(s)
+	if err != nil {
+		return false, err
+	}
+	created := false
+	err = b.write(ctx, "creating schedule "+s.ID, func(t *wtx) error {
+		res, err := t.execSQL(`INSERT INTO schedules (id, spec, timezone, overlap, catchup_ms, jitter_ms, bundle, entry,
+				args, queue, paused, next_at, created_at, updated_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
+			s.ID, s.Spec, s.Timezone, s.Overlap, s.Catchup.Milliseconds(), s.Jitter.Milliseconds(), bundle, s.Entry,
+			args, s.Queue, s.Paused, ms(s.NextAt), t.now, t.now)
+		if err != nil {
+			return err
+		}
+		n, err := res.RowsAffected()
+		if err != nil || n == 0 {
+			return err
+		}
+		created = true
+		return t.putSources(sources)
+	})
+	return created, err
+}
+
+// GetSchedule returns a schedule, or ErrNotFound.
+func (b *Backend) GetSchedule(ctx context.Context, id string) (*backend.Schedule, error) {
+	var sc *backend.Schedule
+	err := b.read(ctx, "reading schedule "+id, func(q queryer, _ *stmts) error {
+		rows, err := q.QueryContext(ctx, `SELECT `+scheduleColumns+` FROM schedules WHERE id = ?`, id)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		if !rows.Next() {
+			if err := rows.Err(); err != nil {
+				return err
+			}
+			return fmt.Errorf("schedule %q: %w", id, backend.ErrNotFound)
+		}
+		sc, err = scanSchedule(rows)
+		return err
+	})
+	return sc, err
+}
+
+// ListSchedules lists every schedule by ID.
+func (b *Backend) ListSchedules(ctx context.Context) ([]backend.Schedule, error) {
+	var out []backend.Schedule
+	err := b.read(ctx, "listing schedules", func(q queryer, _ *stmts) error {
+		out = out[:0]
+		rows, err := q.QueryContext(ctx, `SELECT `+scheduleColumns+` FROM schedules ORDER BY id`)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			sc, err := scanSchedule(rows)
+			if err != nil {
+				return err
+			}
+			out = append(out, *sc)
+		}
+		return rows.Err()
+	})
+	return out, err
+}
+
+// UpdateSchedule replaces a schedule's definition and drops its lease.
+func (b *Backend) UpdateSchedule(ctx context.Context, s backend.Schedule, sources map[string][]byte) error {
+	bundle, args, err := scheduleArgs(s)
+	if err != nil {
+		return err
+	}
+	return b.write(ctx, "updating schedule "+s.ID, func(t *wtx) error {
+		res, err := t.execSQL(`UPDATE schedules SET spec = ?, timezone = ?, overlap = ?, catchup_ms = ?, jitter_ms = ?,
+				bundle = ?, entry = ?, args = ?, queue = ?, paused = ?, next_at = ?, lease_until = 0, updated_at = ?
+			WHERE id = ?`,
+			s.Spec, s.Timezone, s.Overlap, s.Catchup.Milliseconds(), s.Jitter.Milliseconds(), bundle, s.Entry, args,
+			s.Queue, s.Paused, ms(s.NextAt), t.now, s.ID)
+		if err := mustAffect(res, err); err != nil {
+			if errors.Is(err, backend.ErrLeaseLost) {
+				return fmt.Errorf("schedule %q: %w", s.ID, backend.ErrNotFound)
+			}
+			return err
+		}
+		return t.putSources(sources)
+	})
+}
+
+// DeleteSchedule deletes a schedule and its tick records.
+func (b *Backend) DeleteSchedule(ctx context.Context, id string) error {
+	return b.write(ctx, "deleting schedule "+id, func(t *wtx) error {
+		res, err := t.execSQL(`DELETE FROM schedules WHERE id = ?`, id)
+		if err := mustAffect(res, err); err != nil {
+			if errors.Is(err, backend.ErrLeaseLost) {
+				return fmt.Errorf("schedule %q: %w", id, backend.ErrNotFound)
+			}
+			return err
+		}
+		_, err = t.execSQL(`DELETE FROM schedule_ticks WHERE schedule_id = ?`, id)
+		return err
+	})
+}
+
+// ScheduleTicks returns a schedule's latest tick records, newest first.
+func (b *Backend) ScheduleTicks(ctx context.Context, id string, limit int) ([]backend.ScheduleTick, error) {
+	if limit <= 0 {
+		limit = 100
+	}
+	var out []backend.ScheduleTick
+	err := b.read(ctx, "reading the ticks of schedule "+id, func(q queryer, _ *stmts) error {
+		out = out[:0]
+		rows, err := q.QueryContext(ctx, `SELECT tick_at, outcome, execution_id, at FROM schedule_ticks
+			WHERE schedule_id = ? ORDER BY id DESC LIMIT ?`, id, limit)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var (
+				tk         backend.ScheduleTick
+				tickAt, at int64
+			)
+			if err := rows.Scan(&tickAt, &tk.Outcome, &tk.ExecutionID, &at); err != nil {
+				return err
+			}
+			tk.TickAt, tk.At = fromMS(tickAt), fromMS(at)
+			out = append(out, tk)
+		}
+		return rows.Err()
+	})
+	return out, err
+}
+
+// ClaimDueSchedules leases due schedules; writes are serialised (BEGIN IMMEDIATE), so
+// two processes never claim the same one.
+func (b *Backend) ClaimDueSchedules(ctx context.Context, limit int, lease time.Duration) ([]backend.ClaimedSchedule, error) {
+	var out []backend.ClaimedSchedule
+	err := b.write(ctx, "claiming due schedules", func(t *wtx) error {
+		out = out[:0]
+		until := t.now + lease.Milliseconds()
+		rows, err := t.conn.QueryContext(t.ctx, `UPDATE schedules SET lease_until = ?1
+			WHERE id IN (SELECT id FROM schedules WHERE paused = 0 AND (next_at <= ?2 OR buffered_at IS NOT NULL)
+				AND lease_until < ?2 ORDER BY next_at LIMIT ?3)
+			RETURNING `+scheduleColumns, until, t.now, max(limit, 1))
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			sc, err := scanSchedule(rows)
+			if err != nil {
+				return err
+			}
+			out = append(out, backend.ClaimedSchedule{Schedule: *sc, LeaseUntil: fromMS(until)})
+		}
+		return rows.Err()
+	})
+	return out, err
+}
+
+// AdvanceSchedule commits the outcome of a schedule's ticks atomically.
+func (b *Backend) AdvanceSchedule(ctx context.Context, a backend.ScheduleAdvance) error {
+	return b.write(ctx, "advancing schedule "+a.ID, func(t *wtx) error {
+		var (
+			res sql.Result
+			err error
+		)
+		if a.Trigger {
+			res, err = t.execSQL(`UPDATE schedules SET last_execution_id = COALESCE(NULLIF(?, ''), last_execution_id)
+				WHERE id = ?`, a.LastExecutionID, a.ID)
+		} else {
+			var buffered any
+			if a.BufferedAt != nil {
+				buffered = ms(*a.BufferedAt)
+			}
+			res, err = t.execSQL(`UPDATE schedules SET next_at = ?, buffered_at = ?,
+					last_execution_id = COALESCE(NULLIF(?, ''), last_execution_id), lease_until = 0
+				WHERE id = ? AND lease_until = ?`, ms(a.NextAt), buffered, a.LastExecutionID, a.ID, ms(a.LeaseUntil))
+		}
+		if err := mustAffect(res, err); err != nil {
+			return fmt.Errorf("schedule %q was updated, deleted or claimed again: %w", a.ID, err)
+		}
+		for _, e := range a.Executions {
+			if _, err := t.createExecution(e, backend.DefaultQueue, 1); err != nil {
+				return err
+			}
+		}
+		for _, tk := range a.Ticks {
+			if _, err := t.execSQL(`INSERT INTO schedule_ticks (schedule_id, tick_at, outcome, execution_id, at)
+				VALUES (?, ?, ?, ?, ?)`, a.ID, ms(tk.TickAt), tk.Outcome, tk.ExecutionID, t.now); err != nil {
+				return fmt.Errorf("recording a tick: %w", err)
+			}
+		}
+		if len(a.Ticks) > 0 {
+			_, err = t.execSQL(`DELETE FROM schedule_ticks WHERE schedule_id = ?1 AND id <= (
+				SELECT id FROM schedule_ticks WHERE schedule_id = ?1 ORDER BY id DESC LIMIT 1 OFFSET ?2)`,
+				a.ID, scheduleTicksKept)
+		}
+		return err
+	})
+}
+
+// NextScheduleAt returns the earliest NextAt of the unpaused schedules.
+func (b *Backend) NextScheduleAt(ctx context.Context) (time.Time, bool, error) {
+	var (
+		at sql.NullInt64
+	)
+	err := b.read(ctx, "reading the next schedule tick", func(q queryer, _ *stmts) error {
+		rows, err := q.QueryContext(ctx, `SELECT min(next_at) FROM schedules WHERE paused = 0`)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		if rows.Next() {
+			return rows.Scan(&at)
+		}
+		return rows.Err()
+	})
+	if err != nil || !at.Valid {
+		return time.Time{}, false, err
+	}
+	return fromMS(at.Int64), true, nil
+}
+
+var _ backend.Schedules = (*Backend)(nil)
