@@ -44,6 +44,10 @@ type WorkerOptions struct {
 	// one (a long-running `stent worker`); by default it fails at once, naming the
 	// registered activities (`stent exec`, tests).
 	AwaitActivityWorkers bool
+	// Retention deletes executions that ended longer ago than this (0: keep them
+	// forever), every RetentionInterval (default 10 minutes).
+	Retention         time.Duration
+	RetentionInterval time.Duration
 }
 
 func (o *WorkerOptions) setDefaults() {
@@ -71,6 +75,9 @@ func (o *WorkerOptions) setDefaults() {
 	}
 	if o.ShutdownTimeout <= 0 {
 		o.ShutdownTimeout = 30 * time.Second
+	}
+	if o.RetentionInterval <= 0 {
+		o.RetentionInterval = 10 * time.Minute
 	}
 }
 
@@ -133,6 +140,8 @@ func (e *Engine) Serve(ctx context.Context, opts WorkerOptions) error {
 	go func() { defer bg.Done(); w.heartbeatLoop(bgCtx) }()
 	bg.Add(1)
 	go func() { defer bg.Done(); w.scheduleLoop(ctx) }()
+	bg.Add(1)
+	go func() { defer bg.Done(); w.retentionLoop(ctx) }()
 	e.listen()
 	e.readyMu.Do(func() { close(e.ready) })
 

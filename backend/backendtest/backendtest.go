@@ -82,6 +82,7 @@ func Run(t *testing.T, newBackend NewBackendFunc) {
 		{"DelayedStart", delayedStartTests},
 		{"Routing", routingTests},
 		{"Schedules", scheduleTests},
+		{"Retention", retentionTests},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {

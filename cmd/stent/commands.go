@@ -255,13 +255,16 @@ func workerCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "worker",
 		Usage: "serve executions until SIGINT/SIGTERM, then drain gracefully",
-		Flags: append([]cli.Flag{&cli.StringSliceFlag{Name: "queue", Usage: "queue to serve (repeatable; default all)"}}, workerFlags()...),
+		Flags: append([]cli.Flag{&cli.StringSliceFlag{Name: "queue", Usage: "queue to serve (repeatable; default all)"}, retentionFlag}, workerFlags()...),
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 0 {
 				return failf(exitUsage, "worker takes no arguments, got %q", c.Args().Slice())
 			}
 			wopts, eopts, err := workerOptions(c)
 			if err != nil {
+				return err
+			}
+			if err := retentionOptions(c, &wopts); err != nil {
 				return err
 			}
 			eng, err := openEngine(c, eopts...)

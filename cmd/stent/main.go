@@ -138,6 +138,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			benchCommand(),
 			workersCommand(),
 			scheduleCommand(),
+			pruneCommand(),
 		},
 	}
 	for _, c := range app.Commands {

@@ -1,0 +1,64 @@
+package backend
+
+import (
+	"context"
+	"time"
+)
+
+// PruneBatch selects one batch of ended executions to delete.
+type PruneBatch struct {
+	// EndedBefore: only root executions that ended (completed_at) before it.
+	EndedBefore time.Time
+	// Status, when set, keeps only roots of that terminal status.
+	Status Status
+	// Limit is how many candidate roots the batch looks at (default 200).
+	Limit int
+	// After is the cursor returned by the previous batch (zero: from the oldest).
+	After PruneCursor
+	// DryRun selects and counts without deleting anything.
+	DryRun bool
+	// Exclusive (retention by workers): the batch runs only if no other process runs
+	// an exclusive batch at the same time (an advisory lock on PostgreSQL); Skipped
+	// tells when it did not.
+	Exclusive bool
+}
+
+// PruneCursor is the position of the last candidate root a batch looked at, in
+// (completed_at, id) order.
+type PruneCursor struct {
+	CompletedAt time.Time
+	ID          string
+}
+
+// PruneResult counts what a batch deleted (or, in a dry run, would delete).
+type PruneResult struct {
+	// Candidates is how many roots the batch looked at: fewer than Limit means it
+	// reached the end.
+	Candidates int
+	// Next is the cursor for the following batch.
+	Next PruneCursor
+	// Skipped: an exclusive batch found another process pruning; nothing was done.
+	Skipped bool
+	// Roots and Executions (roots and their descendants) deleted.
+	Roots, Executions int64
+	// Rows deleted from the other tables.
+	Events, Logs, Signals, DeadLetters, Tasks int64
+	// ScriptHashes are the script hashes of the deleted executions' bundles (candidates
+	// for PruneScripts).
+	ScriptHashes []string
+}
+
+// Retention is an optional extension of Backend, implemented by both stores: the
+// deletion of old ended executions.
+type Retention interface {
+	// PruneExecutions deletes, in one short transaction, the trees of up to b.Limit
+	// ended root executions (completed before b.EndedBefore, of b.Status when set),
+	// oldest first after b.After: each root with every descendant, their events, logs,
+	// signals, tasks and dead letters. A tree is left whole when any execution in it is
+	// running or has an open dead letter; running executions and their ancestors are
+	// never touched.
+	PruneExecutions(ctx context.Context, b PruneBatch) (PruneResult, error)
+	// PruneScripts deletes the scripts among hashes that no execution and no schedule
+	// references any more, and returns how many it deleted.
+	PruneScripts(ctx context.Context, hashes []string) (int64, error)
+}

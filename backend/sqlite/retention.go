@@ -1,0 +1,214 @@
+package sqlite
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/stent-go/stent/backend"
+)
+
+// defaultPruneBatch is how many candidate roots a prune batch looks at by default.
+const defaultPruneBatch = 200
+
+// sqlPruneCandidates selects, after the cursor (?2 completed_at, ?3 id), up to ?4 ended
+// root executions that ended before ?1 (of status ?5 unless NULL).
+const sqlPruneCandidates = `SELECT id, completed_at FROM executions INDEXED BY executions_ended
+	WHERE parent_id = '' AND completed_at IS NOT NULL AND completed_at < ?1 AND status <> 'running'
+		AND (completed_at > ?2 OR (completed_at = ?2 AND id > ?3))
+		AND (?5 IS NULL OR status = ?5)
+	ORDER BY completed_at, id LIMIT ?4`
+
+// sqlPruneTree lists every execution of the trees of the roots in the JSON array ?1,
+// with its root, status, bundle and whether it has an open dead letter.
+const sqlPruneTree = `WITH RECURSIVE tree(root, id) AS (
+		SELECT value, value FROM json_each(?1)
+		UNION ALL
+		SELECT tree.root, e.id FROM executions e JOIN tree ON e.parent_id = tree.id
+	)
+	SELECT tree.root, tree.id, e.status, e.bundle,
+		EXISTS (SELECT 1 FROM dead_letters d WHERE d.execution_id = tree.id AND d.status = 'open')
+	FROM tree JOIN executions e ON e.id = tree.id`
+
+// PruneExecutions deletes one batch of ended execution trees (see backend.Retention).
+// Writes are serialised, so the batch sees and deletes a consistent set; Exclusive
+// needs nothing more.
+func (b *Backend) PruneExecutions(ctx context.Context, pb backend.PruneBatch) (backend.PruneResult, error) {
+	limit := pb.Limit
+	if limit <= 0 {
+		limit = defaultPruneBatch
+	}
+	var status any
+	if pb.Status != "" {
+		status = string(pb.Status)
+	}
+	var res backend.PruneResult
+	// A dry run only reads, but in a write transaction, so that it sees what a real
+	// batch would.
+	err := b.write(ctx, "pruning ended executions", func(t *wtx) error {
+		res = backend.PruneResult{Next: pb.After}
+		rows, err := t.conn.QueryContext(t.ctx, sqlPruneCandidates, ms(pb.EndedBefore), cursorMS(pb.After), pb.After.ID,
+			limit, status)
+		if err != nil {
+			return err
+		}
+		var roots []string
+		for rows.Next() {
+			var (
+				id        string
+				completed int64
+			)
+			if err := rows.Scan(&id, &completed); err != nil {
+				rows.Close()
+				return err
+			}
+			roots = append(roots, id)
+			res.Next = backend.PruneCursor{CompletedAt: fromMS(completed), ID: id}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		res.Candidates = len(roots)
+		if len(roots) == 0 {
+			return nil
+		}
+		js, _ := json.Marshal(roots)
+		tree, err := t.conn.QueryContext(t.ctx, sqlPruneTree, string(js))
+		if err != nil {
+			return err
+		}
+		kept := map[string]bool{}
+		var members []pruneMember
+		for tree.Next() {
+			var m pruneMember
+			if err := tree.Scan(&m.root, &m.id, &m.status, &m.bundle, &m.openDL); err != nil {
+				tree.Close()
+				return err
+			}
+			if m.status == string(backend.StatusRunning) || m.openDL {
+				kept[m.root] = true
+			}
+			members = append(members, m)
+		}
+		tree.Close()
+		if err := tree.Err(); err != nil {
+			return err
+		}
+		ids := collectPruned(members, kept, &res)
+		if pb.DryRun || len(ids) == 0 {
+			return countPrunedRows(t, ids, &res)
+		}
+		idJSON, _ := json.Marshal(ids)
+		for _, d := range []struct {
+			table string
+			n     *int64
+		}{{"events", &res.Events}, {"logs", &res.Logs}, {"signals", &res.Signals}, {"dead_letters", &res.DeadLetters},
+			{"tasks", &res.Tasks}} {
+			r, err := t.execSQL(`DELETE FROM `+d.table+` WHERE execution_id IN (SELECT value FROM json_each(?))`, string(idJSON))
+			if err != nil {
+				return fmt.Errorf("deleting %s: %w", d.table, err)
+			}
+			if *d.n, err = r.RowsAffected(); err != nil {
+				return err
+			}
+		}
+		r, err := t.execSQL(`DELETE FROM executions WHERE id IN (SELECT value FROM json_each(?)) AND status <> 'running'`, string(idJSON))
+		if err != nil {
+			return fmt.Errorf("deleting executions: %w", err)
+		}
+		res.Executions, err = r.RowsAffected()
+		return err
+	})
+	return res, err
+}
+
+// pruneMember is an execution of a candidate tree.
+type pruneMember struct {
+	root, id, status, bundle string
+	openDL                   bool
+}
+
+// collectPruned returns the IDs of the members of trees not kept, counting roots and
+// executions into res and noting their script hashes.
+func collectPruned(members []pruneMember, kept map[string]bool, res *backend.PruneResult) []string {
+	var ids []string
+	hashes := map[string]bool{}
+	for _, m := range members {
+		if kept[m.root] {
+			continue
+		}
+		ids = append(ids, m.id)
+		if m.id == m.root {
+			res.Roots++
+		}
+		var bundle backend.Bundle
+		if json.Unmarshal([]byte(m.bundle), &bundle) == nil {
+			for _, h := range bundle.Files {
+				hashes[h] = true
+			}
+		}
+	}
+	res.Executions = int64(len(ids))
+	for h := range hashes {
+		res.ScriptHashes = append(res.ScriptHashes, h)
+	}
+	slices.Sort(res.ScriptHashes)
+	return ids
+}
+
+// countPrunedRows fills the row counts of a dry run.
+func countPrunedRows(t *wtx, ids []string, res *backend.PruneResult) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	idJSON, _ := json.Marshal(ids)
+	for _, d := range []struct {
+		table string
+		n     *int64
+	}{{"events", &res.Events}, {"logs", &res.Logs}, {"signals", &res.Signals}, {"dead_letters", &res.DeadLetters},
+		{"tasks", &res.Tasks}} {
+		if err := t.queryRowSQL(`SELECT count(*) FROM `+d.table+` WHERE execution_id IN (SELECT value FROM json_each(?))`,
+			string(idJSON)).Scan(d.n); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func cursorMS(c backend.PruneCursor) int64 {
+	if c.CompletedAt.IsZero() {
+		return -1 << 62
+	}
+	return ms(c.CompletedAt)
+}
+
+// PruneScripts deletes the scripts among hashes that no execution or schedule
+// references.
+func (b *Backend) PruneScripts(ctx context.Context, hashes []string) (int64, error) {
+	var n int64
+	for _, h := range hashes {
+		if strings.ContainsAny(h, "%_\\") {
+			continue // not a content hash
+		}
+		err := b.write(ctx, "pruning script "+h, func(t *wtx) error {
+			r, err := t.execSQL(`DELETE FROM scripts WHERE hash = ?1
+				AND NOT EXISTS (SELECT 1 FROM executions WHERE bundle LIKE '%' || ?1 || '%')
+				AND NOT EXISTS (SELECT 1 FROM schedules WHERE bundle LIKE '%' || ?1 || '%')`, h)
+			if err != nil {
+				return err
+			}
+			d, err := r.RowsAffected()
+			n += d
+			return err
+		})
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
+}
+
+var _ backend.Retention = (*Backend)(nil)
