@@ -324,7 +324,11 @@ func statusCommand() *cli.Command {
 		Action: func(c *cli.Context) error {
 			return withExecution(c, func(eng *stent.Engine, ex *backend.Execution) error {
 				if c.Bool("json") {
-					return writeJSON(c, executionJSON(ex))
+					m := executionJSON(ex)
+					if err := addWaiting(c, eng, ex, m); err != nil {
+						return err
+					}
+					return writeJSON(c, m)
 				}
 				w := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
 				fmt.Fprintf(w, "id\t%s\n", ex.ID)

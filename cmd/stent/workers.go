@@ -101,3 +101,16 @@ func printWaiting(c *cli.Context, eng *stent.Engine, ex *backend.Execution, w io
 	}
 	return nil
 }
+
+// addWaiting adds "waiting_for" (what printWaiting prints) to `stent status --json`.
+func addWaiting(c *cli.Context, eng *stent.Engine, ex *backend.Execution, m map[string]any) error {
+	if ex.Status != backend.StatusRunning {
+		return nil
+	}
+	lines, err := eng.WaitingFor(c.Context, ex.ID)
+	if err != nil || len(lines) == 0 {
+		return err
+	}
+	m["waiting_for"] = lines
+	return nil
+}
