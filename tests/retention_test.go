@@ -45,7 +45,7 @@ func seedOld(t *testing.T, st retentionStore, n int, endedMS int64) {
 	cols := `INSERT INTO executions (id, parent_id, parent_seq, bundle, entry, args, queue, status, result, version,
 		created_at, updated_at, start_at, completed_at) `
 	st.exec(t, gen+cols+`SELECT 'old-' || x, '', 0, `+bundle+`, 'main', '[]', 'default', 'completed', '1', 3, `+
-		T+`, `+T+`, `+T+`, `+T+` FROM g`)
+		T+`, `+T+`, `+T+`, `+T+` - x % 1000 FROM g`)
 	st.exec(t, gen+cols+`SELECT 'old-' || x || '/1', 'old-' || x, 1, `+bundle+`, 'main:child', '[]', 'default', 'completed',
 		'1', 3, `+T+`, `+T+`, `+T+`, `+T+` FROM g WHERE x % 10 = 0`)
 	st.exec(t, gen+`INSERT INTO events (execution_id, seq, kind, name, data, at)

@@ -20,7 +20,7 @@ const retentionLockClass = 0x5354454f
 // root executions that ended before $1 (of status $5 unless NULL).
 const sqlPruneCandidates = `SELECT id, completed_at FROM executions
 	WHERE parent_id = '' AND completed_at IS NOT NULL AND completed_at < $1 AND status <> 'running'
-		AND completed_at >= $2 AND (completed_at, id) > ($2, $3) AND ($5::text IS NULL OR status = $5::text)
+		AND (completed_at, id) > ($2, $3) AND ($5::text IS NULL OR status = $5::text)
 	ORDER BY completed_at, id LIMIT $4`
 
 // sqlPruneTree lists every execution of the trees of the roots $1, locked, with its
@@ -28,7 +28,8 @@ const sqlPruneCandidates = `SELECT id, completed_at FROM executions
 const sqlPruneTree = `WITH RECURSIVE tree(root, id) AS (
 		SELECT r, r FROM unnest($1::text[]) AS r
 		UNION ALL
-		SELECT tree.root, e.id FROM executions e JOIN tree ON e.parent_id = tree.id
+		-- parent_id <> '' lets the planner use the partial executions_parent index.
+		SELECT tree.root, e.id FROM executions e JOIN tree ON e.parent_id = tree.id AND e.parent_id <> ''
 	)
 	SELECT tree.root, tree.id, e.status, e.bundle,
 		EXISTS (SELECT 1 FROM dead_letters d WHERE d.execution_id = tree.id AND d.status = 'open')

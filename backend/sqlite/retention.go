@@ -17,7 +17,7 @@ const defaultPruneBatch = 200
 // root executions that ended before ?1 (of status ?5 unless NULL).
 const sqlPruneCandidates = `SELECT id, completed_at FROM executions INDEXED BY executions_ended
 	WHERE parent_id = '' AND completed_at IS NOT NULL AND completed_at < ?1 AND status <> 'running'
-		AND completed_at >= ?2 AND (completed_at > ?2 OR id > ?3)
+		AND (completed_at, id) > (?2, ?3)
 		AND (?5 IS NULL OR status = ?5)
 	ORDER BY completed_at, id LIMIT ?4`
 

@@ -57,6 +57,6 @@ CREATE TABLE schedule_ticks (
 CREATE INDEX schedule_ticks_schedule ON schedule_ticks (schedule_id, id);
 
 -- Retention walks ended root executions oldest first, and deletes by execution.
-CREATE INDEX executions_ended ON executions (completed_at) WHERE parent_id = '' AND completed_at IS NOT NULL;
+CREATE INDEX executions_ended ON executions (completed_at, id) WHERE parent_id = '' AND completed_at IS NOT NULL;
 CREATE INDEX signals_execution ON signals (execution_id);
 CREATE INDEX dead_letters_execution ON dead_letters (execution_id);
