@@ -496,7 +496,9 @@ func (w *worker) scheduleLoop(ctx context.Context) {
 		}
 		wait := poll
 		if at, ok, err := st.NextScheduleAt(ctx); err == nil && ok {
-			wait = min(max(time.Until(at), 5*time.Millisecond), poll)
+			// A tick already due here is leased by another process: look again soon,
+			// without spinning.
+			wait = min(max(time.Until(at), 50*time.Millisecond), poll)
 		}
 		t := time.NewTimer(wait)
 		select {
