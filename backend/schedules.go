@@ -94,7 +94,8 @@ type Schedules interface {
 	// ScheduleTicks returns the latest tick records of a schedule, newest first.
 	ScheduleTicks(ctx context.Context, id string, limit int) ([]ScheduleTick, error)
 	// ClaimDueSchedules leases up to limit unpaused schedules that have a due tick
-	// (NextAt at or before now) or a buffered one, and no unexpired lease, until
+	// (NextAt at or before now) or a buffered one whose LastExecutionID is no longer
+	// running, and no unexpired lease, until
 	// now+lease; concurrent claimers never get the same one. The returned schedules'
 	// UpdatedAt is unchanged; the lease is returned as LeaseUntil of each.
 	ClaimDueSchedules(ctx context.Context, limit int, lease time.Duration) ([]ClaimedSchedule, error)

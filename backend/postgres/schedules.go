@@ -192,7 +192,9 @@ func (b *Backend) ClaimDueSchedules(ctx context.Context, limit int, lease time.D
 	until := now + lease.Milliseconds()
 	rows, err := b.pool.Query(ctx, `
 WITH c AS MATERIALIZED (
-	SELECT id FROM schedules WHERE NOT paused AND (next_at <= $2 OR buffered_at IS NOT NULL) AND lease_until < $2
+	SELECT id FROM schedules s WHERE NOT paused AND lease_until < $2
+		AND (next_at <= $2 OR (buffered_at IS NOT NULL AND NOT EXISTS (SELECT 1 FROM executions x
+			WHERE x.id = s.last_execution_id AND x.status = 'running')))
 	ORDER BY next_at LIMIT $3 FOR UPDATE SKIP LOCKED
 )
 UPDATE schedules s SET lease_until = $1 FROM c WHERE s.id = c.id

@@ -214,8 +214,10 @@ func (b *Backend) ClaimDueSchedules(ctx context.Context, limit int, lease time.D
 		out = out[:0]
 		until := t.now + lease.Milliseconds()
 		rows, err := t.conn.QueryContext(t.ctx, `UPDATE schedules SET lease_until = ?1
-			WHERE id IN (SELECT id FROM schedules WHERE paused = 0 AND (next_at <= ?2 OR buffered_at IS NOT NULL)
-				AND lease_until < ?2 ORDER BY next_at LIMIT ?3)
+			WHERE id IN (SELECT id FROM schedules s WHERE paused = 0 AND lease_until < ?2
+				AND (next_at <= ?2 OR (buffered_at IS NOT NULL AND NOT EXISTS (SELECT 1 FROM executions x
+					WHERE x.id = s.last_execution_id AND x.status = 'running')))
+				ORDER BY next_at LIMIT ?3)
 			RETURNING `+scheduleColumns, until, t.now, max(limit, 1))
 		if err != nil {
 			return err
