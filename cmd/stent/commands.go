@@ -189,7 +189,9 @@ func execCommand() *cli.Command {
 			}
 			res, werr := eng.WaitFor(ctx, id)
 			stopServe()
-			if serr := <-served; serr != nil && werr == nil {
+			// Stopping the worker cancels it; that is not an error of its own (an execution
+			// that had already ended returns before the worker is even up).
+			if serr := <-served; serr != nil && werr == nil && !errors.Is(serr, context.Canceled) {
 				return serr
 			}
 			if res == nil {
