@@ -61,6 +61,10 @@ const (
 	EventCancelRequested   EventKind = "cancel_requested"
 	EventCompleted         EventKind = "completed"
 	EventFailed            EventKind = "failed"
+	// EventDeadLetterReplayed records `stent dlq replay` of the step at Seq: the step's
+	// earlier activity_failed and the execution's failed event stay in the history, and
+	// the step's outcome is what comes after this event. Data: {"dead_letter_id": N}.
+	EventDeadLetterReplayed EventKind = "dead_letter_replayed"
 )
 
 // TaskKind names what a worker does with a claimed task.
@@ -452,8 +456,9 @@ type Backend interface {
 	// GetDeadLetter returns ErrNotFound when there is no such dead letter.
 	GetDeadLetter(ctx context.Context, id int64) (*DeadLetter, error)
 	// ReplayDeadLetter re-runs the failed step: in one transaction the execution (which
-	// must be failed, else ErrNotRunning-like error) is set running again, its
-	// activity_failed event for the step and its final failed event are deleted, a new
+	// must be failed, else ErrNotRunning-like error) is set running again, a
+	// dead_letter_replayed event for the step is appended (history is append-only: the
+	// failure events stay), a new
 	// activity task (attempt 1, the dead letter's payload) is created, the version is
 	// bumped and the dead letter is marked replayed. Live runs of the execution are
 	// stale afterwards.
