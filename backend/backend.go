@@ -386,6 +386,10 @@ type Backend interface {
 	History(ctx context.Context, executionID string, afterEventID int64) ([]Event, error)
 	// Logs returns the lines an execution printed, in order.
 	Logs(ctx context.Context, executionID string) ([]LogLine, error)
+	// ExecutionTasks returns the tasks of an execution (pending and claimed), by Seq then
+	// ID, for display: what a running execution waits for. A claimed task has LeaseOwner
+	// set; a pending one has none.
+	ExecutionTasks(ctx context.Context, executionID string) ([]Task, error)
 	// GetScript returns a stored script file by content hash, or ErrNotFound.
 	GetScript(ctx context.Context, hash string) ([]byte, error)
 

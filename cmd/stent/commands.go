@@ -364,9 +364,10 @@ func historyCommand() *cli.Command {
 				if err != nil {
 					return err
 				}
+				// Events are numbered per execution, 1..N (the stored IDs are database-wide).
 				if c.Bool("json") {
-					for _, ev := range events {
-						if err := writeJSON(c, ev); err != nil {
+					for i, ev := range events {
+						if err := writeJSON(c, newEventJSON(i+1, ev)); err != nil {
 							return err
 						}
 					}
@@ -374,8 +375,8 @@ func historyCommand() *cli.Command {
 				}
 				w := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
 				fmt.Fprintln(w, "EVENT\tSEQ\tKIND\tNAME\tDETAIL\tAT")
-				for _, ev := range events {
-					fmt.Fprintf(w, "%d\t%d\t%s\t%s\t%s\t%s\n", ev.ID, ev.Seq, ev.Kind, ev.Name, eventDetail(ev), ev.At.Format("15:04:05.000"))
+				for i, ev := range events {
+					fmt.Fprintf(w, "%d\t%d\t%s\t%s\t%s\t%s\n", i+1, ev.Seq, ev.Kind, ev.Name, eventDetail(ev), ev.At.UTC().Format("15:04:05.000"))
 				}
 				return w.Flush()
 			})
@@ -450,11 +451,20 @@ func logsCommand() *cli.Command {
 		Name:      "logs",
 		Usage:     "show what an execution's script printed (print and log), once per line",
 		ArgsUsage: "ID",
+		Flags:     []cli.Flag{&cli.BoolFlag{Name: "json", Usage: "print one JSON object per line printed"}},
 		Action: func(c *cli.Context) error {
 			return withExecution(c, func(eng *stent.Engine, ex *backend.Execution) error {
 				lines, err := eng.Backend().Logs(c.Context, ex.ID)
 				if err != nil {
 					return err
+				}
+				if c.Bool("json") {
+					for _, l := range lines {
+						if err := writeJSON(c, LogLineJSON{Run: l.Run, At: l.At.UTC(), Message: l.Message}); err != nil {
+							return err
+						}
+					}
+					return nil
 				}
 				for _, l := range lines {
 					fmt.Fprintf(c.App.Writer, "%s  %s\n", l.At.Format("15:04:05.000"), l.Message)
