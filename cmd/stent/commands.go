@@ -311,41 +311,6 @@ func waitCommand() *cli.Command {
 	}
 }
 
-func statusCommand() *cli.Command {
-	return &cli.Command{
-		Name:      "status",
-		Usage:     "show an execution's state",
-		ArgsUsage: "ID",
-		Flags:     []cli.Flag{&cli.BoolFlag{Name: "json", Usage: "print JSON"}},
-		Action: func(c *cli.Context) error {
-			return withExecution(c, func(eng *stent.Engine, ex *backend.Execution) error {
-				if c.Bool("json") {
-					return writeJSON(c, newExecutionJSON(ex, time.Now()))
-				}
-				w := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
-				fmt.Fprintf(w, "id\t%s\n", ex.ID)
-				fmt.Fprintf(w, "status\t%s\n", ex.StatusAt(time.Now()))
-				fmt.Fprintf(w, "script\t%s (entry %s)\n", ex.Bundle.Main, ex.Entry)
-				fmt.Fprintf(w, "args\t%s\n", ex.Args)
-				if ex.ParentID != "" {
-					fmt.Fprintf(w, "parent\t%s (step %d)\n", ex.ParentID, ex.ParentSeq)
-				}
-				fmt.Fprintf(w, "created\t%s\n", ex.CreatedAt.Format(time.RFC3339))
-				if ex.CompletedAt != nil {
-					fmt.Fprintf(w, "ended\t%s (%s)\n", ex.CompletedAt.Format(time.RFC3339), ex.CompletedAt.Sub(ex.CreatedAt).Round(time.Millisecond))
-				}
-				if len(ex.Result) > 0 {
-					fmt.Fprintf(w, "result\t%s\n", ex.Result)
-				}
-				if ex.Error != nil {
-					fmt.Fprintf(w, "error\t%s\n", ex.Error.Message)
-				}
-				return w.Flush()
-			})
-		},
-	}
-}
-
 func writeJSON(c *cli.Context, v any) error {
 	enc := json.NewEncoder(c.App.Writer)
 	enc.SetEscapeHTML(false)
