@@ -99,6 +99,16 @@ type Host interface {
 	Await(thread *starlark.Thread, seqs []int, n int) error
 	// Outcome returns the recorded outcome of seq, if any.
 	Outcome(seq int) (Outcome, bool)
+	// First returns the index of the seq whose outcome came first in history, among
+	// those that have one (ok=false when none has).
+	First(seqs []int) (index int, ok bool)
+	// Defer queues a step start() issued; Flush gives it a sequence number.
+	Defer(step *DeferredStep)
+	// Flush schedules the deferred steps that are not held, in order. Schedule,
+	// SideEffect and Await flush first, and so does the end of the script.
+	Flush(thread *starlark.Thread) error
+	// CancelTimer drops the pending timer of seq (a timeout no longer needed).
+	CancelTimer(seq int)
 	// SideEffect returns the recorded value of the next side effect, or records gen().
 	SideEffect(thread *starlark.Thread, name string, gen func() json.RawMessage) (json.RawMessage, error)
 	// WaitSignal blocks until the signal wait at seq resolves: with the payload of the
@@ -137,6 +147,7 @@ func Universe() starlark.StringDict {
 		"durable":         starlark.NewBuiltin("durable", durable),
 		"start":           starlark.NewBuiltin("start", start),
 		"gather":          starlark.NewBuiltin("gather", gather),
+		"wait_any":        starlark.NewBuiltin("wait_any", waitAny),
 		"attempt":         starlark.NewBuiltin("attempt", attempt),
 		"sleep":           starlark.NewBuiltin("sleep", sleep),
 		"now":             starlark.NewBuiltin("now", now),

@@ -76,6 +76,9 @@ type Step struct {
 type outcome struct {
 	o  builtins.Outcome
 	ok bool
+	// at is the ID of the history event that brought the outcome: wait_any picks the
+	// future whose outcome came first in history, so a replay picks the same one.
+	at int64
 }
 
 type yieldMsg struct{ done bool }
@@ -104,6 +107,10 @@ type Run struct {
 	logs     []string
 	consumed []int64
 	cancels  []int
+
+	// deferred are steps start() issued that have no sequence number yet; they get one
+	// (in order) before anything else takes one or the script waits or ends.
+	deferred []*builtins.DeferredStep
 
 	inbox       []backend.Signal
 	inboxLoaded bool
@@ -202,7 +209,7 @@ func (r *Run) ingest(events []backend.Event) {
 		case backend.EventSignalReceived:
 			// A received signal beats a timeout recorded for the same wait: the live run
 			// that consumed it returned the payload, whatever the timer did meanwhile.
-			r.outcomes[ev.Seq] = outcome{o: builtins.Outcome{Value: ev.Data}, ok: true}
+			r.outcomes[ev.Seq] = outcome{o: builtins.Outcome{Value: ev.Data}, ok: true, at: ev.ID}
 			r.received[ev.Seq] = true
 		case backend.EventSideEffect:
 			r.recorded[ev.Seq] = ev
@@ -211,13 +218,13 @@ func (r *Run) ingest(events []backend.Event) {
 			if r.outcomes[ev.Seq].ok {
 				continue
 			}
-			r.outcomes[ev.Seq] = outcome{o: builtins.Outcome{Value: ev.Data, Err: ev.Error}, ok: true}
+			r.outcomes[ev.Seq] = outcome{o: builtins.Outcome{Value: ev.Data, Err: ev.Error}, ok: true, at: ev.ID}
 		case backend.EventActivityFailed:
 			info := ev.Error
 			if info == nil {
 				info = &backend.ErrorInfo{Message: "activity failed"}
 			}
-			r.outcomes[ev.Seq] = outcome{o: builtins.Outcome{Err: info}, ok: true}
+			r.outcomes[ev.Seq] = outcome{o: builtins.Outcome{Err: info}, ok: true, at: ev.ID}
 		default:
 			continue
 		}
@@ -241,6 +248,10 @@ func (r *Run) main() {
 		}()
 		r.resetSteps()
 		v, err = starlark.Call(r.thread, r.fn, r.args, nil)
+		if err == nil {
+			// Futures nobody waited for are scheduled as start() always did.
+			err = r.Flush(r.thread)
+		}
 	}()
 	if errors.Is(err, errAborted) {
 		r.yield <- yieldMsg{done: true}
@@ -318,8 +329,36 @@ func (r *Run) nextSeq() (int, error) {
 	return r.seq, nil
 }
 
+// Defer implements builtins.Host.
+func (r *Run) Defer(step *builtins.DeferredStep) { r.deferred = append(r.deferred, step) }
+
+// Flush implements builtins.Host: deferred steps that are not held get their sequence
+// numbers, in the order start() issued them.
+func (r *Run) Flush(thread *starlark.Thread) error {
+	for len(r.deferred) > 0 {
+		d := r.deferred[0]
+		r.deferred = r.deferred[1:]
+		if d.Seq != 0 || d.Held {
+			continue
+		}
+		seq, err := r.schedule(thread, d.Cmd)
+		if err != nil {
+			return err
+		}
+		d.Seq = seq
+	}
+	return nil
+}
+
 // Schedule implements builtins.Host.
 func (r *Run) Schedule(thread *starlark.Thread, cmd builtins.Command) (int, error) {
+	if err := r.Flush(thread); err != nil {
+		return 0, err
+	}
+	return r.schedule(thread, cmd)
+}
+
+func (r *Run) schedule(thread *starlark.Thread, cmd builtins.Command) (int, error) {
 	seq, err := r.nextSeq()
 	if err != nil {
 		return 0, err
@@ -352,6 +391,9 @@ func (r *Run) Schedule(thread *starlark.Thread, cmd builtins.Command) (int, erro
 
 // Await implements builtins.Host.
 func (r *Run) Await(thread *starlark.Thread, seqs []int, n int) error {
+	if err := r.Flush(thread); err != nil {
+		return err
+	}
 	for {
 		done := 0
 		for _, s := range seqs {
@@ -375,8 +417,30 @@ func (r *Run) Outcome(seq int) (builtins.Outcome, bool) {
 	return o.o, o.ok
 }
 
+// First implements builtins.Host: of the seqs that have an outcome, the index of the
+// one whose outcome came first in history.
+func (r *Run) First(seqs []int) (int, bool) {
+	best, bestAt := -1, int64(0)
+	for i, s := range seqs {
+		o := r.outcomes[s]
+		if !o.ok {
+			continue
+		}
+		if best < 0 || o.at < bestAt {
+			best, bestAt = i, o.at
+		}
+	}
+	return best, best >= 0
+}
+
+// CancelTimer implements builtins.Host.
+func (r *Run) CancelTimer(seq int) { r.cancels = append(r.cancels, seq) }
+
 // SideEffect implements builtins.Host.
 func (r *Run) SideEffect(thread *starlark.Thread, name string, gen func() json.RawMessage) (json.RawMessage, error) {
+	if err := r.Flush(thread); err != nil {
+		return nil, err
+	}
 	seq, err := r.nextSeq()
 	if err != nil {
 		return nil, err
