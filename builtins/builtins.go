@@ -1,6 +1,6 @@
 // Package builtins defines the Starlark names a workflow script sees: durable, start,
-// gather, attempt, sleep, now, uuid, random, retry_policy, log, and the json, math and
-// time modules.
+// gather, wait_any, attempt, sleep, now, uuid, random, retry_policy, log, set_status,
+// and the json, math and time modules.
 //
 // Builtins own argument checking and the conversion of values across checkpoints. They
 // do not own history: every call that must be recorded goes through the Host installed
@@ -148,6 +148,7 @@ func Universe() starlark.StringDict {
 		"start":           starlark.NewBuiltin("start", start),
 		"gather":          starlark.NewBuiltin("gather", gather),
 		"wait_any":        starlark.NewBuiltin("wait_any", waitAny),
+		"set_status":      starlark.NewBuiltin("set_status", setStatus),
 		"attempt":         starlark.NewBuiltin("attempt", attempt),
 		"sleep":           starlark.NewBuiltin("sleep", sleep),
 		"now":             starlark.NewBuiltin("now", now),

@@ -317,8 +317,16 @@ func statusCommand() *cli.Command {
 		Flags:     []cli.Flag{&cli.BoolFlag{Name: "json", Usage: "print JSON"}},
 		Action: func(c *cli.Context) error {
 			return withExecution(c, func(eng *stent.Engine, ex *backend.Execution) error {
+				custom, err := eng.CustomStatus(c.Context, ex.ID)
+				if err != nil {
+					return err
+				}
 				if c.Bool("json") {
-					return writeJSON(c, executionJSON(ex))
+					m := executionJSON(ex)
+					if custom != nil {
+						m["custom_status"] = custom
+					}
+					return writeJSON(c, m)
 				}
 				w := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
 				fmt.Fprintf(w, "id\t%s\n", ex.ID)
@@ -337,6 +345,9 @@ func statusCommand() *cli.Command {
 				}
 				if ex.Error != nil {
 					fmt.Fprintf(w, "error\t%s\n", ex.Error.Message)
+				}
+				if custom != nil {
+					fmt.Fprintf(w, "custom status\t%s\n", custom)
 				}
 				return w.Flush()
 			})
