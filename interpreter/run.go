@@ -119,6 +119,8 @@ type Run struct {
 
 	started, done bool
 	final         Step
+	divergence    *Divergence // the first non-determinism this run found
+	waitingAt     string      // where the script last parked
 	yield         chan yieldMsg
 	resume        chan resumeMsg
 }
@@ -219,6 +221,12 @@ func (r *Run) ingest(events []backend.Event) {
 				continue
 			}
 			r.outcomes[ev.Seq] = outcome{o: builtins.Outcome{Value: ev.Data, Err: ev.Error}, ok: true, at: ev.ID}
+		case backend.EventRetried:
+			// stent retry: the step's recorded failure no longer counts; it runs again.
+			if ev.Seq > 0 {
+				delete(r.outcomes, ev.Seq)
+			}
+			continue
 		case backend.EventActivityFailed:
 			info := ev.Error
 			if info == nil {
@@ -265,12 +273,12 @@ func (r *Run) main() {
 	}
 	if err == nil && r.seq < r.maxSeq {
 		ev := r.recorded[r.seq+1]
-		err = &NonDeterminismError{
+		err = r.diverge(&NonDeterminismError{
 			Seq:      r.seq + 1,
 			Recorded: describeEvent(ev),
 			Current:  fmt.Sprintf("%s returns (the script ended)", r.fn.Name()),
 			Pos:      r.fn.Position().String(),
-		}
+		}, ev, "return")
 	}
 	if err != nil {
 		r.final = Step{Done: true, Err: errorInfo(err)}
@@ -288,6 +296,7 @@ func (r *Run) resetSteps() {
 
 // park hands control back to Advance and waits to be resumed.
 func (r *Run) park() error {
+	r.waitingAt = builtins.CallerPos(r.thread)
 	r.yield <- yieldMsg{}
 	if m := <-r.resume; m.abort {
 		r.thread.Cancel("execution evicted from this worker")
@@ -374,7 +383,8 @@ func (r *Run) schedule(thread *starlark.Thread, cmd builtins.Command) (int, erro
 		var d ScheduledData
 		_ = json.Unmarshal(ev.Data, &d)
 		if ev.Kind != kind || ev.Name != cmd.Name || d.Hash != hash {
-			return 0, &NonDeterminismError{Seq: seq, Recorded: describeEvent(ev), Current: describeCommand(cmd, hash), Pos: cmd.Pos}
+			return 0, r.diverge(&NonDeterminismError{Seq: seq, Recorded: describeEvent(ev), Current: describeCommand(cmd, hash), Pos: cmd.Pos},
+				ev, callText(kind, cmd.Name, cmd.Args, cmd.Options))
 		}
 		r.resetSteps()
 		return seq, nil
@@ -447,7 +457,8 @@ func (r *Run) SideEffect(thread *starlark.Thread, name string, gen func() json.R
 	}
 	if ev, ok := r.recorded[seq]; ok {
 		if ev.Kind != backend.EventSideEffect || ev.Name != name {
-			return nil, &NonDeterminismError{Seq: seq, Recorded: describeEvent(ev), Current: name + "()", Pos: builtins.CallerPos(thread)}
+			return nil, r.diverge(&NonDeterminismError{Seq: seq, Recorded: describeEvent(ev), Current: name + "()", Pos: builtins.CallerPos(thread)},
+				ev, name+"()")
 		}
 		return ev.Data, nil
 	}

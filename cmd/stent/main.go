@@ -136,6 +136,9 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			cacheCommand(),
 			testCommand(),
 			benchCommand(),
+			replayCommand(),
+			upgradeCommand(),
+			retryCommand(),
 		},
 	}
 	for _, c := range app.Commands {
