@@ -1,6 +1,6 @@
 // Package builtins defines the Starlark names a workflow script sees: durable, start,
-// gather, wait_any, attempt, sleep, now, uuid, random, retry_policy, log, set_status,
-// and the json, math and time modules.
+// gather, wait_any, attempt, workflow, sleep, now, uuid, random, retry_policy, log,
+// set_status, and the json, math and time modules.
 //
 // Builtins own argument checking and the conversion of values across checkpoints. They
 // do not own history: every call that must be recorded goes through the Host installed
@@ -122,6 +122,9 @@ type Host interface {
 	ChildEntry(fn *starlark.Function) (string, error)
 	// CheckActivity returns an error naming the registered activities if name is unknown.
 	CheckActivity(name string) error
+	// WorkflowEntry resolves workflow(path, entry=entry) called in file from to a child
+	// entry ("path:fn"), checking the file is pinned with the execution and defines entry.
+	WorkflowEntry(from, path, entry string) (string, error)
 }
 
 const hostKey = "stent.host"
@@ -149,6 +152,7 @@ func Universe() starlark.StringDict {
 		"gather":          starlark.NewBuiltin("gather", gather),
 		"wait_any":        starlark.NewBuiltin("wait_any", waitAny),
 		"set_status":      starlark.NewBuiltin("set_status", setStatus),
+		"workflow":        starlark.NewBuiltin("workflow", workflowBuiltin),
 		"attempt":         starlark.NewBuiltin("attempt", attempt),
 		"sleep":           starlark.NewBuiltin("sleep", sleep),
 		"now":             starlark.NewBuiltin("now", now),

@@ -350,6 +350,14 @@ func (h *fakeHost) ChildEntry(fn *starlark.Function) (string, error) {
 	return fn.Name(), nil
 }
 
+// WorkflowEntry accepts paths ending in .star and names the entry "path:fn".
+func (h *fakeHost) WorkflowEntry(from, path, entry string) (string, error) {
+	if !strings.HasSuffix(path, ".star") {
+		return "", fmt.Errorf("%s is not pinned with this execution", path)
+	}
+	return path + ":" + entry, nil
+}
+
 func (h *fakeHost) CheckActivity(name string) error {
 	switch name {
 	case "echo", "fail", "never":

@@ -61,14 +61,20 @@ func parseStep(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple
 			return nil, Command{}, fmt.Errorf("%s: %w", b.Name(), err)
 		}
 		cmd.Kind, cmd.Name = KindChild, entry
+	case *WorkflowTarget:
+		if len(args) > 1 {
+			return nil, Command{}, fmt.Errorf("%s: pass the arguments of child workflow %s to workflow(), not to %s", b.Name(), t.entry, b.Name())
+		}
+		cmd.Kind, cmd.Name = KindChild, t.entry
 	default:
-		return nil, Command{}, fmt.Errorf("%s: target must be an activity name (string) or a function of this script, got %s", b.Name(), args[0].Type())
-	}
-	cmd.Args, err = TupleToJSON(args[1:], 1)
-	if err != nil {
-		return nil, Command{}, fmt.Errorf("%s(%s): %w", b.Name(), cmd.Name, err)
+		return nil, Command{}, fmt.Errorf("%s: target must be an activity name (string), a function of this script or a workflow(...), got %s", b.Name(), args[0].Type())
 	}
 	var opts CallOptions
+	if w, ok := args[0].(*WorkflowTarget); ok {
+		cmd.Args, opts = w.args, w.opts
+	} else if cmd.Args, err = TupleToJSON(args[1:], 1); err != nil {
+		return nil, Command{}, fmt.Errorf("%s(%s): %w", b.Name(), cmd.Name, err)
+	}
 	if ref, ok := args[0].(*ActivityRef); ok {
 		opts = ref.opts
 	}
