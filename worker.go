@@ -515,6 +515,8 @@ func (w *worker) commit(ctx context.Context, t backend.Task, ex *backend.Executi
 	switch {
 	case step.Done && step.ContinueAsNew != nil:
 		res.ContinueAsNew = step.ContinueAsNew
+	case step.Done && step.Err != nil && step.Cancelled:
+		res.Finish = &backend.Finish{Status: backend.StatusCancelled, Error: step.Err}
 	case step.Done && step.Err != nil:
 		res.Finish = &backend.Finish{Status: backend.StatusFailed, Error: step.Err}
 		res.DeadLetter = deadLetter(ex.ID, lr, step.Err)
@@ -602,6 +604,9 @@ func deadLetter(executionID string, lr *liveRun, info *backend.ErrorInfo) *backe
 // runDeadlineTask ends an execution that ran past its max duration.
 func (w *worker) runDeadlineTask(ctx context.Context, t backend.Task) error {
 	e := w.e
+	if bytes.Equal(t.Payload, backend.CancelGracePayload) {
+		return w.endAfterCancelGrace(ctx, t)
+	}
 	msg := "execution exceeded its max duration"
 	if ex, err := e.b.GetExecution(ctx, t.ExecutionID); err == nil && ex.Deadline != nil {
 		msg = fmt.Sprintf("execution exceeded its max duration of %s (deadline %s)", ex.Deadline.Sub(ex.StartAt).Round(time.Millisecond), ex.Deadline.UTC().Format(time.RFC3339))

@@ -24,6 +24,9 @@ type StepError struct {
 }
 
 func (e *StepError) Error() string {
+	if e.Info.Type == "cancelled" && e.Kind != KindChild {
+		return fmt.Sprintf("%s: cancelled: %s", e.Builtin, e.Info.Message)
+	}
 	what := fmt.Sprintf("activity %q", e.Target)
 	if e.Kind == KindChild {
 		what = fmt.Sprintf("child workflow %s", e.Target)
@@ -281,6 +284,9 @@ func sleep(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kw
 	}
 	if err := h.Await(thread, []int{seq}, 1); err != nil {
 		return nil, err
+	}
+	if o, _ := h.Outcome(seq); o.Err != nil { // the execution was cancelled
+		return nil, &StepError{Builtin: b.Name(), Kind: KindTimer, Target: "sleep", Seq: seq, Info: *o.Err}
 	}
 	return starlark.None, nil
 }

@@ -71,6 +71,9 @@ type Step struct {
 	Done   bool
 	Result json.RawMessage
 	Err    *backend.ErrorInfo
+	// Cancelled, with Err, reports that the script ended on the cancellation it was
+	// asked for: the execution ends cancelled, not failed.
+	Cancelled bool
 }
 
 type outcome struct {
@@ -120,6 +123,10 @@ type Run struct {
 	started, done bool
 	final         Step
 	divergence    *Divergence // the first non-determinism this run found
+	// cancelled holds the steps a cancellation request answered; cancelSeen is set once
+	// the execution's cancel_requested event is ingested.
+	cancelled  map[int]bool
+	cancelSeen bool
 	waitingAt     string      // where the script last parked
 	yield         chan yieldMsg
 	resume        chan resumeMsg
@@ -146,6 +153,7 @@ func (p *Program) NewRun(entry string, args json.RawMessage, cfg Config) (*Run, 
 		recorded: map[int]backend.Event{},
 		outcomes: map[int]outcome{},
 		received: map[int]bool{},
+		cancelled: map[int]bool{},
 		timeouts: map[int]bool{},
 		yield:    make(chan yieldMsg),
 		resume:   make(chan resumeMsg),
@@ -184,12 +192,12 @@ func (r *Run) Advance(events []backend.Event) *Step {
 	r.pending, r.logs, r.consumed, r.cancels = nil, nil, nil, nil
 	if m.done {
 		r.done = true
-		step.Done, step.Result, step.Err, step.ContinueAsNew = true, r.final.Result, r.final.Err, r.final.ContinueAsNew
+		step.Done, step.Result, step.Err, step.ContinueAsNew, step.Cancelled = true, r.final.Result, r.final.Err, r.final.ContinueAsNew, r.final.Cancelled
 		if step.ContinueAsNew != nil {
 			// The new run starts from nothing: steps scheduled after the last wait are dropped.
 			step.Scheduled, step.ConsumedSignals, step.CancelTimers = nil, nil, nil
 		}
-		r.final = Step{Done: true, Result: step.Result, Err: step.Err, ContinueAsNew: step.ContinueAsNew}
+		r.final = Step{Done: true, Result: step.Result, Err: step.Err, ContinueAsNew: step.ContinueAsNew, Cancelled: step.Cancelled}
 	}
 	return step
 }
@@ -216,6 +224,9 @@ func (r *Run) ingest(events []backend.Event) {
 		case backend.EventSideEffect:
 			r.recorded[ev.Seq] = ev
 			r.outcomes[ev.Seq] = outcome{o: builtins.Outcome{Value: ev.Data}, ok: true}
+		case backend.EventCancelRequested:
+			r.cancelRequested(ev)
+			continue
 		case backend.EventActivityCompleted, backend.EventChildCompleted, backend.EventTimerFired:
 			if r.outcomes[ev.Seq].ok {
 				continue
@@ -228,6 +239,9 @@ func (r *Run) ingest(events []backend.Event) {
 			}
 			continue
 		case backend.EventActivityFailed:
+			if r.cancelled[ev.Seq] {
+				continue // the cancellation answered this step already
+			}
 			info := ev.Error
 			if info == nil {
 				info = &backend.ErrorInfo{Message: "activity failed"}
@@ -281,7 +295,7 @@ func (r *Run) main() {
 		}, ev, "return")
 	}
 	if err != nil {
-		r.final = Step{Done: true, Err: errorInfo(err)}
+		r.final = Step{Done: true, Err: errorInfo(err), Cancelled: r.endsCancelled(err)}
 	} else if res, jerr := builtins.ToJSON(v, "the return value of "+r.fn.Name()); jerr != nil {
 		r.final = Step{Done: true, Err: &backend.ErrorInfo{Type: "script", Message: fmt.Sprintf("%s: %v", r.fn.Position(), jerr)}}
 	} else {
@@ -481,6 +495,9 @@ func (r *Run) WaitSignal(thread *starlark.Thread, seq int, name string) (json.Ra
 		if o := r.outcomes[seq]; o.ok {
 			if r.received[seq] {
 				return o.o.Value, true, nil
+			}
+			if o.o.Err != nil { // cancelled
+				return nil, false, &builtins.StepError{Builtin: "wait_signal", Kind: builtins.KindSignal, Target: name, Seq: seq, Info: *o.o.Err}
 			}
 			return nil, false, nil
 		}

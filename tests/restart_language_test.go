@@ -25,8 +25,8 @@ func maxOutstanding(t *testing.T, dir, id string) int {
 	return most
 }
 
-// TestLanguageSurvivesAWorkerKill: wait_any, bounded gather, workflow() children and
-// set_status give the outcome of an uninterrupted run when the worker running them is
+// TestLanguageSurvivesAWorkerKill: wait_any, bounded gather, workflow() children,
+// set_status and a cancellation with cleanup give the outcome of an uninterrupted run when the worker running them is
 // killed (SIGKILL) in the middle and a fresh one takes over.
 func TestLanguageSurvivesAWorkerKill(t *testing.T) {
 	t.Parallel()
@@ -79,6 +79,20 @@ func TestLanguageSurvivesAWorkerKill(t *testing.T) {
 					t.Fatalf("%d set_status events, want 4 (each recorded once)", n)
 				}
 			}},
+		{name: "cancel with cleanup", script: "def payment():\n    sleep('1h')\n    return 0\n\ndef main():\n    durable('slow', 1)\n    r = attempt(payment)\n    if not r.ok:\n        durable('slow', 2)\n        durable('slow', 3)\n        return r.unwrap()\n    return r.value\n",
+			killAt: "child_scheduled", killN: 1,
+			between: func(t *testing.T, dir, id string) {
+				if r := stent(t, dir, "cancel", id); r.code != 0 {
+					t.Fatalf("cancel: %s", r.stderr)
+				}
+			}, want: "status:cancelled",
+			check: func(t *testing.T, dir, id string) {
+				kinds := strings.Join(historyKinds(t, dir, id), " ")
+				want := "cancel_requested child_completed activity_scheduled activity_completed activity_scheduled activity_completed failed"
+				if !strings.HasSuffix(kinds, want) {
+					t.Fatalf("history %s; want it to end with the two compensations after the request: %s", kinds, want)
+				}
+			}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -103,7 +117,14 @@ func TestLanguageSurvivesAWorkerKill(t *testing.T) {
 			}
 			killWorker(t, dir, nil)
 			r := stent(t, dir, "wait", "x")
-			if r.code != 0 || strings.TrimSpace(r.stdout) != tc.want {
+			if status, ok := strings.CutPrefix(tc.want, "status:"); ok {
+				st := stent(t, dir, "status", "--json", "x")
+				var m map[string]any
+				_ = json.Unmarshal([]byte(st.stdout), &m)
+				if m["status"] != status {
+					t.Fatalf("status %v, want %s (wait: %q %q)", m["status"], status, r.stdout, r.stderr)
+				}
+			} else if r.code != 0 || strings.TrimSpace(r.stdout) != tc.want {
 				t.Fatalf("wait: exit %d stdout %q stderr %q; want %s", r.code, r.stdout, r.stderr, tc.want)
 			}
 			if tc.check != nil {

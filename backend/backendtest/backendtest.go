@@ -80,6 +80,7 @@ func Run(t *testing.T, newBackend NewBackendFunc) {
 		{"HandOff", handOffTests},
 		{"Priority", priorityTests},
 		{"Repair", repairTests},
+		{"CancelRequest", cancelRequestTests},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {

@@ -16,11 +16,13 @@ import (
 func cancelCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "cancel",
-		Usage:     "cancel a running execution and its children",
+		Usage:     "ask a running execution and its children to cancel: the script sees it at its current wait and may compensate (see terminate)",
 		ArgsUsage: "ID",
+		Flags: []cli.Flag{&cli.DurationFlag{Name: "cancel-grace", Value: stent.DefaultCancelGrace,
+			Usage: "how long the script may still run after the request before it is terminated"}},
 		Action: func(c *cli.Context) error {
 			return withExecution(c, func(eng *stent.Engine, ex *backend.Execution) error {
-				return eng.Cancel(c.Context, ex.ID)
+				return eng.Cancel(c.Context, ex.ID, stent.CancelGrace(c.Duration("cancel-grace")))
 			})
 		},
 	}

@@ -170,3 +170,16 @@ func serveUntilEnd(c *cli.Context, eng *stent.Engine, id string, wopts stent.Wor
 	}
 	return printResult(c, res)
 }
+
+func terminateCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "terminate",
+		Usage:     "end a running execution and its children at once, as cancelled, without running its script again",
+		ArgsUsage: "ID",
+		Action: func(c *cli.Context) error {
+			return withExecution(c, func(eng *stent.Engine, ex *backend.Execution) error {
+				return eng.Terminate(c.Context, ex.ID)
+			})
+		},
+	}
+}
