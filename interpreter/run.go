@@ -127,9 +127,9 @@ type Run struct {
 	// the execution's cancel_requested event is ingested.
 	cancelled  map[int]bool
 	cancelSeen bool
-	waitingAt     string      // where the script last parked
-	yield         chan yieldMsg
-	resume        chan resumeMsg
+	waitingAt  string // where the script last parked
+	yield      chan yieldMsg
+	resume     chan resumeMsg
 }
 
 // NewRun prepares a run of entry with JSON array args. Nothing runs until Advance.
@@ -150,13 +150,13 @@ func (p *Program) NewRun(entry string, args json.RawMessage, cfg Config) (*Run, 
 	}
 	r := &Run{
 		prog: p, cfg: cfg, fn: fn, args: targs,
-		recorded: map[int]backend.Event{},
-		outcomes: map[int]outcome{},
-		received: map[int]bool{},
+		recorded:  map[int]backend.Event{},
+		outcomes:  map[int]outcome{},
+		received:  map[int]bool{},
 		cancelled: map[int]bool{},
-		timeouts: map[int]bool{},
-		yield:    make(chan yieldMsg),
-		resume:   make(chan resumeMsg),
+		timeouts:  map[int]bool{},
+		yield:     make(chan yieldMsg),
+		resume:    make(chan resumeMsg),
 	}
 	r.thread = &starlark.Thread{
 		Name:  cfg.ExecutionID,
