@@ -84,8 +84,10 @@ func TestMigrationFilesAreOrdered(t *testing.T) {
 		t.Fatalf("migrations = %v, want them to start at version 1", ms)
 	}
 	for i := 1; i < len(ms); i++ {
-		if ms[i].version != ms[i-1].version+1 {
-			t.Errorf("migration versions jump from %d to %d", ms[i-1].version, ms[i].version)
+		// Versions only grow: issues worked on side by side own numbers of their own, so
+		// a tree may have gaps (the migrator applies by version set).
+		if ms[i].version <= ms[i-1].version {
+			t.Errorf("migration versions go from %d to %d, want them increasing", ms[i-1].version, ms[i].version)
 		}
 	}
 }

@@ -16,25 +16,33 @@ import (
 func cancelCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "cancel",
-		Usage:     "cancel a running execution and its children",
+		Usage:     "ask a running execution and its children to cancel: the script sees it at its current wait and may compensate (see terminate)",
 		ArgsUsage: "ID",
+		Flags: []cli.Flag{&cli.DurationFlag{Name: "cancel-grace", Value: stent.DefaultCancelGrace,
+			Usage: "how long the script may still run after the request before it is terminated"}},
 		Action: func(c *cli.Context) error {
 			return withExecution(c, func(eng *stent.Engine, ex *backend.Execution) error {
 				if ex.Status.Terminal() {
 					return cancelEnded(c, ex)
 				}
-				if err := eng.Cancel(c.Context, ex.ID); err != nil {
+				if err := eng.Cancel(c.Context, ex.ID, stent.CancelGrace(c.Duration("cancel-grace"))); err != nil {
 					return err
 				}
-				// It may have ended otherwise meanwhile: read what it is now.
+				// An execution that had not started ends at once; a running script sees the
+				// request at its current wait and may compensate first.
 				now, err := eng.Get(c.Context, ex.ID)
 				if err != nil {
 					return err
 				}
-				if now.Status != backend.StatusCancelled {
+				switch {
+				case now.Status == backend.StatusCancelled:
+					fmt.Fprintf(c.App.ErrWriter, "execution %s cancelled\n", ex.ID)
+				case now.Status.Terminal():
 					return cancelEnded(c, now)
+				default:
+					fmt.Fprintf(c.App.ErrWriter, "cancellation of execution %s requested: its script may compensate, then it ends cancelled (at the latest after %s)\n",
+						ex.ID, c.Duration("cancel-grace"))
 				}
-				fmt.Fprintf(c.App.ErrWriter, "execution %s cancelled\n", ex.ID)
 				return nil
 			})
 		},

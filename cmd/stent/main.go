@@ -136,6 +136,10 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			cacheCommand(),
 			testCommand(),
 			benchCommand(),
+			replayCommand(),
+			upgradeCommand(),
+			retryCommand(),
+			terminateCommand(),
 		},
 	}
 	for _, c := range app.Commands {

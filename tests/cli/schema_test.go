@@ -63,7 +63,8 @@ type waitJSON struct {
 
 type statusJSON struct {
 	executionJSON
-	WaitingFor []waitJSON `json:"waiting_for,omitempty"`
+	WaitingFor   []waitJSON      `json:"waiting_for,omitempty"`
+	CustomStatus json.RawMessage `json:"custom_status,omitempty"`
 }
 
 type listJSON struct {
