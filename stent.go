@@ -169,6 +169,13 @@ func OpenBackend(ctx context.Context, dsn string, clock backend.Clock) (backend.
 		if dsn == "" {
 			return nil, &InputError{Err: errors.New("no database given: pass --db (or STENT_DB) with a file path for SQLite or postgres://… for PostgreSQL")}
 		}
+		kind, err := dsnKind(dsn)
+		if err != nil {
+			return nil, &InputError{Err: err}
+		}
+		if kind == "postgres" {
+			return openPostgres(ctx, dsn, clock)
+		}
 		return openSQLite(ctx, dsn, clock)
 	default:
 		return nil, &InputError{Err: fmt.Errorf("unknown database scheme %q in %s: use a file path (SQLite, e.g. stent.db) or postgres://user@host/db (PostgreSQL)", scheme, redact(dsn))}
@@ -178,6 +185,9 @@ func OpenBackend(ctx context.Context, dsn string, clock backend.Clock) (backend.
 func openSQLite(ctx context.Context, path string, clock backend.Clock) (backend.Backend, error) {
 	b, err := sqlite.Open(ctx, path, sqlite.WithClock(clock))
 	if err != nil {
+		if pe := (*sqlite.PathError)(nil); errors.As(err, &pe) {
+			return nil, &InputError{Err: err}
+		}
 		return nil, err
 	}
 	return b, nil

@@ -106,6 +106,11 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Backend, error) {
 	if err != nil {
 		return nil, fmt.Errorf("opening sqlite %s: %w", dsn, err)
 	}
+	if !memory {
+		if err := checkPath(path); err != nil {
+			return nil, err
+		}
+	}
 	b := &Backend{clock: cfg.clock, name: dsn, memory: memory, sem: make(chan struct{}, 1)}
 	if err := b.open(ctx, path, query); err != nil {
 		b.closeDBs()
