@@ -15,6 +15,9 @@ import (
 // in this process, within a heartbeat interval in others), and a parent waiting on it
 // sees it fail. Cancelling an execution that already ended does nothing.
 func (e *Engine) Cancel(ctx context.Context, id string) error {
+	if err := validateID(id); err != nil {
+		return &InputError{Err: err}
+	}
 	ended, err := e.b.EndExecution(ctx, id, backend.StatusCancelled, &backend.ErrorInfo{Type: "cancelled", Message: "cancelled"})
 	if err != nil {
 		if errors.Is(err, backend.ErrNotFound) {
@@ -41,6 +44,9 @@ func (e *Engine) Signal(ctx context.Context, id, name string, payload any) error
 
 // SignalJSON is Signal with the payload given as JSON.
 func (e *Engine) SignalJSON(ctx context.Context, id, name string, payload json.RawMessage) error {
+	if err := validateID(id); err != nil {
+		return &InputError{Err: err}
+	}
 	if name == "" {
 		return &InputError{Err: errors.New("signal name must not be empty")}
 	}

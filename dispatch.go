@@ -133,18 +133,6 @@ func (e *Engine) dispatchJSON(ctx context.Context, script string, args json.RawM
 	return cfg.id, nil
 }
 
-func validateID(id string) error {
-	if len(id) > 200 {
-		return fmt.Errorf("execution ID is %d characters long; use at most 200", len(id))
-	}
-	for _, r := range id {
-		if r < 0x21 || r == 0x7f {
-			return fmt.Errorf("execution ID %q contains whitespace or a control character", id)
-		}
-	}
-	return nil
-}
-
 func newID() string {
 	var b [8]byte
 	_, _ = rand.Read(b[:])
@@ -237,6 +225,9 @@ func (e *ExecutionError) Error() string {
 // complete, the error is the result's *ExecutionError (the result is returned too).
 func (e *Engine) WaitFor(ctx context.Context, id string) (*Result, error) {
 	const poll = 200 * time.Millisecond
+	if err := validateID(id); err != nil {
+		return nil, &InputError{Err: err}
+	}
 	e.listen()
 	for {
 		done, cancel := e.finished.subscribe(id)
@@ -278,12 +269,15 @@ func (e *Engine) Run(ctx context.Context, script string, args []any, opts ...Dis
 
 // Get returns an execution.
 func (e *Engine) Get(ctx context.Context, id string) (*backend.Execution, error) {
+	if err := validateID(id); err != nil {
+		return nil, &InputError{Err: err}
+	}
 	return e.b.GetExecution(ctx, id)
 }
 
 // History returns an execution's events.
 func (e *Engine) History(ctx context.Context, id string) ([]backend.Event, error) {
-	if _, err := e.b.GetExecution(ctx, id); err != nil {
+	if _, err := e.Get(ctx, id); err != nil {
 		return nil, err
 	}
 	return e.b.History(ctx, id, 0)
