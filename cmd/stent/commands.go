@@ -35,6 +35,7 @@ var (
 func workerFlags() []cli.Flag {
 	return []cli.Flag{
 		activityFlag,
+		&cli.StringSliceFlag{Name: "activity-env", Usage: "pass this environment variable to command activities although it names Stent or libpq configuration (STENT_*, PG*) (repeatable)"},
 		&cli.StringSliceFlag{Name: "max-concurrent", Usage: "cap an activity's attempts running at once across all workers: NAME=N (repeatable)"},
 		&cli.IntFlag{Name: "concurrency", Usage: "tasks run at once", Value: 16},
 		&cli.StringFlag{Name: "lease", Usage: "task lease duration", Value: "5m"},
@@ -90,9 +91,15 @@ func registerCommands(c *cli.Context, eng *stent.Engine) error {
 		}
 		caps[name] = v
 	}
+	pass := c.StringSlice("activity-env")
+	for _, name := range pass {
+		if err := activities.CheckEnvName(name); err != nil {
+			return failf(exitUsage, "--activity-env: %v", err)
+		}
+	}
 	for _, spec := range c.StringSlice("activity") {
 		name, _, _ := strings.Cut(spec, "=")
-		var opts []activities.Option
+		opts := []activities.Option{activities.WithPassEnv(pass...)}
 		if n, ok := caps[strings.TrimSpace(name)]; ok {
 			opts = append(opts, activities.WithMaxConcurrent(n))
 			delete(caps, strings.TrimSpace(name))
