@@ -23,6 +23,7 @@ type dispatchConfig struct {
 	maxDuration time.Duration
 	queue       string
 	priority    int
+	modulePath  string
 }
 
 // DispatchOption configures Dispatch.
@@ -98,7 +99,7 @@ func (e *Engine) dispatchJSON(ctx context.Context, script string, args json.RawM
 			return "", fmt.Errorf("looking up execution %s: %w", cfg.id, err)
 		}
 	}
-	bundle, sources, err := interpreter.CollectBundle(script)
+	bundle, sources, err := interpreter.CollectBundleIn(script, cfg.modulePath)
 	if err != nil {
 		return "", &InputError{Err: err}
 	}

@@ -29,6 +29,7 @@ var (
 	queueFlag    = &cli.StringFlag{Name: "queue", Usage: "queue of the execution's tasks", Value: backend.DefaultQueue}
 	delayFlag    = &cli.StringFlag{Name: "delay", Usage: "start the execution after this long (e.g. 30m)"}
 	maxDurFlag   = &cli.StringFlag{Name: "max-duration", Usage: "end the execution as timed out after this long (e.g. 1h)"}
+	modPathFlag  = &cli.StringFlag{Name: "module-path", Usage: "directory tree load() may read from (default: the script's directory)"}
 	priorityFlag = &cli.IntFlag{Name: "priority", Usage: "priority of the execution's tasks (higher first)"}
 )
 
@@ -128,6 +129,9 @@ func dispatchOptions(c *cli.Context) ([]stent.DispatchOption, error) {
 	if p := c.Int("priority"); p != 0 {
 		opts = append(opts, stent.Priority(p))
 	}
+	if m := c.String("module-path"); m != "" {
+		opts = append(opts, stent.ModulePath(m))
+	}
 	d, err := parseDurationFlag(c, "delay")
 	if err != nil {
 		return nil, err
@@ -160,7 +164,7 @@ func execCommand() *cli.Command {
 		Name:      "exec",
 		Usage:     "dispatch a script and serve it in this process until it ends; print its result as JSON",
 		ArgsUsage: "SCRIPT",
-		Flags:     append([]cli.Flag{argsFlag, idFlag, entryFlag, queueFlag, priorityFlag, delayFlag, maxDurFlag}, workerFlags()...),
+		Flags:     append([]cli.Flag{argsFlag, idFlag, entryFlag, queueFlag, priorityFlag, delayFlag, maxDurFlag, modPathFlag}, workerFlags()...),
 		Action: func(c *cli.Context) error {
 			script, err := scriptArg(c)
 			if err != nil {
@@ -233,7 +237,7 @@ func dispatchCommand() *cli.Command {
 		Name:      "dispatch",
 		Usage:     "create an execution for a worker to run; print its ID",
 		ArgsUsage: "SCRIPT",
-		Flags:     []cli.Flag{argsFlag, idFlag, entryFlag, queueFlag, priorityFlag, delayFlag, maxDurFlag},
+		Flags:     []cli.Flag{argsFlag, idFlag, entryFlag, queueFlag, priorityFlag, delayFlag, maxDurFlag, modPathFlag},
 		Action: func(c *cli.Context) error {
 			script, err := scriptArg(c)
 			if err != nil {
