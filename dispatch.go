@@ -253,6 +253,10 @@ func (e *Engine) WaitFor(ctx context.Context, id string) (*Result, error) {
 			return nil, ctx.Err()
 		case <-done:
 		case <-t.C:
+		case <-e.startFailed.done:
+			t.Stop()
+			cancel()
+			return nil, fmt.Errorf("waiting for execution %s: %w", id, e.startFailed.err)
 		}
 		t.Stop()
 		cancel()

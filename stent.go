@@ -45,6 +45,8 @@ type Engine struct {
 	timersMu sync.Mutex
 	timers   map[*time.Timer]struct{}
 	closed   bool
+
+	startFailed startFailure // a worker of this engine could not start
 }
 
 type engineConfig struct {
@@ -145,6 +147,7 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Engine, error) {
 		timers:   map[*time.Timer]struct{}{},
 		workers:  map[*worker]struct{}{},
 	}
+	e.startFailed.init()
 	return e, nil
 }
 

@@ -108,10 +108,10 @@ func (e *Engine) Serve(ctx context.Context, opts WorkerOptions) error {
 		e.workersMu.Unlock()
 	}()
 	if err := e.b.Heartbeat(ctx, opts.ID); err != nil {
-		return fmt.Errorf("starting worker: %w", err)
+		return e.workerStartFailed(ctx, err)
 	}
 	if n, err := e.b.ReclaimTasks(ctx, opts.DeadWorkerGrace); err != nil {
-		return fmt.Errorf("starting worker: %w", err)
+		return e.workerStartFailed(ctx, err)
 	} else if n > 0 {
 		e.logger.Info("reclaimed tasks of stopped workers", "count", n)
 	}
