@@ -55,6 +55,9 @@ func (e *Engine) SignalJSON(ctx context.Context, id, name string, payload json.R
 	} else if !json.Valid(payload) {
 		return &InputError{Err: fmt.Errorf("signal %q: payload is not valid JSON: %s", name, shortJSON(payload))}
 	}
+	if err := e.checkPayload(fmt.Sprintf("signal %q: the payload", name), payload); err != nil {
+		return &InputError{Err: err}
+	}
 	if err := e.b.SignalExecution(ctx, id, name, payload); err != nil {
 		switch {
 		case errors.Is(err, backend.ErrNotFound):

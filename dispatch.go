@@ -84,6 +84,9 @@ func (e *Engine) dispatchJSON(ctx context.Context, script string, args json.RawM
 	for _, o := range opts {
 		o(&cfg)
 	}
+	if err := e.checkPayload("arguments", args); err != nil {
+		return "", &InputError{Err: err}
+	}
 	explicitID := cfg.id != ""
 	if !explicitID {
 		cfg.id = newID()

@@ -62,6 +62,7 @@ type engineConfig struct {
 	maxHistory int
 	noHandOff  bool
 	builtins   starlark.StringDict
+	maxPayload int
 }
 
 // Option configures Open.

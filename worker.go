@@ -460,6 +460,13 @@ func (e *Engine) checkActivity(name string) error {
 func (w *worker) commit(ctx context.Context, t backend.Task, ex *backend.Execution, expectedVersion int64, lr *liveRun, step *interpreter.Step) (*backend.Task, error) {
 	e := w.e
 	now := e.clock.Now()
+	if checked := e.checkStepPayloads(step); checked != step {
+		if lr != nil {
+			lr.run.Close()
+			lr = nil
+		}
+		step = checked
+	}
 	res := backend.WorkflowTaskResult{
 		Task: t.Ref(), ExecutionID: ex.ID, ExpectedVersion: expectedVersion, Logs: step.Logs,
 	}
@@ -681,6 +688,12 @@ func (w *worker) runActivityTask(ctx, workCtx context.Context, t backend.Task) (
 	}
 	out, err := act.Invoke(actx, p.Args)
 	if err == nil {
+		err = e.checkPayload(fmt.Sprintf("activity %q: the result", p.Name), out)
+		if err != nil {
+			err = activities.NonRetryable(err)
+		}
+	}
+	if err == nil {
 		var entry *backend.CacheEntry
 		if cached {
 			entry = &backend.CacheEntry{Key: cacheKey, Activity: p.Name, Result: out}
@@ -724,6 +737,7 @@ func (w *worker) runActivityTask(ctx, workCtx context.Context, t backend.Task) (
 // completeActivity records an activity's outcome and, where the backend can, claims the
 // execution's workflow task in the same transaction to go on with it in this goroutine.
 func (w *worker) completeActivity(ctx context.Context, t backend.Task, r backend.ActivityResult) (*backend.Task, error) {
+	r.Error = interpreter.BoundError(r.Error)
 	if h, ok := w.handOff(); ok {
 		next, err := h.CompleteActivityTaskAndClaim(ctx, r, w.claimOne())
 		if err != nil {

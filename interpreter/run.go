@@ -528,7 +528,7 @@ func errorInfo(err error) *backend.ErrorInfo {
 	info := &backend.ErrorInfo{Type: "script", Message: err.Error()}
 	var ee *starlark.EvalError
 	if errors.As(err, &ee) {
-		info.Stack = ee.CallStack.String()
+		info.Stack = boundedStack(ee.CallStack)
 		pos := innermostPos(ee.CallStack)
 		msg := ee.Msg
 		if pos != "" && !strings.HasPrefix(msg, pos) {
@@ -553,7 +553,7 @@ func errorInfo(err error) *backend.ErrorInfo {
 		info.Attempts = se.Info.Attempts
 		info.Seq = se.Seq
 	}
-	return info
+	return BoundError(info)
 }
 
 func innermostPos(stack starlark.CallStack) string {

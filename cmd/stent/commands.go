@@ -44,6 +44,7 @@ func workerFlags() []cli.Flag {
 		&cli.StringFlag{Name: "dead-worker-grace", Usage: "reclaim the tasks of a worker silent this long", Value: "10s"},
 		&cli.IntFlag{Name: "cache-size", Usage: "live executions kept in memory (0 turns the cache off)", Value: 4096},
 		&cli.Uint64Flag{Name: "max-steps", Usage: "Starlark steps allowed between two checkpoints", Value: 5_000_000},
+		&cli.IntFlag{Name: "max-payload", Usage: "largest value (bytes of JSON) crossing a checkpoint: arguments, results, signals", Value: stent.DefaultMaxPayload},
 	}
 }
 
@@ -78,7 +79,10 @@ func workerOptions(c *cli.Context) (stent.WorkerOptions, []stent.Option, error) 
 	if c.IsSet("queue") && c.Command.Name == "worker" {
 		o.Queues = c.StringSlice("queue")
 	}
-	engOpts := []stent.Option{stent.WithCacheSize(c.Int("cache-size")), stent.WithStepLimit(c.Uint64("max-steps"))}
+	if c.Int("max-payload") < 1 {
+		return o, nil, failf(exitUsage, "--max-payload must be at least 1 byte, got %d", c.Int("max-payload"))
+	}
+	engOpts := []stent.Option{stent.WithCacheSize(c.Int("cache-size")), stent.WithStepLimit(c.Uint64("max-steps")), stent.WithMaxPayload(c.Int("max-payload"))}
 	return o, engOpts, nil
 }
 
