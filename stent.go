@@ -50,19 +50,20 @@ type Engine struct {
 }
 
 type engineConfig struct {
-	clock      backend.Clock
-	cacheSize  int
-	logger     *slog.Logger
-	stepLimit  uint64
-	backend    backend.Backend
-	redisURL   string
-	notifier   backend.Notifier
-	worker     WorkerOptions
-	virtual    *VirtualClock
-	maxHistory int
-	noHandOff  bool
-	builtins   starlark.StringDict
-	maxPayload int
+	clock        backend.Clock
+	cacheSize    int
+	logger       *slog.Logger
+	stepLimit    uint64
+	backend      backend.Backend
+	redisURL     string
+	notifier     backend.Notifier
+	worker       WorkerOptions
+	virtual      *VirtualClock
+	maxHistory   int
+	noHandOff    bool
+	builtins     starlark.StringDict
+	maxPayload   int
+	scriptMemory uint64
 }
 
 // Option configures Open.

@@ -36,6 +36,10 @@ type Config struct {
 	// LoadSignals returns the execution's unconsumed signals, oldest first. It is called
 	// at most once per Advance, only when the script waits for a signal.
 	LoadSignals func() ([]backend.Signal, error)
+	// MemoryLimit bounds the memory one step (one Advance) may take, in bytes; past it
+	// the step fails with "memory limit exceeded" at the script line it reached
+	// (0: DefaultMemoryLimit). See watchMemory for how it is measured.
+	MemoryLimit uint64
 }
 
 // Scheduled is a command or side effect the script issued that must be recorded.
@@ -132,6 +136,9 @@ func (p *Program) NewRun(entry string, args json.RawMessage, cfg Config) (*Run, 
 	if cfg.MaxHistory == 0 {
 		cfg.MaxHistory = 100_000
 	}
+	if cfg.MemoryLimit == 0 {
+		cfg.MemoryLimit = DefaultMemoryLimit
+	}
 	r := &Run{
 		prog: p, cfg: cfg, fn: fn, args: targs,
 		recorded: map[int]backend.Event{},
@@ -164,6 +171,7 @@ func (r *Run) Advance(events []backend.Event) *Step {
 	}
 	r.ingest(events)
 	r.inboxLoaded = false
+	stopWatch := watchMemory(r.thread, r.cfg.MemoryLimit)
 	if !r.started {
 		r.started = true
 		go r.main()
@@ -171,6 +179,7 @@ func (r *Run) Advance(events []backend.Event) *Step {
 		r.resume <- resumeMsg{}
 	}
 	m := <-r.yield
+	stopWatch()
 	step := &Step{Scheduled: r.pending, Logs: r.logs, ConsumedSignals: r.consumed, CancelTimers: r.cancels}
 	r.pending, r.logs, r.consumed, r.cancels = nil, nil, nil, nil
 	if m.done {

@@ -44,6 +44,7 @@ func workerFlags() []cli.Flag {
 		&cli.StringFlag{Name: "dead-worker-grace", Usage: "reclaim the tasks of a worker silent this long", Value: "10s"},
 		&cli.IntFlag{Name: "cache-size", Usage: "live executions kept in memory (0 turns the cache off)", Value: 4096},
 		&cli.Uint64Flag{Name: "max-steps", Usage: "Starlark steps allowed between two checkpoints", Value: 5_000_000},
+		&cli.Int64Flag{Name: "max-script-memory", Usage: "memory (bytes) one step of a script may take before it fails with \"memory limit exceeded\"", Value: stent.DefaultScriptMemory},
 		&cli.IntFlag{Name: "max-payload", Usage: "largest value (bytes of JSON) crossing a checkpoint: arguments, results, signals", Value: stent.DefaultMaxPayload},
 	}
 }
@@ -79,10 +80,13 @@ func workerOptions(c *cli.Context) (stent.WorkerOptions, []stent.Option, error) 
 	if c.IsSet("queue") && c.Command.Name == "worker" {
 		o.Queues = c.StringSlice("queue")
 	}
+	if c.Int64("max-script-memory") < 1<<20 {
+		return o, nil, failf(exitUsage, "--max-script-memory must be at least 1 MiB (1048576), got %d", c.Int64("max-script-memory"))
+	}
 	if c.Int("max-payload") < 1 {
 		return o, nil, failf(exitUsage, "--max-payload must be at least 1 byte, got %d", c.Int("max-payload"))
 	}
-	engOpts := []stent.Option{stent.WithCacheSize(c.Int("cache-size")), stent.WithStepLimit(c.Uint64("max-steps")), stent.WithMaxPayload(c.Int("max-payload"))}
+	engOpts := []stent.Option{stent.WithCacheSize(c.Int("cache-size")), stent.WithStepLimit(c.Uint64("max-steps")), stent.WithMaxPayload(c.Int("max-payload")), stent.WithScriptMemory(c.Int64("max-script-memory"))}
 	return o, engOpts, nil
 }
 
