@@ -121,6 +121,9 @@ func (e *Engine) ReplayDeadLetter(ctx context.Context, id int64) error {
 		}
 		return err
 	}
+	if dl.Seq == 0 {
+		return &InputError{Err: fmt.Errorf("dead letter %d records a workflow step that killed its workers, not an activity: it cannot be replayed (%s)", id, dl.Error.Error())}
+	}
 	if err := e.b.ReplayDeadLetter(ctx, id); err != nil {
 		return fmt.Errorf("replaying dead letter %d (execution %s, step %d): %w", id, dl.ExecutionID, dl.Seq, err)
 	}

@@ -64,6 +64,7 @@ type engineConfig struct {
 	builtins     starlark.StringDict
 	maxPayload   int
 	scriptMemory uint64
+	crashLimit   int
 }
 
 // Option configures Open.

@@ -363,6 +363,9 @@ func (w *worker) runWorkflowTask(ctx context.Context, t backend.Task) (*backend.
 	if ex.Status.Terminal() {
 		return nil, e.b.DeleteTask(ctx, t.Ref())
 	}
+	if step := e.poisonPill(ex); step != nil {
+		return w.commit(ctx, t, ex, ex.Version, nil, step)
+	}
 	lr, err := w.coldRun(ctx, ex)
 	if err != nil {
 		var se *startError
@@ -583,6 +586,9 @@ func hasDueActivity(tasks []backend.NewTask, now time.Time) bool {
 
 // deadLetter describes the activity whose failure failed the execution, if one did.
 func deadLetter(executionID string, lr *liveRun, info *backend.ErrorInfo) *backend.DeadLetter {
+	if info.Type == poisonPillType {
+		return &backend.DeadLetter{ExecutionID: executionID, Error: info}
+	}
 	if lr == nil || info.Activity == "" || info.Seq == 0 {
 		return nil
 	}
@@ -648,6 +654,9 @@ func (w *worker) runActivityTask(ctx, workCtx context.Context, t backend.Task) (
 	}
 	if call.Retry != nil {
 		policy = retryPolicyFromSpec(*call.Retry)
+	}
+	if err := e.activityCrashed(p.Name, t.Attempt, policy.MaxAttempts); err != nil {
+		return fail(activities.NonRetryable(err), t.Attempt-1)
 	}
 	cached, cacheTTL := act.Options.Cached, act.Options.CacheTTL
 	if call.Cached {
