@@ -84,8 +84,9 @@ func TestMigrationFilesAreOrdered(t *testing.T) {
 		t.Fatalf("migrations = %v, want them to start at version 1", ms)
 	}
 	for i := 1; i < len(ms); i++ {
-		if ms[i].version != ms[i-1].version+1 {
-			t.Errorf("migration versions jump from %d to %d", ms[i-1].version, ms[i].version)
+		// Gaps are fine (migrations apply by version set; numbers are reserved per change).
+		if ms[i].version <= ms[i-1].version {
+			t.Errorf("migration versions are not increasing: %d then %d", ms[i-1].version, ms[i].version)
 		}
 	}
 }
