@@ -108,10 +108,10 @@ func (e *Engine) Serve(ctx context.Context, opts WorkerOptions) error {
 		e.workersMu.Unlock()
 	}()
 	if err := e.b.Heartbeat(ctx, opts.ID); err != nil {
-		return fmt.Errorf("starting worker: %w", err)
+		return e.workerStartFailed(ctx, err)
 	}
 	if n, err := e.b.ReclaimTasks(ctx, opts.DeadWorkerGrace); err != nil {
-		return fmt.Errorf("starting worker: %w", err)
+		return e.workerStartFailed(ctx, err)
 	} else if n > 0 {
 		e.logger.Info("reclaimed tasks of stopped workers", "count", n)
 	}
@@ -363,6 +363,9 @@ func (w *worker) runWorkflowTask(ctx context.Context, t backend.Task) (*backend.
 	if ex.Status.Terminal() {
 		return nil, e.b.DeleteTask(ctx, t.Ref())
 	}
+	if step := e.poisonPill(ex); step != nil {
+		return w.commit(ctx, t, ex, ex.Version, nil, step)
+	}
 	lr, err := w.coldRun(ctx, ex)
 	if err != nil {
 		var se *startError
@@ -439,6 +442,7 @@ func (w *worker) coldRun(ctx context.Context, ex *backend.Execution) (*liveRun, 
 		ExecutionID:   ex.ID,
 		StepLimit:     e.cfg.stepLimit,
 		MaxHistory:    e.cfg.maxHistory,
+		MemoryLimit:   e.cfg.scriptMemory,
 		CheckActivity: e.checkActivity,
 		Now:           e.clock.Now,
 		LogsCommitted: logs,
@@ -469,6 +473,13 @@ func (e *Engine) checkActivity(name string) error {
 func (w *worker) commit(ctx context.Context, t backend.Task, ex *backend.Execution, expectedVersion int64, lr *liveRun, step *interpreter.Step) (*backend.Task, error) {
 	e := w.e
 	now := e.clock.Now()
+	if checked := e.checkStepPayloads(step); checked != step {
+		if lr != nil {
+			lr.run.Close()
+			lr = nil
+		}
+		step = checked
+	}
 	res := backend.WorkflowTaskResult{
 		Task: t.Ref(), ExecutionID: ex.ID, ExpectedVersion: expectedVersion, Logs: step.Logs,
 	}
@@ -586,6 +597,9 @@ func hasDueActivity(tasks []backend.NewTask, now time.Time) bool {
 
 // deadLetter describes the activity whose failure failed the execution, if one did.
 func deadLetter(executionID string, lr *liveRun, info *backend.ErrorInfo) *backend.DeadLetter {
+	if info.Type == poisonPillType {
+		return &backend.DeadLetter{ExecutionID: executionID, Error: info}
+	}
 	if lr == nil || info.Activity == "" || info.Seq == 0 {
 		return nil
 	}
@@ -655,6 +669,9 @@ func (w *worker) runActivityTask(ctx, workCtx context.Context, t backend.Task) (
 	if call.Retry != nil {
 		policy = retryPolicyFromSpec(*call.Retry)
 	}
+	if err := e.activityCrashed(p.Name, t.Attempt, policy.MaxAttempts); err != nil {
+		return fail(activities.NonRetryable(err), t.Attempt-1)
+	}
 	cached, cacheTTL := act.Options.Cached, act.Options.CacheTTL
 	if call.Cached {
 		cached = true
@@ -694,6 +711,12 @@ func (w *worker) runActivityTask(ctx, workCtx context.Context, t backend.Task) (
 		defer stopWatch()
 	}
 	out, err := act.Invoke(actx, p.Args)
+	if err == nil {
+		err = e.checkPayload(fmt.Sprintf("activity %q: the result", p.Name), out)
+		if err != nil {
+			err = activities.NonRetryable(err)
+		}
+	}
 	if err == nil {
 		var entry *backend.CacheEntry
 		if cached {
@@ -738,6 +761,7 @@ func (w *worker) runActivityTask(ctx, workCtx context.Context, t backend.Task) (
 // completeActivity records an activity's outcome and, where the backend can, claims the
 // execution's workflow task in the same transaction to go on with it in this goroutine.
 func (w *worker) completeActivity(ctx context.Context, t backend.Task, r backend.ActivityResult) (*backend.Task, error) {
+	r.Error = interpreter.BoundError(r.Error)
 	if h, ok := w.handOff(); ok {
 		next, err := h.CompleteActivityTaskAndClaim(ctx, r, w.claimOne())
 		if err != nil {

@@ -93,17 +93,10 @@ func (a *Activity) runCommand(ctx context.Context, args json.RawMessage) (json.R
 	return json.RawMessage(compact.Bytes()), nil
 }
 
-// commandEnv is the worker's environment plus the STENT_* variables of this attempt
-// (inherited STENT_* values are dropped so none leak from the worker's own context).
+// commandEnv is the environment of one attempt: the worker's, cleaned of secrets (see
+// cleanEnv), plus the STENT_* variables of this attempt.
 func (a *Activity) commandEnv(ctx context.Context) []string {
-	ours := []string{EnvExecutionID, EnvSeq, EnvAttempt, EnvActivity, EnvIdempotencyKey}
-	env := make([]string, 0, len(os.Environ())+len(ours))
-	for _, kv := range os.Environ() {
-		k, _, _ := strings.Cut(kv, "=")
-		if !contains(ours, k) {
-			env = append(env, kv)
-		}
-	}
+	env := cleanEnv(os.Environ(), a.Options.PassEnv)
 	env = append(env, EnvActivity+"="+a.Name)
 	if info, ok := InfoFromContext(ctx); ok {
 		env = append(env,

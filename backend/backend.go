@@ -137,6 +137,9 @@ type Execution struct {
 	StartAt     time.Time  // when its first workflow task becomes runnable
 	Deadline    *time.Time // max-duration deadline, if any
 	CompletedAt *time.Time
+	// Crashes counts how many times the workflow task of the current step (this
+	// Version) was reclaimed from a worker that died or lost its lease while running it.
+	Crashes int
 }
 
 // Event is one entry of an execution's history.
