@@ -23,6 +23,7 @@ func (e *Engine) Cancel(ctx context.Context, id string) error {
 		return fmt.Errorf("cancelling %s: %w", id, err)
 	}
 	if ended {
+		e.tel.executionTreeEnded(ctx, e.b, id, backend.StatusCancelled)
 		e.endedLocally(id)
 		e.taskReady("") // a parent may have a result to see
 	}

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
 	"go.starlark.net/starlark"
 
 	"github.com/stent-go/stent/activities"
@@ -26,6 +28,7 @@ type Engine struct {
 	clock  backend.Clock
 	logger *slog.Logger
 	cfg    engineConfig
+	tel    *telemetry
 
 	cache     *runCache
 	programs  *programCache
@@ -60,6 +63,9 @@ type engineConfig struct {
 	maxHistory int
 	noHandOff  bool
 	builtins   starlark.StringDict
+
+	tracerProvider trace.TracerProvider
+	meterProvider  metric.MeterProvider
 }
 
 // Option configures Open.
@@ -145,6 +151,7 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Engine, error) {
 		timers:   map[*time.Timer]struct{}{},
 		workers:  map[*worker]struct{}{},
 	}
+	e.tel = newTelemetry(e, cfg)
 	return e, nil
 }
 

@@ -96,7 +96,7 @@ func (a *Activity) runCommand(ctx context.Context, args json.RawMessage) (json.R
 // commandEnv is the worker's environment plus the STENT_* variables of this attempt
 // (inherited STENT_* values are dropped so none leak from the worker's own context).
 func (a *Activity) commandEnv(ctx context.Context) []string {
-	ours := []string{EnvExecutionID, EnvSeq, EnvAttempt, EnvActivity, EnvIdempotencyKey}
+	ours := []string{EnvExecutionID, EnvSeq, EnvAttempt, EnvActivity, EnvIdempotencyKey, EnvTraceparent, EnvTracestate}
 	env := make([]string, 0, len(os.Environ())+len(ours))
 	for _, kv := range os.Environ() {
 		k, _, _ := strings.Cut(kv, "=")
@@ -112,6 +112,9 @@ func (a *Activity) commandEnv(ctx context.Context) []string {
 			EnvAttempt+"="+strconv.Itoa(info.Attempt),
 			EnvIdempotencyKey+"="+info.IdempotencyKey(),
 		)
+	}
+	if tp := traceparent(ctx); tp != "" {
+		env = append(env, EnvTraceparent+"="+tp)
 	}
 	return env
 }
