@@ -3,6 +3,7 @@ package backendtest
 import (
 	"reflect"
 	"testing"
+	"time"
 
 	"github.com/stent-go/stent/backend"
 )
@@ -32,7 +33,8 @@ func testCountPendingTasks(t *testing.T, e *env) {
 	}
 	want("of an empty store")
 	e.create("a")
-	e.create("b", func(ne *backend.NewExecution) { ne.Queue = "q2" })
+	// b starts later: its task is pending (counted) but not claimable yet.
+	e.create("b", func(ne *backend.NewExecution) { ne.Queue, ne.StartAt = "q2", Epoch.Add(time.Hour) })
 	want("after two dispatches",
 		backend.TaskCount{Kind: backend.TaskWorkflow, Queue: backend.DefaultQueue, Count: 1},
 		backend.TaskCount{Kind: backend.TaskWorkflow, Queue: "q2", Count: 1})
@@ -40,7 +42,9 @@ func testCountPendingTasks(t *testing.T, e *env) {
 	want("after a's workflow task scheduled two activities",
 		backend.TaskCount{Kind: backend.TaskActivity, Queue: backend.DefaultQueue, Count: 2},
 		backend.TaskCount{Kind: backend.TaskWorkflow, Queue: "q2", Count: 1})
-	e.claimOne(backend.TaskActivity, "a")
+	if got := e.claim(backend.ClaimRequest{Kinds: []backend.TaskKind{backend.TaskActivity}, Limit: 1}); len(got) != 1 {
+		t.Fatalf("claimed %d activity tasks, want 1", len(got))
+	}
 	want("after one activity was claimed (claimed tasks are not pending)",
 		backend.TaskCount{Kind: backend.TaskActivity, Queue: backend.DefaultQueue, Count: 1},
 		backend.TaskCount{Kind: backend.TaskWorkflow, Queue: "q2", Count: 1})
