@@ -3,6 +3,7 @@ package stent
 import (
 	"context"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -40,6 +41,21 @@ type metrics struct {
 
 	cacheHits, cacheMisses atomic.Int64
 	wakeups                [wakePaths]atomic.Int64
+
+	// attrSets keeps the attribute sets of the per-task instruments by their values:
+	// building a set sorts and allocates, and there are few distinct ones.
+	attrSets sync.Map // string -> metric.MeasurementOption
+}
+
+// attrs returns the measurement option for key=value pairs (k1, v1, k2, v2), cached.
+func (m *metrics) attrs(k1, v1, k2, v2 string) metric.MeasurementOption {
+	key := k1 + "\x00" + v1 + "\x00" + k2 + "\x00" + v2
+	if o, ok := m.attrSets.Load(key); ok {
+		return o.(metric.MeasurementOption)
+	}
+	o := metric.WithAttributeSet(attribute.NewSet(attribute.String(k1, v1), attribute.String(k2, v2)))
+	m.attrSets.Store(key, o)
+	return o
 }
 
 func newMetrics(m metric.Meter, e *Engine) (*metrics, error) {
@@ -127,14 +143,14 @@ func scriptAttr(script string) metric.AddOption {
 
 func (m *metrics) executionEnded(script string, status backend.Status, dl *backend.DeadLetter) {
 	ctx := context.Background()
-	m.executionsEnded.Add(ctx, 1, metric.WithAttributes(attribute.String("script", script), attribute.String("status", string(status))))
+	m.executionsEnded.Add(ctx, 1, m.attrs("script", script, "status", string(status)))
 	if dl != nil {
 		m.deadLetters.Add(ctx, 1, metric.WithAttributes(attribute.String("activity", dl.Activity)))
 	}
 }
 
 func (m *metrics) activityAttempted(name, outcome string, d time.Duration) {
-	attrs := metric.WithAttributes(attribute.String("activity", name), attribute.String("outcome", outcome))
+	attrs := m.attrs("activity", name, "outcome", outcome)
 	ctx := context.Background()
 	m.activityAttempts.Add(ctx, 1, attrs)
 	m.activityDuration.Record(ctx, d.Seconds(), attrs)
@@ -164,8 +180,7 @@ func (t *telemetry) taskStarted(task backend.Task) {
 	if d < 0 {
 		d = 0
 	}
-	t.metrics.scheduleToStart.Record(context.Background(), d.Seconds(),
-		metric.WithAttributes(attribute.String("kind", string(task.Kind)), attribute.String("queue", task.Queue)))
+	t.metrics.scheduleToStart.Record(context.Background(), d.Seconds(), t.metrics.attrs("kind", string(task.Kind), "queue", task.Queue))
 }
 
 // childrenStarted counts executions a workflow task created.

@@ -112,7 +112,7 @@ meaningful for PostgreSQL.`,
 			&cli.IntFlag{Name: "concurrency", Usage: "tasks each worker runs at once", Value: 64},
 			&cli.IntFlag{Name: "workers", Usage: "worker processes (this one included)", Value: 1},
 			&cli.BoolFlag{Name: "json", Usage: "print one JSON object per scenario"},
-			&cli.BoolFlag{Name: "telemetry", Usage: "trace (spans exported to a discarding sink) and record metrics, to measure their cost"},
+			&cli.BoolFlag{Name: "telemetry", Usage: "trace (spans exported over OTLP/HTTP to a local sink) and record metrics, to measure their cost"},
 			&cli.Float64Flag{Name: "scale", Usage: "multiply workload sizes (for quick checks)", Value: 1, Hidden: true},
 			&cli.StringFlag{Name: "cpuprofile", Usage: "write a CPU profile of this process to FILE", Hidden: true},
 			&cli.StringFlag{Name: "timeout", Usage: "give up on a run after this long", Value: "10m", Hidden: true},
@@ -451,7 +451,7 @@ func oneRun(ctx context.Context, cfg benchConfig, body func(context.Context, *st
 func openBenchEngine(ctx context.Context, cfg benchConfig, dsn, schema string) (*stent.Engine, error) {
 	opts := []stent.Option{stent.WithLogger(logger(cfg.c))}
 	if cfg.c.Bool("telemetry") {
-		tel, shutdown, err := benchTelemetry()
+		tel, shutdown, err := benchTelemetry(ctx)
 		if err != nil {
 			return nil, err
 		}

@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/urfave/cli/v2"
-	"go.opentelemetry.io/otel/exporters/stdout/stdouttrace"
+	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
 	"go.opentelemetry.io/otel/propagation"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
@@ -134,18 +134,32 @@ func telemetryOptions(c *cli.Context) ([]stent.Option, error) {
 	return opts, nil
 }
 
-// benchTelemetry is what `stent bench --telemetry` measures: spans exported (as JSON,
-// by the batching processor) to a sink that discards them, and metrics recorded.
-func benchTelemetry() ([]stent.Option, func(context.Context) error, error) {
-	exp, err := stdouttrace.New(stdouttrace.WithWriter(io.Discard))
+// benchTelemetry is what `stent bench --telemetry` measures: spans exported over
+// OTLP/HTTP, by the batching processor, to a local collector stand-in that reads and
+// discards them, and metrics recorded for Prometheus.
+func benchTelemetry(ctx context.Context) ([]stent.Option, func(context.Context) error, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
+		return nil, nil, fmt.Errorf("starting the span sink: %w", err)
+	}
+	sink := &http.Server{ReadHeaderTimeout: 10 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.WriteHeader(http.StatusOK)
+	})}
+	go func() { _ = sink.Serve(ln) }()
+	exp, err := otlptracehttp.New(ctx, otlptracehttp.WithEndpoint(ln.Addr().String()), otlptracehttp.WithInsecure())
+	if err != nil {
+		_ = sink.Close()
 		return nil, nil, err
 	}
 	tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(exp), sdktrace.WithIDGenerator(stent.IDGenerator()))
 	mp, _, err := stent.NewPrometheusMeterProvider()
 	if err != nil {
+		_ = sink.Close()
 		return nil, nil, err
 	}
-	shutdown := func(ctx context.Context) error { return errors.Join(tp.Shutdown(ctx), mp.Shutdown(ctx)) }
+	shutdown := func(ctx context.Context) error {
+		return errors.Join(tp.Shutdown(ctx), mp.Shutdown(ctx), sink.Shutdown(ctx))
+	}
 	return []stent.Option{stent.WithTracerProvider(tp), stent.WithMeterProvider(mp)}, shutdown, nil
 }
