@@ -165,14 +165,28 @@ func traceNewExecution(ctx context.Context, b *backend.Bundle, id string) {
 	b.Trace, b.TraceParent = formatTraceparent(exec), parent.SpanID().String()
 }
 
-// childBundle is the bundle of a child execution: the parent's, with the child's span
-// under the parent's.
-func childBundle(parent backend.Bundle, childID string) backend.Bundle {
-	sc, ok := parseTraceparent(parent.Trace)
-	if !ok {
-		return parent
+// traceOf returns the traceparent of ex's span: the one stored at dispatch or, when the
+// execution was dispatched untraced and this engine traces, one derived from its ID
+// alone (a root span in a trace of its own), so that the spans of every tracing worker
+// still meet in one trace.
+func (t *telemetry) traceOf(ex *backend.Execution) string {
+	if ex.Bundle.Trace != "" || t.tracer == nil {
+		return ex.Bundle.Trace
 	}
-	child := parent
+	sum := sha256.Sum256([]byte("stent trace\x00" + ex.ID))
+	var tid trace.TraceID
+	copy(tid[:], sum[:16])
+	return formatTraceparent(trace.NewSpanContext(trace.SpanContextConfig{TraceID: tid, SpanID: executionSpanID(tid, ex.ID), TraceFlags: trace.FlagsSampled}))
+}
+
+// childBundle is the bundle of a child execution of parent: the parent's, with the
+// child's span under the parent's.
+func (t *telemetry) childBundle(parent *backend.Execution, childID string) backend.Bundle {
+	sc, ok := parseTraceparent(t.traceOf(parent))
+	if !ok {
+		return parent.Bundle
+	}
+	child := parent.Bundle
 	exec := trace.NewSpanContext(trace.SpanContextConfig{TraceID: sc.TraceID(), SpanID: executionSpanID(sc.TraceID(), childID), TraceFlags: sc.TraceFlags()})
 	child.Trace, child.TraceParent = formatTraceparent(exec), sc.SpanID().String()
 	return child
@@ -199,16 +213,15 @@ func (t *telemetry) executionEnded(ex *backend.Execution, f *backend.Finish, dl 
 	if t.tracer == nil {
 		return
 	}
-	sc, ok := parseTraceparent(ex.Bundle.Trace)
+	sc, ok := parseTraceparent(t.traceOf(ex))
 	if !ok {
 		return
 	}
-	parentID, err := trace.SpanIDFromHex(ex.Bundle.TraceParent)
-	if err != nil {
-		return
-	}
-	parent := trace.NewSpanContext(trace.SpanContextConfig{TraceID: sc.TraceID(), SpanID: parentID, TraceFlags: sc.TraceFlags(), Remote: true})
-	ctx := trace.ContextWithRemoteSpanContext(context.Background(), parent)
+	ctx := context.Background()
+	if parentID, err := trace.SpanIDFromHex(ex.Bundle.TraceParent); err == nil {
+		parent := trace.NewSpanContext(trace.SpanContextConfig{TraceID: sc.TraceID(), SpanID: parentID, TraceFlags: sc.TraceFlags(), Remote: true})
+		ctx = trace.ContextWithRemoteSpanContext(ctx, parent)
+	} // else a root span: the execution was dispatched untraced
 	ctx = context.WithValue(ctx, forcedSpanKey{}, sc)
 	attrs := []attribute.KeyValue{attrExecutionID.String(ex.ID), attrScript.String(ex.Bundle.Main), attrEntry.String(ex.Entry),
 		attrQueue.String(ex.Queue), attrOutcome.String(string(f.Status))}
@@ -276,8 +289,8 @@ func (t *telemetry) startWorkflowTask(ctx context.Context, task backend.Task, ex
 		return nil
 	}
 	s := &workflowTaskSpan{t: t, start: time.Now(), task: task, exID: ex.ID, worker: worker}
-	if t.tracer != nil && ex.Bundle.Trace != "" {
-		_, s.span = t.tracer.Start(underExecution(ctx, ex.Bundle.Trace), spanWorkflowTask, trace.WithAttributes(
+	if t.tracer != nil {
+		_, s.span = t.tracer.Start(underExecution(ctx, t.traceOf(ex)), spanWorkflowTask, trace.WithAttributes(
 			attrExecutionID.String(ex.ID), attrQueue.String(task.Queue), attrWorkerID.String(worker),
 			attrTaskID.Int64(task.ID), attrReplay.Bool(replay)))
 	}

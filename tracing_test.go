@@ -117,7 +117,7 @@ func newSpanTree(t *testing.T, spans []sdktrace.ReadOnlySpan) *spanTree {
 		}
 	}
 	for _, s := range spans {
-		if s.Name() == spanDispatch {
+		if s.Name() == spanDispatch || !s.Parent().IsValid() {
 			continue
 		}
 		if _, ok := st.byID[s.Parent().SpanID()]; !ok {
@@ -490,4 +490,33 @@ func TestTraceJoinsTheCallersTrace(t *testing.T) {
 	if d.SpanContext().TraceID() != caller.TraceID() || d.Parent().SpanID() != caller.SpanID() {
 		t.Fatalf("dispatch span is in trace %s under %s, want the caller's %s under %s", d.SpanContext().TraceID(), d.Parent().SpanID(), caller.TraceID(), caller.SpanID())
 	}
+}
+
+// TestTraceOfAnUntracedDispatch: an execution dispatched by a process that does not
+// trace is still one trace across the workers that do, rooted at its execution span.
+func TestTraceOfAnUntracedDispatch(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	untraced, err := Open(context.Background(), filepath.Join(dir, "stent.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer untraced.Close()
+	id, err := untraced.Dispatch(context.Background(), writeScript(t, dir, "def c(x):\n    return durable('upper', x)\n\ndef main():\n    return [durable(c, 'a'), durable('upper', 'b')]\n"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	te := startTraced(t, dir, registerBasics, WorkerOptions{})
+	if res, err := te.eng.WaitFor(context.Background(), id); res == nil || res.Err() != nil {
+		t.Fatalf("WaitFor: %v", err)
+	}
+	te.stop()
+	st := newSpanTree(t, te.rec.Ended())
+	root := st.one(spanExecution, "stent.execution.id", id)
+	if root.Parent().IsValid() {
+		t.Fatalf("the execution span of an untraced dispatch should be a root span:\n%s", st)
+	}
+	child := st.execution(id+"/1", root, "completed")
+	wantList(t, "child's activity spans", st.activities(child), "upper#1/1=completed")
+	wantList(t, "root's activity spans", st.activities(root), "upper#2/1=completed")
 }

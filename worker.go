@@ -480,7 +480,7 @@ func (w *worker) commit(ctx context.Context, t backend.Task, ex *backend.Executi
 		}
 		switch s.Command.Kind {
 		case builtins.KindActivity:
-			payload, _ := json.Marshal(backend.ActivityPayload{Name: s.Name, Args: s.Command.Args, Options: s.Command.Options, Trace: ex.Bundle.Trace})
+			payload, _ := json.Marshal(backend.ActivityPayload{Name: s.Name, Args: s.Command.Args, Options: s.Command.Options, Trace: e.tel.traceOf(ex)})
 			call := callOptions(s.Command)
 			res.Tasks = append(res.Tasks, backend.NewTask{Kind: backend.TaskActivity, Seq: s.Seq, RunAt: now, Attempt: 1, Payload: payload,
 				Queue: call.Queue, Priority: call.Priority})
@@ -506,7 +506,7 @@ func (w *worker) commit(ctx context.Context, t backend.Task, ex *backend.Executi
 			}
 			res.Children = append(res.Children, backend.NewExecution{
 				ID: fmt.Sprintf("%s/%d", ex.ID, s.Seq), ParentID: ex.ID, ParentSeq: s.Seq,
-				Bundle: childBundle(ex.Bundle, fmt.Sprintf("%s/%d", ex.ID, s.Seq)), Entry: s.Name, Args: s.Command.Args, Queue: queue, StartAt: now,
+				Bundle: e.tel.childBundle(ex, fmt.Sprintf("%s/%d", ex.ID, s.Seq)), Entry: s.Name, Args: s.Command.Args, Queue: queue, StartAt: now,
 				Deadline: ex.Deadline, Priority: call.Priority,
 			})
 		}
