@@ -240,85 +240,91 @@ func hasEvent(s sdktrace.ReadOnlySpan, name string) bool {
 }
 
 func TestTraceSpanTrees(t *testing.T) {
-	for _, mode := range cacheModes {
-		t.Run(mode.name, func(t *testing.T) {
-			t.Parallel()
-			var flaky atomic.Int32
-			var sawSpan atomic.Bool
-			scenarios := []struct {
-				name  string
-				src   string
-				args  []any
-				check func(t *testing.T, st *spanTree, id string)
-			}{
-				{"greeting", "", []any{[]string{"Alice", "Bob", "Charlie"}}, func(t *testing.T, st *spanTree, id string) {
-					root := st.execution(id, st.one(spanDispatch, "stent.execution.id", id), "completed")
-					for i := 1; i <= 3; i++ {
-						st.execution(fmt.Sprintf("%s/%d", id, i), root, "completed")
-					}
-					if n := len(st.children(root, spanExecution)); n != 3 {
-						t.Fatalf("root has %d child execution spans, want 3:\n%s", n, st)
-					}
-				}},
-				{"fanout", "def main(xs):\n    return gather([start('upper', x) for x in xs])\n", []any{[]string{"a", "b", "c", "d"}}, func(t *testing.T, st *spanTree, id string) {
-					root := st.execution(id, st.one(spanDispatch, "", ""), "completed")
-					wantList(t, "activity spans", st.activities(root), "upper#1/1=completed", "upper#2/1=completed", "upper#3/1=completed", "upper#4/1=completed")
-				}},
-				{"retry", "def main():\n    return durable('flaky2', retry=retry_policy(max_attempts=3, initial_delay='10ms'))\n", nil, func(t *testing.T, st *spanTree, id string) {
-					root := st.execution(id, st.one(spanDispatch, "", ""), "completed")
-					wantList(t, "activity spans", st.activities(root), "flaky2#1/1=failed", "flaky2#1/2=failed", "flaky2#1/3=completed")
-					first := st.children(root, spanActivity)[0]
-					if got := attrOf(first, "stent.error.type"); got != "FlakyError" {
-						t.Fatalf("failed attempt's error type = %q, want FlakyError", got)
-					}
-				}},
-				{"child", "def child(x):\n    sleep('20ms')\n    return durable('upper', x)\n\ndef main():\n    return [durable(child, 'a'), durable('traced')]\n", nil, func(t *testing.T, st *spanTree, id string) {
-					root := st.execution(id, st.one(spanDispatch, "", ""), "completed")
-					child := st.execution(id+"/1", root, "completed")
-					wantList(t, "child's activity spans", st.activities(child), "upper#2/1=completed")
-					wantList(t, "root's activity spans", st.activities(root), "traced#2/1=completed")
-					var scheduled, fired bool
-					for _, wt := range st.children(child, spanWorkflowTask) {
-						scheduled = scheduled || hasEvent(wt, "timer_scheduled")
-						fired = fired || hasEvent(wt, "timer_fired")
-					}
-					if !scheduled || !fired {
-						t.Fatalf("child's workflow tasks: timer_scheduled event %v, timer_fired event %v; want both", scheduled, fired)
-					}
-					if !sawSpan.Load() {
-						t.Fatal("a Go activity found no span in its context")
-					}
-				}},
+	for _, tb := range testBackends(t) {
+		for _, mode := range cacheModes {
+			t.Run(tb.name+"/"+mode.name, func(t *testing.T) {
+				t.Parallel()
+				testTraceSpanTrees(t, tb, mode.size)
+			})
+		}
+	}
+}
+
+func testTraceSpanTrees(t *testing.T, tb testBackend, cacheSize int) {
+	var flaky atomic.Int32
+	var sawSpan atomic.Bool
+	scenarios := []struct {
+		name  string
+		src   string
+		args  []any
+		check func(t *testing.T, st *spanTree, id string)
+	}{
+		{"greeting", "", []any{[]string{"Alice", "Bob", "Charlie"}}, func(t *testing.T, st *spanTree, id string) {
+			root := st.execution(id, st.one(spanDispatch, "stent.execution.id", id), "completed")
+			for i := 1; i <= 3; i++ {
+				st.execution(fmt.Sprintf("%s/%d", id, i), root, "completed")
 			}
-			for _, sc := range scenarios {
-				t.Run(sc.name, func(t *testing.T) {
-					flaky.Store(0)
-					dir := t.TempDir()
-					te := startTraced(t, dir, func(e *Engine) {
-						registerBasics(e)
-						_ = e.Register("flaky2", func(ctx context.Context) (string, error) {
-							if flaky.Add(1) < 3 {
-								return "", &activities.Error{Type: "FlakyError", Message: "not yet"}
-							}
-							return "ok", nil
-						})
-						_ = e.Register("traced", func(ctx context.Context) (bool, error) {
-							sawSpan.Store(trace.SpanFromContext(ctx).SpanContext().IsValid())
-							return true, nil
-						})
-					}, WorkerOptions{Concurrency: 8}, WithCacheSize(mode.size))
-					script := filepath.Join("workflows", "greeting.star")
-					if sc.src != "" {
-						script = writeScript(t, dir, sc.src)
+			if n := len(st.children(root, spanExecution)); n != 3 {
+				t.Fatalf("root has %d child execution spans, want 3:\n%s", n, st)
+			}
+		}},
+		{"fanout", "def main(xs):\n    return gather([start('upper', x) for x in xs])\n", []any{[]string{"a", "b", "c", "d"}}, func(t *testing.T, st *spanTree, id string) {
+			root := st.execution(id, st.one(spanDispatch, "", ""), "completed")
+			wantList(t, "activity spans", st.activities(root), "upper#1/1=completed", "upper#2/1=completed", "upper#3/1=completed", "upper#4/1=completed")
+		}},
+		{"retry", "def main():\n    return durable('flaky2', retry=retry_policy(max_attempts=3, initial_delay='10ms'))\n", nil, func(t *testing.T, st *spanTree, id string) {
+			root := st.execution(id, st.one(spanDispatch, "", ""), "completed")
+			wantList(t, "activity spans", st.activities(root), "flaky2#1/1=failed", "flaky2#1/2=failed", "flaky2#1/3=completed")
+			first := st.children(root, spanActivity)[0]
+			if got := attrOf(first, "stent.error.type"); got != "FlakyError" {
+				t.Fatalf("failed attempt's error type = %q, want FlakyError", got)
+			}
+		}},
+		{"child", "def child(x):\n    sleep('20ms')\n    return durable('upper', x)\n\ndef main():\n    return [durable(child, 'a'), durable('traced')]\n", nil, func(t *testing.T, st *spanTree, id string) {
+			root := st.execution(id, st.one(spanDispatch, "", ""), "completed")
+			child := st.execution(id+"/1", root, "completed")
+			wantList(t, "child's activity spans", st.activities(child), "upper#2/1=completed")
+			wantList(t, "root's activity spans", st.activities(root), "traced#2/1=completed")
+			var scheduled, fired bool
+			for _, wt := range st.children(child, spanWorkflowTask) {
+				scheduled = scheduled || hasEvent(wt, "timer_scheduled")
+				fired = fired || hasEvent(wt, "timer_fired")
+			}
+			if !scheduled || !fired {
+				t.Fatalf("child's workflow tasks: timer_scheduled event %v, timer_fired event %v; want both", scheduled, fired)
+			}
+			if !sawSpan.Load() {
+				t.Fatal("a Go activity found no span in its context")
+			}
+		}},
+	}
+	for _, sc := range scenarios {
+		t.Run(sc.name, func(t *testing.T) {
+			flaky.Store(0)
+			dir := t.TempDir()
+			te := startTraced(t, dir, func(e *Engine) {
+				registerBasics(e)
+				_ = e.Register("flaky2", func(ctx context.Context) (string, error) {
+					if flaky.Add(1) < 3 {
+						return "", &activities.Error{Type: "FlakyError", Message: "not yet"}
 					}
-					id, res := te.run(t, script, sc.args...)
-					if err := res.Err(); err != nil {
-						t.Fatal(err)
-					}
-					te.stop()
-					sc.check(t, newSpanTree(t, te.rec.Ended()), id)
+					return "ok", nil
 				})
+				_ = e.Register("traced", func(ctx context.Context) (bool, error) {
+					sawSpan.Store(trace.SpanFromContext(ctx).SpanContext().IsValid())
+					return true, nil
+				})
+			}, WorkerOptions{Concurrency: 8}, traceTestOptions(t, tb, cacheSize)...)
+			script := filepath.Join("workflows", "greeting.star")
+			if sc.src != "" {
+				script = writeScript(t, dir, sc.src)
 			}
+			id, res := te.run(t, script, sc.args...)
+			if err := res.Err(); err != nil {
+				t.Fatal(err)
+			}
+			te.stop()
+			sc.check(t, newSpanTree(t, te.rec.Ended()), id)
 		})
 	}
 }
@@ -396,6 +402,15 @@ func (f *flakyBackend) ExtendLeases(ctx context.Context, w string, refs []backen
 		return nil, errCut
 	}
 	return f.Backend.ExtendLeases(ctx, w, refs, lease)
+}
+
+// traceTestOptions puts an engine on tb's store with the given cache size.
+func traceTestOptions(t *testing.T, tb testBackend, cacheSize int) []Option {
+	opts := []Option{WithCacheSize(cacheSize)}
+	if tb.open != nil {
+		opts = append(opts, WithBackend(tb.open(t)))
+	}
+	return opts
 }
 
 // TestTraceSurvivesAWorkerCrash runs four sequential steps; the first worker dies
