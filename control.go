@@ -32,6 +32,7 @@ func (e *Engine) terminate(ctx context.Context, id, message string) error {
 		return fmt.Errorf("terminating %s: %w", id, err)
 	}
 	if ended {
+		e.tel.executionTreeEnded(ctx, e.b, id, backend.StatusCancelled)
 		e.endedLocally(id)
 		e.taskReady("") // a parent may have a result to see
 	}

@@ -79,8 +79,11 @@ func (e *Engine) DispatchJSON(ctx context.Context, script string, args json.RawM
 	return e.dispatchJSON(ctx, script, trimmed, opts...)
 }
 
-func (e *Engine) dispatchJSON(ctx context.Context, script string, args json.RawMessage, opts ...DispatchOption) (string, error) {
+func (e *Engine) dispatchJSON(ctx context.Context, script string, args json.RawMessage, opts ...DispatchOption) (_ string, err error) {
+	ctx, span := e.tel.startDispatch(ctx, script)
 	cfg := dispatchConfig{entry: "main", queue: backend.DefaultQueue}
+	created := false
+	defer func() { e.tel.endDispatch(span, script, cfg.id, created, err) }()
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -126,7 +129,8 @@ func (e *Engine) dispatchJSON(ctx context.Context, script string, args json.RawM
 		dl := ne.StartAt.Add(cfg.maxDuration)
 		ne.Deadline = &dl
 	}
-	if _, err := e.b.CreateExecution(ctx, ne); err != nil {
+	traceNewExecution(ctx, &ne.Bundle, ne.ID)
+	if created, err = e.b.CreateExecution(ctx, ne); err != nil {
 		return "", fmt.Errorf("creating execution: %w", err)
 	}
 	if ne.StartAt.After(now) {

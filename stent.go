@@ -10,6 +10,8 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
 	"go.starlark.net/starlark"
 
 	"github.com/stent-go/stent/activities"
@@ -26,6 +28,7 @@ type Engine struct {
 	clock  backend.Clock
 	logger *slog.Logger
 	cfg    engineConfig
+	tel    *telemetry
 
 	cache     *runCache
 	programs  *programCache
@@ -65,6 +68,9 @@ type engineConfig struct {
 	maxPayload   int
 	scriptMemory uint64
 	crashLimit   int
+
+	tracerProvider trace.TracerProvider
+	meterProvider  metric.MeterProvider
 }
 
 // Option configures Open.
@@ -151,6 +157,7 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Engine, error) {
 		workers:  map[*worker]struct{}{},
 	}
 	e.startFailed.init()
+	e.tel = newTelemetry(e, cfg)
 	return e, nil
 }
 

@@ -97,6 +97,15 @@ func (a *Activity) runCommand(ctx context.Context, args json.RawMessage) (json.R
 // cleanEnv), plus the STENT_* variables of this attempt.
 func (a *Activity) commandEnv(ctx context.Context) []string {
 	env := cleanEnv(os.Environ(), a.Options.PassEnv)
+	// The trace context is this attempt's, never one inherited from the worker's own.
+	kept := env[:0]
+	for _, kv := range env {
+		k, _, _ := strings.Cut(kv, "=")
+		if k != EnvTraceparent && k != EnvTracestate {
+			kept = append(kept, kv)
+		}
+	}
+	env = kept
 	env = append(env, EnvActivity+"="+a.Name)
 	if info, ok := InfoFromContext(ctx); ok {
 		env = append(env,
@@ -105,6 +114,9 @@ func (a *Activity) commandEnv(ctx context.Context) []string {
 			EnvAttempt+"="+strconv.Itoa(info.Attempt),
 			EnvIdempotencyKey+"="+info.IdempotencyKey(),
 		)
+	}
+	if tp := traceparent(ctx); tp != "" {
+		env = append(env, EnvTraceparent+"="+tp)
 	}
 	return env
 }

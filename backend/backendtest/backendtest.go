@@ -83,6 +83,7 @@ func Run(t *testing.T, newBackend NewBackendFunc) {
 		{"Priority", priorityTests},
 		{"Repair", repairTests},
 		{"CancelRequest", cancelRequestTests},
+		{"Telemetry", telemetryTests},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {

@@ -46,6 +46,7 @@ func workerFlags() []cli.Flag {
 		&cli.Uint64Flag{Name: "max-steps", Usage: "Starlark steps allowed between two checkpoints", Value: 5_000_000},
 		&cli.Int64Flag{Name: "max-script-memory", Usage: "memory (bytes) one step of a script may take before it fails with \"memory limit exceeded\"", Value: stent.DefaultScriptMemory},
 		&cli.IntFlag{Name: "max-payload", Usage: "largest value (bytes of JSON) crossing a checkpoint: arguments, results, signals", Value: stent.DefaultMaxPayload},
+		metricsAddrFlag,
 	}
 }
 
