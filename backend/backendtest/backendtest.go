@@ -78,6 +78,7 @@ func Run(t *testing.T, newBackend NewBackendFunc) {
 		{"DeadLetters", deadLetterTests},
 		{"Deadlines", deadlineTests},
 		{"HandOff", handOffTests},
+		{"Crashes", crashTests},
 		{"Priority", priorityTests},
 	}
 	for _, g := range groups {
