@@ -52,7 +52,9 @@ func TestPoisonPillWorkflowStep(t *testing.T) {
 			}
 			served := make(chan error, 1)
 			sctx, stop := context.WithCancel(ctx)
-			go func() { served <- f.eng.Serve(sctx, WorkerOptions{Queues: []string{"doomed"}, PollInterval: 50 * time.Millisecond}) }()
+			go func() {
+				served <- f.eng.Serve(sctx, WorkerOptions{Queues: []string{"doomed"}, PollInterval: 50 * time.Millisecond})
+			}()
 			res, err := f.eng.WaitFor(ctx, id)
 			stop()
 			<-served
