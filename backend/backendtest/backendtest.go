@@ -80,6 +80,7 @@ func Run(t *testing.T, newBackend NewBackendFunc) {
 		{"DeadLetters", deadLetterTests},
 		{"Deadlines", deadlineTests},
 		{"HandOff", handOffTests},
+		{"Crashes", crashTests},
 		{"Priority", priorityTests},
 		{"Repair", repairTests},
 		{"CancelRequest", cancelRequestTests},
