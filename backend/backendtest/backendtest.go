@@ -79,6 +79,7 @@ func Run(t *testing.T, newBackend NewBackendFunc) {
 		{"Deadlines", deadlineTests},
 		{"HandOff", handOffTests},
 		{"Priority", priorityTests},
+		{"Commits", commitTests},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {

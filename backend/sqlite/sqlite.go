@@ -30,6 +30,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
@@ -85,6 +86,8 @@ type Backend struct {
 	rst       *stmts // reader statements prepared on r
 	closeOnce sync.Once
 	closeErr  error
+
+	commits atomic.Int64 // write transactions committed, for CommitCounter
 }
 
 var _ backend.Backend = (*Backend)(nil)
