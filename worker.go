@@ -460,8 +460,31 @@ func (e *Engine) checkActivity(name string) error {
 func (w *worker) commit(ctx context.Context, t backend.Task, ex *backend.Execution, expectedVersion int64, lr *liveRun, step *interpreter.Step) (*backend.Task, error) {
 	e := w.e
 	now := e.clock.Now()
+	res, wakeTimes := stepResult(t.Ref(), ex, expectedVersion, lr, step, now)
+	var (
+		version int64
+		claimed []backend.Task
+		err     error
+	)
+	if h, ok := w.handOff(); ok && res.Finish == nil && res.ContinueAsNew == nil && hasDueActivity(res.Tasks, now) {
+		version, claimed, err = h.CompleteWorkflowTaskAndClaim(ctx, res, w.claimOne())
+	} else {
+		version, err = e.b.CompleteWorkflowTask(ctx, res)
+	}
+	if err != nil {
+		if lr != nil {
+			lr.run.Close()
+		}
+		return nil, fmt.Errorf("committing workflow task of %s: %w", ex.ID, err)
+	}
+	return w.committed(ex, lr, step, &res, version, claimed, wakeTimes), nil
+}
+
+// stepResult turns a step into the workflow task result that records it, and the
+// times of the timers it starts.
+func stepResult(task backend.TaskRef, ex *backend.Execution, expectedVersion int64, lr *liveRun, step *interpreter.Step, now time.Time) (backend.WorkflowTaskResult, []time.Time) {
 	res := backend.WorkflowTaskResult{
-		Task: t.Ref(), ExecutionID: ex.ID, ExpectedVersion: expectedVersion, Logs: step.Logs,
+		Task: task, ExecutionID: ex.ID, ExpectedVersion: expectedVersion, Logs: step.Logs,
 	}
 	var wakeTimes []time.Time
 	for _, s := range step.Scheduled {
@@ -512,22 +535,14 @@ func (w *worker) commit(ctx context.Context, t backend.Task, ex *backend.Executi
 	case step.Done:
 		res.Finish = &backend.Finish{Status: backend.StatusCompleted, Result: step.Result}
 	}
-	var (
-		version int64
-		claimed []backend.Task
-		err     error
-	)
-	if h, ok := w.handOff(); ok && res.Finish == nil && res.ContinueAsNew == nil && hasDueActivity(res.Tasks, now) {
-		version, claimed, err = h.CompleteWorkflowTaskAndClaim(ctx, res, w.claimOne())
-	} else {
-		version, err = e.b.CompleteWorkflowTask(ctx, res)
-	}
-	if err != nil {
-		if lr != nil {
-			lr.run.Close()
-		}
-		return nil, fmt.Errorf("committing workflow task of %s: %w", ex.ID, err)
-	}
+	return res, wakeTimes
+}
+
+// committed does what follows a step's commit: wake-ups, the end of the execution or
+// the run parked again at its new version. It returns the task the commit claimed for
+// this worker, if any.
+func (w *worker) committed(ex *backend.Execution, lr *liveRun, step *interpreter.Step, res *backend.WorkflowTaskResult, version int64, claimed []backend.Task, wakeTimes []time.Time) *backend.Task {
+	e := w.e
 	// Wake other workers for what this worker does not take itself.
 	if len(res.Tasks) > len(claimed) || len(res.Children) > 0 || res.ContinueAsNew != nil || (res.Finish != nil && ex.ParentID != "") {
 		e.taskReady(ex.Queue)
@@ -546,14 +561,14 @@ func (w *worker) commit(ctx context.Context, t backend.Task, ex *backend.Executi
 		if res.Finish != nil {
 			e.executionFinished(ex.ID)
 		}
-		return next, nil
+		return next
 	}
 	if lr != nil {
 		lr.version = version
 		lr.logs += len(step.Logs)
 		e.cache.put(lr)
 	}
-	return next, nil
+	return next
 }
 
 func callOptions(c *builtins.Command) builtins.CallOptions {
@@ -724,6 +739,9 @@ func (w *worker) runActivityTask(ctx, workCtx context.Context, t backend.Task) (
 // completeActivity records an activity's outcome and, where the backend can, claims the
 // execution's workflow task in the same transaction to go on with it in this goroutine.
 func (w *worker) completeActivity(ctx context.Context, t backend.Task, r backend.ActivityResult) (*backend.Task, error) {
+	if next, done, err := w.completeActivityFused(ctx, t, r); done {
+		return next, err
+	}
 	if h, ok := w.handOff(); ok {
 		next, err := h.CompleteActivityTaskAndClaim(ctx, r, w.claimOne())
 		if err != nil {

@@ -96,6 +96,7 @@ type Run struct {
 	recorded map[int]backend.Event // scheduled commands and side effects by seq
 	outcomes map[int]outcome
 	maxSeq   int // highest recorded seq
+	resolvedBelow int // every command with a smaller seq has its outcome (see AwaitsOnly)
 
 	// script-side state, touched only by the script goroutine while it runs
 	seq      int

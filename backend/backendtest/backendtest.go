@@ -80,6 +80,7 @@ func Run(t *testing.T, newBackend NewBackendFunc) {
 		{"HandOff", handOffTests},
 		{"Priority", priorityTests},
 		{"Commits", commitTests},
+		{"FusedStep", fusedTests},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {
