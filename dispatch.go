@@ -260,6 +260,11 @@ func (e *Engine) WaitFor(ctx context.Context, id string) (*Result, error) {
 			cancel()
 			return nil, ctx.Err()
 		case <-done:
+			if res := e.takeResult(id); res != nil {
+				t.Stop()
+				cancel()
+				return res, res.Err()
+			}
 		case <-t.C:
 		}
 		t.Stop()

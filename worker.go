@@ -559,6 +559,7 @@ func (w *worker) committed(ex *backend.Execution, lr *liveRun, step *interpreter
 			lr.run.Close()
 		}
 		if res.Finish != nil {
+			e.deliverResult(ex.ID, res.Finish)
 			e.executionFinished(ex.ID)
 		}
 		return next
