@@ -122,6 +122,11 @@ func (e *Engine) dispatchJSON(ctx context.Context, script string, args json.RawM
 		dl := ne.StartAt.Add(cfg.maxDuration)
 		ne.Deadline = &dl
 	}
+	if handled, err := e.dispatchHere(ctx, ne); err != nil {
+		return "", fmt.Errorf("creating execution: %w", err)
+	} else if handled {
+		return cfg.id, nil
+	}
 	if _, err := e.b.CreateExecution(ctx, ne); err != nil {
 		return "", fmt.Errorf("creating execution: %w", err)
 	}

@@ -92,6 +92,8 @@ type worker struct {
 
 	mu       sync.Mutex
 	inflight map[int64]*inflight
+
+	adopt adopter // first workflow tasks of executions dispatched in this process
 }
 
 // Serve runs a worker until ctx is cancelled, then stops claiming, lets running work
@@ -129,6 +131,7 @@ func (e *Engine) Serve(ctx context.Context, opts WorkerOptions) error {
 	sem := make(chan struct{}, opts.Concurrency)
 	slotFreed := make(chan struct{}, 1)
 	var wg sync.WaitGroup
+	w.startAdopting(ctx, workCtx, sem, slotFreed, &wg)
 	backoff := 50 * time.Millisecond
 	for ctx.Err() == nil {
 		wakeC := e.wake.C()
@@ -182,6 +185,7 @@ func (e *Engine) Serve(ctx context.Context, opts WorkerOptions) error {
 	}
 
 	// Graceful shutdown: running tasks get ShutdownTimeout to finish.
+	w.stopAdopting()
 	done := make(chan struct{})
 	go func() { wg.Wait(); close(done) }()
 	select {

@@ -84,8 +84,10 @@ func TestMigrationFilesAreOrdered(t *testing.T) {
 		t.Fatalf("migrations = %v, want them to start at version 1", ms)
 	}
 	for i := 1; i < len(ms); i++ {
-		if ms[i].version != ms[i-1].version+1 {
-			t.Errorf("migration versions jump from %d to %d", ms[i-1].version, ms[i].version)
+		// Gaps are allowed: migrations are applied by version set, so numbers
+		// reserved by parallel branches may land in any order.
+		if ms[i].version <= ms[i-1].version {
+			t.Errorf("migration versions go from %d to %d", ms[i-1].version, ms[i].version)
 		}
 	}
 }

@@ -15,6 +15,20 @@ var _ backend.FusedStep = (*Backend)(nil)
 const sqlExecutionForStep = `SELECT status, version, parent_id, parent_seq, entry, queue, run, parent_run
 	FROM executions WHERE id = ?`
 
+// executionForStepStmt returns the statement of sqlExecutionForStep, preparing it on
+// first use. The caller holds the writer connection.
+func (s *stmts) executionForStepStmt(ctx context.Context, p preparer) (*sql.Stmt, error) {
+	if s.executionForStep == nil {
+		st, err := p.PrepareContext(ctx, sqlExecutionForStep)
+		if err != nil {
+			return nil, err
+		}
+		s.executionForStep = st
+		s.all = append(s.all, st)
+	}
+	return s.executionForStep, nil
+}
+
 // CompleteActivityAndStep records an activity's outcome and commits the workflow step
 // its script took with it, in one transaction, with no workflow task (see
 // backend.FusedStep).
@@ -30,7 +44,11 @@ func (b *Backend) CompleteActivityAndStep(ctx context.Context, r backend.Activit
 			version                        int64
 			parentSeq, run, parentRun      int
 		)
-		err := t.queryRowSQL(sqlExecutionForStep, step.ExecutionID).Scan(&status, &version, &parentID, &parentSeq,
+		sel, err := t.st.executionForStepStmt(t.ctx, t.conn)
+		if err != nil {
+			return err
+		}
+		err = t.queryRow(sel, step.ExecutionID).Scan(&status, &version, &parentID, &parentSeq,
 			&entry, &queue, &run, &parentRun)
 		if errors.Is(err, sql.ErrNoRows) {
 			return fmt.Errorf("execution %s: %w", step.ExecutionID, backend.ErrNotFound)
