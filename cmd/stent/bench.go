@@ -510,6 +510,10 @@ func sleepCtx(ctx context.Context, d time.Duration) {
 // the `work` activity registered.
 func openBenchEngine(ctx context.Context, cfg benchConfig, dsn, schema string) (*stent.Engine, error) {
 	opts := []stent.Option{stent.WithLogger(logger(cfg.c))}
+	dsn, err := withSQLiteSync(cfg.c, dsn)
+	if err != nil {
+		return nil, err
+	}
 	if cfg.redis != "" {
 		opts = append(opts, stent.WithRedis(cfg.redis))
 	}

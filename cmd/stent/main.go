@@ -114,7 +114,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		Usage:                "durable workflows written in Starlark",
 		Writer:               stdout,
 		ErrWriter:            stderr,
-		Flags:                []cli.Flag{dbFlag, redisFlag, logLevelFlag},
+		Flags:                []cli.Flag{dbFlag, redisFlag, logLevelFlag, sqliteSyncFlag},
 		EnableBashCompletion: true,
 		ExitErrHandler:       func(*cli.Context, error) {},
 		OnUsageError: func(c *cli.Context, err error, isSubcommand bool) error {
@@ -141,7 +141,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 	for _, c := range app.Commands {
 		c.OnUsageError = app.OnUsageError
 		// The database and log flags are accepted after the command name too.
-		c.Flags = append(c.Flags, commandLineOnly(dbFlag), commandLineOnly(redisFlag), commandLineOnly(logLevelFlag))
+		c.Flags = append(c.Flags, commandLineOnly(dbFlag), commandLineOnly(redisFlag), commandLineOnly(logLevelFlag), commandLineOnly(sqliteSyncFlag))
 	}
 	return app
 }
@@ -190,6 +190,10 @@ func openEngine(c *cli.Context, opts ...stent.Option) (*stent.Engine, error) {
 	dsn := flagValue(c, "db")
 	if dsn == "" { // STENT_DB set but empty counts as unset
 		dsn = dbFlag.Value
+	}
+	dsn, err := withSQLiteSync(c, dsn)
+	if err != nil {
+		return nil, err
 	}
 	eng, err := stent.Open(c.Context, dsn, opts...)
 	if err != nil {
