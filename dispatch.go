@@ -130,6 +130,12 @@ func (e *Engine) dispatchJSON(ctx context.Context, script string, args json.RawM
 		ne.Deadline = &dl
 	}
 	traceNewExecution(ctx, &ne.Bundle, ne.ID)
+	if handled, isNew, err := e.dispatchHere(ctx, ne); err != nil {
+		return "", fmt.Errorf("creating execution: %w", err)
+	} else if handled {
+		created = isNew
+		return cfg.id, nil
+	}
 	if created, err = e.b.CreateExecution(ctx, ne); err != nil {
 		return "", fmt.Errorf("creating execution: %w", err)
 	}
@@ -259,6 +265,11 @@ func (e *Engine) WaitFor(ctx context.Context, id string) (*Result, error) {
 			cancel()
 			return nil, ctx.Err()
 		case <-done:
+			if res := e.takeResult(id); res != nil {
+				t.Stop()
+				cancel()
+				return res, res.Err()
+			}
 		case <-t.C:
 		case <-e.startFailed.done:
 			t.Stop()

@@ -34,6 +34,7 @@ type Engine struct {
 	programs  *programCache
 	wake      *broadcast
 	finished  finishHub
+	finals    finalResults // results for WaitFor, from this process's commits
 	listening listener
 	ready     chan struct{}
 	readyMu   sync.Once

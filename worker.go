@@ -92,6 +92,8 @@ type worker struct {
 
 	mu       sync.Mutex
 	inflight map[int64]*inflight
+
+	adopt adopter // first workflow tasks of executions dispatched in this process
 }
 
 // Serve runs a worker until ctx is cancelled, then stops claiming, lets running work
@@ -130,6 +132,7 @@ func (e *Engine) Serve(ctx context.Context, opts WorkerOptions) error {
 	sem := make(chan struct{}, opts.Concurrency)
 	slotFreed := make(chan struct{}, 1)
 	var wg sync.WaitGroup
+	w.startAdopting(ctx, workCtx, sem, slotFreed, &wg)
 	backoff := 50 * time.Millisecond
 	for ctx.Err() == nil {
 		wakeC := e.wake.C()
@@ -184,6 +187,7 @@ func (e *Engine) Serve(ctx context.Context, opts WorkerOptions) error {
 	}
 
 	// Graceful shutdown: running tasks get ShutdownTimeout to finish.
+	w.stopAdopting()
 	done := make(chan struct{})
 	go func() { wg.Wait(); close(done) }()
 	select {
@@ -489,8 +493,31 @@ func (w *worker) commit(ctx context.Context, t backend.Task, ex *backend.Executi
 		}
 		step = checked
 	}
+	res, wakeTimes := e.stepResult(t.Ref(), ex, expectedVersion, lr, step, now)
+	var (
+		version int64
+		claimed []backend.Task
+		err     error
+	)
+	if h, ok := w.handOff(); ok && res.Finish == nil && res.ContinueAsNew == nil && hasDueActivity(res.Tasks, now) {
+		version, claimed, err = h.CompleteWorkflowTaskAndClaim(ctx, res, w.claimOne())
+	} else {
+		version, err = e.b.CompleteWorkflowTask(ctx, res)
+	}
+	if err != nil {
+		if lr != nil {
+			lr.run.Close()
+		}
+		return nil, fmt.Errorf("committing workflow task of %s: %w", ex.ID, err)
+	}
+	return w.committed(ex, lr, step, &res, version, claimed, wakeTimes), nil
+}
+
+// stepResult turns a step into the workflow task result that records it, and the
+// times of the timers it starts.
+func (e *Engine) stepResult(task backend.TaskRef, ex *backend.Execution, expectedVersion int64, lr *liveRun, step *interpreter.Step, now time.Time) (backend.WorkflowTaskResult, []time.Time) {
 	res := backend.WorkflowTaskResult{
-		Task: t.Ref(), ExecutionID: ex.ID, ExpectedVersion: expectedVersion, Logs: step.Logs,
+		Task: task, ExecutionID: ex.ID, ExpectedVersion: expectedVersion, Logs: step.Logs,
 	}
 	var wakeTimes []time.Time
 	for _, s := range step.Scheduled {
@@ -543,22 +570,14 @@ func (w *worker) commit(ctx context.Context, t backend.Task, ex *backend.Executi
 	case step.Done:
 		res.Finish = &backend.Finish{Status: backend.StatusCompleted, Result: step.Result}
 	}
-	var (
-		version int64
-		claimed []backend.Task
-		err     error
-	)
-	if h, ok := w.handOff(); ok && res.Finish == nil && res.ContinueAsNew == nil && hasDueActivity(res.Tasks, now) {
-		version, claimed, err = h.CompleteWorkflowTaskAndClaim(ctx, res, w.claimOne())
-	} else {
-		version, err = e.b.CompleteWorkflowTask(ctx, res)
-	}
-	if err != nil {
-		if lr != nil {
-			lr.run.Close()
-		}
-		return nil, fmt.Errorf("committing workflow task of %s: %w", ex.ID, err)
-	}
+	return res, wakeTimes
+}
+
+// committed does what follows a step's commit: wake-ups, the end of the execution or
+// the run parked again at its new version. It returns the task the commit claimed for
+// this worker, if any.
+func (w *worker) committed(ex *backend.Execution, lr *liveRun, step *interpreter.Step, res *backend.WorkflowTaskResult, version int64, claimed []backend.Task, wakeTimes []time.Time) *backend.Task {
+	e := w.e
 	e.tel.childrenStarted(res.Children)
 	// Wake other workers for what this worker does not take itself.
 	if len(res.Tasks) > len(claimed) || len(res.Children) > 0 || res.ContinueAsNew != nil || (res.Finish != nil && ex.ParentID != "") {
@@ -577,16 +596,17 @@ func (w *worker) commit(ctx context.Context, t backend.Task, ex *backend.Executi
 		}
 		if res.Finish != nil {
 			e.tel.executionEnded(ex, res.Finish, res.DeadLetter)
+			e.deliverResult(ex.ID, res.Finish)
 			e.executionFinished(ex.ID)
 		}
-		return next, nil
+		return next
 	}
 	if lr != nil {
 		lr.version = version
 		lr.logs += len(step.Logs)
 		e.cache.put(lr)
 	}
-	return next, nil
+	return next
 }
 
 func callOptions(c *builtins.Command) builtins.CallOptions {
@@ -777,6 +797,9 @@ func (w *worker) runActivityTask(ctx, workCtx context.Context, t backend.Task) (
 // execution's workflow task in the same transaction to go on with it in this goroutine.
 func (w *worker) completeActivity(ctx context.Context, t backend.Task, r backend.ActivityResult) (*backend.Task, error) {
 	r.Error = interpreter.BoundError(r.Error)
+	if next, done, err := w.completeActivityFused(ctx, t, r); done {
+		return next, err
+	}
 	if h, ok := w.handOff(); ok {
 		next, err := h.CompleteActivityTaskAndClaim(ctx, r, w.claimOne())
 		if err != nil {

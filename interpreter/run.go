@@ -103,9 +103,10 @@ type Run struct {
 	thread *starlark.Thread
 
 	// history index, mutated only while the script goroutine is parked
-	recorded map[int]backend.Event // scheduled commands and side effects by seq
-	outcomes map[int]outcome
-	maxSeq   int // highest recorded seq
+	recorded      map[int]backend.Event // scheduled commands and side effects by seq
+	outcomes      map[int]outcome
+	maxSeq        int // highest recorded seq
+	resolvedBelow int // every command with a smaller seq has its outcome (see AwaitsOnly)
 
 	// script-side state, touched only by the script goroutine while it runs
 	seq      int

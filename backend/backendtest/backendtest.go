@@ -85,6 +85,8 @@ func Run(t *testing.T, newBackend NewBackendFunc) {
 		{"Repair", repairTests},
 		{"CancelRequest", cancelRequestTests},
 		{"Telemetry", telemetryTests},
+		{"Commits", commitTests},
+		{"FusedStep", fusedTests},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {

@@ -970,7 +970,7 @@ func handOffFlags(tasks []backend.NewTask, runAts []int64, now int64, claim *han
 // execution's new version. The whole commit is one round trip: the checks and locks of
 // stent_begin_workflow_task and every write, pipelined in one transaction.
 func (b *Backend) CompleteWorkflowTask(ctx context.Context, r backend.WorkflowTaskResult) (int64, error) {
-	v, _, err := b.completeWorkflow(ctx, r, nil)
+	v, _, err := b.completeWorkflow(ctx, r, nil, nil)
 	return v, err
 }
 
@@ -982,11 +982,16 @@ func (b *Backend) CompleteWorkflowTask(ctx context.Context, r backend.WorkflowTa
 // Like CompleteActivityTaskAndClaim it records no heartbeat.
 func (b *Backend) CompleteWorkflowTaskAndClaim(ctx context.Context, r backend.WorkflowTaskResult, claim backend.ClaimRequest) (int64, []backend.Task, error) {
 	c := newHandOffClaim(claim)
-	return b.completeWorkflow(ctx, r, &c)
+	return b.completeWorkflow(ctx, r, &c, nil)
 }
 
-func (b *Backend) completeWorkflow(ctx context.Context, r backend.WorkflowTaskResult, claim *handOffClaim) (int64, []backend.Task, error) {
+// completeWorkflow commits r; with act, the commit opens with the activity's
+// completion instead of the workflow task's removal (a fused step, see fused.go).
+func (b *Backend) completeWorkflow(ctx context.Context, r backend.WorkflowTaskResult, claim *handOffClaim, act *fusedActivity) (int64, []backend.Task, error) {
 	op := fmt.Sprintf("completing workflow task %d of %s", r.Task.ID, r.ExecutionID)
+	if act != nil {
+		op = fmt.Sprintf("completing activity task %d with the step of %s", act.ref.ID, r.ExecutionID)
+	}
 	f := r.Finish
 	if f != nil && r.ContinueAsNew != nil {
 		return 0, nil, fmt.Errorf("%s: a workflow task result cannot both finish and continue as new", op)
@@ -1098,7 +1103,11 @@ func (b *Backend) completeWorkflow(ctx context.Context, r backend.WorkflowTaskRe
 	)
 	build := func(bt *pgx.Batch) error {
 		now = toMS(b.now())
-		bt.Queue(sqlBeginWorkflowTask, r.ExecutionID, r.Task.ID, r.Task.Fence, r.ExpectedVersion, ending, now)
+		if act != nil {
+			act.queue(bt, r, ending, now)
+		} else {
+			bt.Queue(sqlBeginWorkflowTask, r.ExecutionID, r.Task.ID, r.Task.Fence, r.ExpectedVersion, ending, now)
+		}
 		if len(r.Events) > 0 {
 			bt.Queue(sqlInsertEvents, r.ExecutionID, now, evSeqs, evKinds, evNames, evData, evErrs)
 		}
@@ -1191,7 +1200,11 @@ func (b *Backend) completeWorkflow(ctx context.Context, r backend.WorkflowTaskRe
 			requeued bool
 			version  *int64
 		)
-		if err := br.QueryRow().Scan(&queue, &requeued, &version); err != nil {
+		if act != nil {
+			if err := act.read(br, &queue, &version); err != nil {
+				return err
+			}
+		} else if err := br.QueryRow().Scan(&queue, &requeued, &version); err != nil {
 			return err
 		}
 		if version != nil {

@@ -185,6 +185,22 @@ func (b *Backend) CompleteWorkflowTaskAndClaim(ctx context.Context, r backend.Wo
 		if r.Finish != nil || r.ContinueAsNew != nil || !c.wants(backend.TaskActivity) {
 			return nil
 		}
+		var err error
+		out, err = t.claimCreated(c, created)
+		return err
+	})
+	if err != nil {
+		return 0, nil, err
+	}
+	return newVersion, out, nil
+}
+
+// claimCreated claims for c up to c.limit of the activity tasks a workflow result
+// created that are due and on one of c's queues, in sequence order, leaving out those
+// at their MaxConcurrent cap.
+func (t *wtx) claimCreated(c claimFor, created []createdTask) ([]backend.Task, error) {
+	var out []backend.Task
+	err := func() error {
 		// The candidates, in r.Tasks order; keep the first c.limit by seq.
 		pick := created[:0]
 		for _, ct := range created {
@@ -256,9 +272,6 @@ func (b *Backend) CompleteWorkflowTaskAndClaim(ctx context.Context, r backend.Wo
 			return cmp.Or(cmp.Compare(a.Seq, b.Seq), cmp.Compare(a.ID, b.ID))
 		})
 		return nil
-	})
-	if err != nil {
-		return 0, nil, err
-	}
-	return newVersion, out, nil
+	}()
+	return out, err
 }

@@ -30,6 +30,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
@@ -85,6 +86,8 @@ type Backend struct {
 	rst       *stmts // reader statements prepared on r
 	closeOnce sync.Once
 	closeErr  error
+
+	commits atomic.Int64 // write transactions committed, for CommitCounter
 }
 
 var _ backend.Backend = (*Backend)(nil)
@@ -204,7 +207,14 @@ func (b *Backend) open(ctx context.Context, path, query string) error {
 			return err
 		}
 	} else {
-		wdsn = path + "?" + common + "&_journal_mode=WAL&_synchronous=NORMAL&_pragma=journal_size_limit(67108864)" + extra
+		// synchronous=NORMAL in WAL mode survives a process crash; a power loss may
+		// lose the last commits. "?_synchronous=FULL" (stent --sqlite-sync full) syncs
+		// every commit instead.
+		sync := "&_synchronous=NORMAL"
+		if q, err := url.ParseQuery(query); err == nil && (q.Has("_synchronous") || q.Has("_sync")) {
+			sync = ""
+		}
+		wdsn = path + "?" + common + "&_journal_mode=WAL" + sync + "&_pragma=journal_size_limit(67108864)" + extra
 		rdsn = path + "?" + common + "&_query_only=1" + extra
 	}
 

@@ -256,6 +256,8 @@ type stmts struct {
 	// Hand-off claims (handoff.go), prepared on first use; writer only.
 	claimByID  map[int]*sql.Stmt // by number of queues
 	claimByIDs *sql.Stmt
+	// prepared on first use by fused.go
+	executionForStep *sql.Stmt
 
 	all []*sql.Stmt
 }

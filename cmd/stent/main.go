@@ -115,7 +115,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		Usage:                "durable workflows written in Starlark",
 		Writer:               stdout,
 		ErrWriter:            stderr,
-		Flags:                []cli.Flag{dbFlag, redisFlag, logLevelFlag, logFormatFlag},
+		Flags:                []cli.Flag{dbFlag, redisFlag, logLevelFlag, logFormatFlag, sqliteSyncFlag},
 		EnableBashCompletion: true,
 		ExitErrHandler:       func(*cli.Context, error) {},
 		OnUsageError: func(c *cli.Context, err error, isSubcommand bool) error {
@@ -150,7 +150,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		if c.Name == "bench" { // bench measures a fresh temporary database unless told otherwise
 			db.Value, db.Usage = "", "database to measure (default: a fresh temporary SQLite file per run)"
 		}
-		c.Flags = append(c.Flags, db, commandLineOnly(redisFlag), commandLineOnly(logLevelFlag), commandLineOnly(logFormatFlag))
+		c.Flags = append(c.Flags, db, commandLineOnly(redisFlag), commandLineOnly(logLevelFlag), commandLineOnly(logFormatFlag), commandLineOnly(sqliteSyncFlag))
 	}
 	return app
 }
@@ -206,6 +206,10 @@ func openEngine(c *cli.Context, opts ...stent.Option) (*stent.Engine, error) {
 	dsn := flagValue(c, "db")
 	if dsn == "" { // STENT_DB set but empty counts as unset
 		dsn = dbFlag.Value
+	}
+	dsn, err = withSQLiteSync(c, dsn)
+	if err != nil {
+		return nil, err
 	}
 	eng, err := stent.Open(c.Context, dsn, opts...)
 	if err != nil {
