@@ -79,6 +79,7 @@ func (w *worker) endAfterCancelGrace(ctx context.Context, t backend.Task) error 
 		return fmt.Errorf("ending cancelled execution %s: %w", t.ExecutionID, err)
 	}
 	if ended {
+		e.tel.executionTreeEnded(ctx, e.b, t.ExecutionID, backend.StatusCancelled)
 		e.endedLocally(t.ExecutionID)
 		e.taskReady("")
 	}

@@ -88,7 +88,9 @@ func (w *worker) reserveSlot(queue string) (run func(t backend.Task, ex *backend
 // runFirstTask runs the first workflow task of an execution just dispatched here: the
 // run starts from the execution as dispatched and its history (the started event
 // only), without reading either back.
-func (w *worker) runFirstTask(ctx context.Context, t backend.Task, ex *backend.Execution) (*backend.Task, error) {
+func (w *worker) runFirstTask(ctx context.Context, t backend.Task, ex *backend.Execution) (_ *backend.Task, err error) {
+	span := w.e.tel.startWorkflowTask(ctx, t, ex, false, w.opts.ID)
+	defer func() { span.end(err) }()
 	lr, err := w.coldRun(ctx, ex)
 	if err != nil {
 		var se *startError
@@ -97,7 +99,9 @@ func (w *worker) runFirstTask(ctx context.Context, t backend.Task, ex *backend.E
 		}
 		return nil, err
 	}
-	return w.commit(ctx, t, ex, 0, lr, lr.run.Advance(nil))
+	step := lr.run.Advance(nil)
+	span.step(nil, step)
+	return w.commit(ctx, t, ex, 0, lr, step)
 }
 
 // afterError handles a task's error as process does: a lost lease or a stale execution

@@ -40,7 +40,12 @@ func (w *worker) completeActivityFused(ctx context.Context, t backend.Task, r ba
 	} else if len(ev.Data) == 0 {
 		ev.Data = []byte("null")
 	}
+	// The step is a workflow task in all but name: it gets that span, under the
+	// activity task that carries it.
+	span := e.tel.startWorkflowTask(ctx, t, lr.ex, false, w.opts.ID)
+	defer func() { span.end(err) }()
 	step := lr.run.Advance([]backend.Event{ev})
+	span.step([]backend.Event{ev}, step)
 	if checked := e.checkStepPayloads(step); checked != step {
 		// Too large a value: the usual path records the failure from a replay.
 		lr.run.Close()
