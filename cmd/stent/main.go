@@ -136,6 +136,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			cacheCommand(),
 			testCommand(),
 			benchCommand(),
+			uiCommand(),
 		},
 	}
 	for _, c := range app.Commands {
