@@ -20,7 +20,7 @@ var funcs = template.FuncMap{
 		}
 		return t.UTC().Format("2006-01-02 15:04:05")
 	},
-	"ms": func(t time.Time) string { return t.UTC().Format("15:04:05.000") },
+	"ms":  func(t time.Time) string { return t.UTC().Format("15:04:05.000") },
 	"iso": func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
 	"short": func(s string, n int) string {
 		if len(s) <= n {
