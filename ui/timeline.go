@@ -118,8 +118,9 @@ type bar struct {
 }
 
 type tick struct {
-	X     float64
-	Label string
+	X      float64
+	Label  string
+	Anchor string // CSS class: the last label ends at its tick, so it stays inside
 }
 
 type timeline struct {
@@ -171,7 +172,11 @@ func layoutTimeline(ex *backend.Execution, all []*step, offset int, now time.Tim
 		return tlLabel + chart*float64(t.Sub(start))/float64(span)
 	}
 	for i := 0; i <= 4; i++ {
-		tl.Ticks = append(tl.Ticks, tick{X: tlLabel + chart*float64(i)/4, Label: "+" + fmtDuration(span*time.Duration(i)/4)})
+		tk := tick{X: tlLabel + chart*float64(i)/4, Label: "+" + fmtDuration(span*time.Duration(i)/4)}
+		if i == 4 {
+			tk.Anchor = "end"
+		}
+		tl.Ticks = append(tl.Ticks, tk)
 	}
 	for i, st := range shown {
 		y := float64(tlTop + i*tlRow)
