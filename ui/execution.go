@@ -194,6 +194,9 @@ func (s *Server) sourcePage(w http.ResponseWriter, r *http.Request, id string) {
 		return
 	}
 	all := steps(events)
+	for _, st := range all {
+		st.locate()
+	}
 	q := r.URL.Query()
 	seq, _ := strconv.Atoi(q.Get("seq"))
 	d := &sourceData{Ex: ex, Seq: seq, Back: s.base + "executions/" + pathID(id)}

@@ -22,9 +22,22 @@ type step struct {
 	Outcome  string    // ok, failed, running, timeout
 	Attempts int       // activity attempts, when known
 	CacheHit bool
-	Pos      string // file:line:col of the call
+	Pos      string // file:line:col of the call, once located
 	File     string
 	Line     int
+	data     json.RawMessage // of the scheduling event, decoded by locate
+}
+
+// locate reads where the step was called from its scheduling event. Only the steps
+// shown need it, so a history of many thousands of steps is not decoded whole.
+func (st *step) locate() {
+	var d struct {
+		Pos string `json:"pos"`
+	}
+	if st.Pos == "" && json.Unmarshal(st.data, &d) == nil && d.Pos != "" {
+		st.Pos = d.Pos
+		st.File, st.Line = splitPos(d.Pos)
+	}
 }
 
 // steps folds an execution's history into its steps, in sequence order.
@@ -45,13 +58,7 @@ func steps(events []backend.Event) []*step {
 			default:
 				st.Kind = "signal"
 			}
-			var d struct {
-				Pos string `json:"pos"`
-			}
-			if json.Unmarshal(ev.Data, &d) == nil && d.Pos != "" {
-				st.Pos = d.Pos
-				st.File, st.Line = splitPos(d.Pos)
-			}
+			st.data = ev.Data
 			bySeq[ev.Seq] = st
 			out = append(out, st)
 		case backend.EventActivityCompleted, backend.EventActivityFailed, backend.EventChildCompleted,
@@ -179,6 +186,7 @@ func layoutTimeline(ex *backend.Execution, all []*step, offset int, now time.Tim
 		tl.Ticks = append(tl.Ticks, tk)
 	}
 	for i, st := range shown {
+		st.locate()
 		y := float64(tlTop + i*tlRow)
 		stEnd := st.End
 		if stEnd.IsZero() {
