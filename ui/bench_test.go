@@ -2,14 +2,11 @@ package ui_test
 
 import (
 	"context"
-	"crypto/rand"
 	"database/sql"
-	"encoding/hex"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -19,7 +16,6 @@ import (
 	_ "modernc.org/sqlite"
 
 	"github.com/stent-go/stent"
-	"github.com/stent-go/stent/backend/postgres"
 	"github.com/stent-go/stent/ui"
 )
 
@@ -109,31 +105,18 @@ func benchSQLite(b *testing.B) http.Handler {
 // benchPostgres returns the web view of a seeded schema of STENT_TEST_POSTGRES.
 func benchPostgres(b *testing.B) http.Handler {
 	b.Helper()
-	dsn := os.Getenv("STENT_TEST_POSTGRES")
-	if dsn == "" {
-		b.Skip("STENT_TEST_POSTGRES is not set; skipping the PostgreSQL benchmark")
-	}
 	ctx := context.Background()
-	var rnd [6]byte
-	_, _ = rand.Read(rnd[:])
-	schema := "stent_uibench_" + hex.EncodeToString(rnd[:])
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		b.Fatalf("STENT_TEST_POSTGRES is set but PostgreSQL does not answer: %v", err)
-	}
-	b.Cleanup(func() {
-		_, _ = conn.Exec(context.Background(), "DROP SCHEMA IF EXISTS "+schema+" CASCADE")
-		_ = conn.Close(context.Background())
-	})
-	be, err := postgres.Open(ctx, dsn, postgres.WithSchema(schema))
-	if err != nil {
-		b.Fatal(err)
-	}
+	be, dsn, schema := openPostgres(b)
 	eng, err := stent.Open(ctx, dsn, stent.WithBackend(be), stent.WithLogger(quietLogger()))
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { _ = eng.Close() })
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer conn.Close(ctx)
 	if _, err := conn.Exec(ctx, "SET search_path TO "+schema); err != nil {
 		b.Fatal(err)
 	}

@@ -65,6 +65,12 @@ type fixture struct {
 // its web view.
 func newFixture(t *testing.T, opts ui.Options) *fixture {
 	t.Helper()
+	return newFixtureOn(t, opts, nil)
+}
+
+// newFixtureOn is newFixture on the given backend (nil: a fresh SQLite file).
+func newFixtureOn(t *testing.T, opts ui.Options, be backend.Backend) *fixture {
+	t.Helper()
 	f := &fixture{dir: t.TempDir(), gate: make(chan struct{})}
 	for name, src := range scripts {
 		if err := os.WriteFile(filepath.Join(f.dir, name), []byte(src), 0o644); err != nil {
@@ -73,7 +79,11 @@ func newFixture(t *testing.T, opts ui.Options) *fixture {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	eng, err := stent.Open(ctx, filepath.Join(f.dir, "stent.db"), stent.WithLogger(quiet))
+	engOpts := []stent.Option{stent.WithLogger(quiet)}
+	if be != nil {
+		engOpts = append(engOpts, stent.WithBackend(be))
+	}
+	eng, err := stent.Open(ctx, filepath.Join(f.dir, "stent.db"), engOpts...)
 	if err != nil {
 		t.Fatal(err)
 	}
