@@ -41,7 +41,7 @@ const (
 )
 
 // Terminal reports whether no more work happens for an execution in this state.
-func (s Status) Terminal() bool { return s != StatusRunning && s != "" }
+func (s Status) Terminal() bool { return s != StatusRunning && s != StatusScheduled && s != "" }
 
 // EventKind names an entry of an execution's history.
 type EventKind string
@@ -331,12 +331,25 @@ type LogLine struct {
 	Message     string
 }
 
-// ListFilter narrows ListExecutions. Zero values mean "any".
+// ListFilter narrows ListExecutions and CountExecutions. Zero values mean "any".
+// Executions are listed newest first: created_at descending, then ID descending.
 type ListFilter struct {
+	// Status: StatusScheduled matches running executions whose StartAt is still in the
+	// future, StatusRunning the other running ones (see Execution.StatusAt).
 	Status   Status
 	ParentID string
 	RootOnly bool
-	Limit    int // 0: 100
+	// Script is the main script's path as dispatched (Bundle.Main).
+	Script string
+	// IDPrefix matches executions whose ID starts with it (case-sensitive).
+	IDPrefix string
+	// Since and Until bound CreatedAt: Since <= created_at < Until.
+	Since, Until time.Time
+	Queue        string
+	// After is the cursor of the last execution of the previous page (ListCursor);
+	// the list continues with the executions after it in list order.
+	After string
+	Limit int // 0: 100
 }
 
 // Backend is the durable store behind an engine. All methods are safe for concurrent use
@@ -358,8 +371,13 @@ type Backend interface {
 	CreateExecution(ctx context.Context, e NewExecution) (created bool, err error)
 	// GetExecution returns ErrNotFound when there is no such execution.
 	GetExecution(ctx context.Context, id string) (*Execution, error)
-	// ListExecutions lists executions, newest first.
+	// ListExecutions lists executions, newest first (see ListFilter). A malformed
+	// After cursor is an error wrapping ErrBadCursor.
 	ListExecutions(ctx context.Context, f ListFilter) ([]Execution, error)
+	// CountExecutions counts the executions matching f per status (scheduled apart from
+	// running, as ListFilter.Status does), ignoring f.Status, f.After and f.Limit.
+	// Statuses with no execution are absent from the map.
+	CountExecutions(ctx context.Context, f ListFilter) (map[Status]int, error)
 	// History returns the events of an execution with ID > afterEventID, in order.
 	History(ctx context.Context, executionID string, afterEventID int64) ([]Event, error)
 	// Logs returns the lines an execution printed, in order.

@@ -65,6 +65,7 @@ func Run(t *testing.T, newBackend NewBackendFunc) {
 	groups := []group{
 		{"Executions", executionTests},
 		{"Listing", listingTests},
+		{"ListFilters", listFilterTests},
 		{"Scripts", scriptTests},
 		{"History", historyTests},
 		{"Claiming", claimingTests},

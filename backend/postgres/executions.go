@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strconv"
-	"strings"
 
 	"github.com/jackc/pgx/v5"
 
@@ -208,35 +206,19 @@ func (b *Backend) GetExecution(ctx context.Context, id string) (*backend.Executi
 	return e, nil
 }
 
-// ListExecutions lists executions, newest first.
+// ListExecutions lists executions, newest first (created_at, then id, descending).
 func (b *Backend) ListExecutions(ctx context.Context, f backend.ListFilter) ([]backend.Execution, error) {
-	var (
-		where []string
-		args  []any
-	)
-	arg := func(v any) string {
-		args = append(args, v)
-		return "$" + strconv.Itoa(len(args))
-	}
-	if f.Status != "" {
-		where = append(where, "status = "+arg(string(f.Status)))
-	}
-	if f.ParentID != "" {
-		where = append(where, "parent_id = "+arg(f.ParentID))
-	}
-	if f.RootOnly {
-		where = append(where, "parent_id = ''")
+	var lq listQuery
+	if err := listConditions(&lq, f, toMS(b.clock.Now()), true, true); err != nil {
+		return nil, err
 	}
 	limit := f.Limit
 	if limit <= 0 {
 		limit = defaultListLimit
 	}
-	q := "SELECT " + execColumns + " FROM executions"
-	if len(where) > 0 {
-		q += " WHERE " + strings.Join(where, " AND ")
-	}
-	q += " ORDER BY created_at DESC, row_id DESC LIMIT " + arg(limit)
-	rows, err := b.pool.Query(ctx, q, args...)
+	q := "SELECT " + execColumns + " FROM executions" + lq.whereClause() +
+		" ORDER BY created_at DESC, id DESC LIMIT " + lq.arg(limit)
+	rows, err := b.pool.Query(ctx, q, lq.args...)
 	if err != nil {
 		return nil, b.dbError("listing executions", err)
 	}

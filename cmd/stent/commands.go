@@ -189,7 +189,9 @@ func execCommand() *cli.Command {
 			}
 			res, werr := eng.WaitFor(ctx, id)
 			stopServe()
-			if serr := <-served; serr != nil && werr == nil {
+			// Stopping the worker cancels it; that is not an error of its own (an execution
+			// that had already ended returns before the worker is even up).
+			if serr := <-served; serr != nil && werr == nil && !errors.Is(serr, context.Canceled) {
 				return serr
 			}
 			if res == nil {
@@ -318,11 +320,11 @@ func statusCommand() *cli.Command {
 		Action: func(c *cli.Context) error {
 			return withExecution(c, func(eng *stent.Engine, ex *backend.Execution) error {
 				if c.Bool("json") {
-					return writeJSON(c, executionJSON(ex))
+					return writeJSON(c, newExecutionJSON(ex, time.Now()))
 				}
 				w := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
 				fmt.Fprintf(w, "id\t%s\n", ex.ID)
-				fmt.Fprintf(w, "status\t%s\n", ex.Status)
+				fmt.Fprintf(w, "status\t%s\n", ex.StatusAt(time.Now()))
 				fmt.Fprintf(w, "script\t%s (entry %s)\n", ex.Bundle.Main, ex.Entry)
 				fmt.Fprintf(w, "args\t%s\n", ex.Args)
 				if ex.ParentID != "" {
@@ -342,26 +344,6 @@ func statusCommand() *cli.Command {
 			})
 		},
 	}
-}
-
-func executionJSON(ex *backend.Execution) map[string]any {
-	m := map[string]any{
-		"id": ex.ID, "status": ex.Status, "script": ex.Bundle.Main, "entry": ex.Entry,
-		"args": ex.Args, "created_at": ex.CreatedAt, "version": ex.Version,
-	}
-	if ex.ParentID != "" {
-		m["parent_id"], m["parent_seq"] = ex.ParentID, ex.ParentSeq
-	}
-	if len(ex.Result) > 0 {
-		m["result"] = ex.Result
-	}
-	if ex.Error != nil {
-		m["error"] = ex.Error
-	}
-	if ex.CompletedAt != nil {
-		m["completed_at"] = ex.CompletedAt
-	}
-	return m
 }
 
 func writeJSON(c *cli.Context, v any) error {
@@ -445,47 +427,6 @@ func shorten(s string, n int) string {
 		return s
 	}
 	return s[:n-1] + "…"
-}
-
-func listCommand() *cli.Command {
-	return &cli.Command{
-		Name:  "list",
-		Usage: "list executions, newest first",
-		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "status", Usage: "only this status (running, completed, failed, cancelled, timed_out)"},
-			&cli.BoolFlag{Name: "all", Usage: "include child executions"},
-			&cli.IntFlag{Name: "limit", Value: 50},
-			&cli.BoolFlag{Name: "json", Usage: "print one JSON object per execution"},
-		},
-		Action: func(c *cli.Context) error {
-			return withEngine(c, func(eng *stent.Engine) error {
-				st := backend.Status(c.String("status"))
-				switch st {
-				case "", backend.StatusRunning, backend.StatusCompleted, backend.StatusFailed, backend.StatusCancelled, backend.StatusTimedOut:
-				default:
-					return failf(exitUsage, "--status %q: want running, completed, failed, cancelled or timed_out", st)
-				}
-				list, err := eng.List(c.Context, backend.ListFilter{Status: st, RootOnly: !c.Bool("all"), Limit: c.Int("limit")})
-				if err != nil {
-					return err
-				}
-				if c.Bool("json") {
-					for i := range list {
-						if err := writeJSON(c, executionJSON(&list[i])); err != nil {
-							return err
-						}
-					}
-					return nil
-				}
-				w := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
-				fmt.Fprintln(w, "ID\tSTATUS\tSCRIPT\tENTRY\tCREATED")
-				for _, ex := range list {
-					fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", ex.ID, ex.Status, ex.Bundle.Main, ex.Entry, ex.CreatedAt.Format(time.RFC3339))
-				}
-				return w.Flush()
-			})
-		},
-	}
 }
 
 func migrateCommand() *cli.Command {
