@@ -16,6 +16,7 @@ import (
 	_ "modernc.org/sqlite"
 
 	"github.com/stent-go/stent"
+	"github.com/stent-go/stent/backend"
 	"github.com/stent-go/stent/ui"
 )
 
@@ -153,7 +154,8 @@ func benchPages(b *testing.B, open func(*testing.B) http.Handler) {
 	pages := []struct{ name, path, want string }{
 		{"list", "/", "bench-100000"},
 		{"list-failed", "/?status=failed", "bench-100000"},
-		{"list-page-2", "/?after=bench-099951", "bench-099950"},
+		{"list-page-2", "/?after=" + backend.ListCursor(&backend.Execution{ID: "bench-099951",
+			CreatedAt: time.UnixMilli(1700000000000 + 99951*1000)}), "bench-099950"},
 		{"execution-10k-steps", "/executions/" + benchBigID, "10000 step(s)"},
 	}
 	for _, p := range pages {

@@ -137,6 +137,9 @@ func TestBrowser(t *testing.T) {
 	if rows != 5 {
 		t.Fatalf("the list shows %d executions, want 5", rows)
 	}
+	if n := get(t, bctx, "read the failed chip", chromedp.Text(chromedp.CSS(`.chip[data-status="failed"] b`))); n != "1" {
+		t.Fatalf("the failed chip counts %q, want 1", n)
+	}
 	shot.take(bctx, "1-list")
 	run(t, bctx, "filter to failed", chromedp.Click(chromedp.CSS(`.chip[data-status="failed"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`.chip.active[data-status="failed"]`)))

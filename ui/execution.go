@@ -50,6 +50,7 @@ type treeNode struct {
 
 type execData struct {
 	Ex        *backend.Execution
+	Status    string // as shown: scheduled while a delayed start is ahead
 	Running   bool
 	Script    string
 	Hash      string
@@ -82,7 +83,7 @@ func (s *Server) executionPage(w http.ResponseWriter, r *http.Request, id string
 		return
 	}
 	now := time.Now()
-	d := &execData{Ex: ex, Running: !ex.Status.Terminal(), Script: ex.Bundle.Main, Hash: ex.Bundle.Files[ex.Bundle.Main],
+	d := &execData{Ex: ex, Status: string(ex.StatusAt(now)), Running: !ex.Status.Terminal(), Script: ex.Bundle.Main, Hash: ex.Bundle.Files[ex.Bundle.Main],
 		Duration: execDuration(ex, now), Args: prettyJSON(ex.Args), Result: prettyJSON(ex.Result),
 		Source: s.base + "executions/" + pathID(id) + "/source", Parent: ex.ParentID}
 	q := r.URL.Query()
@@ -145,7 +146,7 @@ func (s *Server) childTree(r *http.Request, id string, budget *int) ([]*treeNode
 			break
 		}
 		*budget--
-		n := &treeNode{ID: k.ID, Status: string(k.Status), Entry: k.Entry, Seq: k.ParentSeq}
+		n := &treeNode{ID: k.ID, Status: string(k.StatusAt(time.Now())), Entry: k.Entry, Seq: k.ParentSeq}
 		if n.Children, err = s.childTree(r, k.ID, budget); err != nil {
 			return nil, err
 		}

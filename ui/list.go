@@ -10,12 +10,8 @@ import (
 	"github.com/stent-go/stent/backend"
 )
 
-// pageSize is how many executions one list page shows.
-const pageSize = 50
-
 // statuses in the order the chips show them.
-var statuses = []backend.Status{backend.StatusRunning, backend.StatusCompleted, backend.StatusFailed,
-	backend.StatusCancelled, backend.StatusTimedOut}
+var statuses = backend.Statuses
 
 // listQuery is the list page's filter, read from and written back to its URL.
 type listQuery struct {
@@ -24,7 +20,7 @@ type listQuery struct {
 	IDPrefix string
 	Since    string // datetime-local value, UTC
 	Until    string
-	After    string // cursor: the ID of the last execution of the previous page
+	After    string // cursor of the last execution of the previous page (backend.ListCursor)
 }
 
 func readListQuery(v url.Values) listQuery {
@@ -72,15 +68,15 @@ func parseTimeInput(name, s string) (time.Time, error) {
 
 // filter turns q into the backend's filter (root executions only: children are shown
 // in their parent's tree).
-func (q listQuery) filter() (backend.ListFilter, error) {
-	f := backend.ListFilter{RootOnly: true, Limit: pageSize + 1}
+func (q listQuery) filter(limit int) (backend.ListFilter, error) {
+	f := backend.ListFilter{RootOnly: true, Limit: limit}
 	if q.Status != "" {
 		ok := false
 		for _, st := range statuses {
 			ok = ok || string(st) == q.Status
 		}
 		if !ok {
-			return f, fmt.Errorf("status %q is not one of running, completed, failed, cancelled, timed_out", q.Status)
+			return f, fmt.Errorf("status %q is not one of scheduled, running, completed, failed, cancelled, timed_out", q.Status)
 		}
 		f.Status = backend.Status(q.Status)
 	}
@@ -109,8 +105,8 @@ type listData struct {
 	Query    listQuery
 	Chips    []chip
 	Rows     []listRow
-	Next     string // query string of the next (older) page, "" on the last page
-	First    string // query string of the first page, "" on the first page
+	Next     string // link to the next (older) page, "" on the last page
+	First    string // link to the first page, "" on the first page
 	Statuses []backend.Status
 	Now      time.Time
 }
@@ -127,7 +123,8 @@ func (s *Server) listPage(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) loadList(r *http.Request, q listQuery) (*listData, error) {
 	ctx := r.Context()
-	f, err := q.filter()
+	pageSize := s.opts.PageSize
+	f, err := q.filter(pageSize + 1)
 	if err != nil {
 		return nil, err
 	}
@@ -139,8 +136,8 @@ func (s *Server) loadList(r *http.Request, q listQuery) (*listData, error) {
 	if len(exs) > pageSize {
 		exs = exs[:pageSize]
 		next := q
-		next.After = exs[len(exs)-1].ID
-		d.Next = next.encode()
+		next.After = backend.ListCursor(&exs[len(exs)-1])
+		d.Next = "?" + next.encode()
 	}
 	if q.After != "" {
 		first := q
@@ -148,7 +145,7 @@ func (s *Server) loadList(r *http.Request, q listQuery) (*listData, error) {
 		d.First = "?" + first.encode()
 	}
 	for _, e := range exs {
-		d.Rows = append(d.Rows, listRow{ID: e.ID, Status: string(e.Status), Script: e.Bundle.Main, Entry: e.Entry,
+		d.Rows = append(d.Rows, listRow{ID: e.ID, Status: string(e.StatusAt(d.Now)), Script: e.Bundle.Main, Entry: e.Entry,
 			Created: e.CreatedAt, Duration: execDuration(&e, d.Now)})
 	}
 	counts, known, err := s.countByStatus(r, q)

@@ -49,6 +49,8 @@ type Options struct {
 	BasePath string
 	// Poll is how often live views look for changes (default 1s).
 	Poll time.Duration
+	// PageSize is how many executions a list page shows (default 50).
+	PageSize int
 	// Logger receives errors the pages could not show (default slog.Default()).
 	Logger *slog.Logger
 }
@@ -82,6 +84,9 @@ func Handler(eng *stent.Engine, opts Options) (*Server, error) {
 	}
 	if opts.Poll <= 0 {
 		opts.Poll = time.Second
+	}
+	if opts.PageSize <= 0 {
+		opts.PageSize = 50
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
