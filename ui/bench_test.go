@@ -130,7 +130,7 @@ func benchPostgres(b *testing.B) http.Handler {
 }
 
 func benchHandler(b *testing.B, eng *stent.Engine) http.Handler {
-	h, err := ui.Handler(eng, ui.Options{Logger: quietLogger()})
+	h, err := ui.Handler(eng, ui.Options{Logger: quietLogger(), CountTTL: -1}) // every render counts
 	if err != nil {
 		b.Fatal(err)
 	}

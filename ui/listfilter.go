@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"time"
 
 	"github.com/stent-go/stent/backend"
 )
@@ -27,14 +28,34 @@ func applyListFilter(f *backend.ListFilter, q listQuery) error {
 }
 
 // countByStatus counts the root executions q matches, per status (whatever q.Status).
+// Counting reads every matching execution's index entry, so the counts of a filter are
+// kept for Options.CountTTL: live pages of many viewers then share one count.
 func (s *Server) countByStatus(r *http.Request, q listQuery) (map[backend.Status]int, bool, error) {
 	f, err := q.filter(0)
 	if err != nil {
 		return nil, false, err
 	}
+	key := q.withStatus("")
+	s.countsMu.Lock()
+	c, ok := s.counts[key]
+	s.countsMu.Unlock()
+	if ok && time.Since(c.at) < s.opts.CountTTL {
+		return c.counts, true, nil
+	}
 	counts, err := s.b.CountExecutions(r.Context(), f)
 	if err != nil {
 		return nil, false, fmt.Errorf("counting executions: %w", err)
 	}
+	s.countsMu.Lock()
+	if len(s.counts) >= 256 {
+		clear(s.counts)
+	}
+	s.counts[key] = countsAt{counts: counts, at: time.Now()}
+	s.countsMu.Unlock()
 	return counts, true, nil
+}
+
+type countsAt struct {
+	counts map[backend.Status]int
+	at     time.Time
 }

@@ -23,6 +23,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/stent-go/stent"
@@ -51,6 +52,9 @@ type Options struct {
 	Poll time.Duration
 	// PageSize is how many executions a list page shows (default 50).
 	PageSize int
+	// CountTTL is how long the status counts of a list filter are reused by the pages
+	// and live views of every viewer (default 2s; negative: count on every render).
+	CountTTL time.Duration
 	// Logger receives errors the pages could not show (default slog.Default()).
 	Logger *slog.Logger
 }
@@ -65,6 +69,9 @@ type Server struct {
 	mux    *http.ServeMux
 	pages  map[string]*template.Template
 	log    *slog.Logger
+
+	countsMu sync.Mutex
+	counts   map[string]countsAt // status counts by filter, see countByStatus
 }
 
 // Handler returns the web view of eng.
@@ -85,13 +92,17 @@ func Handler(eng *stent.Engine, opts Options) (*Server, error) {
 	if opts.Poll <= 0 {
 		opts.Poll = time.Second
 	}
+	if opts.CountTTL == 0 {
+		opts.CountTTL = 2 * time.Second
+	}
 	if opts.PageSize <= 0 {
 		opts.PageSize = 50
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	s := &Server{eng: eng, b: eng.Backend(), opts: opts, base: base, log: opts.Logger, secret: make([]byte, 32)}
+	s := &Server{eng: eng, b: eng.Backend(), opts: opts, base: base, log: opts.Logger, secret: make([]byte, 32),
+		counts: map[string]countsAt{}}
 	if _, err := rand.Read(s.secret); err != nil {
 		return nil, fmt.Errorf("ui: making the CSRF secret: %w", err)
 	}
