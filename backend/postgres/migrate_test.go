@@ -83,9 +83,11 @@ func TestMigrationFilesAreOrdered(t *testing.T) {
 	if len(ms) == 0 || ms[0].version != 1 {
 		t.Fatalf("migrations = %v, want them to start at version 1", ms)
 	}
+	// Versions are applied by set (each issue owns its numbers), so gaps are fine;
+	// migrations() already refuses a version used twice.
 	for i := 1; i < len(ms); i++ {
-		if ms[i].version != ms[i-1].version+1 {
-			t.Errorf("migration versions jump from %d to %d", ms[i-1].version, ms[i].version)
+		if ms[i].version <= ms[i-1].version {
+			t.Errorf("migration versions out of order: %d after %d", ms[i].version, ms[i-1].version)
 		}
 	}
 }
