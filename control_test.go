@@ -336,6 +336,21 @@ func TestDeadLetterReplay(t *testing.T) {
 					t.Fatalf("after replay: %v", err)
 				}
 				mustValue(t, res2, `["X","charged"]`)
+				// History is append-only: the failure stays, the replay is recorded.
+				h, err := f.eng.History(ctx, res.ID)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var got []string
+				for _, ev := range h {
+					if ev.Seq == 2 || ev.Seq == 0 {
+						got = append(got, string(ev.Kind))
+					}
+				}
+				want := "started activity_scheduled activity_failed failed dead_letter_replayed activity_completed completed"
+				if strings.Join(got, " ") != want {
+					t.Fatalf("history of step 2 and the execution = %v, want %s", got, want)
+				}
 			})
 		}
 	}

@@ -61,6 +61,10 @@ const (
 	EventCancelRequested   EventKind = "cancel_requested"
 	EventCompleted         EventKind = "completed"
 	EventFailed            EventKind = "failed"
+	// EventDeadLetterReplayed records `stent dlq replay` of the step at Seq: the step's
+	// earlier activity_failed and the execution's failed event stay in the history, and
+	// the step's outcome is what comes after this event. Data: {"dead_letter_id": N}.
+	EventDeadLetterReplayed EventKind = "dead_letter_replayed"
 )
 
 // TaskKind names what a worker does with a claimed task.
@@ -382,6 +386,10 @@ type Backend interface {
 	History(ctx context.Context, executionID string, afterEventID int64) ([]Event, error)
 	// Logs returns the lines an execution printed, in order.
 	Logs(ctx context.Context, executionID string) ([]LogLine, error)
+	// ExecutionTasks returns the tasks of an execution (pending and claimed), by Seq then
+	// ID, for display: what a running execution waits for. A claimed task has LeaseOwner
+	// set; a pending one has none.
+	ExecutionTasks(ctx context.Context, executionID string) ([]Task, error)
 	// GetScript returns a stored script file by content hash, or ErrNotFound.
 	GetScript(ctx context.Context, hash string) ([]byte, error)
 
@@ -452,8 +460,9 @@ type Backend interface {
 	// GetDeadLetter returns ErrNotFound when there is no such dead letter.
 	GetDeadLetter(ctx context.Context, id int64) (*DeadLetter, error)
 	// ReplayDeadLetter re-runs the failed step: in one transaction the execution (which
-	// must be failed, else ErrNotRunning-like error) is set running again, its
-	// activity_failed event for the step and its final failed event are deleted, a new
+	// must be failed, else ErrNotRunning-like error) is set running again, a
+	// dead_letter_replayed event for the step is appended (history is append-only: the
+	// failure events stay), a new
 	// activity task (attempt 1, the dead letter's payload) is created, the version is
 	// bumped and the dead letter is marked replayed. Live runs of the execution are
 	// stale afterwards.

@@ -218,6 +218,11 @@ func (r *Run) ingest(events []backend.Event) {
 				info = &backend.ErrorInfo{Message: "activity failed"}
 			}
 			r.outcomes[ev.Seq] = outcome{o: builtins.Outcome{Err: info}, ok: true}
+		case backend.EventDeadLetterReplayed:
+			// The step runs again: its recorded failure no longer counts; the outcome is
+			// whatever follows.
+			delete(r.outcomes, ev.Seq)
+			continue
 		default:
 			continue
 		}

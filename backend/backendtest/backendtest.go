@@ -66,6 +66,7 @@ func Run(t *testing.T, newBackend NewBackendFunc) {
 		{"Executions", executionTests},
 		{"Listing", listingTests},
 		{"ListFilters", listFilterTests},
+		{"Inspect", inspectTests},
 		{"Scripts", scriptTests},
 		{"History", historyTests},
 		{"Claiming", claimingTests},

@@ -311,41 +311,6 @@ func waitCommand() *cli.Command {
 	}
 }
 
-func statusCommand() *cli.Command {
-	return &cli.Command{
-		Name:      "status",
-		Usage:     "show an execution's state",
-		ArgsUsage: "ID",
-		Flags:     []cli.Flag{&cli.BoolFlag{Name: "json", Usage: "print JSON"}},
-		Action: func(c *cli.Context) error {
-			return withExecution(c, func(eng *stent.Engine, ex *backend.Execution) error {
-				if c.Bool("json") {
-					return writeJSON(c, newExecutionJSON(ex, time.Now()))
-				}
-				w := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
-				fmt.Fprintf(w, "id\t%s\n", ex.ID)
-				fmt.Fprintf(w, "status\t%s\n", ex.StatusAt(time.Now()))
-				fmt.Fprintf(w, "script\t%s (entry %s)\n", ex.Bundle.Main, ex.Entry)
-				fmt.Fprintf(w, "args\t%s\n", ex.Args)
-				if ex.ParentID != "" {
-					fmt.Fprintf(w, "parent\t%s (step %d)\n", ex.ParentID, ex.ParentSeq)
-				}
-				fmt.Fprintf(w, "created\t%s\n", ex.CreatedAt.Format(time.RFC3339))
-				if ex.CompletedAt != nil {
-					fmt.Fprintf(w, "ended\t%s (%s)\n", ex.CompletedAt.Format(time.RFC3339), ex.CompletedAt.Sub(ex.CreatedAt).Round(time.Millisecond))
-				}
-				if len(ex.Result) > 0 {
-					fmt.Fprintf(w, "result\t%s\n", ex.Result)
-				}
-				if ex.Error != nil {
-					fmt.Fprintf(w, "error\t%s\n", ex.Error.Message)
-				}
-				return w.Flush()
-			})
-		},
-	}
-}
-
 func writeJSON(c *cli.Context, v any) error {
 	enc := json.NewEncoder(c.App.Writer)
 	enc.SetEscapeHTML(false)
@@ -364,9 +329,10 @@ func historyCommand() *cli.Command {
 				if err != nil {
 					return err
 				}
+				// Events are numbered per execution, 1..N (the stored IDs are database-wide).
 				if c.Bool("json") {
-					for _, ev := range events {
-						if err := writeJSON(c, ev); err != nil {
+					for i, ev := range events {
+						if err := writeJSON(c, newEventJSON(i+1, ev)); err != nil {
 							return err
 						}
 					}
@@ -374,8 +340,8 @@ func historyCommand() *cli.Command {
 				}
 				w := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
 				fmt.Fprintln(w, "EVENT\tSEQ\tKIND\tNAME\tDETAIL\tAT")
-				for _, ev := range events {
-					fmt.Fprintf(w, "%d\t%d\t%s\t%s\t%s\t%s\n", ev.ID, ev.Seq, ev.Kind, ev.Name, eventDetail(ev), ev.At.Format("15:04:05.000"))
+				for i, ev := range events {
+					fmt.Fprintf(w, "%d\t%d\t%s\t%s\t%s\t%s\n", i+1, ev.Seq, ev.Kind, ev.Name, eventDetail(ev), ev.At.UTC().Format("15:04:05.000"))
 				}
 				return w.Flush()
 			})
@@ -450,11 +416,20 @@ func logsCommand() *cli.Command {
 		Name:      "logs",
 		Usage:     "show what an execution's script printed (print and log), once per line",
 		ArgsUsage: "ID",
+		Flags:     []cli.Flag{&cli.BoolFlag{Name: "json", Usage: "print one JSON object per line printed"}},
 		Action: func(c *cli.Context) error {
 			return withExecution(c, func(eng *stent.Engine, ex *backend.Execution) error {
 				lines, err := eng.Backend().Logs(c.Context, ex.ID)
 				if err != nil {
 					return err
+				}
+				if c.Bool("json") {
+					for _, l := range lines {
+						if err := writeJSON(c, LogLineJSON{Run: l.Run, At: l.At.UTC(), Message: l.Message}); err != nil {
+							return err
+						}
+					}
+					return nil
 				}
 				for _, l := range lines {
 					fmt.Fprintf(c.App.Writer, "%s  %s\n", l.At.Format("15:04:05.000"), l.Message)

@@ -71,7 +71,11 @@ func dlqCommand() *cli.Command {
 			{
 				Name:  "list",
 				Usage: "list dead letters",
-				Flags: []cli.Flag{&cli.StringFlag{Name: "status", Usage: "open, replayed, discarded (default: open)", Value: "open"}, &cli.BoolFlag{Name: "all"}, commandLineOnly(dbFlag)},
+				Flags: []cli.Flag{
+					&cli.StringFlag{Name: "status", Usage: "only this status: open, replayed or discarded", Value: "open"},
+					&cli.BoolFlag{Name: "all", Usage: "every dead letter, whatever its status"},
+					&cli.BoolFlag{Name: "json", Usage: "print one JSON object per dead letter"},
+					commandLineOnly(dbFlag)},
 				Action: func(c *cli.Context) error {
 					return withEngine(c, func(eng *stent.Engine) error {
 						status := c.String("status")
@@ -81,6 +85,14 @@ func dlqCommand() *cli.Command {
 						list, err := eng.DeadLetters(c.Context, status, 200)
 						if err != nil {
 							return err
+						}
+						if c.Bool("json") {
+							for i := range list {
+								if err := writeJSON(c, newDeadLetterJSON(&list[i])); err != nil {
+									return err
+								}
+							}
+							return nil
 						}
 						w := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
 						fmt.Fprintln(w, "ID\tEXECUTION\tSTEP\tACTIVITY\tSTATUS\tERROR\tAT")
@@ -107,7 +119,7 @@ func dlqCommand() *cli.Command {
 						if err != nil {
 							return failf(exitUsage, "dead letter %d: %v", id, err)
 						}
-						return writeJSON(c, d)
+						return writeJSON(c, newDeadLetterJSON(d))
 					})
 				},
 			},
@@ -148,7 +160,8 @@ func cacheCommand() *cli.Command {
 		Name:  "cache",
 		Usage: "manage the activity result cache",
 		Subcommands: []*cli.Command{{
-			Name: "clear", Usage: "forget cached results of one activity, or of all", ArgsUsage: "[NAME]", Flags: []cli.Flag{commandLineOnly(dbFlag)},
+			Name: "clear", Usage: "forget cached results of one activity, or of all", ArgsUsage: "[NAME]",
+			Flags: []cli.Flag{&cli.BoolFlag{Name: "json", Usage: "print a JSON object"}, commandLineOnly(dbFlag)},
 			Action: func(c *cli.Context) error {
 				if c.NArg() > 1 {
 					return failf(exitUsage, "cache clear takes at most one activity name")
@@ -157,6 +170,9 @@ func cacheCommand() *cli.Command {
 					n, err := eng.ClearCache(c.Context, c.Args().First())
 					if err != nil {
 						return err
+					}
+					if c.Bool("json") {
+						return writeJSON(c, CacheClearJSON{Activity: c.Args().First(), Cleared: n})
 					}
 					fmt.Fprintf(c.App.ErrWriter, "cleared %d cached results\n", n)
 					return nil

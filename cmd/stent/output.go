@@ -61,3 +61,61 @@ type ListJSON struct {
 	Counts     map[backend.Status]int `json:"counts"`
 	NextCursor string                 `json:"next_cursor,omitempty"`
 }
+
+// EventJSON is one history event as `history --json` prints it (one object per line).
+// Number counts the execution's events from 1; Seq is the script step it belongs to
+// (0 for started, completed, failed).
+type EventJSON struct {
+	Number   int                `json:"number"`
+	Seq      int                `json:"seq"`
+	Kind     backend.EventKind  `json:"kind"`
+	Name     string             `json:"name,omitempty"`
+	Data     json.RawMessage    `json:"data,omitempty"`
+	Error    *backend.ErrorInfo `json:"error,omitempty"`
+	CacheHit bool               `json:"cache_hit,omitempty"`
+	At       time.Time          `json:"at"`
+}
+
+func newEventJSON(number int, ev backend.Event) EventJSON {
+	data := ev.Data
+	if string(data) == "null" {
+		data = nil
+	}
+	return EventJSON{Number: number, Seq: ev.Seq, Kind: ev.Kind, Name: ev.Name, Data: data, Error: ev.Error,
+		CacheHit: ev.CacheHit, At: ev.At.UTC()}
+}
+
+// LogLineJSON is one printed line as `logs --json` prints it (one object per line).
+type LogLineJSON struct {
+	Run     int       `json:"run"`
+	At      time.Time `json:"at"`
+	Message string    `json:"message"`
+}
+
+// DeadLetterJSON is a dead letter as `dlq list --json` (one per line) and `dlq show`
+// print it.
+type DeadLetterJSON struct {
+	ID          int64              `json:"id"`
+	ExecutionID string             `json:"execution_id"`
+	Seq         int                `json:"seq"`
+	Activity    string             `json:"activity"`
+	Payload     json.RawMessage    `json:"payload"`
+	Error       *backend.ErrorInfo `json:"error,omitempty"`
+	Status      string             `json:"status"` // open, replayed, discarded
+	CreatedAt   time.Time          `json:"created_at"`
+}
+
+func newDeadLetterJSON(d *backend.DeadLetter) DeadLetterJSON {
+	payload := d.Payload
+	if len(payload) == 0 {
+		payload = json.RawMessage("null")
+	}
+	return DeadLetterJSON{ID: d.ID, ExecutionID: d.ExecutionID, Seq: d.Seq, Activity: d.Activity, Payload: payload,
+		Error: d.Error, Status: d.Status, CreatedAt: d.CreatedAt.UTC()}
+}
+
+// CacheClearJSON is what `cache clear --json` prints.
+type CacheClearJSON struct {
+	Activity string `json:"activity,omitempty"` // empty: every activity
+	Cleared  int    `json:"cleared"`
+}
