@@ -188,10 +188,14 @@ func TestBrowser(t *testing.T) {
 	// Signal the waiting execution; the page then shows it complete without a reload.
 	run(t, bctx, "send a signal", chromedp.Navigate(base+"executions/"+waiting),
 		chromedp.WaitVisible(chromedp.CSS(`#signal-name`)),
+		chromedp.WaitVisible(chromedp.CSS(`#waits li`)),
 		chromedp.SendKeys(chromedp.CSS(`#signal-name`), "approve"),
 		chromedp.SendKeys(chromedp.CSS(`#signal-payload`), `{"ok": true}`),
 		chromedp.Click(chromedp.CSS(`#signal-send`)),
 		chromedp.WaitVisible(chromedp.CSS(`#confirm-dialog[open]`)))
+	if w := get(t, bctx, "read the waits", chromedp.Text(chromedp.CSS(`#waits li`))); !strings.HasPrefix(w, "signal approve (step 1)") {
+		t.Fatalf("the waiting execution waits for %q, want signal approve (step 1)", w)
+	}
 	shot.take(bctx, "7-confirm-signal")
 	run(t, bctx, "confirm the signal", chromedp.Click(chromedp.CSS(`#confirm-ok`)),
 		chromedp.WaitVisible(chromedp.CSS(`.flash`)))
@@ -247,8 +251,14 @@ func TestBrowser(t *testing.T) {
 		t.Fatalf("the replayed execution returned %s, want \"ok x1\"", ex.Result)
 	}
 	shot.take(bctx, "11-dead-letter-replayed")
+	run(t, bctx, "open the replayed execution", chromedp.Navigate(base+"executions/"+failed),
+		chromedp.WaitVisible(chromedp.CSS(`#status.st-completed`)))
+	if prior, ok := count(t, bctx, "svg.gantt rect.prior"), count(t, bctx, "svg.gantt rect.bar.o-ok"); prior != 1 || ok != 1 {
+		t.Fatalf("the replayed step shows %d failed earlier runs and %d successful bars, want 1 and 1", prior, ok)
+	}
+	shot.take(bctx, "12-execution-replayed")
 
 	// The list again, every status now shown.
 	run(t, bctx, "open the list again", chromedp.Navigate(base), chromedp.WaitVisible(chromedp.CSS(`#executions`)))
-	shot.take(bctx, "12-list-after")
+	shot.take(bctx, "13-list-after")
 }

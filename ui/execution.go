@@ -13,6 +13,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/stent-go/stent"
 	"github.com/stent-go/stent/backend"
 )
 
@@ -64,6 +65,7 @@ type execData struct {
 	EventNext string
 	Logs      []backend.LogLine
 	Signals   []signalRow
+	Waits     []string
 	Children  []*treeNode
 	TreeMore  bool
 	Source    string // link to the source page
@@ -88,7 +90,25 @@ func (s *Server) executionPage(w http.ResponseWriter, r *http.Request, id string
 		Source: s.base + "executions/" + pathID(id) + "/source", Parent: ex.ParentID}
 	q := r.URL.Query()
 	stepOffset, _ := strconv.Atoi(q.Get("steps"))
-	d.Timeline = layoutTimeline(ex, steps(events), stepOffset, now, func(st *step) string {
+	all := steps(events)
+	if d.Running {
+		waits, err := s.eng.Waits(ctx, ex)
+		if err != nil {
+			s.fail(w, r, http.StatusInternalServerError, err)
+			return
+		}
+		attempt := map[int]int{}
+		for _, wt := range waits {
+			d.Waits = append(d.Waits, wt.String())
+			if wt.Kind == stent.WaitActivity {
+				attempt[wt.Seq] = wt.Attempt
+			}
+		}
+		for _, st := range all {
+			st.Attempt = attempt[st.Seq]
+		}
+	}
+	d.Timeline = layoutTimeline(ex, all, stepOffset, now, func(st *step) string {
 		return d.Source + "?" + url.Values{"seq": {strconv.Itoa(st.Seq)}}.Encode() + "#L" + strconv.Itoa(st.Line)
 	}, func(off int) string { return withParam(q, "steps", strconv.Itoa(off)) + "#timeline" })
 

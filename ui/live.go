@@ -105,6 +105,14 @@ func (s *Server) execState(ctx context.Context, id string) (any, error) {
 			return nil, err
 		}
 		st = append(st, len(sigs))
+		// Attempts and leases change without a new version (retries, claims).
+		tasks, err := s.b.ExecutionTasks(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		for _, t := range tasks {
+			st = append(st, t.Seq, t.Attempt, t.LeaseOwner != "", t.RunAt.UnixMilli())
+		}
 		// Children report to the parent only when they end; show their progress too.
 		kids, err := s.b.ListExecutions(ctx, backend.ListFilter{ParentID: id, Limit: treeLimit})
 		if err != nil {

@@ -21,6 +21,10 @@ type step struct {
 	End      time.Time // zero while it runs
 	Outcome  string    // ok, failed, running, timeout
 	Attempts int       // activity attempts, when known
+	Attempt  int       // the attempt now running or due, for a running activity
+	// Prior are earlier runs of the step that failed before a dead-letter replay ran
+	// it again.
+	Prior []span
 	CacheHit bool
 	Pos      string // file:line:col of the call, once located
 	File     string
@@ -39,6 +43,9 @@ func (st *step) locate() {
 		st.File, st.Line = splitPos(d.Pos)
 	}
 }
+
+// span is a stretch of time on the timeline.
+type span struct{ Start, End time.Time }
 
 // steps folds an execution's history into its steps, in sequence order.
 func steps(events []backend.Event) []*step {
@@ -61,6 +68,11 @@ func steps(events []backend.Event) []*step {
 			st.data = ev.Data
 			bySeq[ev.Seq] = st
 			out = append(out, st)
+		case backend.EventDeadLetterReplayed:
+			if st := bySeq[ev.Seq]; st != nil && !st.End.IsZero() {
+				st.Prior = append(st.Prior, span{st.Start, st.End})
+				st.Start, st.End, st.Outcome = ev.At, time.Time{}, "running"
+			}
 		case backend.EventActivityCompleted, backend.EventActivityFailed, backend.EventChildCompleted,
 			backend.EventTimerFired, backend.EventSignalReceived:
 			st := bySeq[ev.Seq]
@@ -113,6 +125,7 @@ const (
 
 type bar struct {
 	Seq          int
+	Prior        []priorBar
 	X, Y, W      float64
 	TextY        float64
 	Label        string
@@ -123,6 +136,9 @@ type bar struct {
 	DurAnchorEnd bool
 	Href         string
 }
+
+// priorBar is an earlier, failed run of a step (before a dead-letter replay).
+type priorBar struct{ X, W float64 }
 
 type tick struct {
 	X      float64
@@ -208,6 +224,17 @@ func layoutTimeline(ex *backend.Execution, all []*step, offset int, now time.Tim
 			b.Dur += " …"
 		}
 		b.Title = fmt.Sprintf("#%d %s %s: %s, %s", st.Seq, st.Kind, st.Name, st.Outcome, b.Dur)
+		for _, p := range st.Prior {
+			px := x(p.Start)
+			b.Prior = append(b.Prior, priorBar{X: px, W: max(3, x(p.End)-px)})
+		}
+		if len(st.Prior) > 0 {
+			b.Title += fmt.Sprintf(", replayed %d time(s) after failing", len(st.Prior))
+		}
+		if st.Attempt > 1 {
+			b.Title += fmt.Sprintf(", attempt %d", st.Attempt)
+			b.Label += fmt.Sprintf(" (attempt %d)", st.Attempt)
+		}
 		if st.Attempts > 1 {
 			b.Title += fmt.Sprintf(", %d attempts", st.Attempts)
 			b.Label += fmt.Sprintf(" ×%d", st.Attempts)
