@@ -24,7 +24,7 @@ type step struct {
 	Attempt  int       // the attempt now running or due, for a running activity
 	// Prior are earlier runs of the step that failed before a dead-letter replay ran
 	// it again.
-	Prior []span
+	Prior    []span
 	CacheHit bool
 	Pos      string // file:line:col of the call, once located
 	File     string
