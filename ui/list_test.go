@@ -2,6 +2,7 @@ package ui_test
 
 import (
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"regexp"
 	"strings"
@@ -87,4 +88,28 @@ func TestListFilters(t *testing.T) {
 	for _, q := range []string{"status=bogus", "since=yesterday", "after=not-a-cursor"} {
 		fetch(t, newClient(t), f.srv.URL+"/?"+q, http.StatusBadRequest)
 	}
+}
+
+// TestMountedUnderPrefix: a host mounts the view under a path; links stay under it.
+func TestMountedUnderPrefix(t *testing.T) {
+	f := newFixture(t, ui.Options{})
+	id := f.dispatch(t, "flow.star", []any{"Ada"})
+	f.waitStatus(t, id, backend.StatusCompleted)
+	h, err := ui.Handler(f.eng, ui.Options{BasePath: "/ops/stent"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/ops/stent/", http.StripPrefix("/ops/stent", h))
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	c := newClient(t)
+	body := fetch(t, c, srv.URL+"/ops/stent/", http.StatusOK)
+	for _, want := range []string{`href="/ops/stent/static/ui.css"`, `href="/ops/stent/executions/` + id + `"`, `data-base="/ops/stent/"`} {
+		if !strings.Contains(body, want) {
+			t.Errorf("the mounted list page lacks %s", want)
+		}
+	}
+	fetch(t, c, srv.URL+"/ops/stent/executions/"+id, http.StatusOK)
+	fetch(t, c, srv.URL+"/ops/stent/static/ui.js", http.StatusOK)
 }
