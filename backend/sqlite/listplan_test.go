@@ -80,16 +80,16 @@ func TestListPagePlans(t *testing.T) {
 		}
 		var q string
 		if tc.count { // as CountExecutions asks
-			q = "SELECT CASE WHEN status = 'running' AND start_at > ? THEN 'scheduled' ELSE status END AS st, count(*) FROM executions WHERE " +
-				strings.Join(where, " AND ") + " GROUP BY st"
-			args = append([]any{now}, args...)
+			q = "SELECT status, count(*) - total(status = 'running' AND start_at > ?), total(status = 'running' AND start_at > ?) FROM executions WHERE " +
+				strings.Join(where, " AND ") + " GROUP BY status"
+			args = append([]any{now, now}, args...)
 		} else { // as ListExecutions asks
 			q = "SELECT " + execColumns + " FROM executions WHERE " + strings.Join(where, " AND ") +
 				" ORDER BY created_at DESC, id DESC LIMIT ?"
 			args = append(args, 51)
 		}
 		p := plan(q, args) + " "
-		if !strings.Contains(p, tc.index) || strings.Contains(p, "SCAN executions ") || strings.Contains(p, "FOR ORDER BY") {
+		if !strings.Contains(p, tc.index) || strings.Contains(p, "SCAN executions ") || strings.Contains(p, "TEMP B-TREE") {
 			t.Errorf("%s: plan %q, want a search of %s without a scan or a sort", tc.name, p, strings.TrimSpace(tc.index))
 		}
 	}
