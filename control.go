@@ -10,17 +10,23 @@ import (
 	"github.com/stent-go/stent/backend"
 )
 
-// Cancel ends a running execution as cancelled, together with its running children:
-// pending steps never start, running activities see their context cancelled (at once
-// in this process, within a heartbeat interval in others), and a parent waiting on it
-// sees it fail. Cancelling an execution that already ended does nothing.
-func (e *Engine) Cancel(ctx context.Context, id string) error {
-	ended, err := e.b.EndExecution(ctx, id, backend.StatusCancelled, &backend.ErrorInfo{Type: "cancelled", Message: "cancelled"})
+// Terminate ends a running execution as cancelled at once, together with its running
+// children, without letting its script run again (see Cancel for the cancellation a
+// script can handle): pending steps never start, running activities see their context
+// cancelled (at once in this process, within a heartbeat interval in others), and a
+// parent waiting on it sees it fail. Terminating an execution that already ended does
+// nothing.
+func (e *Engine) Terminate(ctx context.Context, id string) error {
+	return e.terminate(ctx, id, "terminated")
+}
+
+func (e *Engine) terminate(ctx context.Context, id, message string) error {
+	ended, err := e.b.EndExecution(ctx, id, backend.StatusCancelled, &backend.ErrorInfo{Type: "cancelled", Message: message})
 	if err != nil {
 		if errors.Is(err, backend.ErrNotFound) {
-			return fmt.Errorf("cancelling %s: no such execution", id)
+			return fmt.Errorf("terminating %s: no such execution", id)
 		}
-		return fmt.Errorf("cancelling %s: %w", id, err)
+		return fmt.Errorf("terminating %s: %w", id, err)
 	}
 	if ended {
 		e.endedLocally(id)

@@ -392,26 +392,35 @@ type startError struct{ err error }
 
 func (s *startError) Error() string { return s.err.Error() }
 
+// pinnedProgram compiles (or finds compiled) a pinned bundle. A bundle that does not
+// compile is a *startError.
+func (e *Engine) pinnedProgram(ctx context.Context, b backend.Bundle) (*interpreter.Program, error) {
+	key := bundleKey(b)
+	if prog := e.programs.get(key); prog != nil {
+		return prog, nil
+	}
+	sources := make(map[string][]byte, len(b.Files))
+	for _, h := range b.Files {
+		src, err := e.b.GetScript(ctx, h)
+		if err != nil {
+			return nil, fmt.Errorf("reading pinned script %s: %w", h, err)
+		}
+		sources[h] = src
+	}
+	prog, err := interpreter.CompileWith(b, sources, e.cfg.builtins)
+	if err != nil {
+		return nil, &startError{err}
+	}
+	e.programs.put(key, prog)
+	return prog, nil
+}
+
 // coldRun builds a run of the execution from its pinned sources; Advance then replays.
 func (w *worker) coldRun(ctx context.Context, ex *backend.Execution) (*liveRun, error) {
 	e := w.e
-	key := bundleKey(ex.Bundle)
-	prog := e.programs.get(key)
-	if prog == nil {
-		sources := make(map[string][]byte, len(ex.Bundle.Files))
-		for _, h := range ex.Bundle.Files {
-			src, err := e.b.GetScript(ctx, h)
-			if err != nil {
-				return nil, fmt.Errorf("reading pinned script %s: %w", h, err)
-			}
-			sources[h] = src
-		}
-		p, err := interpreter.CompileWith(ex.Bundle, sources, e.cfg.builtins)
-		if err != nil {
-			return nil, &startError{err}
-		}
-		prog = p
-		e.programs.put(key, prog)
+	prog, err := e.pinnedProgram(ctx, ex.Bundle)
+	if err != nil {
+		return nil, err
 	}
 	logs := 0
 	if ex.Version > 0 { // a run that never committed has printed nothing yet
@@ -506,6 +515,8 @@ func (w *worker) commit(ctx context.Context, t backend.Task, ex *backend.Executi
 	switch {
 	case step.Done && step.ContinueAsNew != nil:
 		res.ContinueAsNew = step.ContinueAsNew
+	case step.Done && step.Err != nil && step.Cancelled:
+		res.Finish = &backend.Finish{Status: backend.StatusCancelled, Error: step.Err}
 	case step.Done && step.Err != nil:
 		res.Finish = &backend.Finish{Status: backend.StatusFailed, Error: step.Err}
 		res.DeadLetter = deadLetter(ex.ID, lr, step.Err)
@@ -593,6 +604,9 @@ func deadLetter(executionID string, lr *liveRun, info *backend.ErrorInfo) *backe
 // runDeadlineTask ends an execution that ran past its max duration.
 func (w *worker) runDeadlineTask(ctx context.Context, t backend.Task) error {
 	e := w.e
+	if bytes.Equal(t.Payload, backend.CancelGracePayload) {
+		return w.endAfterCancelGrace(ctx, t)
+	}
 	msg := "execution exceeded its max duration"
 	if ex, err := e.b.GetExecution(ctx, t.ExecutionID); err == nil && ex.Deadline != nil {
 		msg = fmt.Sprintf("execution exceeded its max duration of %s (deadline %s)", ex.Deadline.Sub(ex.StartAt).Round(time.Millisecond), ex.Deadline.UTC().Format(time.RFC3339))

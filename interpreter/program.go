@@ -65,7 +65,21 @@ func CollectBundle(file string) (backend.Bundle, map[string][]byte, error) {
 			return err
 		}
 		for _, ld := range loads {
-			if err := visit(resolveLoad(p, ld.module), ld.pos); err != nil {
+			target := resolveLoad(p, ld.module)
+			if ld.workflow {
+				// workflow("x.star") children are pinned with the bundle: only literal
+				// paths inside the main script's tree.
+				if target, err = ResolveScriptPath(path.Dir(main), p, ld.module); err != nil {
+					return fmt.Errorf("%s: workflow: %w", ld.pos, err)
+				}
+				if _, err := os.Stat(filepath.FromSlash(target)); err != nil {
+					return fmt.Errorf("%s: workflow: %w", ld.pos, err)
+				}
+				if err := checkInsideRoot(path.Dir(main), target); err != nil {
+					return fmt.Errorf("%s: workflow: %w", ld.pos, err)
+				}
+			}
+			if err := visit(target, ld.pos); err != nil {
 				return err
 			}
 		}
@@ -77,7 +91,12 @@ func CollectBundle(file string) (backend.Bundle, map[string][]byte, error) {
 	return b, sources, nil
 }
 
-type loadRef struct{ module, pos string }
+// loadRef is a file a script refers to: a load() module, or (workflow set) the literal
+// path of a workflow("x.star", ...) call.
+type loadRef struct {
+	module, pos string
+	workflow    bool
+}
 
 // parsedLoads remembers the load() statements of files already parsed, by path and
 // content hash, so dispatching the same script again does not parse it again.
@@ -104,6 +123,7 @@ func fileLoads(path, hash string, src []byte) ([]loadRef, error) {
 			loads = append(loads, loadRef{module: mod, pos: ld.Module.TokenPos.String()})
 		}
 	}
+	loads = append(loads, workflowCalls(f)...)
 	parsedLoads.Lock()
 	if len(parsedLoads.m) >= 1024 {
 		clear(parsedLoads.m)

@@ -81,6 +81,8 @@ func Run(t *testing.T, newBackend NewBackendFunc) {
 		{"Deadlines", deadlineTests},
 		{"HandOff", handOffTests},
 		{"Priority", priorityTests},
+		{"Repair", repairTests},
+		{"CancelRequest", cancelRequestTests},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {

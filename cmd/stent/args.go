@@ -30,6 +30,14 @@ func interspersed(app *cli.App, args []string) []string {
 	cmd := app.Command(args[i])
 	out = append(out, args[i])
 	i++
+	// A command with subcommands (dlq, cache): reorder the subcommand's flags instead.
+	if cmd != nil && len(cmd.Subcommands) > 0 && i < len(args) && !strings.HasPrefix(args[i], "-") {
+		if sub := cmd.Command(args[i]); sub != nil {
+			cmd = sub
+			out = append(out, args[i])
+			i++
+		}
+	}
 	if cmd == nil || len(cmd.Subcommands) > 0 {
 		return append(out, args[i:]...)
 	}

@@ -16,11 +16,34 @@ import (
 func cancelCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "cancel",
-		Usage:     "cancel a running execution and its children",
+		Usage:     "ask a running execution and its children to cancel: the script sees it at its current wait and may compensate (see terminate)",
 		ArgsUsage: "ID",
+		Flags: []cli.Flag{&cli.DurationFlag{Name: "cancel-grace", Value: stent.DefaultCancelGrace,
+			Usage: "how long the script may still run after the request before it is terminated"}},
 		Action: func(c *cli.Context) error {
 			return withExecution(c, func(eng *stent.Engine, ex *backend.Execution) error {
-				return eng.Cancel(c.Context, ex.ID)
+				if ex.Status.Terminal() {
+					return cancelEnded(c, ex)
+				}
+				if err := eng.Cancel(c.Context, ex.ID, stent.CancelGrace(c.Duration("cancel-grace"))); err != nil {
+					return err
+				}
+				// An execution that had not started ends at once; a running script sees the
+				// request at its current wait and may compensate first.
+				now, err := eng.Get(c.Context, ex.ID)
+				if err != nil {
+					return err
+				}
+				switch {
+				case now.Status == backend.StatusCancelled:
+					fmt.Fprintf(c.App.ErrWriter, "execution %s cancelled\n", ex.ID)
+				case now.Status.Terminal():
+					return cancelEnded(c, now)
+				default:
+					fmt.Fprintf(c.App.ErrWriter, "cancellation of execution %s requested: its script may compensate, then it ends cancelled (at the latest after %s)\n",
+						ex.ID, c.Duration("cancel-grace"))
+				}
+				return nil
 			})
 		},
 	}
@@ -44,13 +67,40 @@ func signalCommand() *cli.Command {
 				}
 			}
 			return withEngine(c, func(eng *stent.Engine) error {
-				if _, err := eng.Get(c.Context, id); err != nil {
+				ex, err := eng.Get(c.Context, id)
+				if err != nil {
 					return notFound(id, err)
 				}
-				return eng.SignalJSON(c.Context, id, name, payload)
+				if ex.Status.Terminal() {
+					return endedError(ex, fmt.Sprintf("it cannot receive signal %q", name))
+				}
+				if err := eng.SignalJSON(c.Context, id, name, payload); err != nil {
+					// It may have ended meanwhile: say so the same way.
+					if now, gerr := eng.Get(c.Context, id); gerr == nil && now.Status.Terminal() {
+						return endedError(now, fmt.Sprintf("it cannot receive signal %q", name))
+					}
+					return err
+				}
+				return nil
 			})
 		},
 	}
+}
+
+// endedError is how cancel and signal refuse an execution that already ended: a
+// message naming its state, exit 1.
+func endedError(ex *backend.Execution, consequence string) error {
+	return failf(exitFailed, "execution %s already ended: it is %s; %s", ex.ID, ex.Status, consequence)
+}
+
+// cancelEnded answers cancel for an ended execution: one already cancelled is fine
+// (cancel is idempotent), any other end is refused.
+func cancelEnded(c *cli.Context, ex *backend.Execution) error {
+	if ex.Status == backend.StatusCancelled {
+		fmt.Fprintf(c.App.ErrWriter, "execution %s is already cancelled\n", ex.ID)
+		return nil
+	}
+	return endedError(ex, "there is nothing to cancel")
 }
 
 func dlqCommand() *cli.Command {

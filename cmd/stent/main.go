@@ -136,13 +136,21 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			cacheCommand(),
 			testCommand(),
 			benchCommand(),
+			replayCommand(),
+			upgradeCommand(),
+			retryCommand(),
+			terminateCommand(),
 			uiCommand(),
 		},
 	}
 	for _, c := range app.Commands {
 		c.OnUsageError = app.OnUsageError
 		// The database and log flags are accepted after the command name too.
-		c.Flags = append(c.Flags, commandLineOnly(dbFlag), commandLineOnly(redisFlag), commandLineOnly(logLevelFlag))
+		db := commandLineOnly(dbFlag)
+		if c.Name == "bench" { // bench measures a fresh temporary database unless told otherwise
+			db.Value, db.Usage = "", "database to measure (default: a fresh temporary SQLite file per run)"
+		}
+		c.Flags = append(c.Flags, db, commandLineOnly(redisFlag), commandLineOnly(logLevelFlag))
 	}
 	return app
 }

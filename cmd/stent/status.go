@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"text/tabwriter"
 	"time"
@@ -15,7 +16,8 @@ import (
 // waits for.
 type StatusJSON struct {
 	ExecutionJSON
-	WaitingFor []stent.Wait `json:"waiting_for,omitempty"`
+	WaitingFor   []stent.Wait    `json:"waiting_for,omitempty"`
+	CustomStatus json.RawMessage `json:"custom_status,omitempty"` // set_status(value): the latest value
 }
 
 // statusField is one line of `stent status`: a label and its value. Status is built as
@@ -37,11 +39,15 @@ func statusCommand() *cli.Command {
 				if err != nil {
 					return err
 				}
+				custom, err := eng.CustomStatus(c.Context, ex.ID)
+				if err != nil {
+					return err
+				}
 				if c.Bool("json") {
-					return writeJSON(c, StatusJSON{ExecutionJSON: newExecutionJSON(ex, now), WaitingFor: waits})
+					return writeJSON(c, StatusJSON{ExecutionJSON: newExecutionJSON(ex, now), WaitingFor: waits, CustomStatus: custom})
 				}
 				w := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
-				for _, f := range statusFields(ex, waits, now) {
+				for _, f := range statusFields(ex, waits, custom, now) {
 					fmt.Fprintf(w, "%s\t%s\n", f.label, f.value)
 				}
 				return w.Flush()
@@ -51,7 +57,7 @@ func statusCommand() *cli.Command {
 }
 
 // statusFields lists what `stent status` shows about ex, in order.
-func statusFields(ex *backend.Execution, waits []stent.Wait, now time.Time) []statusField {
+func statusFields(ex *backend.Execution, waits []stent.Wait, custom json.RawMessage, now time.Time) []statusField {
 	fs := []statusField{
 		{"id", ex.ID},
 		{"status", string(ex.StatusAt(now))},
@@ -71,6 +77,9 @@ func statusFields(ex *backend.Execution, waits []stent.Wait, now time.Time) []st
 			label = "waiting for"
 		}
 		fs = append(fs, statusField{label, wt.String()})
+	}
+	if custom != nil {
+		fs = append(fs, statusField{"custom status", string(custom)})
 	}
 	if ex.CompletedAt != nil {
 		fs = append(fs, statusField{"ended", fmt.Sprintf("%s (%s)", ex.CompletedAt.UTC().Format(time.RFC3339), ex.CompletedAt.Sub(ex.CreatedAt).Round(time.Millisecond))})
