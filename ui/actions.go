@@ -80,6 +80,19 @@ func (s *Server) action(w http.ResponseWriter, r *http.Request) {
 		c.Detail = "Payload: " + shortText(payload, 500)
 		c.Fields = append(c.Fields, [2]string{"name", name}, [2]string{"payload", payload})
 		do = func() error { return s.eng.SignalJSON(r.Context(), id, name, json.RawMessage(payload)) }
+	case "retry":
+		ex, err := s.b.GetExecution(r.Context(), id)
+		if err != nil {
+			s.notFoundOr(w, r, "execution "+id, err)
+			return
+		}
+		if ex.Status != backend.StatusFailed {
+			s.fail(w, r, http.StatusConflict, fmt.Errorf("execution %s is %s; only a failed execution can be retried", id, ex.Status))
+			return
+		}
+		c.Question = "Retry execution " + id + "?"
+		c.Detail = "The step whose failure failed it runs again (or the script goes on from its failure); its history is kept."
+		do = func() error { return s.eng.Retry(r.Context(), id) }
 	case "replay", "discard":
 		dlID, err := strconv.ParseInt(r.PostFormValue("dl"), 10, 64)
 		if err != nil {

@@ -66,6 +66,7 @@ type execData struct {
 	Logs      []backend.LogLine
 	Signals   []signalRow
 	Waits     []string
+	Custom    string // what the script last passed to set_status, as JSON
 	Children  []*treeNode
 	TreeMore  bool
 	Source    string // link to the source page
@@ -127,6 +128,12 @@ func (s *Server) executionPage(w http.ResponseWriter, r *http.Request, id string
 	if evOffset+eventsPerPage < len(events) {
 		d.EventNext = withParam(q, "events", strconv.Itoa(evOffset+eventsPerPage)) + "#history"
 	}
+	custom, err := s.eng.CustomStatus(ctx, id)
+	if err != nil {
+		s.fail(w, r, http.StatusInternalServerError, err)
+		return
+	}
+	d.Custom = prettyJSON(custom)
 	if d.Logs, err = s.b.Logs(ctx, id); err != nil {
 		s.fail(w, r, http.StatusInternalServerError, fmt.Errorf("reading logs of %s: %w", id, err))
 		return

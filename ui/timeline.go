@@ -22,8 +22,8 @@ type step struct {
 	Outcome  string    // ok, failed, running, timeout
 	Attempts int       // activity attempts, when known
 	Attempt  int       // the attempt now running or due, for a running activity
-	// Prior are earlier runs of the step that failed before a dead-letter replay ran
-	// it again.
+	// Prior are earlier runs of the step that failed before a dead-letter replay or a
+	// retry ran it again.
 	Prior    []span
 	CacheHit bool
 	Pos      string // file:line:col of the call, once located
@@ -68,7 +68,7 @@ func steps(events []backend.Event) []*step {
 			st.data = ev.Data
 			bySeq[ev.Seq] = st
 			out = append(out, st)
-		case backend.EventDeadLetterReplayed:
+		case backend.EventDeadLetterReplayed, backend.EventRetried:
 			if st := bySeq[ev.Seq]; st != nil && !st.End.IsZero() {
 				st.Prior = append(st.Prior, span{st.Start, st.End})
 				st.Start, st.End, st.Outcome = ev.At, time.Time{}, "running"
@@ -229,7 +229,7 @@ func layoutTimeline(ex *backend.Execution, all []*step, offset int, now time.Tim
 			b.Prior = append(b.Prior, priorBar{X: px, W: max(3, x(p.End)-px)})
 		}
 		if len(st.Prior) > 0 {
-			b.Title += fmt.Sprintf(", replayed %d time(s) after failing", len(st.Prior))
+			b.Title += fmt.Sprintf(", run again %d time(s) after failing", len(st.Prior))
 		}
 		if st.Attempt > 1 {
 			b.Title += fmt.Sprintf(", attempt %d", st.Attempt)

@@ -214,6 +214,8 @@ func flashText(code string) string {
 		return "Signal sent."
 	case "replay":
 		return "Dead letter replayed: the step runs again."
+	case "retry":
+		return "Retrying: the failed step runs again."
 	case "discard":
 		return "Dead letter discarded."
 	}
