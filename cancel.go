@@ -32,6 +32,9 @@ func CancelGrace(d time.Duration) CancelOption { return func(c *cancelConfig) { 
 // request is terminated. Child workflows get the request too; a parent waiting on one
 // sees it end. Cancelling an execution that already ended does nothing.
 func (e *Engine) Cancel(ctx context.Context, id string, opts ...CancelOption) error {
+	if err := validateID(id); err != nil {
+		return &InputError{Err: err}
+	}
 	cfg := cancelConfig{grace: DefaultCancelGrace}
 	for _, o := range opts {
 		o(&cfg)

@@ -21,6 +21,9 @@ func (e *Engine) Terminate(ctx context.Context, id string) error {
 }
 
 func (e *Engine) terminate(ctx context.Context, id, message string) error {
+	if err := validateID(id); err != nil {
+		return &InputError{Err: err}
+	}
 	ended, err := e.b.EndExecution(ctx, id, backend.StatusCancelled, &backend.ErrorInfo{Type: "cancelled", Message: message})
 	if err != nil {
 		if errors.Is(err, backend.ErrNotFound) {
@@ -29,6 +32,7 @@ func (e *Engine) terminate(ctx context.Context, id, message string) error {
 		return fmt.Errorf("terminating %s: %w", id, err)
 	}
 	if ended {
+		e.tel.executionTreeEnded(ctx, e.b, id, backend.StatusCancelled)
 		e.endedLocally(id)
 		e.taskReady("") // a parent may have a result to see
 	}
@@ -47,6 +51,9 @@ func (e *Engine) Signal(ctx context.Context, id, name string, payload any) error
 
 // SignalJSON is Signal with the payload given as JSON.
 func (e *Engine) SignalJSON(ctx context.Context, id, name string, payload json.RawMessage) error {
+	if err := validateID(id); err != nil {
+		return &InputError{Err: err}
+	}
 	if name == "" {
 		return &InputError{Err: errors.New("signal name must not be empty")}
 	}
@@ -54,6 +61,9 @@ func (e *Engine) SignalJSON(ctx context.Context, id, name string, payload json.R
 		payload = json.RawMessage("null")
 	} else if !json.Valid(payload) {
 		return &InputError{Err: fmt.Errorf("signal %q: payload is not valid JSON: %s", name, shortJSON(payload))}
+	}
+	if err := e.checkPayload(fmt.Sprintf("signal %q: the payload", name), payload); err != nil {
+		return &InputError{Err: err}
 	}
 	if err := e.b.SignalExecution(ctx, id, name, payload); err != nil {
 		switch {
@@ -117,6 +127,9 @@ func (e *Engine) ReplayDeadLetter(ctx context.Context, id int64) error {
 			return &InputError{Err: fmt.Errorf("no dead letter %d (list them with `stent dlq list`)", id)}
 		}
 		return err
+	}
+	if dl.Seq == 0 {
+		return &InputError{Err: fmt.Errorf("dead letter %d records a workflow step that killed its workers, not an activity: it cannot be replayed (%s)", id, dl.Error.Error())}
 	}
 	if err := e.b.ReplayDeadLetter(ctx, id); err != nil {
 		return fmt.Errorf("replaying dead letter %d (execution %s, step %d): %w", id, dl.ExecutionID, dl.Seq, err)

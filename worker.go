@@ -108,12 +108,13 @@ func (e *Engine) Serve(ctx context.Context, opts WorkerOptions) error {
 		e.workersMu.Unlock()
 	}()
 	if err := e.b.Heartbeat(ctx, opts.ID); err != nil {
-		return fmt.Errorf("starting worker: %w", err)
+		return e.workerStartFailed(ctx, err)
 	}
 	if n, err := e.b.ReclaimTasks(ctx, opts.DeadWorkerGrace); err != nil {
-		return fmt.Errorf("starting worker: %w", err)
+		return e.workerStartFailed(ctx, err)
 	} else if n > 0 {
-		e.logger.Info("reclaimed tasks of stopped workers", "count", n)
+		e.logger.Info("reclaimed tasks of stopped workers", "count", n, "worker_id", opts.ID)
+		e.tel.reclaimed(n)
 	}
 
 	bgCtx, stopBg := context.WithCancel(context.WithoutCancel(ctx))
@@ -145,7 +146,7 @@ func (e *Engine) Serve(ctx context.Context, opts WorkerOptions) error {
 			if ctx.Err() != nil {
 				break
 			}
-			e.logger.Error("claiming tasks", "worker", opts.ID, "err", err)
+			e.logger.Error("claiming tasks", "worker_id", opts.ID, "err", err)
 			sleepCtx(ctx, backoff)
 			backoff = min(backoff*2, 5*time.Second)
 			continue
@@ -177,6 +178,7 @@ func (e *Engine) Serve(ctx context.Context, opts WorkerOptions) error {
 		case <-ctx.Done():
 		case <-wakeC:
 		case <-timer.C:
+			e.tel.woken(wakePoll)
 		}
 		timer.Stop()
 	}
@@ -227,7 +229,7 @@ func (w *worker) heartbeatLoop(ctx context.Context) {
 		case <-tick.C:
 		}
 		if err := e.b.Heartbeat(ctx, w.opts.ID); err != nil && ctx.Err() == nil {
-			e.logger.Warn("worker heartbeat", "worker", w.opts.ID, "err", err)
+			e.logger.Warn("worker heartbeat", "worker_id", w.opts.ID, "err", err)
 		}
 		// In virtual time the clock jumps while this (only) worker is idle, so heartbeats
 		// would look stale to it: there is no one else's work to reclaim anyway.
@@ -235,7 +237,8 @@ func (w *worker) heartbeatLoop(ctx context.Context) {
 			continue
 		}
 		if n, err := e.b.ReclaimTasks(ctx, w.opts.DeadWorkerGrace); err == nil && n > 0 {
-			e.logger.Info("reclaimed tasks of stopped workers", "count", n)
+			e.logger.Info("reclaimed tasks of stopped workers", "count", n, "worker_id", w.opts.ID)
+			e.tel.reclaimed(n)
 			e.wake.Notify()
 		}
 		// Renewing every tick also tells a running activity within a second that its
@@ -256,7 +259,7 @@ func (w *worker) extendLeases(ctx context.Context) {
 	}
 	lost, err := w.e.b.ExtendLeases(ctx, w.opts.ID, refs, w.opts.LeaseDuration)
 	if err != nil {
-		w.e.logger.Warn("extending leases", "worker", w.opts.ID, "err", err)
+		w.e.logger.Warn("extending leases", "worker_id", w.opts.ID, "err", err)
 		return
 	}
 	w.mu.Lock()
@@ -302,6 +305,7 @@ func (w *worker) claimOne() backend.ClaimRequest {
 
 func (w *worker) process(ctx, workCtx context.Context, t backend.Task) (next *backend.Task) {
 	var err error
+	w.e.tel.taskStarted(t)
 	switch t.Kind {
 	case backend.TaskWorkflow:
 		next, err = w.runWorkflowTask(workCtx, t)
@@ -320,7 +324,7 @@ func (w *worker) process(ctx, workCtx context.Context, t backend.Task) (next *ba
 	if err == nil || errors.Is(err, backend.ErrLeaseLost) || errors.Is(err, backend.ErrStaleExecution) {
 		return next
 	}
-	w.e.logger.Error("task failed; handing it back", "task", t.ID, "kind", t.Kind, "execution", t.ExecutionID, "err", err)
+	w.e.logger.Error("task failed; handing it back", "task_id", t.ID, "kind", t.Kind, "execution_id", t.ExecutionID, "seq", t.Seq, "worker_id", w.opts.ID, "err", err)
 	if rerr := w.giveBack(context.WithoutCancel(workCtx), t.Ref(), w.e.clock.Now().Add(time.Second)); rerr == nil {
 		w.e.wakeAt(w.e.clock.Now().Add(time.Second))
 	}
@@ -337,7 +341,7 @@ func (w *worker) giveBack(ctx context.Context, ref backend.TaskRef, at time.Time
 		if err == nil || errors.Is(err, backend.ErrLeaseLost) || time.Now().After(deadline) {
 			return err
 		}
-		w.e.logger.Warn("giving a task back", "task", ref.ID, "err", err)
+		w.e.logger.Warn("giving a task back", "task_id", ref.ID, "worker_id", w.opts.ID, "err", err)
 		time.Sleep(backoff)
 		backoff = min(2*backoff, 2*time.Second)
 	}
@@ -350,7 +354,9 @@ func (w *worker) runWorkflowTask(ctx context.Context, t backend.Task) (*backend.
 	// Hot path: the execution's script is parked here. Its version is checked by the
 	// commit, so no read of the execution is needed; if another worker advanced it
 	// meanwhile the commit fails as stale and the task (still ours) takes the cold path.
-	if lr := e.cache.take(t.ExecutionID); lr != nil {
+	lr := e.cache.take(t.ExecutionID)
+	e.tel.cacheLookup(lr != nil)
+	if lr != nil {
 		next, err := w.advance(ctx, t, lr.ex, lr)
 		if !errors.Is(err, backend.ErrStaleExecution) {
 			return next, err
@@ -363,7 +369,10 @@ func (w *worker) runWorkflowTask(ctx context.Context, t backend.Task) (*backend.
 	if ex.Status.Terminal() {
 		return nil, e.b.DeleteTask(ctx, t.Ref())
 	}
-	lr, err := w.coldRun(ctx, ex)
+	if step := e.poisonPill(ex); step != nil {
+		return w.commit(ctx, t, ex, ex.Version, nil, step)
+	}
+	lr, err = w.coldRun(ctx, ex)
 	if err != nil {
 		var se *startError
 		if errors.As(err, &se) {
@@ -375,7 +384,9 @@ func (w *worker) runWorkflowTask(ctx context.Context, t backend.Task) (*backend.
 }
 
 // advance feeds the execution's new events to its run and commits what it does.
-func (w *worker) advance(ctx context.Context, t backend.Task, ex *backend.Execution, lr *liveRun) (*backend.Task, error) {
+func (w *worker) advance(ctx context.Context, t backend.Task, ex *backend.Execution, lr *liveRun) (_ *backend.Task, err error) {
+	span := w.e.tel.startWorkflowTask(ctx, t, ex, lr.lastEventID == 0 && ex.Version > 0, w.opts.ID)
+	defer func() { span.end(err) }()
 	events, err := w.e.b.History(ctx, ex.ID, lr.lastEventID)
 	if err != nil {
 		lr.run.Close()
@@ -385,6 +396,7 @@ func (w *worker) advance(ctx context.Context, t backend.Task, ex *backend.Execut
 		lr.lastEventID = events[len(events)-1].ID
 	}
 	step := lr.run.Advance(events)
+	span.step(events, step)
 	return w.commit(ctx, t, ex, lr.version, lr, step)
 }
 
@@ -439,6 +451,7 @@ func (w *worker) coldRun(ctx context.Context, ex *backend.Execution) (*liveRun, 
 		ExecutionID:   ex.ID,
 		StepLimit:     e.cfg.stepLimit,
 		MaxHistory:    e.cfg.maxHistory,
+		MemoryLimit:   e.cfg.scriptMemory,
 		CheckActivity: e.checkActivity,
 		Now:           e.clock.Now,
 		LogsCommitted: logs,
@@ -469,6 +482,13 @@ func (e *Engine) checkActivity(name string) error {
 func (w *worker) commit(ctx context.Context, t backend.Task, ex *backend.Execution, expectedVersion int64, lr *liveRun, step *interpreter.Step) (*backend.Task, error) {
 	e := w.e
 	now := e.clock.Now()
+	if checked := e.checkStepPayloads(step); checked != step {
+		if lr != nil {
+			lr.run.Close()
+			lr = nil
+		}
+		step = checked
+	}
 	res := backend.WorkflowTaskResult{
 		Task: t.Ref(), ExecutionID: ex.ID, ExpectedVersion: expectedVersion, Logs: step.Logs,
 	}
@@ -480,7 +500,7 @@ func (w *worker) commit(ctx context.Context, t backend.Task, ex *backend.Executi
 		}
 		switch s.Command.Kind {
 		case builtins.KindActivity:
-			payload, _ := json.Marshal(backend.ActivityPayload{Name: s.Name, Args: s.Command.Args, Options: s.Command.Options})
+			payload, _ := json.Marshal(backend.ActivityPayload{Name: s.Name, Args: s.Command.Args, Options: s.Command.Options, Trace: e.tel.traceOf(ex)})
 			call := callOptions(s.Command)
 			res.Tasks = append(res.Tasks, backend.NewTask{Kind: backend.TaskActivity, Seq: s.Seq, RunAt: now, Attempt: 1, Payload: payload,
 				Queue: call.Queue, Priority: call.Priority})
@@ -506,7 +526,7 @@ func (w *worker) commit(ctx context.Context, t backend.Task, ex *backend.Executi
 			}
 			res.Children = append(res.Children, backend.NewExecution{
 				ID: fmt.Sprintf("%s/%d", ex.ID, s.Seq), ParentID: ex.ID, ParentSeq: s.Seq,
-				Bundle: ex.Bundle, Entry: s.Name, Args: s.Command.Args, Queue: queue, StartAt: now,
+				Bundle: e.tel.childBundle(ex, fmt.Sprintf("%s/%d", ex.ID, s.Seq)), Entry: s.Name, Args: s.Command.Args, Queue: queue, StartAt: now,
 				Deadline: ex.Deadline, Priority: call.Priority,
 			})
 		}
@@ -539,6 +559,7 @@ func (w *worker) commit(ctx context.Context, t backend.Task, ex *backend.Executi
 		}
 		return nil, fmt.Errorf("committing workflow task of %s: %w", ex.ID, err)
 	}
+	e.tel.childrenStarted(res.Children)
 	// Wake other workers for what this worker does not take itself.
 	if len(res.Tasks) > len(claimed) || len(res.Children) > 0 || res.ContinueAsNew != nil || (res.Finish != nil && ex.ParentID != "") {
 		e.taskReady(ex.Queue)
@@ -555,6 +576,7 @@ func (w *worker) commit(ctx context.Context, t backend.Task, ex *backend.Executi
 			lr.run.Close()
 		}
 		if res.Finish != nil {
+			e.tel.executionEnded(ex, res.Finish, res.DeadLetter)
 			e.executionFinished(ex.ID)
 		}
 		return next, nil
@@ -586,6 +608,9 @@ func hasDueActivity(tasks []backend.NewTask, now time.Time) bool {
 
 // deadLetter describes the activity whose failure failed the execution, if one did.
 func deadLetter(executionID string, lr *liveRun, info *backend.ErrorInfo) *backend.DeadLetter {
+	if info.Type == poisonPillType {
+		return &backend.DeadLetter{ExecutionID: executionID, Error: info}
+	}
 	if lr == nil || info.Activity == "" || info.Seq == 0 {
 		return nil
 	}
@@ -616,6 +641,7 @@ func (w *worker) runDeadlineTask(ctx context.Context, t backend.Task) error {
 		return fmt.Errorf("timing out execution %s: %w", t.ExecutionID, err)
 	}
 	if ended {
+		e.tel.executionTreeEnded(ctx, e.b, t.ExecutionID, backend.StatusTimedOut)
 		e.endedLocally(t.ExecutionID)
 	}
 	if err := e.b.DeleteTask(ctx, t.Ref()); err != nil && !errors.Is(err, backend.ErrLeaseLost) {
@@ -632,6 +658,8 @@ func (w *worker) runActivityTask(ctx, workCtx context.Context, t backend.Task) (
 	if err := json.Unmarshal(t.Payload, &p); err != nil {
 		return nil, fmt.Errorf("decoding activity task %d: %w", t.ID, err)
 	}
+	ctx, span := e.tel.startActivity(ctx, t, &p, w.opts.ID)
+	defer span.end()
 	fail := func(err error, attempts int) (*backend.Task, error) {
 		return w.completeActivity(workCtx, t, backend.ActivityResult{
 			Task: t.Ref(), ExecutionID: t.ExecutionID, Seq: t.Seq, Name: p.Name,
@@ -655,6 +683,9 @@ func (w *worker) runActivityTask(ctx, workCtx context.Context, t backend.Task) (
 	if call.Retry != nil {
 		policy = retryPolicyFromSpec(*call.Retry)
 	}
+	if err := e.activityCrashed(p.Name, t.Attempt, policy.MaxAttempts); err != nil {
+		return fail(activities.NonRetryable(err), t.Attempt-1)
+	}
 	cached, cacheTTL := act.Options.Cached, act.Options.CacheTTL
 	if call.Cached {
 		cached = true
@@ -666,7 +697,7 @@ func (w *worker) runActivityTask(ctx, workCtx context.Context, t backend.Task) (
 	if cached {
 		cacheKey = resultCacheKey(p.Name, act.Options.Version, p.Args)
 		if hit, ok, err := e.b.CachedResult(workCtx, cacheKey); err != nil {
-			e.logger.Warn("reading the result cache", "activity", p.Name, "err", err)
+			e.logger.Warn("reading the result cache", "activity", p.Name, "execution_id", t.ExecutionID, "seq", t.Seq, "err", err)
 		} else if ok {
 			return w.completeActivity(workCtx, t, backend.ActivityResult{
 				Task: t.Ref(), ExecutionID: t.ExecutionID, Seq: t.Seq, Name: p.Name, Result: hit, CacheHit: true,
@@ -694,6 +725,13 @@ func (w *worker) runActivityTask(ctx, workCtx context.Context, t backend.Task) (
 		defer stopWatch()
 	}
 	out, err := act.Invoke(actx, p.Args)
+	span.attempted(err)
+	if err == nil {
+		err = e.checkPayload(fmt.Sprintf("activity %q: the result", p.Name), out)
+		if err != nil {
+			err = activities.NonRetryable(err)
+		}
+	}
 	if err == nil {
 		var entry *backend.CacheEntry
 		if cached {
@@ -728,7 +766,7 @@ func (w *worker) runActivityTask(ctx, workCtx context.Context, t backend.Task) (
 		if rerr := e.b.RetryActivityTask(workCtx, t.Ref(), at, t.Attempt+1, payload); rerr != nil {
 			return nil, rerr
 		}
-		e.logger.Debug("activity attempt failed; retrying", "activity", p.Name, "execution", t.ExecutionID, "attempt", t.Attempt, "next", at, "err", err)
+		e.logger.Debug("activity attempt failed; retrying", "activity", p.Name, "execution_id", t.ExecutionID, "seq", t.Seq, "task_id", t.ID, "worker_id", w.opts.ID, "attempt", t.Attempt, "next", at, "err", err)
 		e.wakeAt(at)
 		return nil, nil
 	}
@@ -738,6 +776,7 @@ func (w *worker) runActivityTask(ctx, workCtx context.Context, t backend.Task) (
 // completeActivity records an activity's outcome and, where the backend can, claims the
 // execution's workflow task in the same transaction to go on with it in this goroutine.
 func (w *worker) completeActivity(ctx context.Context, t backend.Task, r backend.ActivityResult) (*backend.Task, error) {
+	r.Error = interpreter.BoundError(r.Error)
 	if h, ok := w.handOff(); ok {
 		next, err := h.CompleteActivityTaskAndClaim(ctx, r, w.claimOne())
 		if err != nil {

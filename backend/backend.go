@@ -113,6 +113,12 @@ func (e *ErrorInfo) Error() string {
 type Bundle struct {
 	Main  string            `json:"main"`
 	Files map[string]string `json:"files"` // path -> sha256 hex of content
+	// Trace is the W3C traceparent of the execution's span when tracing was on at
+	// dispatch, and TraceParent the span ID of that span's parent (the dispatch span, or
+	// the parent execution's span). Not part of the source: it rides along with the
+	// bundle so every worker finds it without another read or column.
+	Trace       string `json:"trace,omitempty"`
+	TraceParent string `json:"trace_parent,omitempty"`
 }
 
 // Execution is one run of an entry function of a pinned script.
@@ -137,6 +143,9 @@ type Execution struct {
 	StartAt     time.Time  // when its first workflow task becomes runnable
 	Deadline    *time.Time // max-duration deadline, if any
 	CompletedAt *time.Time
+	// Crashes counts how many times the workflow task of the current step (this
+	// Version) was reclaimed from a worker that died or lost its lease while running it.
+	Crashes int
 }
 
 // Event is one entry of an execution's history.
@@ -209,6 +218,9 @@ type ActivityPayload struct {
 	Options json.RawMessage `json:"options,omitempty"`
 	// Heartbeat is the last heartbeat details of the previous attempt.
 	Heartbeat json.RawMessage `json:"heartbeat,omitempty"`
+	// Trace is the W3C traceparent of the execution's span (see Bundle.Trace), so an
+	// attempt's span joins the execution's trace without reading the execution.
+	Trace string `json:"trace,omitempty"`
 }
 
 // NewTask is a task to create together with a state change.

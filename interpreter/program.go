@@ -10,7 +10,9 @@ package interpreter
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
@@ -40,9 +42,23 @@ func Hash(src []byte) string {
 
 // CollectBundle reads the script at file and, recursively, every file it load()s
 // (paths relative to the loading file), checks their syntax and returns the bundle that
-// pins them plus their sources by hash. Errors name file:line:col.
+// pins them plus their sources by hash. Errors name file:line:col. Loaded files must lie
+// in file's directory tree (see CollectBundleIn).
 func CollectBundle(file string) (backend.Bundle, map[string][]byte, error) {
+	return CollectBundleIn(file, "")
+}
+
+// CollectBundleIn is CollectBundle with the sandbox rooted at modulePath instead of the
+// script's directory (when modulePath is not empty).
+func CollectBundleIn(file, modulePath string) (backend.Bundle, map[string][]byte, error) {
 	main := filepath.ToSlash(filepath.Clean(file))
+	sandbox, err := NewSandbox(main, modulePath)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return backend.Bundle{}, nil, fmt.Errorf("reading script: %w", err)
+		}
+		return backend.Bundle{}, nil, err
+	}
 	b := backend.Bundle{Main: main, Files: map[string]string{}}
 	sources := map[string][]byte{}
 	var visit func(p string, from string) error
@@ -65,19 +81,13 @@ func CollectBundle(file string) (backend.Bundle, map[string][]byte, error) {
 			return err
 		}
 		for _, ld := range loads {
-			target := resolveLoad(p, ld.module)
+			kind := "load"
 			if ld.workflow {
-				// workflow("x.star") children are pinned with the bundle: only literal
-				// paths inside the main script's tree.
-				if target, err = ResolveScriptPath(path.Dir(main), p, ld.module); err != nil {
-					return fmt.Errorf("%s: workflow: %w", ld.pos, err)
-				}
-				if _, err := os.Stat(filepath.FromSlash(target)); err != nil {
-					return fmt.Errorf("%s: workflow: %w", ld.pos, err)
-				}
-				if err := checkInsideRoot(path.Dir(main), target); err != nil {
-					return fmt.Errorf("%s: workflow: %w", ld.pos, err)
-				}
+				kind = "workflow" // workflow("x.star") children are pinned with the bundle
+			}
+			target, err := sandbox.Resolve(p, ld.module)
+			if err != nil {
+				return fmt.Errorf("%s: %s: %w", ld.pos, kind, err)
 			}
 			if err := visit(target, ld.pos); err != nil {
 				return err

@@ -36,6 +36,10 @@ type Config struct {
 	// LoadSignals returns the execution's unconsumed signals, oldest first. It is called
 	// at most once per Advance, only when the script waits for a signal.
 	LoadSignals func() ([]backend.Signal, error)
+	// MemoryLimit bounds the memory one step (one Advance) may take, in bytes; past it
+	// the step fails with "memory limit exceeded" at the script line it reached
+	// (0: DefaultMemoryLimit). See watchMemory for how it is measured.
+	MemoryLimit uint64
 }
 
 // Scheduled is a command or side effect the script issued that must be recorded.
@@ -148,6 +152,9 @@ func (p *Program) NewRun(entry string, args json.RawMessage, cfg Config) (*Run, 
 	if cfg.MaxHistory == 0 {
 		cfg.MaxHistory = 100_000
 	}
+	if cfg.MemoryLimit == 0 {
+		cfg.MemoryLimit = DefaultMemoryLimit
+	}
 	r := &Run{
 		prog: p, cfg: cfg, fn: fn, args: targs,
 		recorded:  map[int]backend.Event{},
@@ -181,6 +188,7 @@ func (r *Run) Advance(events []backend.Event) *Step {
 	}
 	r.ingest(events)
 	r.inboxLoaded = false
+	stopWatch := watchMemory(r.thread, r.cfg.MemoryLimit)
 	if !r.started {
 		r.started = true
 		go r.main()
@@ -188,6 +196,7 @@ func (r *Run) Advance(events []backend.Event) *Step {
 		r.resume <- resumeMsg{}
 	}
 	m := <-r.yield
+	stopWatch()
 	step := &Step{Scheduled: r.pending, Logs: r.logs, ConsumedSignals: r.consumed, CancelTimers: r.cancels}
 	r.pending, r.logs, r.consumed, r.cancels = nil, nil, nil, nil
 	if m.done {
@@ -625,7 +634,7 @@ func errorInfo(err error) *backend.ErrorInfo {
 	info := &backend.ErrorInfo{Type: "script", Message: err.Error()}
 	var ee *starlark.EvalError
 	if errors.As(err, &ee) {
-		info.Stack = ee.CallStack.String()
+		info.Stack = boundedStack(ee.CallStack)
 		pos := innermostPos(ee.CallStack)
 		msg := ee.Msg
 		if pos != "" && !strings.HasPrefix(msg, pos) {
@@ -650,7 +659,7 @@ func errorInfo(err error) *backend.ErrorInfo {
 		info.Attempts = se.Info.Attempts
 		info.Seq = se.Seq
 	}
-	return info
+	return BoundError(info)
 }
 
 func innermostPos(stack starlark.CallStack) string {

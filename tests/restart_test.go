@@ -95,9 +95,8 @@ func TestControlFlowSurvivesAWorkerKill(t *testing.T) {
 				if r := stent(t, dir, "terminate", id); r.code != 0 {
 					t.Fatalf("terminate: %s", r.stderr)
 				}
-				r := stent(t, dir, "list", "--all", "--json", "--status", "running")
-				if strings.Contains(r.stdout, id) {
-					t.Fatalf("children still running after cancel:\n%s", r.stdout)
+				if running := listRunning(t, dir); len(running) > 0 {
+					t.Fatalf("children still running after terminate: %v", running)
 				}
 			}, want: "status:cancelled"},
 		{name: "max duration during a sleep", script: "def main():\n    sleep('1h')\n    return 1\n", dispatch: []string{"--max-duration", "2s"},

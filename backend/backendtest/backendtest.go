@@ -80,9 +80,11 @@ func Run(t *testing.T, newBackend NewBackendFunc) {
 		{"DeadLetters", deadLetterTests},
 		{"Deadlines", deadlineTests},
 		{"HandOff", handOffTests},
+		{"Crashes", crashTests},
 		{"Priority", priorityTests},
 		{"Repair", repairTests},
 		{"CancelRequest", cancelRequestTests},
+		{"Telemetry", telemetryTests},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {

@@ -13,7 +13,8 @@ import (
 
 // execColumns is the column list scanned by scanExecution.
 const execColumns = `id, parent_id, parent_seq, bundle, entry, args, queue, status, result, error,
-	version, run, created_at, updated_at, start_at, deadline, completed_at`
+	version, run, created_at, updated_at, start_at, deadline, completed_at,
+	CASE WHEN crash_version = version THEN crashes ELSE 0 END`
 
 // sqlCreateExecutions inserts executions given as parallel arrays, skipping IDs that
 // exist, and for each one created: its started event, its first workflow task and,
@@ -176,7 +177,7 @@ func scanExecution(row pgx.Row) (*backend.Execution, error) {
 		deadline, completedAt *int64
 	)
 	if err := row.Scan(&e.ID, &e.ParentID, &e.ParentSeq, &bundle, &e.Entry, &args, &e.Queue, &status,
-		&result, &errInfo, &e.Version, &e.Run, &created, &updated, &sAt, &deadline, &completedAt); err != nil {
+		&result, &errInfo, &e.Version, &e.Run, &created, &updated, &sAt, &deadline, &completedAt, &e.Crashes); err != nil {
 		return nil, err
 	}
 	if bundle != "" {

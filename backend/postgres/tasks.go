@@ -66,6 +66,7 @@ func (b *Backend) ReclaimTasks(ctx context.Context, grace time.Duration) (int, e
 	var n int
 	err := b.inTx(ctx, "reclaiming tasks", func(s *txState) error {
 		n = 0
+		var crashed []string
 		now := toMS(b.now())
 		var cutoff *int64
 		if grace > 0 {
@@ -79,20 +80,24 @@ WITH c AS MATERIALIZED (
 		SELECT 1 FROM workers w WHERE w.id = t.lease_owner AND w.heartbeat_at >= $2::bigint)))
 	FOR UPDATE SKIP LOCKED
 )
-UPDATE tasks t SET status = 'pending', rerun = false, lease_owner = NULL, lease_expires_at = NULL
+UPDATE tasks t SET status = 'pending', rerun = false, lease_owner = NULL, lease_expires_at = NULL,
+	attempt = t.attempt + CASE WHEN t.kind = 'activity' THEN 1 ELSE 0 END
 FROM c WHERE t.id = c.id
-RETURNING t.queue, t.run_at`, now, cutoff)
+RETURNING t.queue, t.run_at, t.kind, t.execution_id`, now, cutoff)
 		if err != nil {
 			return err
 		}
 		for rows.Next() {
 			var (
-				queue string
-				runAt int64
+				queue, kind, execID string
+				runAt               int64
 			)
-			if err := rows.Scan(&queue, &runAt); err != nil {
+			if err := rows.Scan(&queue, &runAt, &kind, &execID); err != nil {
 				rows.Close()
 				return err
+			}
+			if kind == string(backend.TaskWorkflow) {
+				crashed = append(crashed, execID)
 			}
 			n++
 			if runAt <= now {
@@ -102,6 +107,14 @@ RETURNING t.queue, t.run_at`, now, cutoff)
 		rows.Close()
 		if err := rows.Err(); err != nil {
 			return err
+		}
+		if len(crashed) > 0 {
+			// A crash of the current step of each (poison-pill detection, by version).
+			if _, err := s.q.Exec(ctx, `UPDATE executions
+	SET crashes = CASE WHEN crash_version = version THEN crashes + 1 ELSE 1 END, crash_version = version
+	WHERE id = ANY($1::text[])`, crashed); err != nil {
+				return err
+			}
 		}
 		_, err = s.q.Exec(ctx, `DELETE FROM workers WHERE heartbeat_at < $1`, now-workerRetention.Milliseconds())
 		return err

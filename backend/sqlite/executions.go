@@ -294,7 +294,7 @@ func scanExecution(s scanner) (*backend.Execution, error) {
 		deadline, completed   sql.NullInt64
 	)
 	if err := s.Scan(&e.ID, &e.ParentID, &e.ParentSeq, &bundle, &e.Entry, &args, &e.Queue, &status,
-		&result, &errInfo, &e.Version, &e.Run, &created, &updated, &sAt, &deadline, &completed); err != nil {
+		&result, &errInfo, &e.Version, &e.Run, &created, &updated, &sAt, &deadline, &completed, &e.Crashes); err != nil {
 		return nil, err
 	}
 	if len(bundle) > 0 {

@@ -106,13 +106,28 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Backend, error) {
 	if err != nil {
 		return nil, fmt.Errorf("opening sqlite %s: %w", dsn, err)
 	}
-	b := &Backend{clock: cfg.clock, name: dsn, memory: memory, sem: make(chan struct{}, 1)}
-	if err := b.open(ctx, path, query); err != nil {
-		b.closeDBs()
-		return nil, fmt.Errorf("opening sqlite %s: %w", dsn, err)
+	if !memory {
+		if err := checkPath(path); err != nil {
+			return nil, err
+		}
 	}
-	if err := b.Migrate(ctx); err != nil {
-		b.closeDBs()
+	// Two processes creating the same new file race for the switch to WAL and for the
+	// first migration; SQLite answers the loser with SQLITE_BUSY at once, without its
+	// busy handler, so the whole open is retried for as long as the busy timeout.
+	var b *Backend
+	err = retryBusy(ctx, func() error {
+		b = &Backend{clock: cfg.clock, name: dsn, memory: memory, sem: make(chan struct{}, 1)}
+		if err := b.open(ctx, path, query); err != nil {
+			b.closeDBs()
+			return fmt.Errorf("opening sqlite %s: %w", dsn, err)
+		}
+		if err := b.Migrate(ctx); err != nil {
+			b.closeDBs()
+			return err
+		}
+		return nil
+	})
+	if err != nil {
 		return nil, err
 	}
 	return b, nil

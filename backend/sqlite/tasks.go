@@ -32,6 +32,9 @@ func (b *Backend) ReclaimTasks(ctx context.Context, grace time.Duration) (int, e
 		if grace > 0 {
 			cutoff = t.now - grace.Milliseconds()
 		}
+		if _, err := t.exec(t.st.countCrashes, t.now, cutoff); err != nil {
+			return err
+		}
 		res, err := t.exec(t.st.reclaim, t.now, cutoff)
 		if err != nil {
 			return err

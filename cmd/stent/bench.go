@@ -112,6 +112,7 @@ meaningful for PostgreSQL.`,
 			&cli.IntFlag{Name: "concurrency", Usage: "tasks each worker runs at once", Value: 64},
 			&cli.IntFlag{Name: "workers", Usage: "worker processes (this one included)", Value: 1},
 			&cli.BoolFlag{Name: "json", Usage: "print one JSON object per scenario"},
+			&cli.BoolFlag{Name: "telemetry", Usage: "trace (spans exported over OTLP/HTTP to a local sink) and record metrics, to measure their cost"},
 			&cli.Float64Flag{Name: "scale", Usage: "multiply workload sizes (for quick checks)", Value: 1, Hidden: true},
 			&cli.StringFlag{Name: "cpuprofile", Usage: "write a CPU profile of this process to FILE", Hidden: true},
 			&cli.StringFlag{Name: "timeout", Usage: "give up on a run after this long", Value: "10m", Hidden: true},
@@ -449,6 +450,14 @@ func oneRun(ctx context.Context, cfg benchConfig, body func(context.Context, *st
 // the `work` activity registered.
 func openBenchEngine(ctx context.Context, cfg benchConfig, dsn, schema string) (*stent.Engine, error) {
 	opts := []stent.Option{stent.WithLogger(logger(cfg.c))}
+	if cfg.c.Bool("telemetry") {
+		tel, shutdown, err := benchTelemetry(ctx)
+		if err != nil {
+			return nil, err
+		}
+		atExit(shutdown)
+		opts = append(opts, tel...)
+	}
 	if cfg.redis != "" {
 		opts = append(opts, stent.WithRedis(cfg.redis))
 	}
@@ -550,6 +559,9 @@ func startBenchWorker(ctx context.Context, cfg benchConfig, dsn, schema string) 
 	}
 	if cfg.redis != "" {
 		args = append(args, "--redis", cfg.redis)
+	}
+	if cfg.c.Bool("telemetry") {
+		args = append(args, "--telemetry")
 	}
 	cmd := exec.Command(cfg.exe, args...)
 	cmd.Stderr = cfg.c.App.ErrWriter

@@ -29,12 +29,14 @@ var (
 	queueFlag    = &cli.StringFlag{Name: "queue", Usage: "queue of the execution's tasks", Value: backend.DefaultQueue}
 	delayFlag    = &cli.StringFlag{Name: "delay", Usage: "start the execution after this long (e.g. 30m)"}
 	maxDurFlag   = &cli.StringFlag{Name: "max-duration", Usage: "end the execution as timed out after this long (e.g. 1h)"}
+	modPathFlag  = &cli.StringFlag{Name: "module-path", Usage: "directory tree load() may read from (default: the script's directory)"}
 	priorityFlag = &cli.IntFlag{Name: "priority", Usage: "priority of the execution's tasks (higher first)"}
 )
 
 func workerFlags() []cli.Flag {
 	return []cli.Flag{
 		activityFlag,
+		&cli.StringSliceFlag{Name: "activity-env", Usage: "pass this environment variable to command activities although it names Stent or libpq configuration (STENT_*, PG*) (repeatable)"},
 		&cli.StringSliceFlag{Name: "max-concurrent", Usage: "cap an activity's attempts running at once across all workers: NAME=N (repeatable)"},
 		&cli.IntFlag{Name: "concurrency", Usage: "tasks run at once", Value: 16},
 		&cli.StringFlag{Name: "lease", Usage: "task lease duration", Value: "5m"},
@@ -42,6 +44,9 @@ func workerFlags() []cli.Flag {
 		&cli.StringFlag{Name: "dead-worker-grace", Usage: "reclaim the tasks of a worker silent this long", Value: "10s"},
 		&cli.IntFlag{Name: "cache-size", Usage: "live executions kept in memory (0 turns the cache off)", Value: 4096},
 		&cli.Uint64Flag{Name: "max-steps", Usage: "Starlark steps allowed between two checkpoints", Value: 5_000_000},
+		&cli.Int64Flag{Name: "max-script-memory", Usage: "memory (bytes) one step of a script may take before it fails with \"memory limit exceeded\"", Value: stent.DefaultScriptMemory},
+		&cli.IntFlag{Name: "max-payload", Usage: "largest value (bytes of JSON) crossing a checkpoint: arguments, results, signals", Value: stent.DefaultMaxPayload},
+		metricsAddrFlag,
 	}
 }
 
@@ -76,7 +81,13 @@ func workerOptions(c *cli.Context) (stent.WorkerOptions, []stent.Option, error) 
 	if c.IsSet("queue") && c.Command.Name == "worker" {
 		o.Queues = c.StringSlice("queue")
 	}
-	engOpts := []stent.Option{stent.WithCacheSize(c.Int("cache-size")), stent.WithStepLimit(c.Uint64("max-steps"))}
+	if c.Int64("max-script-memory") < 1<<20 {
+		return o, nil, failf(exitUsage, "--max-script-memory must be at least 1 MiB (1048576), got %d", c.Int64("max-script-memory"))
+	}
+	if c.Int("max-payload") < 1 {
+		return o, nil, failf(exitUsage, "--max-payload must be at least 1 byte, got %d", c.Int("max-payload"))
+	}
+	engOpts := []stent.Option{stent.WithCacheSize(c.Int("cache-size")), stent.WithStepLimit(c.Uint64("max-steps")), stent.WithMaxPayload(c.Int("max-payload")), stent.WithScriptMemory(c.Int64("max-script-memory"))}
 	return o, engOpts, nil
 }
 
@@ -90,9 +101,15 @@ func registerCommands(c *cli.Context, eng *stent.Engine) error {
 		}
 		caps[name] = v
 	}
+	pass := c.StringSlice("activity-env")
+	for _, name := range pass {
+		if err := activities.CheckEnvName(name); err != nil {
+			return failf(exitUsage, "--activity-env: %v", err)
+		}
+	}
 	for _, spec := range c.StringSlice("activity") {
 		name, _, _ := strings.Cut(spec, "=")
-		var opts []activities.Option
+		opts := []activities.Option{activities.WithPassEnv(pass...)}
 		if n, ok := caps[strings.TrimSpace(name)]; ok {
 			opts = append(opts, activities.WithMaxConcurrent(n))
 			delete(caps, strings.TrimSpace(name))
@@ -120,6 +137,9 @@ func dispatchOptions(c *cli.Context) ([]stent.DispatchOption, error) {
 	}
 	if p := c.Int("priority"); p != 0 {
 		opts = append(opts, stent.Priority(p))
+	}
+	if m := c.String("module-path"); m != "" {
+		opts = append(opts, stent.ModulePath(m))
 	}
 	d, err := parseDurationFlag(c, "delay")
 	if err != nil {
@@ -153,7 +173,7 @@ func execCommand() *cli.Command {
 		Name:      "exec",
 		Usage:     "dispatch a script and serve it in this process until it ends; print its result as JSON",
 		ArgsUsage: "SCRIPT",
-		Flags:     append([]cli.Flag{argsFlag, idFlag, entryFlag, queueFlag, priorityFlag, delayFlag, maxDurFlag}, workerFlags()...),
+		Flags:     append([]cli.Flag{argsFlag, idFlag, entryFlag, queueFlag, priorityFlag, delayFlag, maxDurFlag, modPathFlag}, workerFlags()...),
 		Action: func(c *cli.Context) error {
 			script, err := scriptArg(c)
 			if err != nil {
@@ -228,7 +248,7 @@ func dispatchCommand() *cli.Command {
 		Name:      "dispatch",
 		Usage:     "create an execution for a worker to run; print its ID",
 		ArgsUsage: "SCRIPT",
-		Flags:     []cli.Flag{argsFlag, idFlag, entryFlag, queueFlag, priorityFlag, delayFlag, maxDurFlag},
+		Flags:     []cli.Flag{argsFlag, idFlag, entryFlag, queueFlag, priorityFlag, delayFlag, maxDurFlag, modPathFlag},
 		Action: func(c *cli.Context) error {
 			script, err := scriptArg(c)
 			if err != nil {

@@ -74,7 +74,7 @@ func listCommand() *cli.Command {
 				}
 				fmt.Fprintln(c.App.Writer, countsLine(counts))
 				if next != "" {
-					fmt.Fprintf(c.App.Writer, "more: stent list --after %s\n", next)
+					fmt.Fprintf(c.App.Writer, "more: repeat with --after %s\n", next)
 				}
 				return nil
 			})
