@@ -70,12 +70,14 @@ func (b *Backend) CountExecutions(ctx context.Context, f backend.ListFilter) (ma
 	if err != nil {
 		return nil, err
 	}
-	q := "SELECT CASE WHEN status = 'running' AND start_at > ? THEN 'scheduled' ELSE status END AS st, count(*) FROM executions"
-	args = append([]any{now}, args...)
+	// Grouped by the stored status, the counts read an index on status in order (no
+	// temporary b-tree); scheduled is counted apart within running.
+	q := "SELECT status, count(*) - total(status = 'running' AND start_at > ?), total(status = 'running' AND start_at > ?) FROM executions"
+	args = append([]any{now, now}, args...)
 	if len(where) > 0 {
 		q += " WHERE " + strings.Join(where, " AND ")
 	}
-	q += " GROUP BY st"
+	q += " GROUP BY status"
 	out := map[backend.Status]int{}
 	err = b.read(ctx, "counting executions", func(db queryer, _ *stmts) error {
 		rows, err := db.QueryContext(ctx, q, args...)
@@ -85,13 +87,18 @@ func (b *Backend) CountExecutions(ctx context.Context, f backend.ListFilter) (ma
 		defer rows.Close()
 		for rows.Next() {
 			var (
-				st string
-				n  int
+				st           string
+				n, scheduled float64
 			)
-			if err := rows.Scan(&st, &n); err != nil {
+			if err := rows.Scan(&st, &n, &scheduled); err != nil {
 				return err
 			}
-			out[backend.Status(st)] = n
+			if n > 0 {
+				out[backend.Status(st)] = int(n)
+			}
+			if scheduled > 0 {
+				out[backend.StatusScheduled] = int(scheduled)
+			}
 		}
 		return rows.Err()
 	})

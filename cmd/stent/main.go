@@ -141,6 +141,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			upgradeCommand(),
 			retryCommand(),
 			terminateCommand(),
+			uiCommand(),
 		},
 	}
 	for _, c := range app.Commands {
