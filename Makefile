@@ -3,8 +3,9 @@
 GO       ?= go
 PKGS     ?= ./...
 TESTFLAGS ?=
+FUZZTIME ?= 5s
 
-.PHONY: help test vet fmt tidy build bench
+.PHONY: help test vet fmt tidy build bench fuzz
 
 help: ## show this help
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -27,3 +28,8 @@ tidy: ## go mod tidy
 
 bench: ## run the benchmark scenarios on SQLite
 	$(GO) run ./cmd/stent bench --scenario all
+
+fuzz: ## run each fuzz target for a few seconds (FUZZTIME=5s)
+	$(GO) test -run='^$$' -fuzz='^FuzzParseDuration$$' -fuzztime=$(FUZZTIME) ./builtins
+	$(GO) test -run='^$$' -fuzz='^FuzzValueRoundTrip$$' -fuzztime=$(FUZZTIME) ./builtins
+	$(GO) test -run='^$$' -fuzz='^FuzzScript$$' -fuzztime=$(FUZZTIME) ./interpreter

@@ -3,6 +3,7 @@ package stent
 import (
 	"container/list"
 	"sync"
+	"sync/atomic"
 
 	"github.com/stent-go/stent/backend"
 	"github.com/stent-go/stent/interpreter"
@@ -25,6 +26,8 @@ type runCache struct {
 	max   int
 	ll    *list.List
 	items map[string]*list.Element
+	// evicted counts runs closed to stay within max (the stent.live_cache.evictions metric).
+	evicted atomic.Int64
 }
 
 func newRunCache(max int) *runCache {
@@ -63,6 +66,7 @@ func (c *runCache) put(lr *liveRun) {
 		v := el.Value.(*liveRun)
 		delete(c.items, v.id)
 		evicted = append(evicted, v)
+		c.evicted.Add(1)
 	}
 	c.mu.Unlock()
 	for _, v := range evicted {

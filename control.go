@@ -10,19 +10,29 @@ import (
 	"github.com/stent-go/stent/backend"
 )
 
-// Cancel ends a running execution as cancelled, together with its running children:
-// pending steps never start, running activities see their context cancelled (at once
-// in this process, within a heartbeat interval in others), and a parent waiting on it
-// sees it fail. Cancelling an execution that already ended does nothing.
-func (e *Engine) Cancel(ctx context.Context, id string) error {
-	ended, err := e.b.EndExecution(ctx, id, backend.StatusCancelled, &backend.ErrorInfo{Type: "cancelled", Message: "cancelled"})
+// Terminate ends a running execution as cancelled at once, together with its running
+// children, without letting its script run again (see Cancel for the cancellation a
+// script can handle): pending steps never start, running activities see their context
+// cancelled (at once in this process, within a heartbeat interval in others), and a
+// parent waiting on it sees it fail. Terminating an execution that already ended does
+// nothing.
+func (e *Engine) Terminate(ctx context.Context, id string) error {
+	return e.terminate(ctx, id, "terminated")
+}
+
+func (e *Engine) terminate(ctx context.Context, id, message string) error {
+	if err := validateID(id); err != nil {
+		return &InputError{Err: err}
+	}
+	ended, err := e.b.EndExecution(ctx, id, backend.StatusCancelled, &backend.ErrorInfo{Type: "cancelled", Message: message})
 	if err != nil {
 		if errors.Is(err, backend.ErrNotFound) {
-			return fmt.Errorf("cancelling %s: no such execution", id)
+			return fmt.Errorf("terminating %s: no such execution", id)
 		}
-		return fmt.Errorf("cancelling %s: %w", id, err)
+		return fmt.Errorf("terminating %s: %w", id, err)
 	}
 	if ended {
+		e.tel.executionTreeEnded(ctx, e.b, id, backend.StatusCancelled)
 		e.endedLocally(id)
 		e.taskReady("") // a parent may have a result to see
 	}
@@ -41,6 +51,9 @@ func (e *Engine) Signal(ctx context.Context, id, name string, payload any) error
 
 // SignalJSON is Signal with the payload given as JSON.
 func (e *Engine) SignalJSON(ctx context.Context, id, name string, payload json.RawMessage) error {
+	if err := validateID(id); err != nil {
+		return &InputError{Err: err}
+	}
 	if name == "" {
 		return &InputError{Err: errors.New("signal name must not be empty")}
 	}
@@ -48,6 +61,9 @@ func (e *Engine) SignalJSON(ctx context.Context, id, name string, payload json.R
 		payload = json.RawMessage("null")
 	} else if !json.Valid(payload) {
 		return &InputError{Err: fmt.Errorf("signal %q: payload is not valid JSON: %s", name, shortJSON(payload))}
+	}
+	if err := e.checkPayload(fmt.Sprintf("signal %q: the payload", name), payload); err != nil {
+		return &InputError{Err: err}
 	}
 	if err := e.b.SignalExecution(ctx, id, name, payload); err != nil {
 		switch {
@@ -111,6 +127,9 @@ func (e *Engine) ReplayDeadLetter(ctx context.Context, id int64) error {
 			return &InputError{Err: fmt.Errorf("no dead letter %d (list them with `stent dlq list`)", id)}
 		}
 		return err
+	}
+	if dl.Seq == 0 {
+		return &InputError{Err: fmt.Errorf("dead letter %d records a workflow step that killed its workers, not an activity: it cannot be replayed (%s)", id, dl.Error.Error())}
 	}
 	if err := e.b.ReplayDeadLetter(ctx, id); err != nil {
 		return fmt.Errorf("replaying dead letter %d (execution %s, step %d): %w", id, dl.ExecutionID, dl.Seq, err)

@@ -141,13 +141,47 @@ func TestCancel(t *testing.T) {
 						}
 						return n == 3
 					})
+					// Cancel is a request: each child's script sees it, ends cancelled, and
+					// the parent's gather fails with it.
 					if err := f.eng.Cancel(ctx, id); err != nil {
 						t.Fatal(err)
 					}
+					if res, err := f.eng.WaitFor(ctx, id); res == nil || res.Status != backend.StatusCancelled {
+						t.Fatalf("want cancelled, got %+v (%v)", res, err)
+					}
+					// The parent's gather fails at the first cancelled child; each of the
+					// others ends cancelled on its own request.
 					kids, _ := f.eng.List(ctx, backend.ListFilter{ParentID: id})
 					for _, k := range kids {
-						if k.Status != backend.StatusCancelled {
-							t.Errorf("child %s is %s, want cancelled", k.ID, k.Status)
+						if res, err := f.eng.WaitFor(ctx, k.ID); res == nil || res.Status != backend.StatusCancelled {
+							t.Errorf("child %s: %+v (%v), want cancelled", k.ID, res, err)
+						}
+					}
+				})
+				t.Run("with cleanup", func(t *testing.T) {
+					p := f.script(t, "def main():\n    r = attempt('block')\n    if not r.ok:\n        return [r.error.type, durable('upper', 'undo')]\n    return r.value\n")
+					id, _ := f.eng.Dispatch(ctx, p, nil)
+					<-started
+					if err := f.eng.Cancel(ctx, id); err != nil {
+						t.Fatal(err)
+					}
+					res, _ := f.eng.WaitFor(ctx, id)
+					mustValue(t, res, `["cancelled","UNDO"]`)
+				})
+				t.Run("terminate with children", func(t *testing.T) {
+					p := f.script(t, "def child(i):\n    sleep('1h')\n    return i\n\ndef main():\n    return gather([start(child, i) for i in range(2)])\n")
+					id, _ := f.eng.Dispatch(ctx, p, nil)
+					waitFor(t, "two children", func() bool {
+						kids, _ := f.eng.List(ctx, backend.ListFilter{ParentID: id})
+						return len(kids) == 2
+					})
+					if err := f.eng.Terminate(ctx, id); err != nil {
+						t.Fatal(err)
+					}
+					// Ended at once, with its children, in the same transaction.
+					for _, x := range append([]string{id}, id+"/1", id+"/2") {
+						if ex, err := f.eng.Get(ctx, x); err != nil || ex.Status != backend.StatusCancelled {
+							t.Errorf("%s: %+v %v, want cancelled at once", x, ex, err)
 						}
 					}
 				})
@@ -336,6 +370,21 @@ func TestDeadLetterReplay(t *testing.T) {
 					t.Fatalf("after replay: %v", err)
 				}
 				mustValue(t, res2, `["X","charged"]`)
+				// History is append-only: the failure stays, the replay is recorded.
+				h, err := f.eng.History(ctx, res.ID)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var got []string
+				for _, ev := range h {
+					if ev.Seq == 2 || ev.Seq == 0 {
+						got = append(got, string(ev.Kind))
+					}
+				}
+				want := "started activity_scheduled activity_failed failed dead_letter_replayed activity_completed completed"
+				if strings.Join(got, " ") != want {
+					t.Fatalf("history of step 2 and the execution = %v, want %s", got, want)
+				}
 			})
 		}
 	}

@@ -23,6 +23,7 @@ type dispatchConfig struct {
 	maxDuration time.Duration
 	queue       string
 	priority    int
+	modulePath  string
 }
 
 // DispatchOption configures Dispatch.
@@ -78,10 +79,16 @@ func (e *Engine) DispatchJSON(ctx context.Context, script string, args json.RawM
 	return e.dispatchJSON(ctx, script, trimmed, opts...)
 }
 
-func (e *Engine) dispatchJSON(ctx context.Context, script string, args json.RawMessage, opts ...DispatchOption) (string, error) {
+func (e *Engine) dispatchJSON(ctx context.Context, script string, args json.RawMessage, opts ...DispatchOption) (_ string, err error) {
+	ctx, span := e.tel.startDispatch(ctx, script)
 	cfg := dispatchConfig{entry: "main", queue: backend.DefaultQueue}
+	created := false
+	defer func() { e.tel.endDispatch(span, script, cfg.id, created, err) }()
 	for _, o := range opts {
 		o(&cfg)
+	}
+	if err := e.checkPayload("arguments", args); err != nil {
+		return "", &InputError{Err: err}
 	}
 	explicitID := cfg.id != ""
 	if !explicitID {
@@ -98,7 +105,7 @@ func (e *Engine) dispatchJSON(ctx context.Context, script string, args json.RawM
 			return "", fmt.Errorf("looking up execution %s: %w", cfg.id, err)
 		}
 	}
-	bundle, sources, err := interpreter.CollectBundle(script)
+	bundle, sources, err := interpreter.CollectBundleIn(script, cfg.modulePath)
 	if err != nil {
 		return "", &InputError{Err: err}
 	}
@@ -122,7 +129,14 @@ func (e *Engine) dispatchJSON(ctx context.Context, script string, args json.RawM
 		dl := ne.StartAt.Add(cfg.maxDuration)
 		ne.Deadline = &dl
 	}
-	if _, err := e.b.CreateExecution(ctx, ne); err != nil {
+	traceNewExecution(ctx, &ne.Bundle, ne.ID)
+	if handled, isNew, err := e.dispatchHere(ctx, ne); err != nil {
+		return "", fmt.Errorf("creating execution: %w", err)
+	} else if handled {
+		created = isNew
+		return cfg.id, nil
+	}
+	if created, err = e.b.CreateExecution(ctx, ne); err != nil {
 		return "", fmt.Errorf("creating execution: %w", err)
 	}
 	if ne.StartAt.After(now) {
@@ -131,18 +145,6 @@ func (e *Engine) dispatchJSON(ctx context.Context, script string, args json.RawM
 		e.taskReady(ne.Queue)
 	}
 	return cfg.id, nil
-}
-
-func validateID(id string) error {
-	if len(id) > 200 {
-		return fmt.Errorf("execution ID is %d characters long; use at most 200", len(id))
-	}
-	for _, r := range id {
-		if r < 0x21 || r == 0x7f {
-			return fmt.Errorf("execution ID %q contains whitespace or a control character", id)
-		}
-	}
-	return nil
 }
 
 func newID() string {
@@ -237,6 +239,9 @@ func (e *ExecutionError) Error() string {
 // complete, the error is the result's *ExecutionError (the result is returned too).
 func (e *Engine) WaitFor(ctx context.Context, id string) (*Result, error) {
 	const poll = 200 * time.Millisecond
+	if err := validateID(id); err != nil {
+		return nil, &InputError{Err: err}
+	}
 	e.listen()
 	for {
 		done, cancel := e.finished.subscribe(id)
@@ -260,7 +265,16 @@ func (e *Engine) WaitFor(ctx context.Context, id string) (*Result, error) {
 			cancel()
 			return nil, ctx.Err()
 		case <-done:
+			if res := e.takeResult(id); res != nil {
+				t.Stop()
+				cancel()
+				return res, res.Err()
+			}
 		case <-t.C:
+		case <-e.startFailed.done:
+			t.Stop()
+			cancel()
+			return nil, fmt.Errorf("waiting for execution %s: %w", id, e.startFailed.err)
 		}
 		t.Stop()
 		cancel()
@@ -278,12 +292,15 @@ func (e *Engine) Run(ctx context.Context, script string, args []any, opts ...Dis
 
 // Get returns an execution.
 func (e *Engine) Get(ctx context.Context, id string) (*backend.Execution, error) {
+	if err := validateID(id); err != nil {
+		return nil, &InputError{Err: err}
+	}
 	return e.b.GetExecution(ctx, id)
 }
 
 // History returns an execution's events.
 func (e *Engine) History(ctx context.Context, id string) ([]backend.Event, error) {
-	if _, err := e.b.GetExecution(ctx, id); err != nil {
+	if _, err := e.Get(ctx, id); err != nil {
 		return nil, err
 	}
 	return e.b.History(ctx, id, 0)

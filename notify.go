@@ -14,6 +14,7 @@ func WithNotifier(n backend.Notifier) Option { return func(o *engineConfig) { o.
 
 // taskReady wakes local workers and, through the notifier, those of other processes.
 func (e *Engine) taskReady(queue string) {
+	e.tel.woken(wakeInProcess)
 	e.wake.Notify()
 	if n := e.cfg.notifier; n != nil {
 		if queue == "" {
@@ -43,28 +44,35 @@ func (e *Engine) listen() {
 	e.listening.once.Do(func() {
 		ctx, cancel := context.WithCancel(context.Background())
 		e.listening.cancel = cancel
-		deliver := func(n backend.Notification) {
-			if n.Kind == "finished" {
-				e.finished.notify(n.ExecutionID)
-				return
+		deliver := func(path int) func(backend.Notification) {
+			return func(n backend.Notification) {
+				if n.Kind == "finished" {
+					e.finished.notify(n.ExecutionID)
+					return
+				}
+				e.tel.woken(path)
+				e.wake.Notify()
 			}
-			e.wake.Notify()
 		}
-		var sources []backend.Listener
+		type source struct {
+			l    backend.Listener
+			path int
+		}
+		var sources []source
 		if l, ok := e.b.(backend.Listener); ok {
-			sources = append(sources, l)
+			sources = append(sources, source{l, wakeNotify})
 		}
 		if e.cfg.notifier != nil {
-			sources = append(sources, e.cfg.notifier)
+			sources = append(sources, source{e.cfg.notifier, wakeRedis})
 		}
-		for _, l := range sources {
+		for _, s := range sources {
 			e.listening.wg.Add(1)
-			go func(l backend.Listener) {
+			go func(s source) {
 				defer e.listening.wg.Done()
-				if err := l.Listen(ctx, deliver); err != nil && ctx.Err() == nil {
+				if err := s.l.Listen(ctx, deliver(s.path)); err != nil && ctx.Err() == nil {
 					e.logger.Warn("listening for notifications stopped", "err", err)
 				}
-			}(l)
+			}(s)
 		}
 	})
 }

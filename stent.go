@@ -10,6 +10,8 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
 	"go.starlark.net/starlark"
 
 	"github.com/stent-go/stent/activities"
@@ -26,11 +28,13 @@ type Engine struct {
 	clock  backend.Clock
 	logger *slog.Logger
 	cfg    engineConfig
+	tel    *telemetry
 
 	cache     *runCache
 	programs  *programCache
 	wake      *broadcast
 	finished  finishHub
+	finals    finalResults // results for WaitFor, from this process's commits
 	listening listener
 	ready     chan struct{}
 	readyMu   sync.Once
@@ -46,21 +50,29 @@ type Engine struct {
 	timersMu sync.Mutex
 	timers   map[*time.Timer]struct{}
 	closed   bool
+
+	startFailed startFailure // a worker of this engine could not start
 }
 
 type engineConfig struct {
-	clock      backend.Clock
-	cacheSize  int
-	logger     *slog.Logger
-	stepLimit  uint64
-	backend    backend.Backend
-	redisURL   string
-	notifier   backend.Notifier
-	worker     WorkerOptions
-	virtual    *VirtualClock
-	maxHistory int
-	noHandOff  bool
-	builtins   starlark.StringDict
+	clock        backend.Clock
+	cacheSize    int
+	logger       *slog.Logger
+	stepLimit    uint64
+	backend      backend.Backend
+	redisURL     string
+	notifier     backend.Notifier
+	worker       WorkerOptions
+	virtual      *VirtualClock
+	maxHistory   int
+	noHandOff    bool
+	builtins     starlark.StringDict
+	maxPayload   int
+	scriptMemory uint64
+	crashLimit   int
+
+	tracerProvider trace.TracerProvider
+	meterProvider  metric.MeterProvider
 }
 
 // Option configures Open.
@@ -146,6 +158,8 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Engine, error) {
 		timers:   map[*time.Timer]struct{}{},
 		workers:  map[*worker]struct{}{},
 	}
+	e.startFailed.init()
+	e.tel = newTelemetry(e, cfg)
 	return e, nil
 }
 
@@ -170,6 +184,13 @@ func OpenBackend(ctx context.Context, dsn string, clock backend.Clock) (backend.
 		if dsn == "" {
 			return nil, &InputError{Err: errors.New("no database given: pass --db (or STENT_DB) with a file path for SQLite or postgres://… for PostgreSQL")}
 		}
+		kind, err := dsnKind(dsn)
+		if err != nil {
+			return nil, &InputError{Err: err}
+		}
+		if kind == "postgres" {
+			return openPostgres(ctx, dsn, clock)
+		}
 		return openSQLite(ctx, dsn, clock)
 	default:
 		return nil, &InputError{Err: fmt.Errorf("unknown database scheme %q in %s: use a file path (SQLite, e.g. stent.db) or postgres://user@host/db (PostgreSQL)", scheme, redact(dsn))}
@@ -179,6 +200,9 @@ func OpenBackend(ctx context.Context, dsn string, clock backend.Clock) (backend.
 func openSQLite(ctx context.Context, path string, clock backend.Clock) (backend.Backend, error) {
 	b, err := sqlite.Open(ctx, path, sqlite.WithClock(clock))
 	if err != nil {
+		if pe := (*sqlite.PathError)(nil); errors.As(err, &pe) {
+			return nil, &InputError{Err: err}
+		}
 		return nil, err
 	}
 	return b, nil

@@ -104,6 +104,8 @@ type worker struct {
 	mu       sync.Mutex
 	inflight map[int64]*inflight
 	started  time.Time
+
+	adopt adopter // first workflow tasks of executions dispatched in this process
 }
 
 // Serve runs a worker until ctx is cancelled, then stops claiming, lets running work
@@ -124,13 +126,14 @@ func (e *Engine) Serve(ctx context.Context, opts WorkerOptions) error {
 		e.workersMu.Unlock()
 	}()
 	if err := w.recordWorker(ctx); err != nil {
-		return fmt.Errorf("starting worker: %w", err)
+		return e.workerStartFailed(ctx, err)
 	}
 	defer w.removeWorker(context.WithoutCancel(ctx))
 	if n, err := e.b.ReclaimTasks(ctx, opts.DeadWorkerGrace); err != nil {
-		return fmt.Errorf("starting worker: %w", err)
+		return e.workerStartFailed(ctx, err)
 	} else if n > 0 {
-		e.logger.Info("reclaimed tasks of stopped workers", "count", n)
+		e.logger.Info("reclaimed tasks of stopped workers", "count", n, "worker_id", opts.ID)
+		e.tel.reclaimed(n)
 	}
 
 	bgCtx, stopBg := context.WithCancel(context.WithoutCancel(ctx))
@@ -150,6 +153,7 @@ func (e *Engine) Serve(ctx context.Context, opts WorkerOptions) error {
 	sem := make(chan struct{}, opts.Concurrency)
 	slotFreed := make(chan struct{}, 1)
 	var wg sync.WaitGroup
+	w.startAdopting(ctx, workCtx, sem, slotFreed, &wg)
 	backoff := 50 * time.Millisecond
 	for ctx.Err() == nil {
 		wakeC := e.wake.C()
@@ -167,7 +171,7 @@ func (e *Engine) Serve(ctx context.Context, opts WorkerOptions) error {
 			if ctx.Err() != nil {
 				break
 			}
-			e.logger.Error("claiming tasks", "worker", opts.ID, "err", err)
+			e.logger.Error("claiming tasks", "worker_id", opts.ID, "err", err)
 			sleepCtx(ctx, backoff)
 			backoff = min(backoff*2, 5*time.Second)
 			continue
@@ -199,11 +203,13 @@ func (e *Engine) Serve(ctx context.Context, opts WorkerOptions) error {
 		case <-ctx.Done():
 		case <-wakeC:
 		case <-timer.C:
+			e.tel.woken(wakePoll)
 		}
 		timer.Stop()
 	}
 
 	// Graceful shutdown: running tasks get ShutdownTimeout to finish.
+	w.stopAdopting()
 	done := make(chan struct{})
 	go func() { wg.Wait(); close(done) }()
 	select {
@@ -249,7 +255,7 @@ func (w *worker) heartbeatLoop(ctx context.Context) {
 		case <-tick.C:
 		}
 		if err := w.recordWorker(ctx); err != nil && ctx.Err() == nil {
-			e.logger.Warn("worker heartbeat", "worker", w.opts.ID, "err", err)
+			e.logger.Warn("worker heartbeat", "worker_id", w.opts.ID, "err", err)
 		}
 		// In virtual time the clock jumps while this (only) worker is idle, so heartbeats
 		// would look stale to it: there is no one else's work to reclaim anyway.
@@ -258,7 +264,8 @@ func (w *worker) heartbeatLoop(ctx context.Context) {
 		}
 		w.failUnstarted(ctx)
 		if n, err := e.b.ReclaimTasks(ctx, w.opts.DeadWorkerGrace); err == nil && n > 0 {
-			e.logger.Info("reclaimed tasks of stopped workers", "count", n)
+			e.logger.Info("reclaimed tasks of stopped workers", "count", n, "worker_id", w.opts.ID)
+			e.tel.reclaimed(n)
 			e.wake.Notify()
 		}
 		// Renewing every tick also tells a running activity within a second that its
@@ -279,7 +286,7 @@ func (w *worker) extendLeases(ctx context.Context) {
 	}
 	lost, err := w.e.b.ExtendLeases(ctx, w.opts.ID, refs, w.opts.LeaseDuration)
 	if err != nil {
-		w.e.logger.Warn("extending leases", "worker", w.opts.ID, "err", err)
+		w.e.logger.Warn("extending leases", "worker_id", w.opts.ID, "err", err)
 		return
 	}
 	w.mu.Lock()
@@ -326,6 +333,7 @@ func (w *worker) claimOne() backend.ClaimRequest {
 
 func (w *worker) process(ctx, workCtx context.Context, t backend.Task) (next *backend.Task) {
 	var err error
+	w.e.tel.taskStarted(t)
 	switch t.Kind {
 	case backend.TaskWorkflow:
 		next, err = w.runWorkflowTask(workCtx, t)
@@ -344,7 +352,7 @@ func (w *worker) process(ctx, workCtx context.Context, t backend.Task) (next *ba
 	if err == nil || errors.Is(err, backend.ErrLeaseLost) || errors.Is(err, backend.ErrStaleExecution) {
 		return next
 	}
-	w.e.logger.Error("task failed; handing it back", "task", t.ID, "kind", t.Kind, "execution", t.ExecutionID, "err", err)
+	w.e.logger.Error("task failed; handing it back", "task_id", t.ID, "kind", t.Kind, "execution_id", t.ExecutionID, "seq", t.Seq, "worker_id", w.opts.ID, "err", err)
 	if rerr := w.giveBack(context.WithoutCancel(workCtx), t.Ref(), w.e.clock.Now().Add(time.Second)); rerr == nil {
 		w.e.wakeAt(w.e.clock.Now().Add(time.Second))
 	}
@@ -361,7 +369,7 @@ func (w *worker) giveBack(ctx context.Context, ref backend.TaskRef, at time.Time
 		if err == nil || errors.Is(err, backend.ErrLeaseLost) || time.Now().After(deadline) {
 			return err
 		}
-		w.e.logger.Warn("giving a task back", "task", ref.ID, "err", err)
+		w.e.logger.Warn("giving a task back", "task_id", ref.ID, "worker_id", w.opts.ID, "err", err)
 		time.Sleep(backoff)
 		backoff = min(2*backoff, 2*time.Second)
 	}
@@ -374,7 +382,9 @@ func (w *worker) runWorkflowTask(ctx context.Context, t backend.Task) (*backend.
 	// Hot path: the execution's script is parked here. Its version is checked by the
 	// commit, so no read of the execution is needed; if another worker advanced it
 	// meanwhile the commit fails as stale and the task (still ours) takes the cold path.
-	if lr := e.cache.take(t.ExecutionID); lr != nil {
+	lr := e.cache.take(t.ExecutionID)
+	e.tel.cacheLookup(lr != nil)
+	if lr != nil {
 		next, err := w.advance(ctx, t, lr.ex, lr)
 		if !errors.Is(err, backend.ErrStaleExecution) {
 			return next, err
@@ -387,7 +397,10 @@ func (w *worker) runWorkflowTask(ctx context.Context, t backend.Task) (*backend.
 	if ex.Status.Terminal() {
 		return nil, e.b.DeleteTask(ctx, t.Ref())
 	}
-	lr, err := w.coldRun(ctx, ex)
+	if step := e.poisonPill(ex); step != nil {
+		return w.commit(ctx, t, ex, ex.Version, nil, step)
+	}
+	lr, err = w.coldRun(ctx, ex)
 	if err != nil {
 		var se *startError
 		if errors.As(err, &se) {
@@ -399,7 +412,9 @@ func (w *worker) runWorkflowTask(ctx context.Context, t backend.Task) (*backend.
 }
 
 // advance feeds the execution's new events to its run and commits what it does.
-func (w *worker) advance(ctx context.Context, t backend.Task, ex *backend.Execution, lr *liveRun) (*backend.Task, error) {
+func (w *worker) advance(ctx context.Context, t backend.Task, ex *backend.Execution, lr *liveRun) (_ *backend.Task, err error) {
+	span := w.e.tel.startWorkflowTask(ctx, t, ex, lr.lastEventID == 0 && ex.Version > 0, w.opts.ID)
+	defer func() { span.end(err) }()
 	events, err := w.e.b.History(ctx, ex.ID, lr.lastEventID)
 	if err != nil {
 		lr.run.Close()
@@ -409,6 +424,7 @@ func (w *worker) advance(ctx context.Context, t backend.Task, ex *backend.Execut
 		lr.lastEventID = events[len(events)-1].ID
 	}
 	step := lr.run.Advance(events)
+	span.step(events, step)
 	return w.commit(ctx, t, ex, lr.version, lr, step)
 }
 
@@ -416,26 +432,35 @@ type startError struct{ err error }
 
 func (s *startError) Error() string { return s.err.Error() }
 
+// pinnedProgram compiles (or finds compiled) a pinned bundle. A bundle that does not
+// compile is a *startError.
+func (e *Engine) pinnedProgram(ctx context.Context, b backend.Bundle) (*interpreter.Program, error) {
+	key := bundleKey(b)
+	if prog := e.programs.get(key); prog != nil {
+		return prog, nil
+	}
+	sources := make(map[string][]byte, len(b.Files))
+	for _, h := range b.Files {
+		src, err := e.b.GetScript(ctx, h)
+		if err != nil {
+			return nil, fmt.Errorf("reading pinned script %s: %w", h, err)
+		}
+		sources[h] = src
+	}
+	prog, err := interpreter.CompileWith(b, sources, e.cfg.builtins)
+	if err != nil {
+		return nil, &startError{err}
+	}
+	e.programs.put(key, prog)
+	return prog, nil
+}
+
 // coldRun builds a run of the execution from its pinned sources; Advance then replays.
 func (w *worker) coldRun(ctx context.Context, ex *backend.Execution) (*liveRun, error) {
 	e := w.e
-	key := bundleKey(ex.Bundle)
-	prog := e.programs.get(key)
-	if prog == nil {
-		sources := make(map[string][]byte, len(ex.Bundle.Files))
-		for _, h := range ex.Bundle.Files {
-			src, err := e.b.GetScript(ctx, h)
-			if err != nil {
-				return nil, fmt.Errorf("reading pinned script %s: %w", h, err)
-			}
-			sources[h] = src
-		}
-		p, err := interpreter.CompileWith(ex.Bundle, sources, e.cfg.builtins)
-		if err != nil {
-			return nil, &startError{err}
-		}
-		prog = p
-		e.programs.put(key, prog)
+	prog, err := e.pinnedProgram(ctx, ex.Bundle)
+	if err != nil {
+		return nil, err
 	}
 	logs := 0
 	if ex.Version > 0 { // a run that never committed has printed nothing yet
@@ -454,6 +479,7 @@ func (w *worker) coldRun(ctx context.Context, ex *backend.Execution) (*liveRun, 
 		ExecutionID:   ex.ID,
 		StepLimit:     e.cfg.stepLimit,
 		MaxHistory:    e.cfg.maxHistory,
+		MemoryLimit:   e.cfg.scriptMemory,
 		CheckActivity: e.acceptActivity,
 		Now:           e.clock.Now,
 		LogsCommitted: logs,
@@ -484,8 +510,38 @@ func (e *Engine) checkActivity(name string) error {
 func (w *worker) commit(ctx context.Context, t backend.Task, ex *backend.Execution, expectedVersion int64, lr *liveRun, step *interpreter.Step) (*backend.Task, error) {
 	e := w.e
 	now := e.clock.Now()
+	if checked := e.checkStepPayloads(step); checked != step {
+		if lr != nil {
+			lr.run.Close()
+			lr = nil
+		}
+		step = checked
+	}
+	res, wakeTimes := e.stepResult(t.Ref(), ex, expectedVersion, lr, step, now)
+	var (
+		version int64
+		claimed []backend.Task
+		err     error
+	)
+	if h, ok := w.handOff(); ok && res.Finish == nil && res.ContinueAsNew == nil && hasDueActivity(res.Tasks, now) && w.routes(res.Tasks, now) {
+		version, claimed, err = h.CompleteWorkflowTaskAndClaim(ctx, res, w.claimOne())
+	} else {
+		version, err = e.b.CompleteWorkflowTask(ctx, res)
+	}
+	if err != nil {
+		if lr != nil {
+			lr.run.Close()
+		}
+		return nil, fmt.Errorf("committing workflow task of %s: %w", ex.ID, err)
+	}
+	return w.committed(ex, lr, step, &res, version, claimed, wakeTimes), nil
+}
+
+// stepResult turns a step into the workflow task result that records it, and the
+// times of the timers it starts.
+func (e *Engine) stepResult(task backend.TaskRef, ex *backend.Execution, expectedVersion int64, lr *liveRun, step *interpreter.Step, now time.Time) (backend.WorkflowTaskResult, []time.Time) {
 	res := backend.WorkflowTaskResult{
-		Task: t.Ref(), ExecutionID: ex.ID, ExpectedVersion: expectedVersion, Logs: step.Logs,
+		Task: task, ExecutionID: ex.ID, ExpectedVersion: expectedVersion, Logs: step.Logs,
 	}
 	var wakeTimes []time.Time
 	for _, s := range step.Scheduled {
@@ -495,7 +551,7 @@ func (w *worker) commit(ctx context.Context, t backend.Task, ex *backend.Executi
 		}
 		switch s.Command.Kind {
 		case builtins.KindActivity:
-			payload, _ := json.Marshal(backend.ActivityPayload{Name: s.Name, Args: s.Command.Args, Options: s.Command.Options})
+			payload, _ := json.Marshal(backend.ActivityPayload{Name: s.Name, Args: s.Command.Args, Options: s.Command.Options, Trace: e.tel.traceOf(ex)})
 			call := callOptions(s.Command)
 			res.Tasks = append(res.Tasks, backend.NewTask{Kind: backend.TaskActivity, Seq: s.Seq, RunAt: now, Attempt: 1, Payload: payload,
 				Queue: call.Queue, Priority: call.Priority})
@@ -521,7 +577,7 @@ func (w *worker) commit(ctx context.Context, t backend.Task, ex *backend.Executi
 			}
 			res.Children = append(res.Children, backend.NewExecution{
 				ID: fmt.Sprintf("%s/%d", ex.ID, s.Seq), ParentID: ex.ID, ParentSeq: s.Seq,
-				Bundle: ex.Bundle, Entry: s.Name, Args: s.Command.Args, Queue: queue, StartAt: now,
+				Bundle: e.tel.childBundle(ex, fmt.Sprintf("%s/%d", ex.ID, s.Seq)), Entry: s.Name, Args: s.Command.Args, Queue: queue, StartAt: now,
 				Deadline: ex.Deadline, Priority: call.Priority,
 			})
 		}
@@ -530,28 +586,23 @@ func (w *worker) commit(ctx context.Context, t backend.Task, ex *backend.Executi
 	switch {
 	case step.Done && step.ContinueAsNew != nil:
 		res.ContinueAsNew = step.ContinueAsNew
+	case step.Done && step.Err != nil && step.Cancelled:
+		res.Finish = &backend.Finish{Status: backend.StatusCancelled, Error: step.Err}
 	case step.Done && step.Err != nil:
 		res.Finish = &backend.Finish{Status: backend.StatusFailed, Error: step.Err}
 		res.DeadLetter = deadLetter(ex.ID, lr, step.Err)
 	case step.Done:
 		res.Finish = &backend.Finish{Status: backend.StatusCompleted, Result: step.Result}
 	}
-	var (
-		version int64
-		claimed []backend.Task
-		err     error
-	)
-	if h, ok := w.handOff(); ok && res.Finish == nil && res.ContinueAsNew == nil && hasDueActivity(res.Tasks, now) && w.routes(res.Tasks, now) {
-		version, claimed, err = h.CompleteWorkflowTaskAndClaim(ctx, res, w.claimOne())
-	} else {
-		version, err = e.b.CompleteWorkflowTask(ctx, res)
-	}
-	if err != nil {
-		if lr != nil {
-			lr.run.Close()
-		}
-		return nil, fmt.Errorf("committing workflow task of %s: %w", ex.ID, err)
-	}
+	return res, wakeTimes
+}
+
+// committed does what follows a step's commit: wake-ups, the end of the execution or
+// the run parked again at its new version. It returns the task the commit claimed for
+// this worker, if any.
+func (w *worker) committed(ex *backend.Execution, lr *liveRun, step *interpreter.Step, res *backend.WorkflowTaskResult, version int64, claimed []backend.Task, wakeTimes []time.Time) *backend.Task {
+	e := w.e
+	e.tel.childrenStarted(res.Children)
 	// Wake other workers for what this worker does not take itself.
 	if len(res.Tasks) > len(claimed) || len(res.Children) > 0 || res.ContinueAsNew != nil || (res.Finish != nil && ex.ParentID != "") {
 		e.taskReady(ex.Queue)
@@ -568,16 +619,18 @@ func (w *worker) commit(ctx context.Context, t backend.Task, ex *backend.Executi
 			lr.run.Close()
 		}
 		if res.Finish != nil {
+			e.tel.executionEnded(ex, res.Finish, res.DeadLetter)
+			e.deliverResult(ex.ID, res.Finish)
 			e.executionFinished(ex.ID)
 		}
-		return next, nil
+		return next
 	}
 	if lr != nil {
 		lr.version = version
 		lr.logs += len(step.Logs)
 		e.cache.put(lr)
 	}
-	return next, nil
+	return next
 }
 
 func callOptions(c *builtins.Command) builtins.CallOptions {
@@ -599,6 +652,9 @@ func hasDueActivity(tasks []backend.NewTask, now time.Time) bool {
 
 // deadLetter describes the activity whose failure failed the execution, if one did.
 func deadLetter(executionID string, lr *liveRun, info *backend.ErrorInfo) *backend.DeadLetter {
+	if info.Type == poisonPillType {
+		return &backend.DeadLetter{ExecutionID: executionID, Error: info}
+	}
 	if lr == nil || info.Activity == "" || info.Seq == 0 {
 		return nil
 	}
@@ -617,6 +673,9 @@ func deadLetter(executionID string, lr *liveRun, info *backend.ErrorInfo) *backe
 // runDeadlineTask ends an execution that ran past its max duration.
 func (w *worker) runDeadlineTask(ctx context.Context, t backend.Task) error {
 	e := w.e
+	if bytes.Equal(t.Payload, backend.CancelGracePayload) {
+		return w.endAfterCancelGrace(ctx, t)
+	}
 	msg := "execution exceeded its max duration"
 	if ex, err := e.b.GetExecution(ctx, t.ExecutionID); err == nil && ex.Deadline != nil {
 		msg = fmt.Sprintf("execution exceeded its max duration of %s (deadline %s)", ex.Deadline.Sub(ex.StartAt).Round(time.Millisecond), ex.Deadline.UTC().Format(time.RFC3339))
@@ -626,6 +685,7 @@ func (w *worker) runDeadlineTask(ctx context.Context, t backend.Task) error {
 		return fmt.Errorf("timing out execution %s: %w", t.ExecutionID, err)
 	}
 	if ended {
+		e.tel.executionTreeEnded(ctx, e.b, t.ExecutionID, backend.StatusTimedOut)
 		e.endedLocally(t.ExecutionID)
 	}
 	if err := e.b.DeleteTask(ctx, t.Ref()); err != nil && !errors.Is(err, backend.ErrLeaseLost) {
@@ -642,6 +702,8 @@ func (w *worker) runActivityTask(ctx, workCtx context.Context, t backend.Task) (
 	if err := json.Unmarshal(t.Payload, &p); err != nil {
 		return nil, fmt.Errorf("decoding activity task %d: %w", t.ID, err)
 	}
+	ctx, span := e.tel.startActivity(ctx, t, &p, w.opts.ID)
+	defer span.end()
 	fail := func(err error, attempts int) (*backend.Task, error) {
 		return w.completeActivity(workCtx, t, backend.ActivityResult{
 			Task: t.Ref(), ExecutionID: t.ExecutionID, Seq: t.Seq, Name: p.Name,
@@ -665,6 +727,9 @@ func (w *worker) runActivityTask(ctx, workCtx context.Context, t backend.Task) (
 	if call.Retry != nil {
 		policy = retryPolicyFromSpec(*call.Retry)
 	}
+	if err := e.activityCrashed(p.Name, t.Attempt, policy.MaxAttempts); err != nil {
+		return fail(activities.NonRetryable(err), t.Attempt-1)
+	}
 	cached, cacheTTL := act.Options.Cached, act.Options.CacheTTL
 	if call.Cached {
 		cached = true
@@ -676,7 +741,7 @@ func (w *worker) runActivityTask(ctx, workCtx context.Context, t backend.Task) (
 	if cached {
 		cacheKey = resultCacheKey(p.Name, act.Options.Version, p.Args)
 		if hit, ok, err := e.b.CachedResult(workCtx, cacheKey); err != nil {
-			e.logger.Warn("reading the result cache", "activity", p.Name, "err", err)
+			e.logger.Warn("reading the result cache", "activity", p.Name, "execution_id", t.ExecutionID, "seq", t.Seq, "err", err)
 		} else if ok {
 			return w.completeActivity(workCtx, t, backend.ActivityResult{
 				Task: t.Ref(), ExecutionID: t.ExecutionID, Seq: t.Seq, Name: p.Name, Result: hit, CacheHit: true,
@@ -704,6 +769,13 @@ func (w *worker) runActivityTask(ctx, workCtx context.Context, t backend.Task) (
 		defer stopWatch()
 	}
 	out, err := act.Invoke(actx, p.Args)
+	span.attempted(err)
+	if err == nil {
+		err = e.checkPayload(fmt.Sprintf("activity %q: the result", p.Name), out)
+		if err != nil {
+			err = activities.NonRetryable(err)
+		}
+	}
 	if err == nil {
 		var entry *backend.CacheEntry
 		if cached {
@@ -738,7 +810,7 @@ func (w *worker) runActivityTask(ctx, workCtx context.Context, t backend.Task) (
 		if rerr := e.b.RetryActivityTask(workCtx, t.Ref(), at, t.Attempt+1, payload); rerr != nil {
 			return nil, rerr
 		}
-		e.logger.Debug("activity attempt failed; retrying", "activity", p.Name, "execution", t.ExecutionID, "attempt", t.Attempt, "next", at, "err", err)
+		e.logger.Debug("activity attempt failed; retrying", "activity", p.Name, "execution_id", t.ExecutionID, "seq", t.Seq, "task_id", t.ID, "worker_id", w.opts.ID, "attempt", t.Attempt, "next", at, "err", err)
 		e.wakeAt(at)
 		return nil, nil
 	}
@@ -748,6 +820,10 @@ func (w *worker) runActivityTask(ctx, workCtx context.Context, t backend.Task) (
 // completeActivity records an activity's outcome and, where the backend can, claims the
 // execution's workflow task in the same transaction to go on with it in this goroutine.
 func (w *worker) completeActivity(ctx context.Context, t backend.Task, r backend.ActivityResult) (*backend.Task, error) {
+	r.Error = interpreter.BoundError(r.Error)
+	if next, done, err := w.completeActivityFused(ctx, t, r); done {
+		return next, err
+	}
 	if h, ok := w.handOff(); ok {
 		next, err := h.CompleteActivityTaskAndClaim(ctx, r, w.claimOne())
 		if err != nil {

@@ -93,17 +93,19 @@ func (a *Activity) runCommand(ctx context.Context, args json.RawMessage) (json.R
 	return json.RawMessage(compact.Bytes()), nil
 }
 
-// commandEnv is the worker's environment plus the STENT_* variables of this attempt
-// (inherited STENT_* values are dropped so none leak from the worker's own context).
+// commandEnv is the environment of one attempt: the worker's, cleaned of secrets (see
+// cleanEnv), plus the STENT_* variables of this attempt.
 func (a *Activity) commandEnv(ctx context.Context) []string {
-	ours := []string{EnvExecutionID, EnvSeq, EnvAttempt, EnvActivity, EnvIdempotencyKey}
-	env := make([]string, 0, len(os.Environ())+len(ours))
-	for _, kv := range os.Environ() {
+	env := cleanEnv(os.Environ(), a.Options.PassEnv)
+	// The trace context is this attempt's, never one inherited from the worker's own.
+	kept := env[:0]
+	for _, kv := range env {
 		k, _, _ := strings.Cut(kv, "=")
-		if !contains(ours, k) {
-			env = append(env, kv)
+		if k != EnvTraceparent && k != EnvTracestate {
+			kept = append(kept, kv)
 		}
 	}
+	env = kept
 	env = append(env, EnvActivity+"="+a.Name)
 	if info, ok := InfoFromContext(ctx); ok {
 		env = append(env,
@@ -112,6 +114,9 @@ func (a *Activity) commandEnv(ctx context.Context) []string {
 			EnvAttempt+"="+strconv.Itoa(info.Attempt),
 			EnvIdempotencyKey+"="+info.IdempotencyKey(),
 		)
+	}
+	if tp := traceparent(ctx); tp != "" {
+		env = append(env, EnvTraceparent+"="+tp)
 	}
 	return env
 }

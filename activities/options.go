@@ -16,6 +16,7 @@ type Options struct {
 	CacheTTL         time.Duration // how long a cached result is reused; 0 = forever
 	Version          string        // part of the cache key; bump it when the result changes meaning
 	MaxConcurrent    int           // attempts running at once across all workers; 0 = unlimited
+	PassEnv          []string      // command activities: variables passed through despite the clean environment
 }
 
 // Option sets one field of Options.

@@ -41,7 +41,7 @@ const (
 )
 
 // Terminal reports whether no more work happens for an execution in this state.
-func (s Status) Terminal() bool { return s != StatusRunning && s != "" }
+func (s Status) Terminal() bool { return s != StatusRunning && s != StatusScheduled && s != "" }
 
 // EventKind names an entry of an execution's history.
 type EventKind string
@@ -61,6 +61,10 @@ const (
 	EventCancelRequested   EventKind = "cancel_requested"
 	EventCompleted         EventKind = "completed"
 	EventFailed            EventKind = "failed"
+	// EventDeadLetterReplayed records `stent dlq replay` of the step at Seq: the step's
+	// earlier activity_failed and the execution's failed event stay in the history, and
+	// the step's outcome is what comes after this event. Data: {"dead_letter_id": N}.
+	EventDeadLetterReplayed EventKind = "dead_letter_replayed"
 )
 
 // TaskKind names what a worker does with a claimed task.
@@ -109,6 +113,12 @@ func (e *ErrorInfo) Error() string {
 type Bundle struct {
 	Main  string            `json:"main"`
 	Files map[string]string `json:"files"` // path -> sha256 hex of content
+	// Trace is the W3C traceparent of the execution's span when tracing was on at
+	// dispatch, and TraceParent the span ID of that span's parent (the dispatch span, or
+	// the parent execution's span). Not part of the source: it rides along with the
+	// bundle so every worker finds it without another read or column.
+	Trace       string `json:"trace,omitempty"`
+	TraceParent string `json:"trace_parent,omitempty"`
 }
 
 // Execution is one run of an entry function of a pinned script.
@@ -133,6 +143,9 @@ type Execution struct {
 	StartAt     time.Time  // when its first workflow task becomes runnable
 	Deadline    *time.Time // max-duration deadline, if any
 	CompletedAt *time.Time
+	// Crashes counts how many times the workflow task of the current step (this
+	// Version) was reclaimed from a worker that died or lost its lease while running it.
+	Crashes int
 }
 
 // Event is one entry of an execution's history.
@@ -205,6 +218,9 @@ type ActivityPayload struct {
 	Options json.RawMessage `json:"options,omitempty"`
 	// Heartbeat is the last heartbeat details of the previous attempt.
 	Heartbeat json.RawMessage `json:"heartbeat,omitempty"`
+	// Trace is the W3C traceparent of the execution's span (see Bundle.Trace), so an
+	// attempt's span joins the execution's trace without reading the execution.
+	Trace string `json:"trace,omitempty"`
 }
 
 // NewTask is a task to create together with a state change.
@@ -335,12 +351,25 @@ type LogLine struct {
 	Message     string
 }
 
-// ListFilter narrows ListExecutions. Zero values mean "any".
+// ListFilter narrows ListExecutions and CountExecutions. Zero values mean "any".
+// Executions are listed newest first: created_at descending, then ID descending.
 type ListFilter struct {
+	// Status: StatusScheduled matches running executions whose StartAt is still in the
+	// future, StatusRunning the other running ones (see Execution.StatusAt).
 	Status   Status
 	ParentID string
 	RootOnly bool
-	Limit    int // 0: 100
+	// Script is the main script's path as dispatched (Bundle.Main).
+	Script string
+	// IDPrefix matches executions whose ID starts with it (case-sensitive).
+	IDPrefix string
+	// Since and Until bound CreatedAt: Since <= created_at < Until.
+	Since, Until time.Time
+	Queue        string
+	// After is the cursor of the last execution of the previous page (ListCursor);
+	// the list continues with the executions after it in list order.
+	After string
+	Limit int // 0: 100
 }
 
 // Backend is the durable store behind an engine. All methods are safe for concurrent use
@@ -362,12 +391,21 @@ type Backend interface {
 	CreateExecution(ctx context.Context, e NewExecution) (created bool, err error)
 	// GetExecution returns ErrNotFound when there is no such execution.
 	GetExecution(ctx context.Context, id string) (*Execution, error)
-	// ListExecutions lists executions, newest first.
+	// ListExecutions lists executions, newest first (see ListFilter). A malformed
+	// After cursor is an error wrapping ErrBadCursor.
 	ListExecutions(ctx context.Context, f ListFilter) ([]Execution, error)
+	// CountExecutions counts the executions matching f per status (scheduled apart from
+	// running, as ListFilter.Status does), ignoring f.Status, f.After and f.Limit.
+	// Statuses with no execution are absent from the map.
+	CountExecutions(ctx context.Context, f ListFilter) (map[Status]int, error)
 	// History returns the events of an execution with ID > afterEventID, in order.
 	History(ctx context.Context, executionID string, afterEventID int64) ([]Event, error)
 	// Logs returns the lines an execution printed, in order.
 	Logs(ctx context.Context, executionID string) ([]LogLine, error)
+	// ExecutionTasks returns the tasks of an execution (pending and claimed), by Seq then
+	// ID, for display: what a running execution waits for. A claimed task has LeaseOwner
+	// set; a pending one has none.
+	ExecutionTasks(ctx context.Context, executionID string) ([]Task, error)
 	// GetScript returns a stored script file by content hash, or ErrNotFound.
 	GetScript(ctx context.Context, hash string) ([]byte, error)
 
@@ -438,8 +476,9 @@ type Backend interface {
 	// GetDeadLetter returns ErrNotFound when there is no such dead letter.
 	GetDeadLetter(ctx context.Context, id int64) (*DeadLetter, error)
 	// ReplayDeadLetter re-runs the failed step: in one transaction the execution (which
-	// must be failed, else ErrNotRunning-like error) is set running again, its
-	// activity_failed event for the step and its final failed event are deleted, a new
+	// must be failed, else ErrNotRunning-like error) is set running again, a
+	// dead_letter_replayed event for the step is appended (history is append-only: the
+	// failure events stay), a new
 	// activity task (attempt 1, the dead letter's payload) is created, the version is
 	// bumped and the dead letter is marked replayed. Live runs of the execution are
 	// stale afterwards.

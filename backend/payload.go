@@ -14,3 +14,12 @@ func PayloadPriority(payload json.RawMessage) int {
 	_ = json.Unmarshal(payload, &p)
 	return p.Options.Priority
 }
+
+// PayloadName reads the activity name from an activity task's payload ("" when absent).
+func PayloadName(payload json.RawMessage) string {
+	var p struct {
+		Name string `json:"name"`
+	}
+	_ = json.Unmarshal(payload, &p)
+	return p.Name
+}

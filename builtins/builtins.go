@@ -1,6 +1,6 @@
 // Package builtins defines the Starlark names a workflow script sees: durable, start,
-// gather, attempt, sleep, now, uuid, random, retry_policy, log, and the json, math and
-// time modules.
+// gather, wait_any, attempt, workflow, sleep, now, uuid, random, retry_policy, log,
+// set_status, and the json, math and time modules.
 //
 // Builtins own argument checking and the conversion of values across checkpoints. They
 // do not own history: every call that must be recorded goes through the Host installed
@@ -102,6 +102,16 @@ type Host interface {
 	Await(thread *starlark.Thread, seqs []int, n int) error
 	// Outcome returns the recorded outcome of seq, if any.
 	Outcome(seq int) (Outcome, bool)
+	// First returns the index of the seq whose outcome came first in history, among
+	// those that have one (ok=false when none has).
+	First(seqs []int) (index int, ok bool)
+	// Defer queues a step start() issued; Flush gives it a sequence number.
+	Defer(step *DeferredStep)
+	// Flush schedules the deferred steps that are not held, in order. Schedule,
+	// SideEffect and Await flush first, and so does the end of the script.
+	Flush(thread *starlark.Thread) error
+	// CancelTimer drops the pending timer of seq (a timeout no longer needed).
+	CancelTimer(seq int)
 	// SideEffect returns the recorded value of the next side effect, or records gen().
 	SideEffect(thread *starlark.Thread, name string, gen func() json.RawMessage) (json.RawMessage, error)
 	// WaitSignal blocks until the signal wait at seq resolves: with the payload of the
@@ -115,6 +125,9 @@ type Host interface {
 	ChildEntry(fn *starlark.Function) (string, error)
 	// CheckActivity returns an error naming the registered activities if name is unknown.
 	CheckActivity(name string) error
+	// WorkflowEntry resolves workflow(path, entry=entry) called in file from to a child
+	// entry ("path:fn"), checking the file is pinned with the execution and defines entry.
+	WorkflowEntry(from, path, entry string) (string, error)
 }
 
 const hostKey = "stent.host"
@@ -140,6 +153,9 @@ func Universe() starlark.StringDict {
 		"durable":         starlark.NewBuiltin("durable", durable),
 		"start":           starlark.NewBuiltin("start", start),
 		"gather":          starlark.NewBuiltin("gather", gather),
+		"wait_any":        starlark.NewBuiltin("wait_any", waitAny),
+		"set_status":      starlark.NewBuiltin("set_status", setStatus),
+		"workflow":        starlark.NewBuiltin("workflow", workflowBuiltin),
 		"attempt":         starlark.NewBuiltin("attempt", attempt),
 		"sleep":           starlark.NewBuiltin("sleep", sleep),
 		"now":             starlark.NewBuiltin("now", now),

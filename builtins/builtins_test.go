@@ -195,6 +195,8 @@ type fakeHost struct {
 	logs      []string
 	signals   map[string][]json.RawMessage
 	continued json.RawMessage
+	deferred  []*builtins.DeferredStep
+	cancelled []int
 }
 
 func newFakeHost() *fakeHost {
@@ -209,7 +211,38 @@ var _ builtins.Host = (*fakeHost)(nil)
 
 func (h *fakeHost) Now() time.Time { return h.now }
 
+func (h *fakeHost) Defer(step *builtins.DeferredStep) { h.deferred = append(h.deferred, step) }
+
+func (h *fakeHost) Flush(thread *starlark.Thread) error {
+	for len(h.deferred) > 0 {
+		d := h.deferred[0]
+		h.deferred = h.deferred[1:]
+		if d.Seq == 0 && !d.Held {
+			d.Seq = h.schedule(d.Cmd)
+		}
+	}
+	return nil
+}
+
+// First picks the lowest seq that finished: the fake host finishes steps in order.
+func (h *fakeHost) First(seqs []int) (int, bool) {
+	best := -1
+	for i, s := range seqs {
+		if _, ok := h.outcomes[s]; ok && (best < 0 || s < seqs[best]) {
+			best = i
+		}
+	}
+	return best, best >= 0
+}
+
+func (h *fakeHost) CancelTimer(seq int) { h.cancelled = append(h.cancelled, seq) }
+
 func (h *fakeHost) Schedule(thread *starlark.Thread, cmd builtins.Command) (int, error) {
+	_ = h.Flush(thread)
+	return h.schedule(cmd), nil
+}
+
+func (h *fakeHost) schedule(cmd builtins.Command) int {
 	h.seq++
 	var args, opts any
 	_ = json.Unmarshal(cmd.Args, &args)
@@ -243,12 +276,18 @@ func (h *fakeHost) Schedule(thread *starlark.Thread, cmd builtins.Command) (int,
 		out, _ := json.Marshal(append([]any{cmd.Name}, args.([]any)...))
 		h.outcomes[h.seq] = builtins.Outcome{Value: out}
 	case builtins.KindTimer:
-		h.outcomes[h.seq] = builtins.Outcome{Value: json.RawMessage("null")}
+		var o builtins.TimerOptions
+		_ = json.Unmarshal(cmd.Options, &o)
+		if cmd.Name != "wait_any" || o.DurationMS < 1000 {
+			// wait_any timeouts of a second or more never fire: the steps win.
+			h.outcomes[h.seq] = builtins.Outcome{Value: json.RawMessage("null")}
+		}
 	}
-	return h.seq, nil
+	return h.seq
 }
 
 func (h *fakeHost) Await(thread *starlark.Thread, seqs []int, n int) error {
+	_ = h.Flush(thread)
 	done := 0
 	for _, s := range seqs {
 		if _, ok := h.outcomes[s]; ok {
@@ -267,6 +306,7 @@ func (h *fakeHost) Outcome(seq int) (builtins.Outcome, bool) {
 }
 
 func (h *fakeHost) SideEffect(thread *starlark.Thread, name string, gen func() json.RawMessage) (json.RawMessage, error) {
+	_ = h.Flush(thread)
 	h.seq++
 	v := gen()
 	var decoded any
@@ -310,6 +350,14 @@ func (h *fakeHost) ChildEntry(fn *starlark.Function) (string, error) {
 	return fn.Name(), nil
 }
 
+// WorkflowEntry accepts paths ending in .star and names the entry "path:fn".
+func (h *fakeHost) WorkflowEntry(from, path, entry string) (string, error) {
+	if !strings.HasSuffix(path, ".star") {
+		return "", fmt.Errorf("%s is not pinned with this execution", path)
+	}
+	return path + ":" + entry, nil
+}
+
 func (h *fakeHost) CheckActivity(name string) error {
 	switch name {
 	case "echo", "fail", "never":
@@ -329,6 +377,14 @@ func (h *fakeHost) testNames() starlark.StringDict {
 				return nil, err
 			}
 			return builtins.FromJSON(raw)
+		}),
+		// cancelled_timers() returns the seqs of timers the builtins dropped.
+		"cancelled_timers": starlark.NewBuiltin("cancelled_timers", func(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+			out := make([]starlark.Value, len(h.cancelled))
+			for i, s := range h.cancelled {
+				out[i] = starlark.MakeInt(s)
+			}
+			return starlark.NewList(out), nil
 		}),
 		// logs() returns the lines written by log() and print().
 		"logs": starlark.NewBuiltin("logs", func(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {

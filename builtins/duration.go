@@ -58,17 +58,28 @@ func ParseDuration(s string) (time.Duration, error) {
 			}
 			return 0, fmt.Errorf("invalid duration %q: unknown unit %q (units: ms s m h d w)", s, unit)
 		}
-		total += time.Duration(num * float64(mult))
-	}
-	if total < 0 {
-		return 0, fmt.Errorf("invalid duration %q: negative", s)
+		part := num * float64(mult)
+		if math.IsNaN(part) || math.IsInf(part, 0) || part >= maxDurationFloat || total > math.MaxInt64-time.Duration(part) {
+			return 0, fmt.Errorf("invalid duration %q: too long (at most %s)", s, maxDurationText)
+		}
+		total += time.Duration(part)
 	}
 	return total, nil
 }
 
+// maxDurationFloat is the first float64 past the longest time.Duration (2^63 ns): a
+// product at or above it would wrap around when converted.
+const maxDurationFloat = float64(math.MaxInt64)
+
+// maxDurationText names the longest duration in the units users write.
+const maxDurationText = "about 292 years"
+
 func secondsToDuration(f float64, orig string) (time.Duration, error) {
-	if math.IsNaN(f) || math.IsInf(f, 0) || f < 0 || f > float64(math.MaxInt64)/float64(time.Second) {
+	if math.IsNaN(f) || math.IsInf(f, 0) || f < 0 {
 		return 0, fmt.Errorf("invalid duration %q: must be a non-negative number of seconds", orig)
+	}
+	if f*float64(time.Second) >= maxDurationFloat {
+		return 0, fmt.Errorf("invalid duration %q: too long (at most %s)", orig, maxDurationText)
 	}
 	return time.Duration(f * float64(time.Second)), nil
 }

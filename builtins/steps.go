@@ -24,6 +24,9 @@ type StepError struct {
 }
 
 func (e *StepError) Error() string {
+	if e.Info.Type == "cancelled" && e.Kind != KindChild {
+		return fmt.Sprintf("%s: cancelled: %s", e.Builtin, e.Info.Message)
+	}
 	what := fmt.Sprintf("activity %q", e.Target)
 	if e.Kind == KindChild {
 		what = fmt.Sprintf("child workflow %s", e.Target)
@@ -61,14 +64,20 @@ func parseStep(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple
 			return nil, Command{}, fmt.Errorf("%s: %w", b.Name(), err)
 		}
 		cmd.Kind, cmd.Name = KindChild, entry
+	case *WorkflowTarget:
+		if len(args) > 1 {
+			return nil, Command{}, fmt.Errorf("%s: pass the arguments of child workflow %s to workflow(), not to %s", b.Name(), t.entry, b.Name())
+		}
+		cmd.Kind, cmd.Name = KindChild, t.entry
 	default:
-		return nil, Command{}, fmt.Errorf("%s: target must be an activity name (string) or a function of this script, got %s", b.Name(), args[0].Type())
-	}
-	cmd.Args, err = TupleToJSON(args[1:], 1)
-	if err != nil {
-		return nil, Command{}, fmt.Errorf("%s(%s): %w", b.Name(), cmd.Name, err)
+		return nil, Command{}, fmt.Errorf("%s: target must be an activity name (string), a function of this script or a workflow(...), got %s", b.Name(), args[0].Type())
 	}
 	var opts CallOptions
+	if w, ok := args[0].(*WorkflowTarget); ok {
+		cmd.Args, opts = w.args, w.opts
+	} else if cmd.Args, err = TupleToJSON(args[1:], 1); err != nil {
+		return nil, Command{}, fmt.Errorf("%s(%s): %w", b.Name(), cmd.Name, err)
+	}
 	if ref, ok := args[0].(*ActivityRef); ok {
 		opts = ref.opts
 	}
@@ -129,31 +138,22 @@ func attempt(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, 
 	return newResult(b.Name(), seq, cmd, o)
 }
 
-// start(target, *args, **opts) schedules a step and returns a future at once.
+// start(target, *args, **opts) issues a step and returns a future at once. The step is
+// deferred: it gets its sequence number (and is scheduled) before the script next takes
+// a sequence number, waits, or ends, in the order start() was called, unless a bounded
+// gather() takes it first and holds it back until one of its slots is free.
 func start(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 	h, cmd, err := parseStep(thread, b, args, kwargs)
 	if err != nil {
 		return nil, err
 	}
-	seq, err := h.Schedule(thread, cmd)
-	if err != nil {
-		return nil, err
-	}
-	return &Future{seq: seq, cmd: cmd, host: h}, nil
+	step := &DeferredStep{Cmd: cmd}
+	h.Defer(step)
+	return &Future{step: step, host: h, id: nextFutureID(thread)}, nil
 }
 
-// gather(futures) waits for every future and returns their results in order; the first
-// failure (in completion order) fails the gather.
-func gather(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
-	h, err := host(thread, b)
-	if err != nil {
-		return nil, err
-	}
-	var it starlark.Iterable
-	returnErrors := false
-	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "futures", &it, "return_errors?", &returnErrors); err != nil {
-		return nil, err
-	}
+// futureList reads the futures argument of gather and wait_any.
+func futureList(b *starlark.Builtin, it starlark.Iterable) ([]*Future, error) {
 	var futures []*Future
 	iter := it.Iterate()
 	defer iter.Done()
@@ -165,38 +165,95 @@ func gather(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, k
 		}
 		futures = append(futures, f)
 	}
-	seqs := make([]int, len(futures))
-	for i, f := range futures {
-		seqs[i] = f.seq
+	return futures, nil
+}
+
+// gather(futures, return_errors=False, max_concurrency=None) waits for every future and
+// returns their results in order; the first failure (in completion order) fails the
+// gather. With max_concurrency=N at most N of its steps are scheduled and unfinished
+// at a time: the next (in list order) is scheduled as one finishes.
+func gather(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	h, err := host(thread, b)
+	if err != nil {
+		return nil, err
 	}
+	var it starlark.Iterable
+	returnErrors := false
+	var maxConcurrency starlark.Value = starlark.None
+	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "futures", &it, "return_errors?", &returnErrors, "max_concurrency?", &maxConcurrency); err != nil {
+		return nil, err
+	}
+	futures, err := futureList(b, it)
+	if err != nil {
+		return nil, err
+	}
+	limit := len(futures)
+	if maxConcurrency != starlark.None {
+		n, err := starlark.AsInt32(maxConcurrency)
+		if err != nil || n < 1 {
+			return nil, fmt.Errorf("%s: max_concurrency must be a positive int or None, got %s", b.Name(), maxConcurrency.String())
+		}
+		limit = n
+		for _, f := range futures {
+			if f.step.Seq == 0 {
+				f.step.Held = true
+			}
+		}
+	}
+	next := 0 // futures[:next] are scheduled
 	for {
-		done := 0
-		for i, f := range futures {
-			o, ok := h.Outcome(seqs[i])
+		running := 0
+		for _, f := range futures[:next] {
+			o, ok := h.Outcome(f.step.Seq)
 			if !ok {
+				running++
+			} else if o.Err != nil && !returnErrors {
+				return nil, &StepError{Builtin: b.Name(), Kind: f.step.Cmd.Kind, Target: f.step.Cmd.Name, Seq: f.step.Seq, Info: *o.Err}
+			}
+		}
+		failed := false
+		for next < len(futures) && !failed && (running < limit || futures[next].step.Seq != 0) {
+			seq, err := futures[next].schedule(thread)
+			if err != nil {
+				return nil, err
+			}
+			next++
+			o, ok := h.Outcome(seq)
+			if !ok {
+				running++
+			}
+			// Fail fast: once a step failed, schedule no more.
+			failed = ok && o.Err != nil && !returnErrors
+		}
+		done := 0
+		var waiting []int
+		for _, f := range futures[:next] {
+			o, ok := h.Outcome(f.step.Seq)
+			if !ok {
+				waiting = append(waiting, f.step.Seq)
 				continue
 			}
 			done++
 			if o.Err != nil && !returnErrors {
-				return nil, &StepError{Builtin: b.Name(), Kind: f.cmd.Kind, Target: f.cmd.Name, Seq: f.seq, Info: *o.Err}
+				return nil, &StepError{Builtin: b.Name(), Kind: f.step.Cmd.Kind, Target: f.step.Cmd.Name, Seq: f.step.Seq, Info: *o.Err}
 			}
 		}
 		if done == len(futures) {
 			break
 		}
-		if err := h.Await(thread, seqs, done+1); err != nil {
+		if err := h.Await(thread, waiting, 1); err != nil {
 			return nil, err
 		}
 	}
 	out := make([]starlark.Value, len(futures))
 	for i, f := range futures {
-		o, _ := h.Outcome(seqs[i])
+		o, _ := h.Outcome(f.step.Seq)
 		var v starlark.Value
 		var err error
 		if returnErrors {
-			v, err = newResult(b.Name(), f.seq, f.cmd, o)
+			v, err = newResult(b.Name(), f.step.Seq, f.step.Cmd, o)
 		} else {
-			v, err = stepValue(b.Name(), f.seq, f.cmd, o)
+			v, err = stepValue(b.Name(), f.step.Seq, f.step.Cmd, o)
 		}
 		if err != nil {
 			return nil, err
@@ -228,34 +285,87 @@ func sleep(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kw
 	if err := h.Await(thread, []int{seq}, 1); err != nil {
 		return nil, err
 	}
+	if o, _ := h.Outcome(seq); o.Err != nil { // the execution was cancelled
+		return nil, &StepError{Builtin: b.Name(), Kind: KindTimer, Target: "sleep", Seq: seq, Info: *o.Err}
+	}
 	return starlark.None, nil
 }
 
-// Future is a scheduled step whose result is not awaited yet.
+// DeferredStep is a step start() issued. Seq is 0 until the host's Flush (or a
+// gather that holds it) gives it a sequence number and schedules it.
+type DeferredStep struct {
+	Cmd Command
+	Seq int
+	// Held keeps the step out of Flush: a bounded gather schedules it itself.
+	Held bool
+}
+
+// Future is a step started by start() whose result is not awaited yet.
 type Future struct {
-	seq  int
-	cmd  Command
+	step *DeferredStep
 	host Host
+	id   int // order of creation, for Hash
+}
+
+const futureCountKey = "stent.futures"
+
+func nextFutureID(thread *starlark.Thread) int {
+	n, _ := thread.Local(futureCountKey).(int)
+	n++
+	thread.SetLocal(futureCountKey, n)
+	return n
+}
+
+// schedule makes sure the future's step has a sequence number: deferred steps are
+// flushed in order, and a step held back by a gather that stopped early is scheduled
+// on its own.
+func (f *Future) schedule(thread *starlark.Thread) (int, error) {
+	if f.step.Seq == 0 {
+		if err := f.host.Flush(thread); err != nil {
+			return 0, err
+		}
+	}
+	if f.step.Seq == 0 {
+		seq, err := f.host.Schedule(thread, f.step.Cmd)
+		if err != nil {
+			return 0, err
+		}
+		f.step.Seq, f.step.Held = seq, false
+	}
+	return f.step.Seq, nil
 }
 
 var _ starlark.HasAttrs = (*Future)(nil)
 
-func (f *Future) String() string        { return fmt.Sprintf("<future %s #%d>", f.cmd.Name, f.seq) }
+func (f *Future) String() string {
+	if f.step.Seq == 0 {
+		return fmt.Sprintf("<future %s>", f.step.Cmd.Name)
+	}
+	return fmt.Sprintf("<future %s #%d>", f.step.Cmd.Name, f.step.Seq)
+}
 func (f *Future) Type() string          { return "future" }
 func (f *Future) Freeze()               {}
 func (f *Future) Truth() starlark.Bool  { return true }
-func (f *Future) Hash() (uint32, error) { return uint32(f.seq), nil }
+func (f *Future) Hash() (uint32, error) { return uint32(f.id), nil }
 func (f *Future) AttrNames() []string   { return []string{"done", "result", "target"} }
 func (f *Future) Attr(name string) (starlark.Value, error) {
 	switch name {
 	case "target":
-		return starlark.String(f.cmd.Name), nil
+		return starlark.String(f.step.Cmd.Name), nil
 	case "done":
 		return starlark.NewBuiltin("done", func(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 			if err := starlark.UnpackPositionalArgs("done", args, kwargs, 0); err != nil {
 				return nil, err
 			}
-			_, ok := f.host.Outcome(f.seq)
+			if f.step.Seq == 0 {
+				if err := f.host.Flush(thread); err != nil {
+					return nil, err
+				}
+			}
+			if f.step.Seq == 0 {
+				return starlark.False, nil // held back by a gather: not even scheduled
+			}
+			_, ok := f.host.Outcome(f.step.Seq)
 			return starlark.Bool(ok), nil
 		}), nil
 	case "result":
@@ -263,11 +373,15 @@ func (f *Future) Attr(name string) (starlark.Value, error) {
 			if err := starlark.UnpackPositionalArgs("result", args, kwargs, 0); err != nil {
 				return nil, err
 			}
-			if err := f.host.Await(thread, []int{f.seq}, 1); err != nil {
+			seq, err := f.schedule(thread)
+			if err != nil {
 				return nil, err
 			}
-			o, _ := f.host.Outcome(f.seq)
-			return stepValue("result", f.seq, f.cmd, o)
+			if err := f.host.Await(thread, []int{seq}, 1); err != nil {
+				return nil, err
+			}
+			o, _ := f.host.Outcome(seq)
+			return stepValue("result", seq, f.step.Cmd, o)
 		}), nil
 	}
 	return nil, nil

@@ -10,7 +10,9 @@ package interpreter
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
@@ -40,9 +42,23 @@ func Hash(src []byte) string {
 
 // CollectBundle reads the script at file and, recursively, every file it load()s
 // (paths relative to the loading file), checks their syntax and returns the bundle that
-// pins them plus their sources by hash. Errors name file:line:col.
+// pins them plus their sources by hash. Errors name file:line:col. Loaded files must lie
+// in file's directory tree (see CollectBundleIn).
 func CollectBundle(file string) (backend.Bundle, map[string][]byte, error) {
+	return CollectBundleIn(file, "")
+}
+
+// CollectBundleIn is CollectBundle with the sandbox rooted at modulePath instead of the
+// script's directory (when modulePath is not empty).
+func CollectBundleIn(file, modulePath string) (backend.Bundle, map[string][]byte, error) {
 	main := filepath.ToSlash(filepath.Clean(file))
+	sandbox, err := NewSandbox(main, modulePath)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return backend.Bundle{}, nil, fmt.Errorf("reading script: %w", err)
+		}
+		return backend.Bundle{}, nil, err
+	}
 	b := backend.Bundle{Main: main, Files: map[string]string{}}
 	sources := map[string][]byte{}
 	var visit func(p string, from string) error
@@ -65,7 +81,15 @@ func CollectBundle(file string) (backend.Bundle, map[string][]byte, error) {
 			return err
 		}
 		for _, ld := range loads {
-			if err := visit(resolveLoad(p, ld.module), ld.pos); err != nil {
+			kind := "load"
+			if ld.workflow {
+				kind = "workflow" // workflow("x.star") children are pinned with the bundle
+			}
+			target, err := sandbox.Resolve(p, ld.module)
+			if err != nil {
+				return fmt.Errorf("%s: %s: %w", ld.pos, kind, err)
+			}
+			if err := visit(target, ld.pos); err != nil {
 				return err
 			}
 		}
@@ -77,7 +101,12 @@ func CollectBundle(file string) (backend.Bundle, map[string][]byte, error) {
 	return b, sources, nil
 }
 
-type loadRef struct{ module, pos string }
+// loadRef is a file a script refers to: a load() module, or (workflow set) the literal
+// path of a workflow("x.star", ...) call.
+type loadRef struct {
+	module, pos string
+	workflow    bool
+}
 
 // parsedLoads remembers the load() statements of files already parsed, by path and
 // content hash, so dispatching the same script again does not parse it again.
@@ -104,6 +133,7 @@ func fileLoads(path, hash string, src []byte) ([]loadRef, error) {
 			loads = append(loads, loadRef{module: mod, pos: ld.Module.TokenPos.String()})
 		}
 	}
+	loads = append(loads, workflowCalls(f)...)
 	parsedLoads.Lock()
 	if len(parsedLoads.m) >= 1024 {
 		clear(parsedLoads.m)

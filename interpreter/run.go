@@ -36,6 +36,10 @@ type Config struct {
 	// LoadSignals returns the execution's unconsumed signals, oldest first. It is called
 	// at most once per Advance, only when the script waits for a signal.
 	LoadSignals func() ([]backend.Signal, error)
+	// MemoryLimit bounds the memory one step (one Advance) may take, in bytes; past it
+	// the step fails with "memory limit exceeded" at the script line it reached
+	// (0: DefaultMemoryLimit). See watchMemory for how it is measured.
+	MemoryLimit uint64
 }
 
 // Scheduled is a command or side effect the script issued that must be recorded.
@@ -71,11 +75,17 @@ type Step struct {
 	Done   bool
 	Result json.RawMessage
 	Err    *backend.ErrorInfo
+	// Cancelled, with Err, reports that the script ended on the cancellation it was
+	// asked for: the execution ends cancelled, not failed.
+	Cancelled bool
 }
 
 type outcome struct {
 	o  builtins.Outcome
 	ok bool
+	// at is the ID of the history event that brought the outcome: wait_any picks the
+	// future whose outcome came first in history, so a replay picks the same one.
+	at int64
 }
 
 type yieldMsg struct{ done bool }
@@ -93,9 +103,10 @@ type Run struct {
 	thread *starlark.Thread
 
 	// history index, mutated only while the script goroutine is parked
-	recorded map[int]backend.Event // scheduled commands and side effects by seq
-	outcomes map[int]outcome
-	maxSeq   int // highest recorded seq
+	recorded      map[int]backend.Event // scheduled commands and side effects by seq
+	outcomes      map[int]outcome
+	maxSeq        int // highest recorded seq
+	resolvedBelow int // every command with a smaller seq has its outcome (see AwaitsOnly)
 
 	// script-side state, touched only by the script goroutine while it runs
 	seq      int
@@ -105,6 +116,10 @@ type Run struct {
 	consumed []int64
 	cancels  []int
 
+	// deferred are steps start() issued that have no sequence number yet; they get one
+	// (in order) before anything else takes one or the script waits or ends.
+	deferred []*builtins.DeferredStep
+
 	inbox       []backend.Signal
 	inboxLoaded bool
 	received    map[int]bool // seqs resolved by a signal (not a timeout)
@@ -112,8 +127,14 @@ type Run struct {
 
 	started, done bool
 	final         Step
-	yield         chan yieldMsg
-	resume        chan resumeMsg
+	divergence    *Divergence // the first non-determinism this run found
+	// cancelled holds the steps a cancellation request answered; cancelSeen is set once
+	// the execution's cancel_requested event is ingested.
+	cancelled  map[int]bool
+	cancelSeen bool
+	waitingAt  string // where the script last parked
+	yield      chan yieldMsg
+	resume     chan resumeMsg
 }
 
 // NewRun prepares a run of entry with JSON array args. Nothing runs until Advance.
@@ -132,14 +153,18 @@ func (p *Program) NewRun(entry string, args json.RawMessage, cfg Config) (*Run, 
 	if cfg.MaxHistory == 0 {
 		cfg.MaxHistory = 100_000
 	}
+	if cfg.MemoryLimit == 0 {
+		cfg.MemoryLimit = DefaultMemoryLimit
+	}
 	r := &Run{
 		prog: p, cfg: cfg, fn: fn, args: targs,
-		recorded: map[int]backend.Event{},
-		outcomes: map[int]outcome{},
-		received: map[int]bool{},
-		timeouts: map[int]bool{},
-		yield:    make(chan yieldMsg),
-		resume:   make(chan resumeMsg),
+		recorded:  map[int]backend.Event{},
+		outcomes:  map[int]outcome{},
+		received:  map[int]bool{},
+		cancelled: map[int]bool{},
+		timeouts:  map[int]bool{},
+		yield:     make(chan yieldMsg),
+		resume:    make(chan resumeMsg),
 	}
 	r.thread = &starlark.Thread{
 		Name:  cfg.ExecutionID,
@@ -164,6 +189,7 @@ func (r *Run) Advance(events []backend.Event) *Step {
 	}
 	r.ingest(events)
 	r.inboxLoaded = false
+	stopWatch := watchMemory(r.thread, r.cfg.MemoryLimit)
 	if !r.started {
 		r.started = true
 		go r.main()
@@ -171,16 +197,17 @@ func (r *Run) Advance(events []backend.Event) *Step {
 		r.resume <- resumeMsg{}
 	}
 	m := <-r.yield
+	stopWatch()
 	step := &Step{Scheduled: r.pending, Logs: r.logs, ConsumedSignals: r.consumed, CancelTimers: r.cancels}
 	r.pending, r.logs, r.consumed, r.cancels = nil, nil, nil, nil
 	if m.done {
 		r.done = true
-		step.Done, step.Result, step.Err, step.ContinueAsNew = true, r.final.Result, r.final.Err, r.final.ContinueAsNew
+		step.Done, step.Result, step.Err, step.ContinueAsNew, step.Cancelled = true, r.final.Result, r.final.Err, r.final.ContinueAsNew, r.final.Cancelled
 		if step.ContinueAsNew != nil {
 			// The new run starts from nothing: steps scheduled after the last wait are dropped.
 			step.Scheduled, step.ConsumedSignals, step.CancelTimers = nil, nil, nil
 		}
-		r.final = Step{Done: true, Result: step.Result, Err: step.Err, ContinueAsNew: step.ContinueAsNew}
+		r.final = Step{Done: true, Result: step.Result, Err: step.Err, ContinueAsNew: step.ContinueAsNew, Cancelled: step.Cancelled}
 	}
 	return step
 }
@@ -202,22 +229,39 @@ func (r *Run) ingest(events []backend.Event) {
 		case backend.EventSignalReceived:
 			// A received signal beats a timeout recorded for the same wait: the live run
 			// that consumed it returned the payload, whatever the timer did meanwhile.
-			r.outcomes[ev.Seq] = outcome{o: builtins.Outcome{Value: ev.Data}, ok: true}
+			r.outcomes[ev.Seq] = outcome{o: builtins.Outcome{Value: ev.Data}, ok: true, at: ev.ID}
 			r.received[ev.Seq] = true
 		case backend.EventSideEffect:
 			r.recorded[ev.Seq] = ev
 			r.outcomes[ev.Seq] = outcome{o: builtins.Outcome{Value: ev.Data}, ok: true}
+		case backend.EventCancelRequested:
+			r.cancelRequested(ev)
+			continue
 		case backend.EventActivityCompleted, backend.EventChildCompleted, backend.EventTimerFired:
 			if r.outcomes[ev.Seq].ok {
 				continue
 			}
-			r.outcomes[ev.Seq] = outcome{o: builtins.Outcome{Value: ev.Data, Err: ev.Error}, ok: true}
+			r.outcomes[ev.Seq] = outcome{o: builtins.Outcome{Value: ev.Data, Err: ev.Error}, ok: true, at: ev.ID}
+		case backend.EventRetried:
+			// stent retry: the step's recorded failure no longer counts; it runs again.
+			if ev.Seq > 0 {
+				delete(r.outcomes, ev.Seq)
+			}
+			continue
 		case backend.EventActivityFailed:
+			if r.cancelled[ev.Seq] {
+				continue // the cancellation answered this step already
+			}
 			info := ev.Error
 			if info == nil {
 				info = &backend.ErrorInfo{Message: "activity failed"}
 			}
-			r.outcomes[ev.Seq] = outcome{o: builtins.Outcome{Err: info}, ok: true}
+			r.outcomes[ev.Seq] = outcome{o: builtins.Outcome{Err: info}, ok: true, at: ev.ID}
+		case backend.EventDeadLetterReplayed:
+			// The step runs again: its recorded failure no longer counts; the outcome is
+			// whatever follows.
+			delete(r.outcomes, ev.Seq)
+			continue
 		default:
 			continue
 		}
@@ -241,6 +285,10 @@ func (r *Run) main() {
 		}()
 		r.resetSteps()
 		v, err = starlark.Call(r.thread, r.fn, r.args, nil)
+		if err == nil {
+			// Futures nobody waited for are scheduled as start() always did.
+			err = r.Flush(r.thread)
+		}
 	}()
 	if errors.Is(err, errAborted) {
 		r.yield <- yieldMsg{done: true}
@@ -254,15 +302,15 @@ func (r *Run) main() {
 	}
 	if err == nil && r.seq < r.maxSeq {
 		ev := r.recorded[r.seq+1]
-		err = &NonDeterminismError{
+		err = r.diverge(&NonDeterminismError{
 			Seq:      r.seq + 1,
 			Recorded: describeEvent(ev),
 			Current:  fmt.Sprintf("%s returns (the script ended)", r.fn.Name()),
 			Pos:      r.fn.Position().String(),
-		}
+		}, ev, "return")
 	}
 	if err != nil {
-		r.final = Step{Done: true, Err: errorInfo(err)}
+		r.final = Step{Done: true, Err: errorInfo(err), Cancelled: r.endsCancelled(err)}
 	} else if res, jerr := builtins.ToJSON(v, "the return value of "+r.fn.Name()); jerr != nil {
 		r.final = Step{Done: true, Err: &backend.ErrorInfo{Type: "script", Message: fmt.Sprintf("%s: %v", r.fn.Position(), jerr)}}
 	} else {
@@ -277,6 +325,7 @@ func (r *Run) resetSteps() {
 
 // park hands control back to Advance and waits to be resumed.
 func (r *Run) park() error {
+	r.waitingAt = builtins.CallerPos(r.thread)
 	r.yield <- yieldMsg{}
 	if m := <-r.resume; m.abort {
 		r.thread.Cancel("execution evicted from this worker")
@@ -318,8 +367,36 @@ func (r *Run) nextSeq() (int, error) {
 	return r.seq, nil
 }
 
+// Defer implements builtins.Host.
+func (r *Run) Defer(step *builtins.DeferredStep) { r.deferred = append(r.deferred, step) }
+
+// Flush implements builtins.Host: deferred steps that are not held get their sequence
+// numbers, in the order start() issued them.
+func (r *Run) Flush(thread *starlark.Thread) error {
+	for len(r.deferred) > 0 {
+		d := r.deferred[0]
+		r.deferred = r.deferred[1:]
+		if d.Seq != 0 || d.Held {
+			continue
+		}
+		seq, err := r.schedule(thread, d.Cmd)
+		if err != nil {
+			return err
+		}
+		d.Seq = seq
+	}
+	return nil
+}
+
 // Schedule implements builtins.Host.
 func (r *Run) Schedule(thread *starlark.Thread, cmd builtins.Command) (int, error) {
+	if err := r.Flush(thread); err != nil {
+		return 0, err
+	}
+	return r.schedule(thread, cmd)
+}
+
+func (r *Run) schedule(thread *starlark.Thread, cmd builtins.Command) (int, error) {
 	seq, err := r.nextSeq()
 	if err != nil {
 		return 0, err
@@ -335,7 +412,8 @@ func (r *Run) Schedule(thread *starlark.Thread, cmd builtins.Command) (int, erro
 		var d ScheduledData
 		_ = json.Unmarshal(ev.Data, &d)
 		if ev.Kind != kind || ev.Name != cmd.Name || d.Hash != hash {
-			return 0, &NonDeterminismError{Seq: seq, Recorded: describeEvent(ev), Current: describeCommand(cmd, hash), Pos: cmd.Pos}
+			return 0, r.diverge(&NonDeterminismError{Seq: seq, Recorded: describeEvent(ev), Current: describeCommand(cmd, hash), Pos: cmd.Pos},
+				ev, callText(kind, cmd.Name, cmd.Args, cmd.Options))
 		}
 		r.resetSteps()
 		return seq, nil
@@ -352,6 +430,9 @@ func (r *Run) Schedule(thread *starlark.Thread, cmd builtins.Command) (int, erro
 
 // Await implements builtins.Host.
 func (r *Run) Await(thread *starlark.Thread, seqs []int, n int) error {
+	if err := r.Flush(thread); err != nil {
+		return err
+	}
 	for {
 		done := 0
 		for _, s := range seqs {
@@ -375,15 +456,38 @@ func (r *Run) Outcome(seq int) (builtins.Outcome, bool) {
 	return o.o, o.ok
 }
 
+// First implements builtins.Host: of the seqs that have an outcome, the index of the
+// one whose outcome came first in history.
+func (r *Run) First(seqs []int) (int, bool) {
+	best, bestAt := -1, int64(0)
+	for i, s := range seqs {
+		o := r.outcomes[s]
+		if !o.ok {
+			continue
+		}
+		if best < 0 || o.at < bestAt {
+			best, bestAt = i, o.at
+		}
+	}
+	return best, best >= 0
+}
+
+// CancelTimer implements builtins.Host.
+func (r *Run) CancelTimer(seq int) { r.cancels = append(r.cancels, seq) }
+
 // SideEffect implements builtins.Host.
 func (r *Run) SideEffect(thread *starlark.Thread, name string, gen func() json.RawMessage) (json.RawMessage, error) {
+	if err := r.Flush(thread); err != nil {
+		return nil, err
+	}
 	seq, err := r.nextSeq()
 	if err != nil {
 		return nil, err
 	}
 	if ev, ok := r.recorded[seq]; ok {
 		if ev.Kind != backend.EventSideEffect || ev.Name != name {
-			return nil, &NonDeterminismError{Seq: seq, Recorded: describeEvent(ev), Current: name + "()", Pos: builtins.CallerPos(thread)}
+			return nil, r.diverge(&NonDeterminismError{Seq: seq, Recorded: describeEvent(ev), Current: name + "()", Pos: builtins.CallerPos(thread)},
+				ev, name+"()")
 		}
 		return ev.Data, nil
 	}
@@ -406,6 +510,9 @@ func (r *Run) WaitSignal(thread *starlark.Thread, seq int, name string) (json.Ra
 		if o := r.outcomes[seq]; o.ok {
 			if r.received[seq] {
 				return o.o.Value, true, nil
+			}
+			if o.o.Err != nil { // cancelled
+				return nil, false, &builtins.StepError{Builtin: "wait_signal", Kind: builtins.KindSignal, Target: name, Seq: seq, Info: *o.o.Err}
 			}
 			return nil, false, nil
 		}
@@ -528,7 +635,7 @@ func errorInfo(err error) *backend.ErrorInfo {
 	info := &backend.ErrorInfo{Type: "script", Message: err.Error()}
 	var ee *starlark.EvalError
 	if errors.As(err, &ee) {
-		info.Stack = ee.CallStack.String()
+		info.Stack = boundedStack(ee.CallStack)
 		pos := innermostPos(ee.CallStack)
 		msg := ee.Msg
 		if pos != "" && !strings.HasPrefix(msg, pos) {
@@ -553,7 +660,7 @@ func errorInfo(err error) *backend.ErrorInfo {
 		info.Attempts = se.Info.Attempts
 		info.Seq = se.Seq
 	}
-	return info
+	return BoundError(info)
 }
 
 func innermostPos(stack starlark.CallStack) string {

@@ -287,16 +287,17 @@ func listRunning(t *testing.T, dir string) []string {
 	if r.code != 0 {
 		t.Fatalf("stent list: exit %d: %s", r.code, r.stderr)
 	}
+	var page struct {
+		Executions []struct {
+			ID string `json:"id"`
+		} `json:"executions"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &page); err != nil {
+		t.Fatalf("stent list --json printed %q: %v", r.stdout, err)
+	}
 	var ids []string
-	for _, line := range strings.Split(strings.TrimSpace(r.stdout), "\n") {
-		if line == "" {
-			continue
-		}
-		var m map[string]any
-		if err := json.Unmarshal([]byte(line), &m); err != nil {
-			t.Fatalf("stent list --json printed %q: %v", line, err)
-		}
-		ids = append(ids, fmt.Sprint(m["id"]))
+	for _, ex := range page.Executions {
+		ids = append(ids, ex.ID)
 	}
 	return ids
 }

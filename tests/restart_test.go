@@ -83,12 +83,20 @@ func TestControlFlowSurvivesAWorkerKill(t *testing.T) {
 			killAt: "child_scheduled", killN: 3,
 			between: func(t *testing.T, dir, id string) {
 				time.Sleep(500 * time.Millisecond)
+				// A request: the scripts (parent and children) see it when a worker runs.
 				if r := stent(t, dir, "cancel", id); r.code != 0 {
 					t.Fatalf("cancel: %s", r.stderr)
 				}
-				r := stent(t, dir, "list", "--all", "--json", "--status", "running")
-				if strings.Contains(r.stdout, id) {
-					t.Fatalf("children still running after cancel:\n%s", r.stdout)
+			}, want: "status:cancelled"},
+		{name: "terminate with children", script: "def child(i):\n    sleep('1h')\n    return i\n\ndef main():\n    return gather([start(child, i) for i in range(3)])\n",
+			killAt: "child_scheduled", killN: 3,
+			between: func(t *testing.T, dir, id string) {
+				time.Sleep(500 * time.Millisecond)
+				if r := stent(t, dir, "terminate", id); r.code != 0 {
+					t.Fatalf("terminate: %s", r.stderr)
+				}
+				if running := listRunning(t, dir); len(running) > 0 {
+					t.Fatalf("children still running after terminate: %v", running)
 				}
 			}, want: "status:cancelled"},
 		{name: "max duration during a sleep", script: "def main():\n    sleep('1h')\n    return 1\n", dispatch: []string{"--max-duration", "2s"},

@@ -65,6 +65,8 @@ func Run(t *testing.T, newBackend NewBackendFunc) {
 	groups := []group{
 		{"Executions", executionTests},
 		{"Listing", listingTests},
+		{"ListFilters", listFilterTests},
+		{"Inspect", inspectTests},
 		{"Scripts", scriptTests},
 		{"History", historyTests},
 		{"Claiming", claimingTests},
@@ -78,11 +80,17 @@ func Run(t *testing.T, newBackend NewBackendFunc) {
 		{"DeadLetters", deadLetterTests},
 		{"Deadlines", deadlineTests},
 		{"HandOff", handOffTests},
+		{"Crashes", crashTests},
 		{"Priority", priorityTests},
 		{"DelayedStart", delayedStartTests},
 		{"Routing", routingTests},
 		{"Schedules", scheduleTests},
 		{"Retention", retentionTests},
+		{"Repair", repairTests},
+		{"CancelRequest", cancelRequestTests},
+		{"Telemetry", telemetryTests},
+		{"Commits", commitTests},
+		{"FusedStep", fusedTests},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {

@@ -2,6 +2,7 @@ package backendtest
 
 import (
 	"encoding/json"
+	"fmt"
 	"reflect"
 	"testing"
 	"time"
@@ -164,7 +165,12 @@ func testDeadLetterReplay(t *testing.T, e *env) {
 	if x.Version <= v {
 		t.Fatalf("after replay: version %d, want above %d (live runs are stale)", x.Version, v)
 	}
-	e.wantKinds("x", backend.EventStarted, backend.EventSideEffect, backend.EventActivityScheduled)
+	h := e.wantKinds("x", backend.EventStarted, backend.EventSideEffect, backend.EventActivityScheduled,
+		backend.EventActivityFailed, backend.EventFailed, backend.EventDeadLetterReplayed)
+	if r := h[len(h)-1]; r.Seq != 2 || r.Name != d.Activity {
+		t.Fatalf("dead_letter_replayed event: seq %d name %q, want seq 2 name %q", r.Seq, r.Name, d.Activity)
+	}
+	wantJSON(t, "dead_letter_replayed Data", h[len(h)-1].Data, []byte(fmt.Sprintf(`{"dead_letter_id":%d}`, d.ID)))
 	act := e.claimOne(backend.TaskActivity, "x")
 	if act.Seq != 2 || act.Attempt != 1 {
 		t.Fatalf("replayed activity task: seq %d attempt %d, want seq 2 attempt 1", act.Seq, act.Attempt)
@@ -195,6 +201,7 @@ func testDeadLetterReplay(t *testing.T, e *env) {
 	e.completeWF(backend.WorkflowTaskResult{Task: wf.Ref(), ExecutionID: "x", ExpectedVersion: x.Version,
 		Finish: &backend.Finish{Status: backend.StatusCompleted, Result: json.RawMessage(`"ok"`)}})
 	e.wantKinds("x", backend.EventStarted, backend.EventSideEffect, backend.EventActivityScheduled,
+		backend.EventActivityFailed, backend.EventFailed, backend.EventDeadLetterReplayed,
 		backend.EventActivityCompleted, backend.EventCompleted)
 }
 

@@ -96,7 +96,7 @@ func lockOpenDeadLetter(ctx context.Context, q querier, id int64) (*backend.Dead
 }
 
 // ReplayDeadLetter re-runs the failed step of a failed execution: it is running
-// again without its activity_failed event for the step and its failed event, with a
+// again, a dead_letter_replayed event follows its failure events, with a
 // new activity task (attempt 1, the dead letter's payload, on the execution's queue),
 // and a new version; the dead letter is marked replayed.
 func (b *Backend) ReplayDeadLetter(ctx context.Context, id int64) error {
@@ -121,8 +121,9 @@ func (b *Backend) ReplayDeadLetter(ctx context.Context, id int64) error {
 		var bt pgx.Batch
 		bt.Queue(`UPDATE executions SET status = 'running', result = NULL, error = NULL, completed_at = NULL,
 			updated_at = $2, version = version + 1 WHERE id = $1`, d.ExecutionID, now)
-		bt.Queue(`DELETE FROM events WHERE execution_id = $1
-			AND ((kind = 'activity_failed' AND seq = $2) OR kind = 'failed')`, d.ExecutionID, d.Seq)
+		bt.Queue(`INSERT INTO events (execution_id, seq, kind, name, data, at) VALUES ($1, $2, $3, $4, $5, $6)`,
+			d.ExecutionID, d.Seq, string(backend.EventDeadLetterReplayed), d.Activity,
+			fmt.Sprintf(`{"dead_letter_id":%d}`, id), now)
 		activity := activityOf(d.Payload)
 		if activity == nil && d.Activity != "" {
 			activity = &d.Activity

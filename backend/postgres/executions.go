@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strconv"
-	"strings"
 
 	"github.com/jackc/pgx/v5"
 
@@ -15,7 +13,8 @@ import (
 
 // execColumns is the column list scanned by scanExecution.
 const execColumns = `id, parent_id, parent_seq, bundle, entry, args, queue, status, result, error,
-	version, run, created_at, updated_at, start_at, deadline, completed_at`
+	version, run, created_at, updated_at, start_at, deadline, completed_at,
+	CASE WHEN crash_version = version THEN crashes ELSE 0 END`
 
 // sqlCreateExecutions inserts executions given as parallel arrays, skipping IDs that
 // exist, and for each one created: its started event, its first workflow task and,
@@ -178,7 +177,7 @@ func scanExecution(row pgx.Row) (*backend.Execution, error) {
 		deadline, completedAt *int64
 	)
 	if err := row.Scan(&e.ID, &e.ParentID, &e.ParentSeq, &bundle, &e.Entry, &args, &e.Queue, &status,
-		&result, &errInfo, &e.Version, &e.Run, &created, &updated, &sAt, &deadline, &completedAt); err != nil {
+		&result, &errInfo, &e.Version, &e.Run, &created, &updated, &sAt, &deadline, &completedAt, &e.Crashes); err != nil {
 		return nil, err
 	}
 	if bundle != "" {
@@ -208,35 +207,19 @@ func (b *Backend) GetExecution(ctx context.Context, id string) (*backend.Executi
 	return e, nil
 }
 
-// ListExecutions lists executions, newest first.
+// ListExecutions lists executions, newest first (created_at, then id, descending).
 func (b *Backend) ListExecutions(ctx context.Context, f backend.ListFilter) ([]backend.Execution, error) {
-	var (
-		where []string
-		args  []any
-	)
-	arg := func(v any) string {
-		args = append(args, v)
-		return "$" + strconv.Itoa(len(args))
-	}
-	if f.Status != "" {
-		where = append(where, "status = "+arg(string(f.Status)))
-	}
-	if f.ParentID != "" {
-		where = append(where, "parent_id = "+arg(f.ParentID))
-	}
-	if f.RootOnly {
-		where = append(where, "parent_id = ''")
+	var lq listQuery
+	if err := listConditions(&lq, f, toMS(b.clock.Now()), true, true); err != nil {
+		return nil, err
 	}
 	limit := f.Limit
 	if limit <= 0 {
 		limit = defaultListLimit
 	}
-	q := "SELECT " + execColumns + " FROM executions"
-	if len(where) > 0 {
-		q += " WHERE " + strings.Join(where, " AND ")
-	}
-	q += " ORDER BY created_at DESC, row_id DESC LIMIT " + arg(limit)
-	rows, err := b.pool.Query(ctx, q, args...)
+	q := "SELECT " + execColumns + " FROM executions" + lq.whereClause() +
+		" ORDER BY created_at DESC, id DESC LIMIT " + lq.arg(limit)
+	rows, err := b.pool.Query(ctx, q, lq.args...)
 	if err != nil {
 		return nil, b.dbError("listing executions", err)
 	}

@@ -340,7 +340,8 @@ func TestDeadLetters(t *testing.T) {
 	if x.Status != backend.StatusRunning || x.Error != nil || x.CompletedAt != nil || x.Version != v+1 {
 		t.Fatalf("after replay: %+v", x)
 	}
-	f.wantKinds("x", backend.EventStarted, backend.EventActivityScheduled)
+	f.wantKinds("x", backend.EventStarted, backend.EventActivityScheduled, backend.EventActivityFailed,
+		backend.EventFailed, backend.EventDeadLetterReplayed)
 	act = f.claim(backend.TaskActivity, "x")
 	if act.Attempt != 1 || act.Seq != 1 || string(act.Payload) != string(payload) {
 		t.Fatalf("replayed activity task = %+v", act)

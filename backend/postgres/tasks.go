@@ -68,6 +68,7 @@ func (b *Backend) ReclaimTasks(ctx context.Context, grace time.Duration) (int, e
 	var n int
 	err := b.inTx(ctx, "reclaiming tasks", func(s *txState) error {
 		n = 0
+		var crashed []string
 		now := toMS(b.now())
 		var cutoff *int64
 		if grace > 0 {
@@ -81,20 +82,24 @@ WITH c AS MATERIALIZED (
 		SELECT 1 FROM workers w WHERE w.id = t.lease_owner AND w.heartbeat_at >= $2::bigint)))
 	FOR UPDATE SKIP LOCKED
 )
-UPDATE tasks t SET status = 'pending', rerun = false, lease_owner = NULL, lease_expires_at = NULL
+UPDATE tasks t SET status = 'pending', rerun = false, lease_owner = NULL, lease_expires_at = NULL,
+	attempt = t.attempt + CASE WHEN t.kind = 'activity' THEN 1 ELSE 0 END
 FROM c WHERE t.id = c.id
-RETURNING t.queue, t.run_at`, now, cutoff)
+RETURNING t.queue, t.run_at, t.kind, t.execution_id`, now, cutoff)
 		if err != nil {
 			return err
 		}
 		for rows.Next() {
 			var (
-				queue string
-				runAt int64
+				queue, kind, execID string
+				runAt               int64
 			)
-			if err := rows.Scan(&queue, &runAt); err != nil {
+			if err := rows.Scan(&queue, &runAt, &kind, &execID); err != nil {
 				rows.Close()
 				return err
+			}
+			if kind == string(backend.TaskWorkflow) {
+				crashed = append(crashed, execID)
 			}
 			n++
 			if runAt <= now {
@@ -104,6 +109,14 @@ RETURNING t.queue, t.run_at`, now, cutoff)
 		rows.Close()
 		if err := rows.Err(); err != nil {
 			return err
+		}
+		if len(crashed) > 0 {
+			// A crash of the current step of each (poison-pill detection, by version).
+			if _, err := s.q.Exec(ctx, `UPDATE executions
+	SET crashes = CASE WHEN crash_version = version THEN crashes + 1 ELSE 1 END, crash_version = version
+	WHERE id = ANY($1::text[])`, crashed); err != nil {
+				return err
+			}
 		}
 		_, err = s.q.Exec(ctx, `DELETE FROM workers WHERE heartbeat_at < $1`, now-workerRetention.Milliseconds())
 		return err
@@ -742,11 +755,14 @@ type handOffClaim struct {
 	queues []string // nil: any
 	kinds  []backend.TaskKind
 	caps   map[string]int
+	// route: claim only activity tasks of these activities (ClaimRequest.RouteActivities).
+	route      bool
+	activities []string
 }
 
 func newHandOffClaim(req backend.ClaimRequest) handOffClaim {
 	c := handOffClaim{worker: req.WorkerID, lease: req.Lease, limit: req.Limit, kinds: req.Kinds,
-		caps: req.MaxConcurrent}
+		caps: req.MaxConcurrent, route: req.RouteActivities, activities: req.Activities}
 	if c.lease <= 0 {
 		c.lease = defaultLease
 	}
@@ -953,6 +969,9 @@ func handOffFlags(tasks []backend.NewTask, runAts []int64, now int64, claim *han
 		if nt.Kind != backend.TaskActivity || runAts[i] > now {
 			continue
 		}
+		if claim.route && !slices.Contains(claim.activities, backend.PayloadName(nt.Payload)) {
+			continue
+		}
 		if claim.queues != nil {
 			if nt.Queue == "" {
 				return nil, false
@@ -974,7 +993,7 @@ func handOffFlags(tasks []backend.NewTask, runAts []int64, now int64, claim *han
 // execution's new version. The whole commit is one round trip: the checks and locks of
 // stent_begin_workflow_task and every write, pipelined in one transaction.
 func (b *Backend) CompleteWorkflowTask(ctx context.Context, r backend.WorkflowTaskResult) (int64, error) {
-	v, _, err := b.completeWorkflow(ctx, r, nil)
+	v, _, err := b.completeWorkflow(ctx, r, nil, nil)
 	return v, err
 }
 
@@ -986,11 +1005,16 @@ func (b *Backend) CompleteWorkflowTask(ctx context.Context, r backend.WorkflowTa
 // Like CompleteActivityTaskAndClaim it records no heartbeat.
 func (b *Backend) CompleteWorkflowTaskAndClaim(ctx context.Context, r backend.WorkflowTaskResult, claim backend.ClaimRequest) (int64, []backend.Task, error) {
 	c := newHandOffClaim(claim)
-	return b.completeWorkflow(ctx, r, &c)
+	return b.completeWorkflow(ctx, r, &c, nil)
 }
 
-func (b *Backend) completeWorkflow(ctx context.Context, r backend.WorkflowTaskResult, claim *handOffClaim) (int64, []backend.Task, error) {
+// completeWorkflow commits r; with act, the commit opens with the activity's
+// completion instead of the workflow task's removal (a fused step, see fused.go).
+func (b *Backend) completeWorkflow(ctx context.Context, r backend.WorkflowTaskResult, claim *handOffClaim, act *fusedActivity) (int64, []backend.Task, error) {
 	op := fmt.Sprintf("completing workflow task %d of %s", r.Task.ID, r.ExecutionID)
+	if act != nil {
+		op = fmt.Sprintf("completing activity task %d with the step of %s", act.ref.ID, r.ExecutionID)
+	}
 	f := r.Finish
 	if f != nil && r.ContinueAsNew != nil {
 		return 0, nil, fmt.Errorf("%s: a workflow task result cannot both finish and continue as new", op)
@@ -1102,7 +1126,11 @@ func (b *Backend) completeWorkflow(ctx context.Context, r backend.WorkflowTaskRe
 	)
 	build := func(bt *pgx.Batch) error {
 		now = toMS(b.now())
-		bt.Queue(sqlBeginWorkflowTask, r.ExecutionID, r.Task.ID, r.Task.Fence, r.ExpectedVersion, ending, now)
+		if act != nil {
+			act.queue(bt, r, ending, now)
+		} else {
+			bt.Queue(sqlBeginWorkflowTask, r.ExecutionID, r.Task.ID, r.Task.Fence, r.ExpectedVersion, ending, now)
+		}
 		if len(r.Events) > 0 {
 			bt.Queue(sqlInsertEvents, r.ExecutionID, now, evSeqs, evKinds, evNames, evData, evErrs)
 		}
@@ -1195,7 +1223,11 @@ func (b *Backend) completeWorkflow(ctx context.Context, r backend.WorkflowTaskRe
 			requeued bool
 			version  *int64
 		)
-		if err := br.QueryRow().Scan(&queue, &requeued, &version); err != nil {
+		if act != nil {
+			if err := act.read(br, &queue, &version); err != nil {
+				return err
+			}
+		} else if err := br.QueryRow().Scan(&queue, &requeued, &version); err != nil {
 			return err
 		}
 		if version != nil {

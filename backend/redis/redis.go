@@ -55,6 +55,8 @@ type config struct {
 	batchWindow time.Duration
 	logger      *slog.Logger
 	maxBackoff  time.Duration
+
+	allowUnreachable bool
 }
 
 // WithPrefix sets the prefix of the channel names (default "stent:"). Processes that
@@ -80,6 +82,11 @@ func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l }
 // (default 2s).
 func WithMaxBackoff(d time.Duration) Option { return func(c *config) { c.maxBackoff = d } }
 
+// WithUnreachableStart makes Open succeed when Redis does not answer: it logs one
+// warning, and the notifier connects in the background once Redis is there (a missed
+// notification only costs latency). Without it Open fails with ErrUnreachable.
+func WithUnreachableStart() Option { return func(c *config) { c.allowUnreachable = true } }
+
 // Notifier is a backend.Notifier over Redis pub/sub. It is safe for concurrent use.
 type Notifier struct {
 	client   *goredis.Client
@@ -99,6 +106,8 @@ type Notifier struct {
 	cancel  context.CancelFunc
 	pubDone chan struct{}
 	wg      sync.WaitGroup // Listen calls
+
+	startedUnreachable bool // Open warned already: Redis did not answer
 }
 
 var _ backend.Notifier = (*Notifier)(nil)
@@ -148,19 +157,25 @@ func Open(ctx context.Context, url string, opts ...Option) (*Notifier, error) {
 	pctx, cancelPing := context.WithTimeout(ctx, 5*time.Second)
 	err = client.Ping(pctx).Err()
 	cancelPing()
+	unreachable := false
 	if err != nil {
-		_ = client.Close()
-		return nil, fmt.Errorf("%w at %s: %v", ErrUnreachable, shown, stripURL(err, url, shown))
+		if !cfg.allowUnreachable {
+			_ = client.Close()
+			return nil, fmt.Errorf("%w at %s: %v", ErrUnreachable, shown, stripURL(err, url, shown))
+		}
+		unreachable = true
+		cfg.logger.Warn("redis notifier: Redis is unreachable; starting without it and reconnecting in the background (workers poll meanwhile)", "redis", shown, "err", stripURL(err, url, shown))
 	}
 	n := &Notifier{
-		client:   client,
-		cfg:      cfg,
-		addr:     shown,
-		taskCh:   cfg.prefix + "task",
-		finishCh: cfg.prefix + "finished",
-		queues:   map[string]struct{}{},
-		kick:     make(chan struct{}, 1),
-		pubDone:  make(chan struct{}),
+		startedUnreachable: unreachable,
+		client:             client,
+		cfg:                cfg,
+		addr:               shown,
+		taskCh:             cfg.prefix + "task",
+		finishCh:           cfg.prefix + "finished",
+		queues:             map[string]struct{}{},
+		kick:               make(chan struct{}, 1),
+		pubDone:            make(chan struct{}),
 	}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	go n.publishLoop()
@@ -269,7 +284,7 @@ func (n *Notifier) publishLoop() {
 		maxRetry  = time.Second
 	)
 	var last time.Time
-	failing, warned := false, false // retrying a failed batch; warned about it
+	failing, warned := false, n.startedUnreachable // retrying a failed batch; warned about it
 	retry := baseRetry
 	for {
 		if failing {
@@ -416,9 +431,9 @@ func (n *Notifier) Listen(ctx context.Context, fn func(backend.Notification)) er
 		baseBackoff = 50 * time.Millisecond
 	)
 	backoff := baseBackoff
-	subscribed := false // a subscription was confirmed once
-	lost := false       // the connection broke since the last confirmation
-	var lostSince time.Time
+	subscribed := false          // a subscription was confirmed once
+	lost := n.startedUnreachable // the connection broke since the last confirmation (Open warned)
+	lostSince := time.Now()
 	for ctx.Err() == nil {
 		msg, err := ps.ReceiveTimeout(ctx, idle)
 		if err != nil {

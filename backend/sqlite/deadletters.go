@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -123,7 +124,7 @@ func (t *wtx) openDeadLetter(id int64) (*backend.DeadLetter, error) {
 }
 
 // ReplayDeadLetter re-runs the failed step of a failed execution: it is running
-// again without its activity_failed event for the step and its failed event, with a
+// again, a dead_letter_replayed event follows its failure events, with a
 // new activity task (attempt 1, the dead letter's payload, on the execution's queue),
 // and a new version; the dead letter is marked replayed.
 func (b *Backend) ReplayDeadLetter(ctx context.Context, id int64) error {
@@ -147,9 +148,9 @@ func (b *Backend) ReplayDeadLetter(ctx context.Context, id int64) error {
 			completed_at = NULL, updated_at = ?, version = version + 1 WHERE id = ?`, t.now, d.ExecutionID); err != nil {
 			return fmt.Errorf("reopening %s: %w", d.ExecutionID, err)
 		}
-		if _, err := t.execSQL(`DELETE FROM events WHERE execution_id = ?
-			AND ((kind = 'activity_failed' AND seq = ?) OR kind = 'failed')`, d.ExecutionID, d.Seq); err != nil {
-			return fmt.Errorf("deleting the failure events of %s: %w", d.ExecutionID, err)
+		if err := t.appendEvent(d.ExecutionID, backend.NewEvent{Seq: d.Seq, Kind: backend.EventDeadLetterReplayed,
+			Name: d.Activity, Data: replayedData(id)}); err != nil {
+			return err
 		}
 		// The replayed attempt keeps the priority the step was scheduled with.
 		activity := activityName(backend.TaskActivity, d.Payload)
@@ -174,4 +175,9 @@ func (b *Backend) DiscardDeadLetter(ctx context.Context, id int64) error {
 		_, err := t.execSQL(`UPDATE dead_letters SET status = ?, updated_at = ? WHERE id = ?`, deadLetterDiscarded, t.now, id)
 		return err
 	})
+}
+
+// replayedData is the Data of a dead_letter_replayed event.
+func replayedData(id int64) json.RawMessage {
+	return json.RawMessage(fmt.Sprintf(`{"dead_letter_id":%d}`, id))
 }

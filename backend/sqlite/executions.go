@@ -65,6 +65,7 @@ func (b *Backend) write(ctx context.Context, what string, fn func(t *wtx) error)
 		b.rollback(ctx)
 		return fmt.Errorf("sqlite %s: %s: commit: %w", b.name, what, err)
 	}
+	b.commits.Add(1)
 	return nil
 }
 
@@ -295,7 +296,7 @@ func scanExecution(s scanner) (*backend.Execution, error) {
 		deadline, completed   sql.NullInt64
 	)
 	if err := s.Scan(&e.ID, &e.ParentID, &e.ParentSeq, &bundle, &e.Entry, &args, &e.Queue, &status,
-		&result, &errInfo, &e.Version, &e.Run, &created, &updated, &sAt, &deadline, &completed); err != nil {
+		&result, &errInfo, &e.Version, &e.Run, &created, &updated, &sAt, &deadline, &completed, &e.Crashes); err != nil {
 		return nil, err
 	}
 	if len(bundle) > 0 {
@@ -339,22 +340,11 @@ func (b *Backend) GetExecution(ctx context.Context, id string) (*backend.Executi
 	return e, nil
 }
 
-// ListExecutions lists executions, newest first.
+// ListExecutions lists executions, newest first (created_at, then id, descending).
 func (b *Backend) ListExecutions(ctx context.Context, f backend.ListFilter) ([]backend.Execution, error) {
-	var (
-		where []string
-		args  []any
-	)
-	if f.Status != "" {
-		where = append(where, "status = ?")
-		args = append(args, string(f.Status))
-	}
-	if f.ParentID != "" {
-		where = append(where, "parent_id = ?")
-		args = append(args, f.ParentID)
-	}
-	if f.RootOnly {
-		where = append(where, "parent_id = ''")
+	where, args, err := listConditions(f, ms(b.clock.Now()), true, true)
+	if err != nil {
+		return nil, err
 	}
 	limit := f.Limit
 	if limit <= 0 {
@@ -364,10 +354,10 @@ func (b *Backend) ListExecutions(ctx context.Context, f backend.ListFilter) ([]b
 	if len(where) > 0 {
 		q += " WHERE " + strings.Join(where, " AND ")
 	}
-	q += " ORDER BY created_at DESC, rowid DESC LIMIT ?"
+	q += " ORDER BY created_at DESC, id DESC LIMIT ?"
 	args = append(args, limit)
 	var out []backend.Execution
-	err := b.read(ctx, "listing executions", func(db queryer, _ *stmts) error {
+	err = b.read(ctx, "listing executions", func(db queryer, _ *stmts) error {
 		rows, err := db.QueryContext(ctx, q, args...)
 		if err != nil {
 			return err

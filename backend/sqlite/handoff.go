@@ -83,6 +83,9 @@ type claimFor struct {
 	queues  []string
 	kinds   []backend.TaskKind
 	caps    map[string]int // MaxConcurrent
+	// route: claim only activity tasks of these activities (ClaimRequest.RouteActivities).
+	route      bool
+	activities []string
 }
 
 func (t *wtx) claimFor(req backend.ClaimRequest) claimFor {
@@ -95,7 +98,12 @@ func (t *wtx) claimFor(req backend.ClaimRequest) claimFor {
 		limit = 1
 	}
 	return claimFor{worker: req.WorkerID, expires: t.now + lease.Milliseconds(), limit: limit,
-		queues: req.Queues, kinds: req.Kinds, caps: req.MaxConcurrent}
+		queues: req.Queues, kinds: req.Kinds, caps: req.MaxConcurrent, route: req.RouteActivities, activities: req.Activities}
+}
+
+// runs says whether the claimer may take an activity task of this activity.
+func (c claimFor) runs(activity string) bool {
+	return !c.route || slices.Contains(c.activities, activity)
 }
 
 func (c claimFor) wants(kind backend.TaskKind) bool {
@@ -185,10 +193,26 @@ func (b *Backend) CompleteWorkflowTaskAndClaim(ctx context.Context, r backend.Wo
 		if r.Finish != nil || r.ContinueAsNew != nil || !c.wants(backend.TaskActivity) {
 			return nil
 		}
+		var err error
+		out, err = t.claimCreated(c, created)
+		return err
+	})
+	if err != nil {
+		return 0, nil, err
+	}
+	return newVersion, out, nil
+}
+
+// claimCreated claims for c up to c.limit of the activity tasks a workflow result
+// created that are due and on one of c's queues, in sequence order, leaving out those
+// at their MaxConcurrent cap.
+func (t *wtx) claimCreated(c claimFor, created []createdTask) ([]backend.Task, error) {
+	var out []backend.Task
+	err := func() error {
 		// The candidates, in r.Tasks order; keep the first c.limit by seq.
 		pick := created[:0]
 		for _, ct := range created {
-			if ct.kind == backend.TaskActivity && ct.runAt <= t.now && c.onQueue(ct.queue) {
+			if ct.kind == backend.TaskActivity && ct.runAt <= t.now && c.onQueue(ct.queue) && c.runs(ct.activity) {
 				pick = append(pick, ct)
 			}
 		}
@@ -256,9 +280,6 @@ func (b *Backend) CompleteWorkflowTaskAndClaim(ctx context.Context, r backend.Wo
 			return cmp.Or(cmp.Compare(a.Seq, b.Seq), cmp.Compare(a.ID, b.ID))
 		})
 		return nil
-	})
-	if err != nil {
-		return 0, nil, err
-	}
-	return newVersion, out, nil
+	}()
+	return out, err
 }

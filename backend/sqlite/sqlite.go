@@ -30,6 +30,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
@@ -85,6 +86,8 @@ type Backend struct {
 	rst       *stmts // reader statements prepared on r
 	closeOnce sync.Once
 	closeErr  error
+
+	commits atomic.Int64 // write transactions committed, for CommitCounter
 }
 
 var _ backend.Backend = (*Backend)(nil)
@@ -106,13 +109,28 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Backend, error) {
 	if err != nil {
 		return nil, fmt.Errorf("opening sqlite %s: %w", dsn, err)
 	}
-	b := &Backend{clock: cfg.clock, name: dsn, memory: memory, sem: make(chan struct{}, 1)}
-	if err := b.open(ctx, path, query); err != nil {
-		b.closeDBs()
-		return nil, fmt.Errorf("opening sqlite %s: %w", dsn, err)
+	if !memory {
+		if err := checkPath(path); err != nil {
+			return nil, err
+		}
 	}
-	if err := b.Migrate(ctx); err != nil {
-		b.closeDBs()
+	// Two processes creating the same new file race for the switch to WAL and for the
+	// first migration; SQLite answers the loser with SQLITE_BUSY at once, without its
+	// busy handler, so the whole open is retried for as long as the busy timeout.
+	var b *Backend
+	err = retryBusy(ctx, func() error {
+		b = &Backend{clock: cfg.clock, name: dsn, memory: memory, sem: make(chan struct{}, 1)}
+		if err := b.open(ctx, path, query); err != nil {
+			b.closeDBs()
+			return fmt.Errorf("opening sqlite %s: %w", dsn, err)
+		}
+		if err := b.Migrate(ctx); err != nil {
+			b.closeDBs()
+			return err
+		}
+		return nil
+	})
+	if err != nil {
 		return nil, err
 	}
 	return b, nil
@@ -189,7 +207,14 @@ func (b *Backend) open(ctx context.Context, path, query string) error {
 			return err
 		}
 	} else {
-		wdsn = path + "?" + common + "&_journal_mode=WAL&_synchronous=NORMAL&_pragma=journal_size_limit(67108864)" + extra
+		// synchronous=NORMAL in WAL mode survives a process crash; a power loss may
+		// lose the last commits. "?_synchronous=FULL" (stent --sqlite-sync full) syncs
+		// every commit instead.
+		sync := "&_synchronous=NORMAL"
+		if q, err := url.ParseQuery(query); err == nil && (q.Has("_synchronous") || q.Has("_sync")) {
+			sync = ""
+		}
+		wdsn = path + "?" + common + "&_journal_mode=WAL" + sync + "&_pragma=journal_size_limit(67108864)" + extra
 		rdsn = path + "?" + common + "&_query_only=1" + extra
 	}
 

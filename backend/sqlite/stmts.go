@@ -11,7 +11,8 @@ import (
 
 // execColumns is the column list scanned by scanExecution.
 const execColumns = `id, parent_id, parent_seq, bundle, entry, args, queue, status, result, error,
-	version, run, created_at, updated_at, start_at, deadline, completed_at`
+	version, run, created_at, updated_at, start_at, deadline, completed_at,
+	CASE WHEN crash_version = version THEN crashes ELSE 0 END`
 
 // deadLetterColumns is the column list scanned by scanDeadLetter.
 const deadLetterColumns = `id, execution_id, seq, activity, payload, error, status, created_at`
@@ -104,7 +105,10 @@ const (
 		ON CONFLICT (id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at
 		WHERE heartbeat_at < excluded.heartbeat_at - 1000`
 	// sqlReclaim finds the claimed tasks through both claim indexes (priority 0 and not).
-	sqlReclaim = `UPDATE tasks SET status = 'pending', rerun = 0, lease_owner = NULL, lease_expires_at = NULL
+	// An activity task's attempt grows with each reclaim: its worker's death counts as
+	// an attempt against the retry policy.
+	sqlReclaim = `UPDATE tasks SET status = 'pending', rerun = 0, lease_owner = NULL, lease_expires_at = NULL,
+			attempt = attempt + (kind = 'activity')
 		WHERE id IN (
 			SELECT id FROM tasks WHERE kind IN ('workflow', 'activity', 'timer', 'deadline') AND status = 'claimed' AND priority = 0
 			UNION ALL
@@ -118,6 +122,13 @@ const (
 			UNION ALL
 			SELECT activity FROM tasks WHERE kind = 'activity' AND status = 'claimed' AND priority <> 0)
 		WHERE activity IN (SELECT value FROM json_each(?1)) GROUP BY activity`
+	// sqlCountCrashes counts a crash for each execution whose workflow task
+	// sqlReclaim (same arguments) is about to reclaim: per step, by version.
+	sqlCountCrashes = `UPDATE executions
+		SET crashes = CASE WHEN crash_version = version THEN crashes + 1 ELSE 1 END, crash_version = version
+		WHERE id IN (SELECT execution_id FROM tasks WHERE kind = 'workflow' AND status = 'claimed'
+			AND (lease_expires_at < ?1 OR (?2 IS NOT NULL AND NOT EXISTS (
+				SELECT 1 FROM workers w WHERE w.id = tasks.lease_owner AND w.heartbeat_at >= ?2))))`
 	sqlPruneWorkers = `DELETE FROM workers WHERE heartbeat_at < ?`
 	// sqlTimerName is the name of the timer_scheduled event a timer task belongs to.
 	sqlTimerName = `SELECT name FROM events
@@ -250,7 +261,7 @@ type stmts struct {
 	execStatus, insertSignal, consumeSignal, cancelTimer, upsertCache, insertDeadLetter,
 	deleteExecEvents, deleteExecTasksButDead, continueAsNew,
 	fencedDelete, fencedRelease, fencedRetry, fencedExtend, deleteTask, rerunTask,
-	heartbeat, claimHeartbeat, reclaim, pruneWorkers, claimedActivities *sql.Stmt
+	heartbeat, claimHeartbeat, reclaim, countCrashes, pruneWorkers, claimedActivities *sql.Stmt
 
 	getExecution, history, logs, getScript, pendingSignals, cachedResult, getDeadLetter *sql.Stmt
 
@@ -262,6 +273,8 @@ type stmts struct {
 	// Hand-off claims (handoff.go), prepared on first use; writer only.
 	claimByID  map[int]*sql.Stmt // by number of queues
 	claimByIDs *sql.Stmt
+	// prepared on first use by fused.go
+	executionForStep *sql.Stmt
 
 	all []*sql.Stmt
 }
@@ -323,6 +336,7 @@ func prepare(ctx context.Context, p preparer, writer bool) (*stmts, error) {
 		do(&s.heartbeat, sqlHeartbeat)
 		do(&s.claimHeartbeat, sqlClaimHeartbeat)
 		do(&s.reclaim, sqlReclaim)
+		do(&s.countCrashes, sqlCountCrashes)
 		do(&s.pruneWorkers, sqlPruneWorkers)
 		do(&s.claimedActivities, sqlClaimedActivities)
 		do(&s.timerName, sqlTimerName)

@@ -32,6 +32,9 @@ func (b *Backend) ReclaimTasks(ctx context.Context, grace time.Duration) (int, e
 		if grace > 0 {
 			cutoff = t.now - grace.Milliseconds()
 		}
+		if _, err := t.exec(t.st.countCrashes, t.now, cutoff); err != nil {
+			return err
+		}
 		res, err := t.exec(t.st.reclaim, t.now, cutoff)
 		if err != nil {
 			return err
@@ -523,7 +526,25 @@ func (t *wtx) completeWorkflow(r backend.WorkflowTaskResult, newVersion *int64, 
 		return fmt.Errorf("execution %s is %s at version %d, expected running at version %d: %w",
 			r.ExecutionID, status, version, r.ExpectedVersion, backend.ErrStaleExecution)
 	}
+	return t.applyWorkflowResult(r, stepTarget{task: r.Task.ID, rerun: rerun != 0, parentID: parentID, entry: entry,
+		queue: queue, parentSeq: parentSeq, run: run, parentRun: parentRun}, newVersion, created)
+}
 
+// stepTarget is what applyWorkflowResult needs to know of the execution a step
+// advances, and of its workflow task (task 0: there is none, see CompleteActivityAndStep).
+type stepTarget struct {
+	task                      int64
+	rerun                     bool
+	parentID, entry, queue    string
+	parentSeq, run, parentRun int
+}
+
+// applyWorkflowResult writes a checked workflow task result: events, tasks, children,
+// logs, signals, timers, then the version bump (and the workflow task's removal or
+// rerun), the finish or the restart.
+func (t *wtx) applyWorkflowResult(r backend.WorkflowTaskResult, w stepTarget, newVersion *int64, created *[]createdTask) error {
+	st := t.st
+	queue, run := w.queue, w.run
 	for _, ev := range r.Events {
 		if err := t.appendEvent(r.ExecutionID, ev); err != nil {
 			return err
@@ -588,14 +609,17 @@ func (t *wtx) completeWorkflow(r backend.WorkflowTaskResult, newVersion *int64, 
 		if err := t.queryRow(st.bumpVersion, t.now, r.ExecutionID).Scan(newVersion); err != nil {
 			return err
 		}
-		if rerun != 0 {
-			_, err = t.exec(st.rerunTask, t.now, r.Task.ID)
-		} else {
-			_, err = t.exec(st.deleteTask, r.Task.ID)
+		var err error
+		switch {
+		case w.task == 0:
+		case w.rerun:
+			_, err = t.exec(st.rerunTask, t.now, w.task)
+		default:
+			_, err = t.exec(st.deleteTask, w.task)
 		}
 		return err
 	}
-	if err := t.finish(r.ExecutionID, *r.Finish, parentID, parentSeq, parentRun, entry, newVersion); err != nil {
+	if err := t.finish(r.ExecutionID, *r.Finish, w.parentID, w.parentSeq, w.parentRun, w.entry, newVersion); err != nil {
 		return err
 	}
 	if r.DeadLetter != nil && r.Finish.Status == backend.StatusFailed {

@@ -30,8 +30,9 @@ func interspersed(app *cli.App, args []string) []string {
 	cmd := app.Command(args[i])
 	out = append(out, args[i])
 	i++
-	// Descend into subcommands (stent schedule create …).
-	for cmd != nil && len(cmd.Subcommands) > 0 && i < len(args) {
+	// Descend into subcommands (stent schedule create …, stent dlq list …) and reorder
+	// the innermost one's flags.
+	for cmd != nil && len(cmd.Subcommands) > 0 && i < len(args) && !strings.HasPrefix(args[i], "-") {
 		sub := cmd.Command(args[i])
 		if sub == nil {
 			break

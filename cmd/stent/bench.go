@@ -24,6 +24,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/stent-go/stent"
+	"github.com/stent-go/stent/backend"
 	"github.com/stent-go/stent/backend/postgres"
 	stentredis "github.com/stent-go/stent/backend/redis"
 )
@@ -112,6 +113,7 @@ meaningful for PostgreSQL.`,
 			&cli.IntFlag{Name: "concurrency", Usage: "tasks each worker runs at once", Value: 64},
 			&cli.IntFlag{Name: "workers", Usage: "worker processes (this one included)", Value: 1},
 			&cli.BoolFlag{Name: "json", Usage: "print one JSON object per scenario"},
+			&cli.BoolFlag{Name: "telemetry", Usage: "trace (spans exported over OTLP/HTTP to a local sink) and record metrics, to measure their cost"},
 			&cli.Float64Flag{Name: "scale", Usage: "multiply workload sizes (for quick checks)", Value: 1, Hidden: true},
 			&cli.StringFlag{Name: "cpuprofile", Usage: "write a CPU profile of this process to FILE", Hidden: true},
 			&cli.StringFlag{Name: "timeout", Usage: "give up on a run after this long", Value: "10m", Hidden: true},
@@ -283,6 +285,9 @@ type scenarioResult struct {
 	// P4 only.
 	Steps        []stepResult `json:"steps,omitempty"`
 	PerStepRatio float64      `json:"per_step_ratio,omitempty"`
+	// CommitsPerStep is the median over runs of committed transactions per activity
+	// (see commitsPerStep); for P4, of the largest N.
+	CommitsPerStep float64 `json:"commits_per_step,omitempty"`
 }
 
 type stepResult struct {
@@ -291,6 +296,8 @@ type stepResult struct {
 	PerStepMS  float64   `json:"per_step_ms"`
 	ActsPerSec float64   `json:"activities_per_sec"`
 	RunsWallMS []float64 `json:"runs_wall_ms"`
+	// CommitsPerStep: committed transactions per step, median over runs.
+	CommitsPerStep float64 `json:"commits_per_step,omitempty"`
 }
 
 // runStats is what one run measured.
@@ -298,6 +305,7 @@ type runStats struct {
 	wall      time.Duration
 	dispatch  time.Duration
 	latencies []time.Duration
+	commits   int64 // transactions committed during the run; -1 when the backend does not count
 }
 
 func scaled(n int, f float64) int { return max(1, int(math.Round(float64(n)*f))) }
@@ -336,6 +344,7 @@ func benchScenario(ctx context.Context, cfg benchConfig, sc string) (*scenarioRe
 			res.Steps = append(res.Steps, stepResult{
 				N: n, WallMS: ms(wall), PerStepMS: ms(wall) / float64(n),
 				ActsPerSec: float64(n) / wall.Seconds(), RunsWallMS: runWalls(stats),
+				CommitsPerStep: commitsPerStep(stats, n),
 			})
 			res.Executions++
 			res.Activities += n
@@ -345,6 +354,7 @@ func benchScenario(ctx context.Context, cfg benchConfig, sc string) (*scenarioRe
 		res.ExecsPerSec = 1 / (last.WallMS / 1000)
 		res.ActsPerSec = last.ActsPerSec
 		res.Executions, res.Activities = 1, last.N
+		res.CommitsPerStep = last.CommitsPerStep
 		if res.Steps[0].PerStepMS > 0 {
 			res.PerStepRatio = last.PerStepMS / res.Steps[0].PerStepMS
 		}
@@ -365,6 +375,7 @@ func benchScenario(ctx context.Context, cfg benchConfig, sc string) (*scenarioRe
 	res.WallMS, res.RunsWallMS = ms(wall), runWalls(stats)
 	res.ExecsPerSec = float64(res.Executions) / wall.Seconds()
 	res.ActsPerSec = float64(res.Activities) / wall.Seconds()
+	res.CommitsPerStep = commitsPerStep(stats, res.Activities)
 	if sc != "P5" {
 		res.DispatchMS = ms(medianDur(stats, func(s runStats) time.Duration { return s.dispatch }))
 	}
@@ -442,13 +453,76 @@ func oneRun(ctx context.Context, cfg benchConfig, body func(context.Context, *st
 	}
 	rctx, cancel := context.WithTimeout(ctx, cfg.timeout)
 	defer cancel()
-	return body(rctx, eng, dir)
+	before, counted := readCommits(ctx, eng)
+	st, err := body(rctx, eng, dir)
+	st.commits = -1
+	if err == nil && counted {
+		if backendName(dsn) == "postgres" {
+			// Sessions report their counts when idle, at most once a second.
+			sleepCtx(ctx, 1200*time.Millisecond)
+		}
+		if after, ok := readCommits(ctx, eng); ok {
+			st.commits = after - before
+		}
+	}
+	return st, err
+}
+
+// readCommits reads the backend's commit count, if it keeps one.
+func readCommits(ctx context.Context, eng *stent.Engine) (int64, bool) {
+	cc, ok := eng.Backend().(backend.CommitCounter)
+	if !ok {
+		return 0, false
+	}
+	n, err := cc.Commits(ctx)
+	return n, err == nil
+}
+
+// commitsPerStep is the median over runs of the transactions committed per step (an
+// activity), 0 when they were not counted.
+func commitsPerStep(stats []runStats, steps int) float64 {
+	var per []float64
+	for _, s := range stats {
+		if s.commits >= 0 && steps > 0 {
+			per = append(per, float64(s.commits)/float64(steps))
+		}
+	}
+	if len(per) == 0 {
+		return 0
+	}
+	slices.Sort(per)
+	m := per[len(per)/2]
+	if len(per)%2 == 0 {
+		m = (per[len(per)/2-1] + m) / 2
+	}
+	return math.Round(m*100) / 100
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
 }
 
 // openBenchEngine opens an engine on dsn (in schema, for PostgreSQL, when given) with
 // the `work` activity registered.
 func openBenchEngine(ctx context.Context, cfg benchConfig, dsn, schema string) (*stent.Engine, error) {
 	opts := []stent.Option{stent.WithLogger(logger(cfg.c))}
+	if cfg.c.Bool("telemetry") {
+		tel, shutdown, err := benchTelemetry(ctx)
+		if err != nil {
+			return nil, err
+		}
+		atExit(shutdown)
+		opts = append(opts, tel...)
+	}
+	dsn, err := withSQLiteSync(cfg.c, dsn)
+	if err != nil {
+		return nil, err
+	}
 	if cfg.redis != "" {
 		opts = append(opts, stent.WithRedis(cfg.redis))
 	}
@@ -550,6 +624,9 @@ func startBenchWorker(ctx context.Context, cfg benchConfig, dsn, schema string) 
 	}
 	if cfg.redis != "" {
 		args = append(args, "--redis", cfg.redis)
+	}
+	if cfg.c.Bool("telemetry") {
+		args = append(args, "--telemetry")
 	}
 	cmd := exec.Command(cfg.exe, args...)
 	cmd.Stderr = cfg.c.App.ErrWriter
@@ -716,5 +793,18 @@ func printBenchTable(w io.Writer, results []*scenarioResult) {
 	}
 	for _, n := range notes {
 		fmt.Fprintln(w, n)
+	}
+	var per []string
+	for _, r := range results {
+		if r.CommitsPerStep > 0 {
+			per = append(per, fmt.Sprintf("%s %.2f", r.Scenario, r.CommitsPerStep))
+		}
+	}
+	if len(per) > 0 {
+		what := "write transactions of this process"
+		if len(results) > 0 && results[0].Backend == "postgres" {
+			what = "pg_stat_database.xact_commit, reads included"
+		}
+		fmt.Fprintf(w, "transactions per step (%s): %s\n", what, strings.Join(per, ", "))
 	}
 }

@@ -29,12 +29,14 @@ var (
 	queueFlag    = &cli.StringFlag{Name: "queue", Usage: "queue of the execution's tasks", Value: backend.DefaultQueue}
 	delayFlag    = &cli.StringFlag{Name: "delay", Usage: "start the execution after this long (e.g. 30m)"}
 	maxDurFlag   = &cli.StringFlag{Name: "max-duration", Usage: "end the execution as timed out after this long (e.g. 1h)"}
+	modPathFlag  = &cli.StringFlag{Name: "module-path", Usage: "directory tree load() may read from (default: the script's directory)"}
 	priorityFlag = &cli.IntFlag{Name: "priority", Usage: "priority of the execution's tasks (higher first)"}
 )
 
 func workerFlags() []cli.Flag {
 	return []cli.Flag{
 		activityFlag,
+		&cli.StringSliceFlag{Name: "activity-env", Usage: "pass this environment variable to command activities although it names Stent or libpq configuration (STENT_*, PG*) (repeatable)"},
 		&cli.StringSliceFlag{Name: "max-concurrent", Usage: "cap an activity's attempts running at once across all workers: NAME=N (repeatable)"},
 		&cli.IntFlag{Name: "concurrency", Usage: "tasks run at once", Value: 16},
 		&cli.StringFlag{Name: "lease", Usage: "task lease duration", Value: "5m"},
@@ -42,6 +44,9 @@ func workerFlags() []cli.Flag {
 		&cli.StringFlag{Name: "dead-worker-grace", Usage: "reclaim the tasks of a worker silent this long", Value: "10s"},
 		&cli.IntFlag{Name: "cache-size", Usage: "live executions kept in memory (0 turns the cache off)", Value: 4096},
 		&cli.Uint64Flag{Name: "max-steps", Usage: "Starlark steps allowed between two checkpoints", Value: 5_000_000},
+		&cli.Int64Flag{Name: "max-script-memory", Usage: "memory (bytes) one step of a script may take before it fails with \"memory limit exceeded\"", Value: stent.DefaultScriptMemory},
+		&cli.IntFlag{Name: "max-payload", Usage: "largest value (bytes of JSON) crossing a checkpoint: arguments, results, signals", Value: stent.DefaultMaxPayload},
+		metricsAddrFlag,
 	}
 }
 
@@ -79,7 +84,13 @@ func workerOptions(c *cli.Context) (stent.WorkerOptions, []stent.Option, error) 
 	// A long-running worker lets a step wait for a worker that runs its activity;
 	// exec, alone with its execution, fails it at once.
 	o.AwaitActivityWorkers = c.Command.Name == "worker"
-	engOpts := []stent.Option{stent.WithCacheSize(c.Int("cache-size")), stent.WithStepLimit(c.Uint64("max-steps"))}
+	if c.Int64("max-script-memory") < 1<<20 {
+		return o, nil, failf(exitUsage, "--max-script-memory must be at least 1 MiB (1048576), got %d", c.Int64("max-script-memory"))
+	}
+	if c.Int("max-payload") < 1 {
+		return o, nil, failf(exitUsage, "--max-payload must be at least 1 byte, got %d", c.Int("max-payload"))
+	}
+	engOpts := []stent.Option{stent.WithCacheSize(c.Int("cache-size")), stent.WithStepLimit(c.Uint64("max-steps")), stent.WithMaxPayload(c.Int("max-payload")), stent.WithScriptMemory(c.Int64("max-script-memory"))}
 	return o, engOpts, nil
 }
 
@@ -93,9 +104,15 @@ func registerCommands(c *cli.Context, eng *stent.Engine) error {
 		}
 		caps[name] = v
 	}
+	pass := c.StringSlice("activity-env")
+	for _, name := range pass {
+		if err := activities.CheckEnvName(name); err != nil {
+			return failf(exitUsage, "--activity-env: %v", err)
+		}
+	}
 	for _, spec := range c.StringSlice("activity") {
 		name, _, _ := strings.Cut(spec, "=")
-		var opts []activities.Option
+		opts := []activities.Option{activities.WithPassEnv(pass...)}
 		if n, ok := caps[strings.TrimSpace(name)]; ok {
 			opts = append(opts, activities.WithMaxConcurrent(n))
 			delete(caps, strings.TrimSpace(name))
@@ -123,6 +140,9 @@ func dispatchOptions(c *cli.Context) ([]stent.DispatchOption, error) {
 	}
 	if p := c.Int("priority"); p != 0 {
 		opts = append(opts, stent.Priority(p))
+	}
+	if m := c.String("module-path"); m != "" {
+		opts = append(opts, stent.ModulePath(m))
 	}
 	d, err := parseDurationFlag(c, "delay")
 	if err != nil {
@@ -156,7 +176,7 @@ func execCommand() *cli.Command {
 		Name:      "exec",
 		Usage:     "dispatch a script and serve it in this process until it ends; print its result as JSON",
 		ArgsUsage: "SCRIPT",
-		Flags:     append([]cli.Flag{argsFlag, idFlag, entryFlag, queueFlag, priorityFlag, delayFlag, maxDurFlag}, workerFlags()...),
+		Flags:     append([]cli.Flag{argsFlag, idFlag, entryFlag, queueFlag, priorityFlag, delayFlag, maxDurFlag, modPathFlag}, workerFlags()...),
 		Action: func(c *cli.Context) error {
 			script, err := scriptArg(c)
 			if err != nil {
@@ -192,7 +212,9 @@ func execCommand() *cli.Command {
 			}
 			res, werr := eng.WaitFor(ctx, id)
 			stopServe()
-			if serr := <-served; serr != nil && werr == nil {
+			// Stopping the worker cancels it; that is not an error of its own (an execution
+			// that had already ended returns before the worker is even up).
+			if serr := <-served; serr != nil && werr == nil && !errors.Is(serr, context.Canceled) {
 				return serr
 			}
 			if res == nil {
@@ -229,7 +251,7 @@ func dispatchCommand() *cli.Command {
 		Name:      "dispatch",
 		Usage:     "create an execution for a worker to run; print its ID",
 		ArgsUsage: "SCRIPT",
-		Flags:     []cli.Flag{argsFlag, idFlag, entryFlag, queueFlag, priorityFlag, delayFlag, maxDurFlag},
+		Flags:     []cli.Flag{argsFlag, idFlag, entryFlag, queueFlag, priorityFlag, delayFlag, maxDurFlag, modPathFlag},
 		Action: func(c *cli.Context) error {
 			script, err := scriptArg(c)
 			if err != nil {
@@ -315,68 +337,6 @@ func waitCommand() *cli.Command {
 	}
 }
 
-func statusCommand() *cli.Command {
-	return &cli.Command{
-		Name:      "status",
-		Usage:     "show an execution's state",
-		ArgsUsage: "ID",
-		Flags:     []cli.Flag{&cli.BoolFlag{Name: "json", Usage: "print JSON"}},
-		Action: func(c *cli.Context) error {
-			return withExecution(c, func(eng *stent.Engine, ex *backend.Execution) error {
-				if c.Bool("json") {
-					m := executionJSON(ex)
-					if err := addWaiting(c, eng, ex, m); err != nil {
-						return err
-					}
-					return writeJSON(c, m)
-				}
-				w := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
-				fmt.Fprintf(w, "id\t%s\n", ex.ID)
-				fmt.Fprintf(w, "status\t%s\n", ex.Status)
-				fmt.Fprintf(w, "script\t%s (entry %s)\n", ex.Bundle.Main, ex.Entry)
-				fmt.Fprintf(w, "args\t%s\n", ex.Args)
-				if ex.ParentID != "" {
-					fmt.Fprintf(w, "parent\t%s (step %d)\n", ex.ParentID, ex.ParentSeq)
-				}
-				fmt.Fprintf(w, "created\t%s\n", ex.CreatedAt.Format(time.RFC3339))
-				if ex.CompletedAt != nil {
-					fmt.Fprintf(w, "ended\t%s (%s)\n", ex.CompletedAt.Format(time.RFC3339), ex.CompletedAt.Sub(ex.CreatedAt).Round(time.Millisecond))
-				}
-				if len(ex.Result) > 0 {
-					fmt.Fprintf(w, "result\t%s\n", ex.Result)
-				}
-				if ex.Error != nil {
-					fmt.Fprintf(w, "error\t%s\n", ex.Error.Message)
-				}
-				if err := w.Flush(); err != nil {
-					return err
-				}
-				return printWaiting(c, eng, ex, c.App.Writer)
-			})
-		},
-	}
-}
-
-func executionJSON(ex *backend.Execution) map[string]any {
-	m := map[string]any{
-		"id": ex.ID, "status": ex.Status, "script": ex.Bundle.Main, "entry": ex.Entry,
-		"args": ex.Args, "created_at": ex.CreatedAt, "version": ex.Version,
-	}
-	if ex.ParentID != "" {
-		m["parent_id"], m["parent_seq"] = ex.ParentID, ex.ParentSeq
-	}
-	if len(ex.Result) > 0 {
-		m["result"] = ex.Result
-	}
-	if ex.Error != nil {
-		m["error"] = ex.Error
-	}
-	if ex.CompletedAt != nil {
-		m["completed_at"] = ex.CompletedAt
-	}
-	return m
-}
-
 func writeJSON(c *cli.Context, v any) error {
 	enc := json.NewEncoder(c.App.Writer)
 	enc.SetEscapeHTML(false)
@@ -395,9 +355,10 @@ func historyCommand() *cli.Command {
 				if err != nil {
 					return err
 				}
+				// Events are numbered per execution, 1..N (the stored IDs are database-wide).
 				if c.Bool("json") {
-					for _, ev := range events {
-						if err := writeJSON(c, ev); err != nil {
+					for i, ev := range events {
+						if err := writeJSON(c, newEventJSON(i+1, ev)); err != nil {
 							return err
 						}
 					}
@@ -405,8 +366,8 @@ func historyCommand() *cli.Command {
 				}
 				w := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
 				fmt.Fprintln(w, "EVENT\tSEQ\tKIND\tNAME\tDETAIL\tAT")
-				for _, ev := range events {
-					fmt.Fprintf(w, "%d\t%d\t%s\t%s\t%s\t%s\n", ev.ID, ev.Seq, ev.Kind, ev.Name, eventDetail(ev), ev.At.Format("15:04:05.000"))
+				for i, ev := range events {
+					fmt.Fprintf(w, "%d\t%d\t%s\t%s\t%s\t%s\n", i+1, ev.Seq, ev.Kind, ev.Name, eventDetail(ev), ev.At.UTC().Format("15:04:05.000"))
 				}
 				return w.Flush()
 			})
@@ -460,47 +421,6 @@ func shorten(s string, n int) string {
 	return s[:n-1] + "…"
 }
 
-func listCommand() *cli.Command {
-	return &cli.Command{
-		Name:  "list",
-		Usage: "list executions, newest first",
-		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "status", Usage: "only this status (running, completed, failed, cancelled, timed_out)"},
-			&cli.BoolFlag{Name: "all", Usage: "include child executions"},
-			&cli.IntFlag{Name: "limit", Value: 50},
-			&cli.BoolFlag{Name: "json", Usage: "print one JSON object per execution"},
-		},
-		Action: func(c *cli.Context) error {
-			return withEngine(c, func(eng *stent.Engine) error {
-				st := backend.Status(c.String("status"))
-				switch st {
-				case "", backend.StatusRunning, backend.StatusCompleted, backend.StatusFailed, backend.StatusCancelled, backend.StatusTimedOut:
-				default:
-					return failf(exitUsage, "--status %q: want running, completed, failed, cancelled or timed_out", st)
-				}
-				list, err := eng.List(c.Context, backend.ListFilter{Status: st, RootOnly: !c.Bool("all"), Limit: c.Int("limit")})
-				if err != nil {
-					return err
-				}
-				if c.Bool("json") {
-					for i := range list {
-						if err := writeJSON(c, executionJSON(&list[i])); err != nil {
-							return err
-						}
-					}
-					return nil
-				}
-				w := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
-				fmt.Fprintln(w, "ID\tSTATUS\tSCRIPT\tENTRY\tCREATED")
-				for _, ex := range list {
-					fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", ex.ID, ex.Status, ex.Bundle.Main, ex.Entry, ex.CreatedAt.Format(time.RFC3339))
-				}
-				return w.Flush()
-			})
-		},
-	}
-}
-
 func migrateCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "migrate",
@@ -522,11 +442,20 @@ func logsCommand() *cli.Command {
 		Name:      "logs",
 		Usage:     "show what an execution's script printed (print and log), once per line",
 		ArgsUsage: "ID",
+		Flags:     []cli.Flag{&cli.BoolFlag{Name: "json", Usage: "print one JSON object per line printed"}},
 		Action: func(c *cli.Context) error {
 			return withExecution(c, func(eng *stent.Engine, ex *backend.Execution) error {
 				lines, err := eng.Backend().Logs(c.Context, ex.ID)
 				if err != nil {
 					return err
+				}
+				if c.Bool("json") {
+					for _, l := range lines {
+						if err := writeJSON(c, LogLineJSON{Run: l.Run, At: l.At.UTC(), Message: l.Message}); err != nil {
+							return err
+						}
+					}
+					return nil
 				}
 				for _, l := range lines {
 					fmt.Fprintf(c.App.Writer, "%s  %s\n", l.At.Format("15:04:05.000"), l.Message)

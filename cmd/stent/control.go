@@ -16,11 +16,34 @@ import (
 func cancelCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "cancel",
-		Usage:     "cancel a running execution and its children",
+		Usage:     "ask a running execution and its children to cancel: the script sees it at its current wait and may compensate (see terminate)",
 		ArgsUsage: "ID",
+		Flags: []cli.Flag{&cli.DurationFlag{Name: "cancel-grace", Value: stent.DefaultCancelGrace,
+			Usage: "how long the script may still run after the request before it is terminated"}},
 		Action: func(c *cli.Context) error {
 			return withExecution(c, func(eng *stent.Engine, ex *backend.Execution) error {
-				return eng.Cancel(c.Context, ex.ID)
+				if ex.Status.Terminal() {
+					return cancelEnded(c, ex)
+				}
+				if err := eng.Cancel(c.Context, ex.ID, stent.CancelGrace(c.Duration("cancel-grace"))); err != nil {
+					return err
+				}
+				// An execution that had not started ends at once; a running script sees the
+				// request at its current wait and may compensate first.
+				now, err := eng.Get(c.Context, ex.ID)
+				if err != nil {
+					return err
+				}
+				switch {
+				case now.Status == backend.StatusCancelled:
+					fmt.Fprintf(c.App.ErrWriter, "execution %s cancelled\n", ex.ID)
+				case now.Status.Terminal():
+					return cancelEnded(c, now)
+				default:
+					fmt.Fprintf(c.App.ErrWriter, "cancellation of execution %s requested: its script may compensate, then it ends cancelled (at the latest after %s)\n",
+						ex.ID, c.Duration("cancel-grace"))
+				}
+				return nil
 			})
 		},
 	}
@@ -44,13 +67,40 @@ func signalCommand() *cli.Command {
 				}
 			}
 			return withEngine(c, func(eng *stent.Engine) error {
-				if _, err := eng.Get(c.Context, id); err != nil {
+				ex, err := eng.Get(c.Context, id)
+				if err != nil {
 					return notFound(id, err)
 				}
-				return eng.SignalJSON(c.Context, id, name, payload)
+				if ex.Status.Terminal() {
+					return endedError(ex, fmt.Sprintf("it cannot receive signal %q", name))
+				}
+				if err := eng.SignalJSON(c.Context, id, name, payload); err != nil {
+					// It may have ended meanwhile: say so the same way.
+					if now, gerr := eng.Get(c.Context, id); gerr == nil && now.Status.Terminal() {
+						return endedError(now, fmt.Sprintf("it cannot receive signal %q", name))
+					}
+					return err
+				}
+				return nil
 			})
 		},
 	}
+}
+
+// endedError is how cancel and signal refuse an execution that already ended: a
+// message naming its state, exit 1.
+func endedError(ex *backend.Execution, consequence string) error {
+	return failf(exitFailed, "execution %s already ended: it is %s; %s", ex.ID, ex.Status, consequence)
+}
+
+// cancelEnded answers cancel for an ended execution: one already cancelled is fine
+// (cancel is idempotent), any other end is refused.
+func cancelEnded(c *cli.Context, ex *backend.Execution) error {
+	if ex.Status == backend.StatusCancelled {
+		fmt.Fprintf(c.App.ErrWriter, "execution %s is already cancelled\n", ex.ID)
+		return nil
+	}
+	return endedError(ex, "there is nothing to cancel")
 }
 
 func dlqCommand() *cli.Command {
@@ -71,7 +121,11 @@ func dlqCommand() *cli.Command {
 			{
 				Name:  "list",
 				Usage: "list dead letters",
-				Flags: []cli.Flag{&cli.StringFlag{Name: "status", Usage: "open, replayed, discarded (default: open)", Value: "open"}, &cli.BoolFlag{Name: "all"}, commandLineOnly(dbFlag)},
+				Flags: []cli.Flag{
+					&cli.StringFlag{Name: "status", Usage: "only this status: open, replayed or discarded", Value: "open"},
+					&cli.BoolFlag{Name: "all", Usage: "every dead letter, whatever its status"},
+					&cli.BoolFlag{Name: "json", Usage: "print one JSON object per dead letter"},
+					commandLineOnly(dbFlag)},
 				Action: func(c *cli.Context) error {
 					return withEngine(c, func(eng *stent.Engine) error {
 						status := c.String("status")
@@ -81,6 +135,14 @@ func dlqCommand() *cli.Command {
 						list, err := eng.DeadLetters(c.Context, status, 200)
 						if err != nil {
 							return err
+						}
+						if c.Bool("json") {
+							for i := range list {
+								if err := writeJSON(c, newDeadLetterJSON(&list[i])); err != nil {
+									return err
+								}
+							}
+							return nil
 						}
 						w := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
 						fmt.Fprintln(w, "ID\tEXECUTION\tSTEP\tACTIVITY\tSTATUS\tERROR\tAT")
@@ -107,7 +169,7 @@ func dlqCommand() *cli.Command {
 						if err != nil {
 							return failf(exitUsage, "dead letter %d: %v", id, err)
 						}
-						return writeJSON(c, d)
+						return writeJSON(c, newDeadLetterJSON(d))
 					})
 				},
 			},
@@ -148,7 +210,8 @@ func cacheCommand() *cli.Command {
 		Name:  "cache",
 		Usage: "manage the activity result cache",
 		Subcommands: []*cli.Command{{
-			Name: "clear", Usage: "forget cached results of one activity, or of all", ArgsUsage: "[NAME]", Flags: []cli.Flag{commandLineOnly(dbFlag)},
+			Name: "clear", Usage: "forget cached results of one activity, or of all", ArgsUsage: "[NAME]",
+			Flags: []cli.Flag{&cli.BoolFlag{Name: "json", Usage: "print a JSON object"}, commandLineOnly(dbFlag)},
 			Action: func(c *cli.Context) error {
 				if c.NArg() > 1 {
 					return failf(exitUsage, "cache clear takes at most one activity name")
@@ -157,6 +220,9 @@ func cacheCommand() *cli.Command {
 					n, err := eng.ClearCache(c.Context, c.Args().First())
 					if err != nil {
 						return err
+					}
+					if c.Bool("json") {
+						return writeJSON(c, CacheClearJSON{Activity: c.Args().First(), Cleared: n})
 					}
 					fmt.Fprintf(c.App.ErrWriter, "cleared %d cached results\n", n)
 					return nil

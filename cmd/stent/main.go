@@ -34,7 +34,8 @@ func main() {
 // run is main without os.Exit, for tests.
 func run(args []string, stdout, stderr io.Writer) int {
 	app := newApp(stdout, stderr)
-	err := app.Run(interspersed(app, args))
+	defer flushTelemetry()
+	err := app.RunContext(callerTraceContext(context.Background()), interspersed(app, args))
 	return exitCode(err, stderr)
 }
 
@@ -114,7 +115,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		Usage:                "durable workflows written in Starlark",
 		Writer:               stdout,
 		ErrWriter:            stderr,
-		Flags:                []cli.Flag{dbFlag, redisFlag, logLevelFlag},
+		Flags:                []cli.Flag{dbFlag, redisFlag, logLevelFlag, logFormatFlag, sqliteSyncFlag},
 		EnableBashCompletion: true,
 		ExitErrHandler:       func(*cli.Context, error) {},
 		OnUsageError: func(c *cli.Context, err error, isSubcommand bool) error {
@@ -139,22 +140,31 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			workersCommand(),
 			scheduleCommand(),
 			pruneCommand(),
+			replayCommand(),
+			upgradeCommand(),
+			retryCommand(),
+			terminateCommand(),
+			uiCommand(),
 		},
 	}
 	for _, c := range app.Commands {
 		c.OnUsageError = app.OnUsageError
 		// The database and log flags are accepted after the command name too.
-		c.Flags = append(c.Flags, commandLineOnly(dbFlag), commandLineOnly(redisFlag), commandLineOnly(logLevelFlag))
+		db := commandLineOnly(dbFlag)
+		if c.Name == "bench" { // bench measures a fresh temporary database unless told otherwise
+			db.Value, db.Usage = "", "database to measure (default: a fresh temporary SQLite file per run)"
+		}
+		c.Flags = append(c.Flags, db, commandLineOnly(redisFlag), commandLineOnly(logLevelFlag), commandLineOnly(logFormatFlag), commandLineOnly(sqliteSyncFlag))
 	}
 	return app
 }
 
 func logger(c *cli.Context) *slog.Logger {
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(flagValue(c, "log-level"))); err != nil {
-		level = slog.LevelWarn
+	h, err := newLogHandler(c.App.ErrWriter, flagValue(c, "log-format"), flagValue(c, "log-level"))
+	if err != nil { // reported by checkLogFlags
+		h = slog.NewTextHandler(c.App.ErrWriter, &slog.HandlerOptions{Level: slog.LevelWarn})
 	}
-	return slog.New(slog.NewTextHandler(c.App.ErrWriter, &slog.HandlerOptions{Level: level}))
+	return slog.New(h)
 }
 
 // withEngine opens the database named by --db, runs fn and closes it.
@@ -185,7 +195,14 @@ func withExecution(c *cli.Context, fn func(eng *stent.Engine, ex *backend.Execut
 
 // openEngine opens the database named by --db.
 func openEngine(c *cli.Context, opts ...stent.Option) (*stent.Engine, error) {
-	opts = append([]stent.Option{stent.WithLogger(logger(c))}, opts...)
+	if err := checkLogFlags(c); err != nil {
+		return nil, err
+	}
+	tel, err := telemetryOptions(c)
+	if err != nil {
+		return nil, err
+	}
+	opts = append(append([]stent.Option{stent.WithLogger(logger(c))}, tel...), opts...)
 	if v := flagValue(c, "redis"); v != "" {
 		stentredis.SetDriverLogger(logger(c))
 		opts = append(opts, stent.WithRedis(v))
@@ -193,6 +210,10 @@ func openEngine(c *cli.Context, opts ...stent.Option) (*stent.Engine, error) {
 	dsn := flagValue(c, "db")
 	if dsn == "" { // STENT_DB set but empty counts as unset
 		dsn = dbFlag.Value
+	}
+	dsn, err = withSQLiteSync(c, dsn)
+	if err != nil {
+		return nil, err
 	}
 	eng, err := stent.Open(c.Context, dsn, opts...)
 	if err != nil {

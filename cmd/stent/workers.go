@@ -10,7 +10,6 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/stent-go/stent"
-	"github.com/stent-go/stent/backend"
 )
 
 // workerJSON is one line of `stent workers --json`.
@@ -84,33 +83,4 @@ func printWorkers(out io.Writer, ws []stent.WorkerInfo) error {
 			x.InFlight, now.Sub(x.HeartbeatAt).Round(time.Second))
 	}
 	return w.Flush()
-}
-
-// printWaiting adds to `stent status` of a running execution what its pending tasks
-// wait for, when no live worker can take them.
-func printWaiting(c *cli.Context, eng *stent.Engine, ex *backend.Execution, w io.Writer) error {
-	if ex.Status != backend.StatusRunning {
-		return nil
-	}
-	lines, err := eng.WaitingFor(c.Context, ex.ID)
-	if err != nil {
-		return err
-	}
-	for _, l := range lines {
-		fmt.Fprintln(w, l)
-	}
-	return nil
-}
-
-// addWaiting adds "waiting_for" (what printWaiting prints) to `stent status --json`.
-func addWaiting(c *cli.Context, eng *stent.Engine, ex *backend.Execution, m map[string]any) error {
-	if ex.Status != backend.StatusRunning {
-		return nil
-	}
-	lines, err := eng.WaitingFor(c.Context, ex.ID)
-	if err != nil || len(lines) == 0 {
-		return err
-	}
-	m["waiting_for"] = lines
-	return nil
 }

@@ -1,0 +1,144 @@
+package backendtest
+
+import (
+	"encoding/json"
+	"errors"
+	"testing"
+
+	"github.com/stent-go/stent/backend"
+)
+
+// fusedTests check the optional backend.FusedStep extension; each is skipped when the
+// backend does not implement it.
+var fusedTests = []test{
+	{"CompletionAndNextStepInOneCommit", testFusedNextStep},
+	{"Finish", testFusedFinish},
+	{"StaleVersionWritesNothing", testFusedStale},
+	{"EndedExecution", testFusedEnded},
+	{"LostLeaseWritesNothing", testFusedLeaseLost},
+	{"CachedResult", testFusedCache},
+}
+
+func (e *env) fused() backend.FusedStep {
+	e.t.Helper()
+	f, ok := e.b.(backend.FusedStep)
+	if !ok {
+		e.t.Skip("the backend does not implement backend.FusedStep")
+	}
+	return f
+}
+
+// fusedSetup creates execution id with one claimed activity task at seq 1 and returns
+// the task and the execution's version.
+func (e *env) fusedSetup(id string) (backend.Task, int64) {
+	e.t.Helper()
+	e.create(id)
+	v := e.scheduleActivities(id, 0, 1, "a")
+	return e.claimOne(backend.TaskActivity, id), v
+}
+
+// nextActivity is a step that schedules activity "b" at seq.
+func nextActivity(id string, version int64, seq int) backend.WorkflowTaskResult {
+	return backend.WorkflowTaskResult{ExecutionID: id, ExpectedVersion: version,
+		Events: []backend.NewEvent{{Seq: seq, Kind: backend.EventActivityScheduled, Name: "b", Data: json.RawMessage(`{"args":[1,"two"]}`)}},
+		Tasks:  []backend.NewTask{{Kind: backend.TaskActivity, Seq: seq, Attempt: 1, Payload: activityPayload("b")}},
+		Logs:   []string{"step"},
+	}
+}
+
+func testFusedNextStep(t *testing.T, e *env) {
+	f := e.fused()
+	a, v := e.fusedSetup("x")
+	out, err := f.CompleteActivityAndStep(e.ctx, activityDone(a), nextActivity("x", v, 2), handOffReq("w1", 1))
+	if err != nil {
+		t.Fatalf("CompleteActivityAndStep: %v", err)
+	}
+	if out.Version != v+1 {
+		t.Errorf("version %d, want %d", out.Version, v+1)
+	}
+	if len(out.Claimed) != 1 {
+		t.Fatalf("claimed %s, want the activity of seq 2", describe(out.Claimed))
+	}
+	e.wantClaimed("the new activity", out.Claimed[0], backend.TaskActivity, "x", "w1", 0)
+	h := e.wantKinds("x", backend.EventStarted, backend.EventActivityScheduled, backend.EventActivityCompleted, backend.EventActivityScheduled)
+	if h[2].ID != out.EventID || h[2].Seq != 1 || string(h[2].Data) != "1" {
+		t.Errorf("completion event = id %d seq %d data %s, want id %d seq 1 data 1", h[2].ID, h[2].Seq, h[2].Data, out.EventID)
+	}
+	if x := e.get("x"); x.Status != backend.StatusRunning || x.Version != v+1 {
+		t.Errorf("execution %s at version %d, want running at %d", x.Status, x.Version, v+1)
+	}
+	logs, err := e.b.Logs(e.ctx, "x")
+	if err != nil || len(logs) != 1 || logs[0].Message != "step" {
+		t.Errorf("logs = %v, %v; want the step's line", logs, err)
+	}
+	// No workflow task: the step consumed the event.
+	e.claimNone("after a fused step")
+}
+
+func testFusedFinish(t *testing.T, e *env) {
+	f := e.fused()
+	a, v := e.fusedSetup("x")
+	step := backend.WorkflowTaskResult{ExecutionID: "x", ExpectedVersion: v,
+		Finish: &backend.Finish{Status: backend.StatusCompleted, Result: json.RawMessage(`"done"`)}}
+	out, err := f.CompleteActivityAndStep(e.ctx, activityDone(a), step, handOffReq("w1", 1))
+	if err != nil {
+		t.Fatalf("CompleteActivityAndStep: %v", err)
+	}
+	if len(out.Claimed) != 0 {
+		t.Errorf("claimed %s when finishing", describe(out.Claimed))
+	}
+	x := e.get("x")
+	if x.Status != backend.StatusCompleted || string(x.Result) != `"done"` || x.Version != out.Version {
+		t.Errorf("execution %s result %s version %d, want completed \"done\" at %d", x.Status, x.Result, x.Version, out.Version)
+	}
+	e.wantKinds("x", backend.EventStarted, backend.EventActivityScheduled, backend.EventActivityCompleted, backend.EventCompleted)
+	e.claimNone("after the execution finished")
+}
+
+func testFusedStale(t *testing.T, e *env) {
+	f := e.fused()
+	a, v := e.fusedSetup("x")
+	_, err := f.CompleteActivityAndStep(e.ctx, activityDone(a), nextActivity("x", v-1, 2), handOffReq("w1", 1))
+	wantErrIs(t, "CompleteActivityAndStep at an old version", err, backend.ErrStaleExecution)
+	e.wantKinds("x", backend.EventStarted, backend.EventActivityScheduled)
+	// The activity task is still held: the usual completion goes through.
+	if err := e.b.CompleteActivityTask(e.ctx, activityDone(a)); err != nil {
+		t.Fatalf("CompleteActivityTask after the stale fused step: %v", err)
+	}
+	e.wantKinds("x", backend.EventStarted, backend.EventActivityScheduled, backend.EventActivityCompleted)
+}
+
+// testFusedEnded: an execution that ended meanwhile takes no step.
+func testFusedEnded(t *testing.T, e *env) {
+	f := e.fused()
+	b, v2 := e.fusedSetup("y")
+	e.end("y", backend.StatusCancelled, nil)
+	_, err := f.CompleteActivityAndStep(e.ctx, activityDone(b), nextActivity("y", v2, 2), handOffReq("w1", 1))
+	if !errors.Is(err, backend.ErrStaleExecution) && !errors.Is(err, backend.ErrLeaseLost) {
+		t.Fatalf("CompleteActivityAndStep on a cancelled execution: %v, want ErrStaleExecution or ErrLeaseLost", err)
+	}
+}
+
+func testFusedLeaseLost(t *testing.T, e *env) {
+	f := e.fused()
+	a, v := e.fusedSetup("x")
+	old := a
+	old.Fence--
+	_, err := f.CompleteActivityAndStep(e.ctx, activityDone(old), nextActivity("x", v, 2), handOffReq("w1", 1))
+	wantErrIs(t, "CompleteActivityAndStep with an old fence", err, backend.ErrLeaseLost)
+	e.wantKinds("x", backend.EventStarted, backend.EventActivityScheduled)
+	if x := e.get("x"); x.Version != v {
+		t.Errorf("version %d after a failed fused step, want %d", x.Version, v)
+	}
+}
+
+func testFusedCache(t *testing.T, e *env) {
+	f := e.fused()
+	a, v := e.fusedSetup("x")
+	r := activityDone(a)
+	r.Cache = &backend.CacheEntry{Key: "a:k1", Activity: "a", Result: r.Result}
+	if _, err := f.CompleteActivityAndStep(e.ctx, r, nextActivity("x", v, 2), handOffReq("w1", 1)); err != nil {
+		t.Fatalf("CompleteActivityAndStep: %v", err)
+	}
+	e.wantCached("a:k1", "1")
+}

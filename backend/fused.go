@@ -1,0 +1,32 @@
+package backend
+
+import "context"
+
+// FusedStep is an optional extension of Backend for the hot path of a sequential
+// workflow: when the worker that finished an activity holds the execution's parked
+// script, it feeds the outcome to the script itself and commits the activity's
+// completion and the step the script then took as ONE transaction, with no workflow
+// task in between (one durable commit per step instead of two, and no history read).
+type FusedStep interface {
+	// CompleteActivityAndStep, in one transaction: records the activity outcome r as
+	// CompleteActivityTask does (its event appended, its task deleted, a successful
+	// result with Cache stored in the result cache) but enqueues no workflow task, and
+	// commits step as CompleteWorkflowTaskAndClaim does, with step.Task ignored (there is
+	// no workflow task to remove; a workflow task the execution may have for other
+	// reasons is left as it is). The execution must be running at
+	// step.ExpectedVersion, else ErrStaleExecution; r.Task must be held with its fence,
+	// else ErrLeaseLost. Either error writes nothing. Up to claim.Limit of the activity
+	// tasks step creates that are due (and on one of claim.Queues, when given) are
+	// claimed for claim.WorkerID, as CompleteWorkflowTaskAndClaim claims them.
+	CompleteActivityAndStep(ctx context.Context, r ActivityResult, step WorkflowTaskResult, claim ClaimRequest) (StepCommit, error)
+}
+
+// StepCommit is what CompleteActivityAndStep committed.
+type StepCommit struct {
+	// Version is the execution's version after the commit.
+	Version int64
+	// EventID is the ID of the activity's outcome event.
+	EventID int64
+	// Claimed are the new activity tasks claimed for the caller, in sequence order.
+	Claimed []Task
+}

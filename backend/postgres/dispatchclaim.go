@@ -1,0 +1,81 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/stent-go/stent/backend"
+)
+
+var _ backend.DispatchClaim = (*Backend)(nil)
+
+// sqlClaimCreatedWorkflowTask claims the first workflow task of execution $1 if this
+// very transaction created it (its row's xmin is the transaction's id: an execution
+// that already existed keeps its task), it is due ($4) and, with $5, on one of those
+// queues.
+const sqlClaimCreatedWorkflowTask = `UPDATE tasks SET status = 'claimed', fence = fence + 1, lease_owner = $2,
+		lease_expires_at = $3, rerun = false
+	WHERE execution_id = $1 AND kind = 'workflow' AND status = 'pending' AND run_at <= $4
+		AND xmin = pg_current_xact_id()::xid AND ($5::text[] IS NULL OR queue = ANY($5::text[]))
+	RETURNING id, queue, run_at, fence`
+
+// CreateExecutionAndClaim is CreateExecution that also claims the new execution's
+// first workflow task for claim.WorkerID when it is due and on one of claim.Queues,
+// in the same transaction and round trip (see backend.DispatchClaim).
+func (b *Backend) CreateExecutionAndClaim(ctx context.Context, e backend.NewExecution, claim backend.ClaimRequest) (bool, *backend.Task, error) {
+	c := newHandOffClaim(claim)
+	if !c.wants(backend.TaskWorkflow) {
+		created, err := b.CreateExecution(ctx, e)
+		return created, nil, err
+	}
+	var (
+		n       newExecutions
+		now     int64
+		created int
+		out     *backend.Task
+	)
+	build := func(bt *pgx.Batch) error {
+		now = toMS(b.now())
+		n = newExecutions{}
+		if err := n.add(e, backend.DefaultQueue, now); err != nil {
+			return err
+		}
+		bt.Queue(sqlCreateExecutions, n.params(now)...)
+		bt.Queue(sqlClaimCreatedWorkflowTask, e.ID, c.worker, now+c.lease.Milliseconds(), now, c.queues)
+		return nil
+	}
+	read := func(br pgx.BatchResults, s *txState) error {
+		out = nil
+		rows, err := br.Query()
+		if err != nil {
+			return err
+		}
+		// The notifications are for the tasks left pending: collect them aside.
+		var created0 txState
+		if created, err = scanCreated(rows, &created0, now); err != nil {
+			return err
+		}
+		tk := backend.Task{Kind: backend.TaskWorkflow, ExecutionID: e.ID, LeaseOwner: c.worker}
+		var runAt int64
+		err = br.QueryRow().Scan(&tk.ID, &tk.Queue, &runAt, &tk.Fence)
+		switch {
+		case errors.Is(err, pgx.ErrNoRows):
+			for q := range created0.queues {
+				s.taskReady(q)
+			}
+			return nil
+		case err != nil:
+			return fmt.Errorf("claiming the first workflow task: %w", err)
+		}
+		tk.RunAt, tk.LeaseExpiresAt = fromMS(runAt), fromMS(now+c.lease.Milliseconds())
+		out = &tk
+		return nil
+	}
+	if err := b.pipelined(ctx, "creating execution "+e.ID, build, read); err != nil {
+		return false, nil, err
+	}
+	return created > 0, out, nil
+}

@@ -1,0 +1,107 @@
+package postgres
+
+import (
+	"context"
+	"strconv"
+	"strings"
+
+	"github.com/stent-go/stent/backend"
+)
+
+// listQuery collects WHERE conditions and their numbered arguments.
+type listQuery struct {
+	where []string
+	args  []any
+}
+
+// arg adds an argument and returns its placeholder.
+func (q *listQuery) arg(v any) string {
+	q.args = append(q.args, v)
+	return "$" + strconv.Itoa(len(q.args))
+}
+
+// whereClause is " WHERE c1 AND c2 …", or "" without conditions.
+func (q *listQuery) whereClause() string {
+	if len(q.where) == 0 {
+		return ""
+	}
+	return " WHERE " + strings.Join(q.where, " AND ")
+}
+
+// listConditions turns a filter into WHERE conditions. withStatus and withCursor say
+// whether f.Status and f.After take part (CountExecutions ignores them). Scheduled is
+// running with start_at still ahead of nowMS.
+func listConditions(q *listQuery, f backend.ListFilter, nowMS int64, withStatus, withCursor bool) error {
+	if withStatus {
+		switch f.Status {
+		case "":
+		case backend.StatusScheduled:
+			q.where = append(q.where, "status = 'running' AND start_at > "+q.arg(nowMS))
+		case backend.StatusRunning:
+			q.where = append(q.where, "status = 'running' AND start_at <= "+q.arg(nowMS))
+		default:
+			q.where = append(q.where, "status = "+q.arg(string(f.Status)))
+		}
+	}
+	if f.ParentID != "" {
+		q.where = append(q.where, "parent_id = "+q.arg(f.ParentID))
+	}
+	if f.RootOnly {
+		q.where = append(q.where, "parent_id = ''")
+	}
+	if f.Script != "" {
+		q.where = append(q.where, "((bundle::jsonb) ->> 'main') = "+q.arg(f.Script))
+	}
+	if f.IDPrefix != "" {
+		q.where = append(q.where, "starts_with(id, "+q.arg(f.IDPrefix)+")")
+	}
+	if !f.Since.IsZero() {
+		q.where = append(q.where, "created_at >= "+q.arg(toMS(f.Since)))
+	}
+	if !f.Until.IsZero() {
+		q.where = append(q.where, "created_at < "+q.arg(toMS(f.Until)))
+	}
+	if f.Queue != "" {
+		q.where = append(q.where, "queue = "+q.arg(f.Queue))
+	}
+	if withCursor && f.After != "" {
+		createdMS, id, err := backend.DecodeListCursor(f.After)
+		if err != nil {
+			return err
+		}
+		q.where = append(q.where, "(created_at, id) < ("+q.arg(createdMS)+", "+q.arg(id)+")")
+	}
+	return nil
+}
+
+// CountExecutions counts the executions matching f per status, scheduled apart from
+// running; f.Status, f.After and f.Limit are ignored.
+func (b *Backend) CountExecutions(ctx context.Context, f backend.ListFilter) (map[backend.Status]int, error) {
+	var q listQuery
+	now := q.arg(toMS(b.clock.Now()))
+	if err := listConditions(&q, f, toMS(b.clock.Now()), false, false); err != nil {
+		return nil, err
+	}
+	sql := "SELECT CASE WHEN status = 'running' AND start_at > " + now + " THEN 'scheduled' ELSE status END AS st, count(*) FROM executions" +
+		q.whereClause() + " GROUP BY st"
+	rows, err := b.pool.Query(ctx, sql, q.args...)
+	if err != nil {
+		return nil, b.dbError("counting executions", err)
+	}
+	defer rows.Close()
+	out := map[backend.Status]int{}
+	for rows.Next() {
+		var (
+			st string
+			n  int
+		)
+		if err := rows.Scan(&st, &n); err != nil {
+			return nil, b.dbError("counting executions", err)
+		}
+		out[backend.Status(st)] = n
+	}
+	if err := rows.Err(); err != nil {
+		return nil, b.dbError("counting executions", err)
+	}
+	return out, nil
+}

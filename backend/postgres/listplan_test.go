@@ -1,0 +1,68 @@
+package postgres
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stent-go/stent/backend"
+)
+
+// TestListPagePlans checks with EXPLAIN that the queries of the web view's list page
+// (root executions, by status, by page, children) read an index in list order: no
+// sequential scan, no sort.
+func TestListPagePlans(t *testing.T) {
+	b := openTestBackend(t, backend.SystemClock{})
+	ctx := context.Background()
+	// 20,000 roots and as many children (400 parents), then statistics for the planner.
+	for _, q := range []string{
+		`INSERT INTO executions (id, parent_id, bundle, entry, queue, status, created_at, updated_at, start_at)
+		SELECT 'e-' || lpad(i::text, 6, '0'), CASE WHEN i % 2 = 0 THEN 'e-' || lpad((i % 400 + 1)::text, 6, '0') ELSE '' END,
+			'{"main":"flow.star"}', 'main', 'default',
+			CASE i % 5 WHEN 0 THEN 'failed' WHEN 1 THEN 'running' ELSE 'completed' END, i, i, i
+		FROM generate_series(1, 40000) AS g(i)`,
+		`ANALYZE executions`,
+	} {
+		if _, err := b.pool.Exec(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	now := time.Now().UnixMilli()
+	cursor := backend.ListCursor(&backend.Execution{ID: "e-020001", CreatedAt: time.UnixMilli(20001)})
+	for _, tc := range []struct {
+		name string
+		f    backend.ListFilter
+	}{
+		{"roots", backend.ListFilter{RootOnly: true}},
+		{"roots, next page", backend.ListFilter{RootOnly: true, After: cursor}},
+		{"failed roots", backend.ListFilter{RootOnly: true, Status: backend.StatusFailed}},
+		{"running roots", backend.ListFilter{RootOnly: true, Status: backend.StatusRunning}},
+		{"children", backend.ListFilter{ParentID: "e-000001"}},
+	} {
+		var lq listQuery
+		if err := listConditions(&lq, tc.f, now, true, true); err != nil {
+			t.Fatal(err)
+		}
+		// As ListExecutions asks.
+		q := "EXPLAIN SELECT " + execColumns + " FROM executions" + lq.whereClause() +
+			" ORDER BY created_at DESC, id DESC LIMIT " + lq.arg(51)
+		rows, err := b.pool.Query(ctx, q, lq.args...)
+		if err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+		var lines []string
+		for rows.Next() {
+			var line string
+			if err := rows.Scan(&line); err != nil {
+				t.Fatal(err)
+			}
+			lines = append(lines, strings.TrimSpace(line))
+		}
+		rows.Close()
+		p := strings.Join(lines, "; ")
+		if !strings.Contains(p, "Index Scan") || strings.Contains(p, "Seq Scan") || strings.Contains(p, "Sort") {
+			t.Errorf("%s: plan %q, want an index scan in list order (no sequential scan, no sort)", tc.name, p)
+		}
+	}
+}

@@ -1,0 +1,8 @@
+-- Listing filters and paging: executions are listed by (created_at, id) descending, and
+-- filtered by status, main script and queue.
+DROP INDEX executions_created;
+DROP INDEX executions_status;
+CREATE INDEX executions_created ON executions (created_at DESC, id DESC);
+CREATE INDEX executions_status ON executions (status, created_at DESC, id DESC);
+CREATE INDEX executions_script ON executions (((bundle::jsonb) ->> 'main'), created_at DESC, id DESC);
+CREATE INDEX executions_queue ON executions (queue, created_at DESC, id DESC);

@@ -1,0 +1,111 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+
+	"github.com/stent-go/stent/backend"
+)
+
+var _ backend.FusedStep = (*Backend)(nil)
+
+// sqlExecutionForStep reads what a fused step checks and needs of its execution.
+const sqlExecutionForStep = `SELECT status, version, parent_id, parent_seq, entry, queue, run, parent_run
+	FROM executions WHERE id = ?`
+
+// executionForStepStmt returns the statement of sqlExecutionForStep, preparing it on
+// first use. The caller holds the writer connection.
+func (s *stmts) executionForStepStmt(ctx context.Context, p preparer) (*sql.Stmt, error) {
+	if s.executionForStep == nil {
+		st, err := p.PrepareContext(ctx, sqlExecutionForStep)
+		if err != nil {
+			return nil, err
+		}
+		s.executionForStep = st
+		s.all = append(s.all, st)
+	}
+	return s.executionForStep, nil
+}
+
+// CompleteActivityAndStep records an activity's outcome and commits the workflow step
+// its script took with it, in one transaction, with no workflow task (see
+// backend.FusedStep).
+func (b *Backend) CompleteActivityAndStep(ctx context.Context, r backend.ActivityResult, step backend.WorkflowTaskResult, claim backend.ClaimRequest) (backend.StepCommit, error) {
+	var out backend.StepCommit
+	if step.Finish != nil && step.ContinueAsNew != nil {
+		return out, errors.New("a workflow step cannot both finish and continue as new")
+	}
+	err := b.write(ctx, fmt.Sprintf("completing activity task %d with the step of %s", r.Task.ID, step.ExecutionID), func(t *wtx) error {
+		out = backend.StepCommit{}
+		var (
+			status, parentID, entry, queue string
+			version                        int64
+			parentSeq, run, parentRun      int
+		)
+		sel, err := t.st.executionForStepStmt(t.ctx, t.conn)
+		if err != nil {
+			return err
+		}
+		err = t.queryRow(sel, step.ExecutionID).Scan(&status, &version, &parentID, &parentSeq,
+			&entry, &queue, &run, &parentRun)
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("execution %s: %w", step.ExecutionID, backend.ErrNotFound)
+		}
+		if err != nil {
+			return err
+		}
+		kind, execID, seq, err := t.fencedDelete(r.Task)
+		if err != nil {
+			return err
+		}
+		if kind != string(backend.TaskActivity) || execID != step.ExecutionID {
+			return fmt.Errorf("task %d is a %s task of execution %s, not an activity task of %s", r.Task.ID, kind, execID, step.ExecutionID)
+		}
+		if status != string(backend.StatusRunning) || version != step.ExpectedVersion {
+			return fmt.Errorf("execution %s is %s at version %d, expected running at version %d: %w",
+				step.ExecutionID, status, version, step.ExpectedVersion, backend.ErrStaleExecution)
+		}
+		if r.Seq != 0 {
+			seq = r.Seq
+		}
+		ev := backend.NewEvent{Seq: seq, Kind: backend.EventActivityCompleted, Name: r.Name, Data: r.Result, Error: r.Error}
+		if r.Error != nil {
+			ev.Kind, ev.Data = backend.EventActivityFailed, nil
+		} else if len(ev.Data) == 0 {
+			ev.Data = []byte("null")
+		}
+		if r.Cache != nil && r.Error == nil {
+			if err := t.putCache(*r.Cache, r.Name, string(ev.Data)); err != nil {
+				return err
+			}
+		}
+		errv, err := errArg(ev.Error)
+		if err != nil {
+			return err
+		}
+		res, err := t.exec(t.st.insertEventIfRunning, step.ExecutionID, ev.Seq, string(ev.Kind), ev.Name, jsonArg(ev.Data), errv, t.now, r.CacheHit)
+		if err != nil {
+			return fmt.Errorf("appending %s event: %w", ev.Kind, err)
+		}
+		if out.EventID, err = res.LastInsertId(); err != nil {
+			return err
+		}
+		var created []createdTask
+		target := stepTarget{parentID: parentID, entry: entry, queue: queue, parentSeq: parentSeq, run: run, parentRun: parentRun}
+		if err := t.applyWorkflowResult(step, target, &out.Version, &created); err != nil {
+			return err
+		}
+		c := t.claimFor(claim)
+		if step.Finish != nil || step.ContinueAsNew != nil || !c.wants(backend.TaskActivity) {
+			return nil
+		}
+		out.Claimed, err = t.claimCreated(c, created)
+		return err
+	})
+	if err != nil {
+		return backend.StepCommit{}, err
+	}
+	return out, nil
+}

@@ -1,0 +1,185 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/stent-go/stent"
+	"github.com/stent-go/stent/backend"
+)
+
+// Fix-and-resume: replay, upgrade, retry.
+
+func replayCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "replay",
+		Usage:     "replay an execution's history against its pinned script (or --script); print compatible or the first divergence",
+		ArgsUsage: "ID",
+		Flags:     []cli.Flag{&cli.StringFlag{Name: "script", Usage: "replay against this script (and the files it loads) instead of the pinned one"}},
+		Action: func(c *cli.Context) error {
+			return withExecution(c, func(eng *stent.Engine, ex *backend.Execution) error {
+				rep, err := eng.Replay(c.Context, ex.ID, c.String("script"))
+				if err != nil {
+					return err
+				}
+				if rep.Compatible() {
+					fmt.Fprintln(c.App.Writer, "compatible")
+					return nil
+				}
+				fmt.Fprintln(c.App.Writer, "incompatible: "+rep.Divergence.String())
+				return failf(exitFailed, "")
+			})
+		},
+	}
+}
+
+func upgradeCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "upgrade",
+		Usage:     "re-pin executions whose history replays compatibly against --script; list the incompatible ones with their divergence",
+		ArgsUsage: "[ID…]",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "script", Usage: "the fixed script (required)", Required: true},
+			&cli.StringFlag{Name: "status", Usage: "instead of IDs: every execution in these states (running, failed; comma-separated)"},
+			&cli.StringFlag{Name: "script-hash", Usage: "with --status: only executions pinned to this bundle hash (see `stent replay`)"},
+			&cli.BoolFlag{Name: "dry-run", Usage: "check only; change nothing"},
+		},
+		Action: func(c *cli.Context) error {
+			ids := c.Args().Slice()
+			if (len(ids) == 0) == (c.String("status") == "") {
+				return failf(exitUsage, "upgrade takes execution IDs or --status running,failed (one of the two)")
+			}
+			if c.String("script-hash") != "" && c.String("status") == "" {
+				return failf(exitUsage, "--script-hash goes with --status")
+			}
+			return withEngine(c, func(eng *stent.Engine) error {
+				if len(ids) == 0 {
+					var err error
+					if ids, err = selectForUpgrade(c, eng); err != nil {
+						return err
+					}
+				}
+				incompatible := 0
+				for _, id := range ids {
+					rep, err := eng.Upgrade(c.Context, id, c.String("script"), c.Bool("dry-run"))
+					if errors.Is(err, backend.ErrNotFound) {
+						return notFound(id, err)
+					}
+					if err != nil {
+						return err
+					}
+					switch {
+					case !rep.Compatible():
+						incompatible++
+						fmt.Fprintf(c.App.Writer, "%s: incompatible, left as it is: %s\n", id, rep.Divergence)
+					case rep.Upgraded:
+						fmt.Fprintf(c.App.Writer, "%s: upgraded %s -> %s\n", id, rep.OldHash, rep.NewHash)
+					case rep.OldHash == rep.NewHash:
+						fmt.Fprintf(c.App.Writer, "%s: already pinned to %s\n", id, rep.NewHash)
+					default:
+						fmt.Fprintf(c.App.Writer, "%s: compatible (dry run) %s -> %s\n", id, rep.OldHash, rep.NewHash)
+					}
+				}
+				if incompatible > 0 {
+					return failf(exitFailed, "%d of %d executions are incompatible with %s", incompatible, len(ids), c.String("script"))
+				}
+				return nil
+			})
+		},
+	}
+}
+
+// selectForUpgrade lists the executions named by --status (and --script-hash).
+func selectForUpgrade(c *cli.Context, eng *stent.Engine) ([]string, error) {
+	var ids []string
+	for _, st := range strings.Split(c.String("status"), ",") {
+		st = strings.TrimSpace(st)
+		if st != string(backend.StatusRunning) && st != string(backend.StatusFailed) {
+			return nil, failf(exitUsage, "--status %q: only running and failed executions can be upgraded", st)
+		}
+		list, err := eng.List(c.Context, backend.ListFilter{Status: backend.Status(st), Limit: 100_000})
+		if err != nil {
+			return nil, err
+		}
+		for _, ex := range list {
+			if h := c.String("script-hash"); h != "" && stent.BundleHash(ex.Bundle) != h {
+				continue
+			}
+			ids = append(ids, ex.ID)
+		}
+	}
+	return ids, nil
+}
+
+func retryCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "retry",
+		Usage:     "resume a failed execution from its failure point, keeping its history",
+		ArgsUsage: "ID",
+		Flags:     append([]cli.Flag{&cli.BoolFlag{Name: "wait", Usage: "serve in this process until the execution ends; print its result as JSON"}}, workerFlags()...),
+		Action: func(c *cli.Context) error {
+			id, err := idArg(c)
+			if err != nil {
+				return err
+			}
+			wopts, eopts, err := workerOptions(c)
+			if err != nil {
+				return err
+			}
+			eng, err := openEngine(c, eopts...)
+			if err != nil {
+				return err
+			}
+			defer eng.Close()
+			if _, err := eng.Get(c.Context, id); err != nil {
+				return notFound(id, err)
+			}
+			if err := eng.Retry(c.Context, id); err != nil {
+				return err
+			}
+			if !c.Bool("wait") {
+				fmt.Fprintf(c.App.Writer, "%s: retried\n", id)
+				return nil
+			}
+			if err := registerCommands(c, eng); err != nil {
+				return err
+			}
+			return serveUntilEnd(c, eng, id, wopts)
+		},
+	}
+}
+
+// serveUntilEnd serves in this process until execution id ends, then prints its result.
+func serveUntilEnd(c *cli.Context, eng *stent.Engine, id string, wopts stent.WorkerOptions) error {
+	ctx, stop := signalContext(c)
+	defer stop()
+	serveCtx, stopServe := context.WithCancel(ctx)
+	served := make(chan error, 1)
+	go func() { served <- eng.Serve(serveCtx, wopts) }()
+	res, werr := eng.WaitFor(ctx, id)
+	stopServe()
+	if serr := <-served; serr != nil && werr == nil {
+		return serr
+	}
+	if res == nil {
+		return werr
+	}
+	return printResult(c, res)
+}
+
+func terminateCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "terminate",
+		Usage:     "end a running execution and its children at once, as cancelled, without running its script again",
+		ArgsUsage: "ID",
+		Action: func(c *cli.Context) error {
+			return withExecution(c, func(eng *stent.Engine, ex *backend.Execution) error {
+				return eng.Terminate(c.Context, ex.ID)
+			})
+		},
+	}
+}

@@ -1,0 +1,107 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"text/tabwriter"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/stent-go/stent"
+	"github.com/stent-go/stent/backend"
+)
+
+// StatusJSON is what `status --json` prints: the execution and, while it runs, what it
+// waits for.
+type StatusJSON struct {
+	ExecutionJSON
+	WaitingFor   []stent.Wait    `json:"waiting_for,omitempty"`
+	CustomStatus json.RawMessage `json:"custom_status,omitempty"` // set_status(value): the latest value
+	NeedsWorker  []string        `json:"needs_worker,omitempty"`  // steps no live worker can take
+}
+
+// statusField is one line of `stent status`: a label and its value. Status is built as
+// a list of fields so that new facts (a custom status, a worker, …) are one more entry.
+type statusField struct {
+	label, value string
+}
+
+func statusCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "status",
+		Usage:     "show an execution's state and, while it runs, what it waits for",
+		ArgsUsage: "ID",
+		Flags:     []cli.Flag{&cli.BoolFlag{Name: "json", Usage: "print JSON (see README)"}},
+		Action: func(c *cli.Context) error {
+			return withExecution(c, func(eng *stent.Engine, ex *backend.Execution) error {
+				now := time.Now()
+				waits, err := eng.Waits(c.Context, ex)
+				if err != nil {
+					return err
+				}
+				custom, err := eng.CustomStatus(c.Context, ex.ID)
+				if err != nil {
+					return err
+				}
+				var needs []string
+				if ex.StatusAt(now) == backend.StatusRunning {
+					if needs, err = eng.WaitingFor(c.Context, ex.ID); err != nil {
+						return err
+					}
+				}
+				if c.Bool("json") {
+					return writeJSON(c, StatusJSON{ExecutionJSON: newExecutionJSON(ex, now), WaitingFor: waits, CustomStatus: custom, NeedsWorker: needs})
+				}
+				w := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
+				for _, f := range statusFields(ex, waits, custom, now) {
+					fmt.Fprintf(w, "%s\t%s\n", f.label, f.value)
+				}
+				if err := w.Flush(); err != nil {
+					return err
+				}
+				for _, l := range needs { // "waiting for a worker that runs "charge" (none alive)"
+					fmt.Fprintln(c.App.Writer, l)
+				}
+				return nil
+			})
+		},
+	}
+}
+
+// statusFields lists what `stent status` shows about ex, in order.
+func statusFields(ex *backend.Execution, waits []stent.Wait, custom json.RawMessage, now time.Time) []statusField {
+	fs := []statusField{
+		{"id", ex.ID},
+		{"status", string(ex.StatusAt(now))},
+		{"script", fmt.Sprintf("%s (entry %s)", ex.Bundle.Main, ex.Entry)},
+		{"args", string(ex.Args)},
+	}
+	if ex.ParentID != "" {
+		fs = append(fs, statusField{"parent", fmt.Sprintf("%s (step %d)", ex.ParentID, ex.ParentSeq)})
+	}
+	fs = append(fs, statusField{"created", ex.CreatedAt.UTC().Format(time.RFC3339)})
+	if ex.Deadline != nil {
+		fs = append(fs, statusField{"deadline", ex.Deadline.UTC().Format(time.RFC3339)})
+	}
+	for i, wt := range waits {
+		label := ""
+		if i == 0 {
+			label = "waiting for"
+		}
+		fs = append(fs, statusField{label, wt.String()})
+	}
+	if custom != nil {
+		fs = append(fs, statusField{"custom status", string(custom)})
+	}
+	if ex.CompletedAt != nil {
+		fs = append(fs, statusField{"ended", fmt.Sprintf("%s (%s)", ex.CompletedAt.UTC().Format(time.RFC3339), ex.CompletedAt.Sub(ex.CreatedAt).Round(time.Millisecond))})
+	}
+	if len(ex.Result) > 0 {
+		fs = append(fs, statusField{"result", string(ex.Result)})
+	}
+	if ex.Error != nil {
+		fs = append(fs, statusField{"error", ex.Error.Message})
+	}
+	return fs
+}

@@ -1,0 +1,165 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/urfave/cli/v2"
+	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
+	"go.opentelemetry.io/otel/propagation"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+
+	"github.com/stent-go/stent"
+)
+
+var logFormatFlag = &cli.StringFlag{
+	Name:    "log-format",
+	Usage:   "engine log format on stderr: text or json",
+	EnvVars: []string{"STENT_LOG_FORMAT"},
+	Value:   "text",
+}
+
+var metricsAddrFlag = &cli.StringFlag{
+	Name:    "metrics-addr",
+	Usage:   "serve Prometheus metrics at http://ADDR/metrics (e.g. 127.0.0.1:9464)",
+	EnvVars: []string{"STENT_METRICS_ADDR"},
+}
+
+// newLogHandler is the handler behind --log-format and --log-level.
+func newLogHandler(w io.Writer, format, level string) (slog.Handler, error) {
+	lv := slog.LevelWarn
+	if level == "" {
+		level = logLevelFlag.Value
+	}
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", level)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch format {
+	case "", "text":
+		return slog.NewTextHandler(w, opts), nil
+	case "json":
+		return slog.NewJSONHandler(w, opts), nil
+	}
+	return nil, fmt.Errorf("--log-format %q: want text or json", format)
+}
+
+// checkLogFlags reports a bad --log-format or --log-level as a usage error.
+func checkLogFlags(c *cli.Context) error {
+	if _, err := newLogHandler(io.Discard, flagValue(c, "log-format"), flagValue(c, "log-level")); err != nil {
+		return failf(exitUsage, "%v", err)
+	}
+	return nil
+}
+
+// telemetryShutdowns flush exporters and stop servers when the command ends.
+var telemetryShutdowns struct {
+	sync.Mutex
+	fns []func(context.Context) error
+}
+
+func atExit(fn func(context.Context) error) {
+	telemetryShutdowns.Lock()
+	telemetryShutdowns.fns = append(telemetryShutdowns.fns, fn)
+	telemetryShutdowns.Unlock()
+}
+
+// flushTelemetry runs what atExit registered, newest first, within a few seconds.
+func flushTelemetry() {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	telemetryShutdowns.Lock()
+	fns := telemetryShutdowns.fns
+	telemetryShutdowns.fns = nil
+	telemetryShutdowns.Unlock()
+	for i := len(fns) - 1; i >= 0; i-- {
+		_ = fns[i](ctx)
+	}
+}
+
+// callerTraceContext returns ctx under the span named by TRACEPARENT (W3C Trace Context,
+// as a traced parent process passes it), so `stent dispatch` and `stent exec` join the
+// caller's trace.
+func callerTraceContext(ctx context.Context) context.Context {
+	tp := os.Getenv("TRACEPARENT")
+	if tp == "" {
+		return ctx
+	}
+	return propagation.TraceContext{}.Extract(ctx, propagation.MapCarrier{"traceparent": tp, "tracestate": os.Getenv("TRACESTATE")})
+}
+
+// telemetryOptions gives the engine a TracerProvider from the OTEL_* variables and,
+// when --metrics-addr is given, a MeterProvider served there.
+func telemetryOptions(c *cli.Context) ([]stent.Option, error) {
+	var opts []stent.Option
+	tp, shutdown, err := stent.NewTracerProviderFromEnv(c.Context, c.App.ErrWriter)
+	if err != nil {
+		return nil, err
+	}
+	if tp != nil {
+		atExit(shutdown)
+		opts = append(opts, stent.WithTracerProvider(tp))
+	}
+	if addr := c.String("metrics-addr"); addr != "" {
+		mp, handler, err := stent.NewPrometheusMeterProvider()
+		if err != nil {
+			return nil, err
+		}
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			_ = mp.Shutdown(c.Context)
+			return nil, failf(exitUsage, "--metrics-addr %s: %v", addr, err)
+		}
+		mux := http.NewServeMux()
+		mux.Handle("/metrics", handler)
+		srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		go func() {
+			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				logger(c).Error("serving metrics", "addr", addr, "err", err)
+			}
+		}()
+		logger(c).Info("serving metrics", "url", "http://"+ln.Addr().String()+"/metrics")
+		atExit(mp.Shutdown)
+		atExit(srv.Shutdown)
+		opts = append(opts, stent.WithMeterProvider(mp))
+	}
+	return opts, nil
+}
+
+// benchTelemetry is what `stent bench --telemetry` measures: spans exported over
+// OTLP/HTTP, by the batching processor, to a local collector stand-in that reads and
+// discards them, and metrics recorded for Prometheus.
+func benchTelemetry(ctx context.Context) ([]stent.Option, func(context.Context) error, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, nil, fmt.Errorf("starting the span sink: %w", err)
+	}
+	sink := &http.Server{ReadHeaderTimeout: 10 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.WriteHeader(http.StatusOK)
+	})}
+	go func() { _ = sink.Serve(ln) }()
+	exp, err := otlptracehttp.New(ctx, otlptracehttp.WithEndpoint(ln.Addr().String()), otlptracehttp.WithInsecure())
+	if err != nil {
+		_ = sink.Close()
+		return nil, nil, err
+	}
+	tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(exp), sdktrace.WithIDGenerator(stent.IDGenerator()))
+	mp, _, err := stent.NewPrometheusMeterProvider()
+	if err != nil {
+		_ = sink.Close()
+		return nil, nil, err
+	}
+	shutdown := func(ctx context.Context) error {
+		return errors.Join(tp.Shutdown(ctx), mp.Shutdown(ctx), sink.Shutdown(ctx))
+	}
+	return []stent.Option{stent.WithTracerProvider(tp), stent.WithMeterProvider(mp)}, shutdown, nil
+}

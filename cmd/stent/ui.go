@@ -1,0 +1,74 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/stent-go/stent"
+	"github.com/stent-go/stent/ui"
+)
+
+// uiCommand serves the web view of the database until SIGINT/SIGTERM.
+func uiCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "ui",
+		Usage: "serve the web view of executions (loopback only unless given credentials)",
+		Description: "Serves the executions, their timelines, sources and dead letters, with cancel, signal and\n" +
+			"dead-letter actions. Another address than loopback needs --auth user:pass or a bearer token in\n" +
+			"STENT_UI_TOKEN (a browser sends it as the password of any user).",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "addr", Value: "127.0.0.1:8233", Usage: "address to listen on (host:port)"},
+			&cli.StringFlag{Name: "auth", Usage: "require HTTP Basic authentication as user:pass"},
+			&cli.BoolFlag{Name: "read-only", Usage: "hide and refuse every action"},
+		},
+		Action: func(c *cli.Context) error {
+			if c.NArg() > 0 {
+				return failf(exitUsage, "ui takes no arguments (got %q)", c.Args().First())
+			}
+			opts := ui.Options{ReadOnly: c.Bool("read-only"), Token: os.Getenv("STENT_UI_TOKEN"), Logger: logger(c)}
+			if a := c.String("auth"); a != "" {
+				user, pass, ok := strings.Cut(a, ":")
+				if !ok || user == "" || pass == "" {
+					return failf(exitUsage, "--auth wants user:pass (both non-empty)")
+				}
+				opts.Username, opts.Password = user, pass
+			}
+			addr := c.String("addr")
+			if err := ui.CheckAddr(addr, opts); err != nil {
+				return failf(exitUsage, "%v", err)
+			}
+			ctx, stop := signalContext(c)
+			defer stop()
+			return withEngine(c, func(eng *stent.Engine) error {
+				h, err := ui.Handler(eng, opts)
+				if err != nil {
+					return err
+				}
+				ln, err := net.Listen("tcp", addr)
+				if err != nil {
+					return fmt.Errorf("listening on %s: %w", addr, err)
+				}
+				fmt.Fprintf(c.App.Writer, "stent ui: serving on http://%s/\n", ln.Addr())
+				srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, BaseContext: func(net.Listener) context.Context { return ctx }}
+				go func() {
+					<-ctx.Done()
+					sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+					defer cancel()
+					_ = srv.Shutdown(sctx)
+				}()
+				if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+					return fmt.Errorf("serving the web view: %w", err)
+				}
+				return nil
+			})
+		},
+	}
+}

@@ -1,0 +1,220 @@
+package stent
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+
+	"github.com/stent-go/stent/backend"
+)
+
+// Wake-up paths, as the stent.wakeups metric names them.
+const (
+	wakeInProcess = iota // a task made runnable or due in this process
+	wakeNotify           // PostgreSQL LISTEN/NOTIFY
+	wakeRedis            // Redis pub/sub (any backend.Notifier)
+	wakePoll             // the safety-net poll timer
+	wakePaths
+)
+
+var wakePathNames = [wakePaths]string{"in_process", "notify", "redis", "poll"}
+
+// durationBuckets are histogram bounds in seconds, from a millisecond to five minutes.
+var durationBuckets = []float64{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300}
+
+// metrics holds an engine's instruments. Counts on the hottest paths (live-cache
+// lookups, wake-ups) are plain atomics read at collection time.
+type metrics struct {
+	executionsStarted metric.Int64Counter
+	executionsEnded   metric.Int64Counter
+	activityAttempts  metric.Int64Counter
+	activityDuration  metric.Float64Histogram
+	workflowTaskDur   metric.Float64Histogram
+	scheduleToStart   metric.Float64Histogram
+	leasesReclaimed   metric.Int64Counter
+	deadLetters       metric.Int64Counter
+
+	cacheHits, cacheMisses atomic.Int64
+	wakeups                [wakePaths]atomic.Int64
+
+	// attrSets keeps the attribute sets of the per-task instruments by their values:
+	// building a set sorts and allocates, and there are few distinct ones.
+	attrSets sync.Map // string -> metric.MeasurementOption
+}
+
+// attrs returns the measurement option for key=value pairs (k1, v1, k2, v2), cached.
+func (m *metrics) attrs(k1, v1, k2, v2 string) metric.MeasurementOption {
+	key := k1 + "\x00" + v1 + "\x00" + k2 + "\x00" + v2
+	if o, ok := m.attrSets.Load(key); ok {
+		return o.(metric.MeasurementOption)
+	}
+	o := metric.WithAttributeSet(attribute.NewSet(attribute.String(k1, v1), attribute.String(k2, v2)))
+	m.attrSets.Store(key, o)
+	return o
+}
+
+func newMetrics(m metric.Meter, e *Engine) (*metrics, error) {
+	var (
+		x   metrics
+		err error
+	)
+	check := func(e error) {
+		if err == nil && e != nil {
+			err = e
+		}
+	}
+	var e1 error
+	x.executionsStarted, e1 = m.Int64Counter("stent.executions.started", metric.WithDescription("Executions created (dispatched, or started by a parent), by script."))
+	check(e1)
+	x.executionsEnded, e1 = m.Int64Counter("stent.executions.ended", metric.WithDescription("Executions that ended, by script and status."))
+	check(e1)
+	x.activityAttempts, e1 = m.Int64Counter("stent.activity.attempts", metric.WithDescription("Activity attempts run, by activity and outcome (completed or failed)."))
+	check(e1)
+	x.activityDuration, e1 = m.Float64Histogram("stent.activity.duration", metric.WithUnit("s"), metric.WithExplicitBucketBoundaries(durationBuckets...),
+		metric.WithDescription("How long activity attempts ran, by activity and outcome."))
+	check(e1)
+	x.workflowTaskDur, e1 = m.Float64Histogram("stent.workflow_task.duration", metric.WithUnit("s"), metric.WithExplicitBucketBoundaries(durationBuckets...),
+		metric.WithDescription("How long workflow tasks took (history read, script step, commit), by outcome."))
+	check(e1)
+	x.scheduleToStart, e1 = m.Float64Histogram("stent.task.schedule_to_start", metric.WithUnit("s"), metric.WithExplicitBucketBoundaries(durationBuckets...),
+		metric.WithDescription("Time from a task becoming due to a worker starting it, by kind and queue."))
+	check(e1)
+	x.leasesReclaimed, e1 = m.Int64Counter("stent.leases.reclaimed", metric.WithDescription("Tasks taken back from workers whose lease expired or that stopped sending heartbeats."))
+	check(e1)
+	x.deadLetters, e1 = m.Int64Counter("stent.dead_letters", metric.WithDescription("Dead letters recorded (activities that exhausted their retries and failed their execution), by activity."))
+	check(e1)
+
+	hits, e1 := m.Int64ObservableCounter("stent.live_cache.hits", metric.WithDescription("Workflow tasks that found their execution's script parked in memory."))
+	check(e1)
+	misses, e1 := m.Int64ObservableCounter("stent.live_cache.misses", metric.WithDescription("Workflow tasks that had to rebuild their execution's script (replay)."))
+	check(e1)
+	evictions, e1 := m.Int64ObservableCounter("stent.live_cache.evictions", metric.WithDescription("Parked scripts closed to keep the live cache within its bound."))
+	check(e1)
+	size, e1 := m.Int64ObservableGauge("stent.live_cache.size", metric.WithDescription("Scripts parked in memory."))
+	check(e1)
+	wakeups, e1 := m.Int64ObservableCounter("stent.wakeups", metric.WithDescription("Worker wake-ups, by path: in_process, notify (LISTEN/NOTIFY), redis, poll."))
+	check(e1)
+	pending, e1 := m.Int64ObservableGauge("stent.tasks.pending", metric.WithDescription("Tasks waiting to be claimed (due or not), by kind and queue."))
+	check(e1)
+	if err != nil {
+		return nil, err
+	}
+	wakeAttrs := make([]metric.ObserveOption, wakePaths)
+	for i, name := range wakePathNames {
+		wakeAttrs[i] = metric.WithAttributes(attribute.String("path", name))
+	}
+	counter, canCount := e.b.(backend.TaskCounter)
+	_, err = m.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
+		o.ObserveInt64(hits, x.cacheHits.Load())
+		o.ObserveInt64(misses, x.cacheMisses.Load())
+		o.ObserveInt64(evictions, e.cache.evicted.Load())
+		o.ObserveInt64(size, int64(e.cache.Len()))
+		for i := range wakePaths {
+			o.ObserveInt64(wakeups, x.wakeups[i].Load(), wakeAttrs[i])
+		}
+		if !canCount {
+			return nil
+		}
+		cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		defer cancel()
+		counts, err := counter.CountPendingTasks(cctx)
+		if err != nil {
+			return fmt.Errorf("counting pending tasks: %w", err)
+		}
+		for _, c := range counts {
+			o.ObserveInt64(pending, int64(c.Count), metric.WithAttributes(attribute.String("kind", string(c.Kind)), attribute.String("queue", c.Queue)))
+		}
+		return nil
+	}, hits, misses, evictions, size, wakeups, pending)
+	if err != nil {
+		return nil, fmt.Errorf("registering metric callbacks: %w", err)
+	}
+	return &x, nil
+}
+
+func scriptAttr(script string) metric.AddOption {
+	return metric.WithAttributes(attribute.String("script", script))
+}
+
+func (m *metrics) executionEnded(script string, status backend.Status, dl *backend.DeadLetter) {
+	ctx := context.Background()
+	m.executionsEnded.Add(ctx, 1, m.attrs("script", script, "status", string(status)))
+	if dl != nil {
+		m.deadLetters.Add(ctx, 1, metric.WithAttributes(attribute.String("activity", dl.Activity)))
+	}
+}
+
+func (m *metrics) activityAttempted(name, outcome string, d time.Duration) {
+	attrs := m.attrs("activity", name, "outcome", outcome)
+	ctx := context.Background()
+	m.activityAttempts.Add(ctx, 1, attrs)
+	m.activityDuration.Record(ctx, d.Seconds(), attrs)
+}
+
+var (
+	outcomeOK    = metric.WithAttributes(attribute.String("outcome", "ok"))
+	outcomeError = metric.WithAttributes(attribute.String("outcome", "error"))
+)
+
+func (m *metrics) workflowTaskDone(d time.Duration, outcome string) {
+	attrs := outcomeOK
+	if outcome != "ok" {
+		attrs = outcomeError
+	}
+	m.workflowTaskDur.Record(context.Background(), d.Seconds(), attrs)
+}
+
+// ---- one-line hooks for the engine ----
+
+// taskStarted records a claimed task's schedule-to-start latency.
+func (t *telemetry) taskStarted(task backend.Task) {
+	if t.metrics == nil {
+		return
+	}
+	d := time.Since(task.RunAt)
+	if d < 0 {
+		d = 0
+	}
+	t.metrics.scheduleToStart.Record(context.Background(), d.Seconds(), t.metrics.attrs("kind", string(task.Kind), "queue", task.Queue))
+}
+
+// childrenStarted counts executions a workflow task created.
+func (t *telemetry) childrenStarted(children []backend.NewExecution) {
+	if t.metrics == nil {
+		return
+	}
+	for _, c := range children {
+		t.metrics.executionsStarted.Add(context.Background(), 1, scriptAttr(c.Bundle.Main))
+	}
+}
+
+// reclaimed counts tasks taken back from stopped workers.
+func (t *telemetry) reclaimed(n int) {
+	if t.metrics != nil && n > 0 {
+		t.metrics.leasesReclaimed.Add(context.Background(), int64(n))
+	}
+}
+
+// cacheLookup counts a live-cache hit or miss.
+func (t *telemetry) cacheLookup(hit bool) {
+	if t.metrics == nil {
+		return
+	}
+	if hit {
+		t.metrics.cacheHits.Add(1)
+	} else {
+		t.metrics.cacheMisses.Add(1)
+	}
+}
+
+// woken counts a wake-up by path.
+func (t *telemetry) woken(path int) {
+	if t.metrics != nil {
+		t.metrics.wakeups[path].Add(1)
+	}
+}

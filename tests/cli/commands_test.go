@@ -1,0 +1,105 @@
+package cli_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/rogpeppe/go-internal/testscript"
+)
+
+// scriptCondition answers the scripts' custom conditions:
+//
+//	[postgres]  STENT_TEST_POSTGRES is set. Unset under CI=true is an error, not a
+//	            skip: CI provides PostgreSQL, so its scripts must run there.
+func scriptCondition(cond string) (bool, error) {
+	switch cond {
+	case "postgres":
+		if os.Getenv("STENT_TEST_POSTGRES") != "" {
+			return true, nil
+		}
+		if os.Getenv("CI") == "true" {
+			return false, fmt.Errorf("STENT_TEST_POSTGRES is required in CI (e.g. postgres://root@127.0.0.1:5432/test?sslmode=disable)")
+		}
+		return false, nil
+	}
+	return false, fmt.Errorf("unknown condition %q", cond)
+}
+
+// scriptCommands are the custom commands of the scripts.
+var scriptCommands = map[string]func(ts *testscript.TestScript, neg bool, args []string){
+	"pgdb":     cmdPostgresDB,
+	"linkrepo": cmdLinkRepo,
+}
+
+// cmdPostgresDB (`pgdb NAME`) creates a fresh PostgreSQL database on the server of
+// STENT_TEST_POSTGRES, sets $NAME to its DSN and drops it when the script ends.
+func cmdPostgresDB(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: pgdb VARIABLE")
+	}
+	admin := os.Getenv("STENT_TEST_POSTGRES")
+	if admin == "" {
+		ts.Fatalf("pgdb needs STENT_TEST_POSTGRES (guard the script with [!postgres] skip)")
+	}
+	var rnd [6]byte
+	_, _ = rand.Read(rnd[:])
+	name := "stent_cli_" + hex.EncodeToString(rnd[:])
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, admin)
+	ts.Check(err)
+	defer conn.Close(context.Background())
+	_, err = conn.Exec(ctx, "CREATE DATABASE "+name)
+	ts.Check(err)
+	ts.Defer(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if conn, err := pgx.Connect(ctx, admin); err == nil {
+			_, _ = conn.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
+			conn.Close(context.Background())
+		}
+	})
+	u, err := url.Parse(admin)
+	ts.Check(err)
+	u.Path = "/" + name
+	ts.Setenv(args[0], u.String())
+}
+
+// cmdLinkRepo (`linkrepo`) makes $WORK the module root, so that a README line such as
+// `go run ./cmd/stent exec …` runs as typed in a clone, with stent.db created in $WORK:
+// go.mod, go.sum, the root package's files and the package directories of $REPO are
+// symlinked into $WORK (workflows/ is already a copy), and the go command gets its
+// caches from the environment the tests run in.
+func cmdLinkRepo(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 0 {
+		ts.Fatalf("usage: linkrepo")
+	}
+	root, work := ts.Getenv("REPO"), ts.Getenv("WORK")
+	entries, err := os.ReadDir(root)
+	ts.Check(err)
+	for _, e := range entries {
+		name := e.Name()
+		link := name == "go.mod" || name == "go.sum" ||
+			(!e.IsDir() && strings.HasSuffix(name, ".go") && !strings.HasSuffix(name, "_test.go")) ||
+			(e.IsDir() && name != "workflows" && !strings.HasPrefix(name, "."))
+		if link {
+			ts.Check(os.Symlink(filepath.Join(root, name), filepath.Join(work, name)))
+		}
+	}
+	for _, v := range []string{"GOCACHE", "GOMODCACHE", "GOPATH"} {
+		out, err := exec.Command("go", "env", v).Output()
+		ts.Check(err)
+		ts.Setenv(v, strings.TrimSpace(string(out)))
+	}
+	ts.Setenv("GOFLAGS", "-mod=readonly")
+	ts.Setenv("GOTOOLCHAIN", "local")
+}

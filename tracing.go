@@ -1,0 +1,428 @@
+package stent
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"log/slog"
+	"math/rand/v2"
+	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/stent-go/stent/activities"
+	"github.com/stent-go/stent/backend"
+	"github.com/stent-go/stent/interpreter"
+)
+
+// Span and attribute names. One scheme: stent.<thing>[.<field>].
+const (
+	spanDispatch     = "stent.dispatch"
+	spanExecution    = "stent.execution"
+	spanWorkflowTask = "stent.workflow_task"
+	spanActivity     = "stent.activity"
+
+	attrExecutionID = attribute.Key("stent.execution.id")
+	attrParentID    = attribute.Key("stent.execution.parent_id")
+	attrScript      = attribute.Key("stent.script")
+	attrEntry       = attribute.Key("stent.entry")
+	attrSeq         = attribute.Key("stent.seq")
+	attrActivity    = attribute.Key("stent.activity.name")
+	attrAttempt     = attribute.Key("stent.attempt")
+	attrQueue       = attribute.Key("stent.queue")
+	attrWorkerID    = attribute.Key("stent.worker.id")
+	attrTaskID      = attribute.Key("stent.task.id")
+	attrOutcome     = attribute.Key("stent.outcome")
+	attrErrorType   = attribute.Key("stent.error.type")
+	attrReplay      = attribute.Key("stent.replay")
+	attrSignal      = attribute.Key("stent.signal.name")
+	attrTimerMS     = attribute.Key("stent.timer.duration_ms")
+)
+
+// How the execution span crosses processes: at dispatch its span context is fixed (the
+// dispatch span's trace ID and a span ID derived from trace ID and execution ID) and
+// stored in the execution's bundle (backend.Bundle.Trace). Workflow-task and activity
+// spans, in any process, name it as their remote parent. Whoever ends the execution
+// (the worker committing its last step, Cancel, the deadline task) emits the
+// stent.execution span with the execution's creation time as its start and that stored
+// span context as its identity, which the SDK takes from IDGenerator. A child
+// execution's span is derived the same way under its parent's.
+
+// IDGenerator returns the span ID generator a TracerProvider given to
+// WithTracerProvider should use (sdktrace.WithIDGenerator(stent.IDGenerator())): random
+// IDs, except for stent.execution spans, which get the ID chosen for them at dispatch.
+func IDGenerator() sdktrace.IDGenerator { return idGenerator{} }
+
+type forcedSpanKey struct{}
+
+type idGenerator struct{}
+
+func (idGenerator) NewIDs(ctx context.Context) (trace.TraceID, trace.SpanID) {
+	if sc, ok := ctx.Value(forcedSpanKey{}).(trace.SpanContext); ok {
+		return sc.TraceID(), sc.SpanID()
+	}
+	var tid trace.TraceID
+	for !tid.IsValid() {
+		binary.NativeEndian.PutUint64(tid[:8], rand.Uint64())
+		binary.NativeEndian.PutUint64(tid[8:], rand.Uint64())
+	}
+	return tid, randomSpanID()
+}
+
+func (idGenerator) NewSpanID(ctx context.Context, tid trace.TraceID) trace.SpanID {
+	if sc, ok := ctx.Value(forcedSpanKey{}).(trace.SpanContext); ok && sc.TraceID() == tid {
+		return sc.SpanID()
+	}
+	return randomSpanID()
+}
+
+func randomSpanID() trace.SpanID {
+	var sid trace.SpanID
+	for !sid.IsValid() {
+		binary.NativeEndian.PutUint64(sid[:], rand.Uint64())
+	}
+	return sid
+}
+
+// executionSpanID derives the span ID of an execution's span in a trace.
+func executionSpanID(tid trace.TraceID, executionID string) trace.SpanID {
+	sum := sha256.Sum256(append(tid[:], executionID...))
+	var sid trace.SpanID
+	copy(sid[:], sum[:8])
+	if !sid.IsValid() {
+		sid[7] = 1
+	}
+	return sid
+}
+
+// formatTraceparent writes a span context as a W3C traceparent header value.
+func formatTraceparent(sc trace.SpanContext) string {
+	return "00-" + sc.TraceID().String() + "-" + sc.SpanID().String() + "-" + hex.EncodeToString([]byte{byte(sc.TraceFlags())})
+}
+
+// parseTraceparent reads a W3C traceparent header value (version 00).
+func parseTraceparent(s string) (trace.SpanContext, bool) {
+	if len(s) != 55 || s[:3] != "00-" || s[35] != '-' || s[52] != '-' {
+		return trace.SpanContext{}, false
+	}
+	tid, err1 := trace.TraceIDFromHex(s[3:35])
+	sid, err2 := trace.SpanIDFromHex(s[36:52])
+	flags, err3 := hex.DecodeString(s[53:])
+	if err1 != nil || err2 != nil || err3 != nil {
+		return trace.SpanContext{}, false
+	}
+	sc := trace.NewSpanContext(trace.SpanContextConfig{TraceID: tid, SpanID: sid, TraceFlags: trace.TraceFlags(flags[0]), Remote: true})
+	return sc, sc.IsValid()
+}
+
+// underExecution returns ctx with the execution's span (stored as traceparent) as the
+// remote parent of the spans started from it.
+func underExecution(ctx context.Context, traceparent string) context.Context {
+	if sc, ok := parseTraceparent(traceparent); ok {
+		return trace.ContextWithRemoteSpanContext(ctx, sc)
+	}
+	return ctx
+}
+
+// ---- dispatch ----
+
+// startDispatch starts the stent.dispatch span (nil when tracing is off).
+func (t *telemetry) startDispatch(ctx context.Context, script string) (context.Context, trace.Span) {
+	if t.tracer == nil {
+		return ctx, nil
+	}
+	return t.tracer.Start(ctx, spanDispatch, trace.WithAttributes(attrScript.String(script)))
+}
+
+// endDispatch ends the dispatch span and counts the started execution.
+func (t *telemetry) endDispatch(span trace.Span, script, id string, created bool, err error) {
+	if created && t.metrics != nil {
+		t.metrics.executionsStarted.Add(context.Background(), 1, scriptAttr(script))
+	}
+	if span == nil {
+		return
+	}
+	span.SetAttributes(attrExecutionID.String(id))
+	if err != nil {
+		span.RecordError(err)
+		span.SetStatus(codes.Error, err.Error())
+	}
+	span.End()
+}
+
+// traceNewExecution stores in b the trace context of an execution dispatched under ctx:
+// its span, under ctx's span (the dispatch span, or a caller's span such as TRACEPARENT's).
+func traceNewExecution(ctx context.Context, b *backend.Bundle, id string) {
+	parent := trace.SpanContextFromContext(ctx)
+	if !parent.IsValid() {
+		return
+	}
+	exec := trace.NewSpanContext(trace.SpanContextConfig{TraceID: parent.TraceID(), SpanID: executionSpanID(parent.TraceID(), id), TraceFlags: parent.TraceFlags()})
+	b.Trace, b.TraceParent = formatTraceparent(exec), parent.SpanID().String()
+}
+
+// traceOf returns the traceparent of ex's span: the one stored at dispatch or, when the
+// execution was dispatched untraced and this engine traces, one derived from its ID
+// alone (a root span in a trace of its own), so that the spans of every tracing worker
+// still meet in one trace.
+func (t *telemetry) traceOf(ex *backend.Execution) string {
+	if ex.Bundle.Trace != "" || t.tracer == nil {
+		return ex.Bundle.Trace
+	}
+	sum := sha256.Sum256([]byte("stent trace\x00" + ex.ID))
+	var tid trace.TraceID
+	copy(tid[:], sum[:16])
+	return formatTraceparent(trace.NewSpanContext(trace.SpanContextConfig{TraceID: tid, SpanID: executionSpanID(tid, ex.ID), TraceFlags: trace.FlagsSampled}))
+}
+
+// childBundle is the bundle of a child execution of parent: the parent's, with the
+// child's span under the parent's.
+func (t *telemetry) childBundle(parent *backend.Execution, childID string) backend.Bundle {
+	sc, ok := parseTraceparent(t.traceOf(parent))
+	if !ok {
+		return parent.Bundle
+	}
+	child := parent.Bundle
+	exec := trace.NewSpanContext(trace.SpanContextConfig{TraceID: sc.TraceID(), SpanID: executionSpanID(sc.TraceID(), childID), TraceFlags: sc.TraceFlags()})
+	child.Trace, child.TraceParent = formatTraceparent(exec), sc.SpanID().String()
+	return child
+}
+
+// ---- executions ----
+
+// executionEnded emits the execution's span and counts its end (and its dead letter).
+func (t *telemetry) executionEnded(ex *backend.Execution, f *backend.Finish, dl *backend.DeadLetter) {
+	if f == nil {
+		return
+	}
+	now := time.Now()
+	if t.metrics != nil {
+		t.metrics.executionEnded(ex.Bundle.Main, f.Status, dl)
+	}
+	if t.logger.Enabled(context.Background(), slog.LevelInfo) {
+		args := []any{"execution_id", ex.ID, "status", f.Status}
+		if f.Error != nil {
+			args = append(args, "error", f.Error.Message)
+		}
+		t.logger.Info("execution ended", args...)
+	}
+	if t.tracer == nil {
+		return
+	}
+	sc, ok := parseTraceparent(t.traceOf(ex))
+	if !ok {
+		return
+	}
+	ctx := context.Background()
+	if parentID, err := trace.SpanIDFromHex(ex.Bundle.TraceParent); err == nil {
+		parent := trace.NewSpanContext(trace.SpanContextConfig{TraceID: sc.TraceID(), SpanID: parentID, TraceFlags: sc.TraceFlags(), Remote: true})
+		ctx = trace.ContextWithRemoteSpanContext(ctx, parent)
+	} // else a root span: the execution was dispatched untraced
+	ctx = context.WithValue(ctx, forcedSpanKey{}, sc)
+	attrs := []attribute.KeyValue{attrExecutionID.String(ex.ID), attrScript.String(ex.Bundle.Main), attrEntry.String(ex.Entry),
+		attrQueue.String(ex.Queue), attrOutcome.String(string(f.Status))}
+	if ex.ParentID != "" {
+		attrs = append(attrs, attrParentID.String(ex.ParentID))
+	}
+	start := ex.CreatedAt
+	if start.IsZero() || start.After(now) {
+		start = now
+	}
+	_, span := t.tracer.Start(ctx, spanExecution, trace.WithTimestamp(start), trace.WithAttributes(attrs...))
+	if f.Status == backend.StatusCancelled {
+		span.AddEvent("cancel_requested", trace.WithTimestamp(now))
+	}
+	if f.Error != nil {
+		span.SetAttributes(attrErrorType.String(f.Error.Type))
+		span.SetStatus(codes.Error, f.Error.Message)
+	}
+	if got := span.SpanContext().SpanID(); got != sc.SpanID() && span.IsRecording() {
+		t.warnIDsOnce.Do(func() {
+			t.logger.Warn("stent.execution spans do not get their stored IDs: give the TracerProvider sdktrace.WithIDGenerator(stent.IDGenerator())")
+		})
+	}
+	span.End(trace.WithTimestamp(now))
+}
+
+// executionTreeEnded reports the end of an execution that Cancel or its deadline ended,
+// together with the descendants that ended with it.
+func (t *telemetry) executionTreeEnded(ctx context.Context, b backend.Backend, id string, status backend.Status) {
+	if t.tracer == nil && t.metrics == nil {
+		return
+	}
+	ctx = context.WithoutCancel(ctx)
+	ex, err := b.GetExecution(ctx, id)
+	if err != nil {
+		return
+	}
+	t.executionEnded(ex, &backend.Finish{Status: ex.Status, Error: ex.Error}, nil)
+	children, err := b.ListExecutions(ctx, backend.ListFilter{ParentID: id, Limit: 100000})
+	if err != nil {
+		return
+	}
+	for _, c := range children {
+		if c.Status == status {
+			t.executionTreeEnded(ctx, b, c.ID, status)
+		}
+	}
+}
+
+// ---- workflow tasks ----
+
+// workflowTaskSpan is one workflow task's span and timing; nil when nothing records.
+type workflowTaskSpan struct {
+	t      *telemetry
+	span   trace.Span
+	start  time.Time
+	task   backend.Task
+	exID   string
+	worker string
+}
+
+// startWorkflowTask starts the stent.workflow_task span of a task advancing ex.
+func (t *telemetry) startWorkflowTask(ctx context.Context, task backend.Task, ex *backend.Execution, replay bool, worker string) *workflowTaskSpan {
+	if t.tracer == nil && t.metrics == nil && !t.logger.Enabled(ctx, slog.LevelDebug) {
+		return nil
+	}
+	s := &workflowTaskSpan{t: t, start: time.Now(), task: task, exID: ex.ID, worker: worker}
+	if t.tracer != nil {
+		_, s.span = t.tracer.Start(underExecution(ctx, t.traceOf(ex)), spanWorkflowTask, trace.WithAttributes(
+			attrExecutionID.String(ex.ID), attrQueue.String(task.Queue), attrWorkerID.String(worker),
+			attrTaskID.Int64(task.ID), attrReplay.Bool(replay)))
+	}
+	return s
+}
+
+// step notes on the span what the script saw (timers fired, signals received) and what
+// it asked for (timers, signal waits).
+func (s *workflowTaskSpan) step(events []backend.Event, step *interpreter.Step) {
+	if s == nil || s.span == nil {
+		return
+	}
+	for _, ev := range events {
+		switch ev.Kind {
+		case backend.EventTimerFired:
+			s.span.AddEvent(string(ev.Kind), trace.WithAttributes(attrSeq.Int(ev.Seq)))
+		case backend.EventSignalReceived:
+			s.span.AddEvent(string(ev.Kind), trace.WithAttributes(attrSeq.Int(ev.Seq), attrSignal.String(ev.Name)))
+		}
+	}
+	for _, sc := range step.Scheduled {
+		switch sc.Kind {
+		case backend.EventTimerScheduled, backend.EventSignalWait:
+			attrs := []attribute.KeyValue{attrSeq.Int(sc.Seq)}
+			if sc.Kind == backend.EventSignalWait {
+				attrs = append(attrs, attrSignal.String(sc.Name))
+			}
+			s.span.AddEvent(string(sc.Kind), trace.WithAttributes(attrs...))
+		}
+	}
+	if step.Done {
+		outcome := "completed"
+		switch {
+		case step.ContinueAsNew != nil:
+			outcome = "continued_as_new"
+		case step.Err != nil:
+			outcome = "failed"
+		}
+		s.span.SetAttributes(attribute.String("stent.execution.outcome", outcome))
+	}
+}
+
+// end ends the span and records the task's duration.
+func (s *workflowTaskSpan) end(err error) {
+	if s == nil {
+		return
+	}
+	d := time.Since(s.start)
+	outcome := outcomeOf(err)
+	if s.t.metrics != nil {
+		s.t.metrics.workflowTaskDone(d, outcome)
+	}
+	if s.span != nil {
+		s.span.SetAttributes(attrOutcome.String(outcome))
+		if err != nil {
+			s.span.SetStatus(codes.Error, err.Error())
+		}
+		s.span.End()
+	}
+	s.t.logger.Debug("workflow task done", "execution_id", s.exID, "task_id", s.task.ID, "worker_id", s.worker, "outcome", outcome, "duration", d, "err", err)
+}
+
+func outcomeOf(err error) string {
+	if err == nil {
+		return "ok"
+	}
+	return "error"
+}
+
+// ---- activity attempts ----
+
+// activitySpan is one activity attempt's span and timing; nil when nothing records.
+type activitySpan struct {
+	t       *telemetry
+	span    trace.Span
+	start   time.Time
+	task    backend.Task
+	name    string
+	worker  string
+	outcome string
+	errType string
+}
+
+// startActivity starts the stent.activity span of an attempt; the returned context
+// carries it (Go activities see it, command activities get TRACEPARENT).
+func (t *telemetry) startActivity(ctx context.Context, task backend.Task, p *backend.ActivityPayload, worker string) (context.Context, *activitySpan) {
+	if t.tracer == nil && t.metrics == nil && !t.logger.Enabled(ctx, slog.LevelDebug) {
+		return ctx, nil
+	}
+	s := &activitySpan{t: t, start: time.Now(), task: task, name: p.Name, worker: worker}
+	if t.tracer != nil && p.Trace != "" {
+		ctx, s.span = t.tracer.Start(underExecution(ctx, p.Trace), spanActivity, trace.WithAttributes(
+			attrExecutionID.String(task.ExecutionID), attrSeq.Int(task.Seq), attrActivity.String(p.Name),
+			attrAttempt.Int(task.Attempt), attrQueue.String(task.Queue), attrWorkerID.String(worker), attrTaskID.Int64(task.ID)))
+	}
+	return ctx, s
+}
+
+// attempted records how the activity function returned.
+func (s *activitySpan) attempted(err error) {
+	if s == nil {
+		return
+	}
+	s.outcome = "completed"
+	if err != nil {
+		s.outcome, s.errType = "failed", activities.ErrorType(err)
+		if s.span != nil {
+			s.span.RecordError(err)
+			s.span.SetStatus(codes.Error, err.Error())
+		}
+	}
+	if s.t.metrics != nil {
+		s.t.metrics.activityAttempted(s.name, s.outcome, time.Since(s.start))
+	}
+}
+
+// end ends the attempt's span. An attempt that never called the function (a cached
+// result, an unknown activity) has outcome "not_run".
+func (s *activitySpan) end() {
+	if s == nil {
+		return
+	}
+	if s.outcome == "" {
+		s.outcome = "not_run"
+	}
+	if s.span != nil {
+		s.span.SetAttributes(attrOutcome.String(s.outcome))
+		if s.errType != "" {
+			s.span.SetAttributes(attrErrorType.String(s.errType))
+		}
+		s.span.End()
+	}
+	s.t.logger.Debug("activity attempt done", "execution_id", s.task.ExecutionID, "seq", s.task.Seq, "task_id", s.task.ID,
+		"worker_id", s.worker, "activity", s.name, "attempt", s.task.Attempt, "outcome", s.outcome, "duration", time.Since(s.start))
+}

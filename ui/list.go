@@ -1,0 +1,181 @@
+package ui
+
+import (
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/stent-go/stent/backend"
+)
+
+// statuses in the order the chips show them.
+var statuses = backend.Statuses
+
+// listQuery is the list page's filter, read from and written back to its URL.
+type listQuery struct {
+	Status   string
+	Script   string
+	IDPrefix string
+	Since    string // datetime-local value, UTC
+	Until    string
+	After    string // cursor of the last execution of the previous page (backend.ListCursor)
+}
+
+func readListQuery(v url.Values) listQuery {
+	return listQuery{
+		Status:   strings.TrimSpace(v.Get("status")),
+		Script:   strings.TrimSpace(v.Get("script")),
+		IDPrefix: strings.TrimSpace(v.Get("id")),
+		Since:    strings.TrimSpace(v.Get("since")),
+		Until:    strings.TrimSpace(v.Get("until")),
+		After:    v.Get("after"),
+	}
+}
+
+// encode returns the query string of q with status replaced by st (chips) and the
+// cursor dropped.
+func (q listQuery) withStatus(st string) string {
+	q.Status, q.After = st, ""
+	return q.encode()
+}
+
+func (q listQuery) encode() string {
+	v := url.Values{}
+	for k, val := range map[string]string{"status": q.Status, "script": q.Script, "id": q.IDPrefix,
+		"since": q.Since, "until": q.Until, "after": q.After} {
+		if val != "" {
+			v.Set(k, val)
+		}
+	}
+	return v.Encode()
+}
+
+const timeInput = "2006-01-02T15:04"
+
+func parseTimeInput(name, s string) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	for _, layout := range []string{timeInput, timeInput + ":05", time.RFC3339, "2006-01-02"} {
+		if t, err := time.ParseInLocation(layout, s, time.UTC); err == nil {
+			return t, nil
+		}
+	}
+	return time.Time{}, fmt.Errorf("%s %q is not a time: use YYYY-MM-DDTHH:MM (UTC)", name, s)
+}
+
+// filter turns q into the backend's filter (root executions only: children are shown
+// in their parent's tree).
+func (q listQuery) filter(limit int) (backend.ListFilter, error) {
+	f := backend.ListFilter{RootOnly: true, Limit: limit}
+	if q.Status != "" {
+		ok := false
+		for _, st := range statuses {
+			ok = ok || string(st) == q.Status
+		}
+		if !ok {
+			return f, fmt.Errorf("status %q is not one of scheduled, running, completed, failed, cancelled, timed_out", q.Status)
+		}
+		f.Status = backend.Status(q.Status)
+	}
+	return f, applyListFilter(&f, q)
+}
+
+type chip struct {
+	Label  string
+	Status string
+	Count  int
+	Counts bool // whether Count is known
+	Href   string
+	Active bool
+}
+
+type listRow struct {
+	ID       string
+	Status   string
+	Script   string
+	Entry    string
+	Created  time.Time
+	Duration string
+}
+
+type listData struct {
+	Query    listQuery
+	Chips    []chip
+	Rows     []listRow
+	Next     string // link to the next (older) page, "" on the last page
+	First    string // link to the first page, "" on the first page
+	Statuses []backend.Status
+	Now      time.Time
+}
+
+func (s *Server) listPage(w http.ResponseWriter, r *http.Request) {
+	q := readListQuery(r.URL.Query())
+	d, err := s.loadList(r, q)
+	if err != nil {
+		s.fail(w, r, http.StatusBadRequest, err)
+		return
+	}
+	s.render(w, r, "list", page{Title: "Executions", Nav: "executions", Live: "list=1&" + q.encode(), Data: d})
+}
+
+func (s *Server) loadList(r *http.Request, q listQuery) (*listData, error) {
+	ctx := r.Context()
+	pageSize := s.opts.PageSize
+	f, err := q.filter(pageSize + 1)
+	if err != nil {
+		return nil, err
+	}
+	exs, err := s.b.ListExecutions(ctx, f)
+	if err != nil {
+		return nil, fmt.Errorf("listing executions: %w", err)
+	}
+	d := &listData{Query: q, Statuses: statuses, Now: time.Now()}
+	if len(exs) > pageSize {
+		exs = exs[:pageSize]
+		next := q
+		next.After = backend.ListCursor(&exs[len(exs)-1])
+		d.Next = "?" + next.encode()
+	}
+	if q.After != "" {
+		first := q
+		first.After = ""
+		d.First = "?" + first.encode()
+	}
+	for _, e := range exs {
+		d.Rows = append(d.Rows, listRow{ID: e.ID, Status: string(e.StatusAt(d.Now)), Script: e.Bundle.Main, Entry: e.Entry,
+			Created: e.CreatedAt, Duration: execDuration(&e, d.Now)})
+	}
+	counts, known, err := s.countByStatus(r, q)
+	if err != nil {
+		return nil, err
+	}
+	total := 0
+	for _, n := range counts {
+		total += n
+	}
+	d.Chips = append(d.Chips, chip{Label: "all", Count: total, Counts: known, Href: "?" + q.withStatus(""), Active: q.Status == ""})
+	for _, st := range statuses {
+		d.Chips = append(d.Chips, chip{Label: strings.ReplaceAll(string(st), "_", " "), Status: string(st), Count: counts[st],
+			Counts: known, Href: "?" + q.withStatus(string(st)), Active: q.Status == string(st)})
+	}
+	return d, nil
+}
+
+// execDuration is how long an execution ran (so far, when it is running).
+func execDuration(e *backend.Execution, now time.Time) string {
+	start := e.StartAt
+	if start.IsZero() || start.Before(e.CreatedAt) {
+		start = e.CreatedAt
+	}
+	end := now
+	if e.CompletedAt != nil {
+		end = *e.CompletedAt
+	}
+	if end.Before(start) {
+		return "—"
+	}
+	return fmtDuration(end.Sub(start))
+}

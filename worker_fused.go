@@ -1,0 +1,69 @@
+package stent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/stent-go/stent/backend"
+)
+
+// completeActivityFused is the hot path of a sequential workflow. When this worker
+// holds the execution's parked script and the script waits for this activity and
+// nothing else, the outcome is fed to the script here (no history read), and the
+// activity's completion and the step the script then takes are committed as one
+// transaction (no workflow task, no second commit). done is false when the fused path
+// does not apply and nothing was written: the caller completes the activity the usual
+// way.
+func (w *worker) completeActivityFused(ctx context.Context, t backend.Task, r backend.ActivityResult) (next *backend.Task, done bool, err error) {
+	e := w.e
+	fs, ok := e.b.(backend.FusedStep)
+	if !ok || e.cfg.noHandOff {
+		return nil, false, nil
+	}
+	lr := e.cache.take(t.ExecutionID)
+	if lr == nil {
+		return nil, false, nil
+	}
+	seq := r.Seq
+	if seq == 0 {
+		seq = t.Seq
+	}
+	if !lr.run.AwaitsOnly(seq) {
+		e.cache.put(lr)
+		return nil, false, nil
+	}
+	// The event exactly as history will hold it, so the live run and a replay agree.
+	ev := backend.Event{Seq: seq, Kind: backend.EventActivityCompleted, Name: r.Name, Data: r.Result}
+	if r.Error != nil {
+		ev.Kind, ev.Data, ev.Error = backend.EventActivityFailed, nil, r.Error
+	} else if len(ev.Data) == 0 {
+		ev.Data = []byte("null")
+	}
+	// The step is a workflow task in all but name: it gets that span, under the
+	// activity task that carries it.
+	span := e.tel.startWorkflowTask(ctx, t, lr.ex, false, w.opts.ID)
+	defer func() { span.end(err) }()
+	step := lr.run.Advance([]backend.Event{ev})
+	span.step([]backend.Event{ev}, step)
+	if checked := e.checkStepPayloads(step); checked != step {
+		// Too large a value: the usual path records the failure from a replay.
+		lr.run.Close()
+		return nil, false, nil
+	}
+	now := e.clock.Now()
+	res, wakeTimes := e.stepResult(backend.TaskRef{}, lr.ex, lr.version, lr, step, now)
+	out, err := fs.CompleteActivityAndStep(ctx, r, res, w.claimOne())
+	if err != nil {
+		// The run took a step that was not committed: it cannot be used again.
+		lr.run.Close()
+		if errors.Is(err, backend.ErrStaleExecution) {
+			// Another worker advanced the execution, or it ended: complete the activity
+			// the usual way; its workflow task replays from history.
+			return nil, false, nil
+		}
+		return nil, true, fmt.Errorf("completing activity task %d with the next step of %s: %w", t.ID, t.ExecutionID, err)
+	}
+	lr.lastEventID = out.EventID
+	return w.committed(lr.ex, lr, step, &res, out.Version, out.Claimed, wakeTimes), true, nil
+}
