@@ -113,6 +113,7 @@ type benchStepJSON struct {
 	PerStepMS  float64   `json:"per_step_ms"`
 	ActsPerSec float64   `json:"activities_per_sec"`
 	RunsWallMS []float64 `json:"runs_wall_ms"`
+	Commits    float64   `json:"commits_per_step,omitempty"`
 }
 
 type benchJSON struct {
@@ -133,6 +134,7 @@ type benchJSON struct {
 	LatencyP99MS float64         `json:"latency_p99_ms,omitempty"`
 	Steps        []benchStepJSON `json:"steps,omitempty"`
 	PerStepRatio float64         `json:"per_step_ratio,omitempty"`
+	Commits      float64         `json:"commits_per_step,omitempty"`
 }
 
 // docTable is one README table: its fields, and those present in every object.
