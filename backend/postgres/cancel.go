@@ -18,37 +18,9 @@ func (b *Backend) RequestCancel(ctx context.Context, executionID string, graceUn
 	err := b.inTx(ctx, op, func(s *txState) error {
 		requested = false
 		now := toMS(b.now())
-		var ids []string
-		for pass := 0; pass < 2; pass++ { // as EndExecution: the second pass locks late children
-			ids = ids[:0]
-			rows, err := s.q.Query(ctx, sqlLockTree, executionID)
-			if err != nil {
-				return err
-			}
-			found, running := false, false
-			for rows.Next() {
-				var id, st string
-				if err := rows.Scan(&id, &st); err != nil {
-					rows.Close()
-					return err
-				}
-				if id == executionID {
-					found, running = true, st == string(backend.StatusRunning)
-				}
-				if st == string(backend.StatusRunning) {
-					ids = append(ids, id)
-				}
-			}
-			rows.Close()
-			if err := rows.Err(); err != nil {
-				return err
-			}
-			if !found {
-				return fmt.Errorf("execution %q: %w", executionID, backend.ErrNotFound)
-			}
-			if !running {
-				return nil
-			}
+		ids, running, err := lockRunningTree(ctx, s, executionID)
+		if err != nil || !running {
+			return err
 		}
 		// Only the executions not asked before: their grace runs from the first request.
 		rows, err := s.q.Query(ctx, `SELECT id FROM unnest($1::text[]) AS x(id) WHERE NOT EXISTS (

@@ -42,39 +42,9 @@ func (b *Backend) EndExecution(ctx context.Context, executionID string, status b
 	err = b.inTx(ctx, op, func(s *txState) error {
 		ended = false
 		now := toMS(b.now())
-		var ids []string
-		// Twice: the second pass also locks children created while the first one
-		// waited for a lock (their parents are locked now, so no more can appear).
-		for pass := 0; pass < 2; pass++ {
-			ids = ids[:0]
-			rows, err := s.q.Query(ctx, sqlLockTree, executionID)
-			if err != nil {
-				return err
-			}
-			found, running := false, false
-			for rows.Next() {
-				var id, st string
-				if err := rows.Scan(&id, &st); err != nil {
-					rows.Close()
-					return err
-				}
-				if id == executionID {
-					found, running = true, st == string(backend.StatusRunning)
-				}
-				if st == string(backend.StatusRunning) {
-					ids = append(ids, id)
-				}
-			}
-			rows.Close()
-			if err := rows.Err(); err != nil {
-				return err
-			}
-			if !found {
-				return fmt.Errorf("execution %q: %w", executionID, backend.ErrNotFound)
-			}
-			if !running {
-				return nil // ended already: nothing to write
-			}
+		ids, running, err := lockRunningTree(ctx, s, executionID)
+		if err != nil || !running {
+			return err // not running: ended already, nothing to write
 		}
 		if status == backend.StatusCancelled {
 			if _, err := s.q.Exec(ctx, `INSERT INTO events (execution_id, seq, kind, name, at)
@@ -107,4 +77,44 @@ func (b *Backend) EndExecution(ctx context.Context, executionID string, status b
 		return false, err
 	}
 	return ended, nil
+}
+
+// lockRunningTree locks an execution and its descendants and returns the running ones
+// (the execution first); running is false when the execution itself has ended. It
+// reads the tree twice: the second pass also locks children created while the first
+// one waited for a lock (their parents are locked then, so no more can appear).
+func lockRunningTree(ctx context.Context, s *txState, executionID string) (ids []string, running bool, err error) {
+	for pass := 0; pass < 2; pass++ {
+		ids = ids[:0]
+		rows, err := s.q.Query(ctx, sqlLockTree, executionID)
+		if err != nil {
+			return nil, false, err
+		}
+		found := false
+		running = false
+		for rows.Next() {
+			var id, st string
+			if err := rows.Scan(&id, &st); err != nil {
+				rows.Close()
+				return nil, false, err
+			}
+			if id == executionID {
+				found, running = true, st == string(backend.StatusRunning)
+			}
+			if st == string(backend.StatusRunning) {
+				ids = append(ids, id)
+			}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, false, err
+		}
+		if !found {
+			return nil, false, fmt.Errorf("execution %q: %w", executionID, backend.ErrNotFound)
+		}
+		if !running {
+			return nil, false, nil
+		}
+	}
+	return ids, true, nil
 }

@@ -29,20 +29,8 @@ func (b *Backend) RequestCancel(ctx context.Context, executionID string, graceUn
 		if status != string(backend.StatusRunning) {
 			return nil
 		}
-		ids := []string{executionID}
-		rows, err := t.conn.QueryContext(t.ctx, sqlRunningDescendants, executionID)
+		ids, err := t.runningTree(executionID)
 		if err != nil {
-			return fmt.Errorf("listing descendants: %w", err)
-		}
-		for rows.Next() {
-			var id string
-			if err := rows.Scan(&id); err != nil {
-				rows.Close()
-				return err
-			}
-			ids = append(ids, id)
-		}
-		if err := rows.Close(); err != nil {
 			return err
 		}
 		for _, id := range ids {

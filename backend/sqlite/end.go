@@ -48,23 +48,8 @@ func (b *Backend) EndExecution(ctx context.Context, executionID string, status b
 		if cur != string(backend.StatusRunning) {
 			return nil
 		}
-		ids := []string{executionID}
-		rows, err := t.conn.QueryContext(t.ctx, sqlRunningDescendants, executionID)
+		ids, err := t.runningTree(executionID)
 		if err != nil {
-			return fmt.Errorf("listing descendants: %w", err)
-		}
-		for rows.Next() {
-			var id string
-			if err := rows.Scan(&id); err != nil {
-				rows.Close()
-				return err
-			}
-			ids = append(ids, id)
-		}
-		if err := rows.Close(); err != nil {
-			return err
-		}
-		if err := rows.Err(); err != nil {
 			return err
 		}
 		errv, err := errArg(info)
@@ -104,4 +89,25 @@ func (t *wtx) end(id string, status backend.Status, info *backend.ErrorInfo, err
 		return fmt.Errorf("ending %s: %w", id, err)
 	}
 	return nil
+}
+
+// runningTree is an execution (first) and its running descendants.
+func (t *wtx) runningTree(executionID string) ([]string, error) {
+	ids := []string{executionID}
+	rows, err := t.conn.QueryContext(t.ctx, sqlRunningDescendants, executionID)
+	if err != nil {
+		return nil, fmt.Errorf("listing descendants: %w", err)
+	}
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	if err := rows.Close(); err != nil {
+		return nil, err
+	}
+	return ids, rows.Err()
 }
