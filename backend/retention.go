@@ -2,6 +2,8 @@ package backend
 
 import (
 	"context"
+	"encoding/json"
+	"slices"
 	"time"
 )
 
@@ -61,4 +63,45 @@ type Retention interface {
 	// PruneScripts deletes the scripts among hashes that no execution and no schedule
 	// references any more, and returns how many it deleted.
 	PruneScripts(ctx context.Context, hashes []string) (int64, error)
+}
+
+// PruneMember is an execution of a tree a prune batch looks at, as a backend reads it.
+type PruneMember struct {
+	Root, ID, Status, Bundle string // Bundle: the bundle JSON
+	OpenDeadLetter           bool
+}
+
+// SelectPruned decides a prune batch: a tree any of whose members is running or has an
+// open dead letter is kept whole; the others go. It returns the IDs to delete and
+// counts roots and executions into res, with the script hashes their bundles pin.
+func SelectPruned(members []PruneMember, res *PruneResult) []string {
+	kept := map[string]bool{}
+	for _, m := range members {
+		if m.Status == string(StatusRunning) || m.OpenDeadLetter {
+			kept[m.Root] = true
+		}
+	}
+	var ids []string
+	hashes := map[string]bool{}
+	for _, m := range members {
+		if kept[m.Root] {
+			continue
+		}
+		ids = append(ids, m.ID)
+		if m.ID == m.Root {
+			res.Roots++
+		}
+		var bundle Bundle
+		if json.Unmarshal([]byte(m.Bundle), &bundle) == nil {
+			for _, h := range bundle.Files {
+				hashes[h] = true
+			}
+		}
+	}
+	res.Executions = int64(len(ids))
+	for h := range hashes {
+		res.ScriptHashes = append(res.ScriptHashes, h)
+	}
+	slices.Sort(res.ScriptHashes)
+	return ids
 }

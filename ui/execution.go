@@ -75,14 +75,8 @@ type execData struct {
 
 func (s *Server) executionPage(w http.ResponseWriter, r *http.Request, id string) {
 	ctx := r.Context()
-	ex, err := s.b.GetExecution(ctx, id)
-	if err != nil {
-		s.notFoundOr(w, r, "execution "+id, err)
-		return
-	}
-	events, err := s.b.History(ctx, id, 0)
-	if err != nil {
-		s.fail(w, r, http.StatusInternalServerError, fmt.Errorf("reading history of %s: %w", id, err))
+	ex, events, ok := s.executionAndHistory(w, r, id)
+	if !ok {
 		return
 	}
 	now := time.Now()
@@ -211,14 +205,8 @@ type sourceData struct {
 
 func (s *Server) sourcePage(w http.ResponseWriter, r *http.Request, id string) {
 	ctx := r.Context()
-	ex, err := s.b.GetExecution(ctx, id)
-	if err != nil {
-		s.notFoundOr(w, r, "execution "+id, err)
-		return
-	}
-	events, err := s.b.History(ctx, id, 0)
-	if err != nil {
-		s.fail(w, r, http.StatusInternalServerError, fmt.Errorf("reading history of %s: %w", id, err))
+	ex, events, ok := s.executionAndHistory(w, r, id)
+	if !ok {
 		return
 	}
 	all := steps(events)
@@ -334,4 +322,20 @@ func shortText(s string, n int) string {
 		n--
 	}
 	return s[:n] + "…"
+}
+
+// executionAndHistory reads an execution and its whole history for a page, or answers
+// the request with the error (not found, or a failed read) and returns ok false.
+func (s *Server) executionAndHistory(w http.ResponseWriter, r *http.Request, id string) (*backend.Execution, []backend.Event, bool) {
+	ex, err := s.b.GetExecution(r.Context(), id)
+	if err != nil {
+		s.notFoundOr(w, r, "execution "+id, err)
+		return nil, nil, false
+	}
+	events, err := s.b.History(r.Context(), id, 0)
+	if err != nil {
+		s.fail(w, r, http.StatusInternalServerError, fmt.Errorf("reading history of %s: %w", id, err))
+		return nil, nil, false
+	}
+	return ex, events, true
 }

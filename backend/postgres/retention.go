@@ -2,9 +2,7 @@ package postgres
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"slices"
 
 	"github.com/stent-go/stent/backend"
 )
@@ -97,20 +95,12 @@ func (b *Backend) PruneExecutions(ctx context.Context, pb backend.PruneBatch) (b
 		if err != nil {
 			return err
 		}
-		kept := map[string]bool{}
-		type member struct {
-			root, id, status, bundle string
-			openDL                   bool
-		}
-		var members []member
+		var members []backend.PruneMember
 		for tree.Next() {
-			var m member
-			if err := tree.Scan(&m.root, &m.id, &m.status, &m.bundle, &m.openDL); err != nil {
+			var m backend.PruneMember
+			if err := tree.Scan(&m.Root, &m.ID, &m.Status, &m.Bundle, &m.OpenDeadLetter); err != nil {
 				tree.Close()
 				return err
-			}
-			if m.status == string(backend.StatusRunning) || m.openDL {
-				kept[m.root] = true
 			}
 			members = append(members, m)
 		}
@@ -118,28 +108,7 @@ func (b *Backend) PruneExecutions(ctx context.Context, pb backend.PruneBatch) (b
 		if err := tree.Err(); err != nil {
 			return err
 		}
-		var ids []string
-		hashes := map[string]bool{}
-		for _, m := range members {
-			if kept[m.root] {
-				continue
-			}
-			ids = append(ids, m.id)
-			if m.id == m.root {
-				res.Roots++
-			}
-			var bundle backend.Bundle
-			if json.Unmarshal([]byte(m.bundle), &bundle) == nil {
-				for _, h := range bundle.Files {
-					hashes[h] = true
-				}
-			}
-		}
-		for h := range hashes {
-			res.ScriptHashes = append(res.ScriptHashes, h)
-		}
-		slices.Sort(res.ScriptHashes)
-		res.Executions = int64(len(ids))
+		ids := backend.SelectPruned(members, &res)
 		if len(ids) == 0 {
 			return nil
 		}

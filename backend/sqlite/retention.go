@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"slices"
 	"strings"
 
 	"github.com/stent-go/stent/backend"
@@ -80,16 +79,12 @@ func (b *Backend) PruneExecutions(ctx context.Context, pb backend.PruneBatch) (b
 		if err != nil {
 			return err
 		}
-		kept := map[string]bool{}
-		var members []pruneMember
+		var members []backend.PruneMember
 		for tree.Next() {
-			var m pruneMember
-			if err := tree.Scan(&m.root, &m.id, &m.status, &m.bundle, &m.openDL); err != nil {
+			var m backend.PruneMember
+			if err := tree.Scan(&m.Root, &m.ID, &m.Status, &m.Bundle, &m.OpenDeadLetter); err != nil {
 				tree.Close()
 				return err
-			}
-			if m.status == string(backend.StatusRunning) || m.openDL {
-				kept[m.root] = true
 			}
 			members = append(members, m)
 		}
@@ -97,7 +92,7 @@ func (b *Backend) PruneExecutions(ctx context.Context, pb backend.PruneBatch) (b
 		if err := tree.Err(); err != nil {
 			return err
 		}
-		ids := collectPruned(members, kept, &res)
+		ids := backend.SelectPruned(members, &res)
 		if pb.DryRun || len(ids) == 0 {
 			return countPrunedRows(t, ids, &res)
 		}
@@ -123,40 +118,6 @@ func (b *Backend) PruneExecutions(ctx context.Context, pb backend.PruneBatch) (b
 		return err
 	})
 	return res, err
-}
-
-// pruneMember is an execution of a candidate tree.
-type pruneMember struct {
-	root, id, status, bundle string
-	openDL                   bool
-}
-
-// collectPruned returns the IDs of the members of trees not kept, counting roots and
-// executions into res and noting their script hashes.
-func collectPruned(members []pruneMember, kept map[string]bool, res *backend.PruneResult) []string {
-	var ids []string
-	hashes := map[string]bool{}
-	for _, m := range members {
-		if kept[m.root] {
-			continue
-		}
-		ids = append(ids, m.id)
-		if m.id == m.root {
-			res.Roots++
-		}
-		var bundle backend.Bundle
-		if json.Unmarshal([]byte(m.bundle), &bundle) == nil {
-			for _, h := range bundle.Files {
-				hashes[h] = true
-			}
-		}
-	}
-	res.Executions = int64(len(ids))
-	for h := range hashes {
-		res.ScriptHashes = append(res.ScriptHashes, h)
-	}
-	slices.Sort(res.ScriptHashes)
-	return ids
 }
 
 // countPrunedRows fills the row counts of a dry run.
