@@ -65,7 +65,7 @@ func (b *Backend) write(ctx context.Context, what string, fn func(t *wtx) error)
 		b.rollback(ctx)
 		return fmt.Errorf("sqlite %s: %s: commit: %w", b.name, what, err)
 	}
-	b.commits.Add(1)
+	b.committed()
 	return nil
 }
 

@@ -87,7 +87,9 @@ type Backend struct {
 	closeOnce sync.Once
 	closeErr  error
 
-	commits atomic.Int64 // write transactions committed, for CommitCounter
+	commits  atomic.Int64  // write transactions committed, for CommitCounter
+	ckpt     *checkpointer // background WAL checkpoints (files only)
+	ckptDone atomic.Int64  // commits checkpointed so far
 }
 
 var _ backend.Backend = (*Backend)(nil)
@@ -184,7 +186,10 @@ func (b *Backend) open(ctx context.Context, path, query string) error {
 	if query != "" {
 		extra = "&" + query
 	}
-	var wdsn, rdsn string
+	var (
+		wdsn, rdsn, cdsn string
+		background       bool
+	)
 	if b.memory {
 		// A named shared-cache in-memory database lives as long as one connection
 		// to it is open; the random name keeps it private to this Backend. Reads and
@@ -214,8 +219,16 @@ func (b *Backend) open(ctx context.Context, path, query string) error {
 		if q, err := url.ParseQuery(query); err == nil && (q.Has("_synchronous") || q.Has("_sync")) {
 			sync = ""
 		}
-		wdsn = path + "?" + common + "&_journal_mode=WAL" + sync + "&_pragma=journal_size_limit(67108864)" + extra
+		// WAL checkpoints run in the background (checkpoint.go) unless the DSN sets
+		// wal_autocheckpoint itself.
+		auto := "&_pragma=wal_autocheckpoint(0)"
+		if strings.Contains(query, "wal_autocheckpoint") {
+			auto = ""
+		}
+		wdsn = path + "?" + common + "&_journal_mode=WAL" + sync + "&_pragma=journal_size_limit(67108864)" + auto + extra
 		rdsn = path + "?" + common + "&_query_only=1" + extra
+		cdsn = path + "?" + common + extra
+		background = auto != ""
 	}
 
 	w, err := sql.Open("sqlite", wdsn)
@@ -241,7 +254,13 @@ func (b *Backend) open(ctx context.Context, path, query string) error {
 	r.SetMaxOpenConns(8)
 	r.SetMaxIdleConns(8)
 	r.SetConnMaxIdleTime(5 * time.Minute)
-	return r.PingContext(ctx)
+	if err := r.PingContext(ctx); err != nil {
+		return err
+	}
+	if background {
+		return b.startCheckpointer(ctx, cdsn)
+	}
+	return nil
 }
 
 func randomHex(n int) string {
@@ -267,6 +286,10 @@ func (b *Backend) Close() error {
 // closeDBs closes everything; the caller holds sem (or is Open, before sharing b).
 func (b *Backend) closeDBs() error {
 	var errs []error
+	if b.ckpt != nil {
+		errs = append(errs, b.ckpt.close())
+		b.ckpt = nil
+	}
 	b.dropWriter(false)
 	if b.rst != nil {
 		// Left in place: readers racing with Close get "statement is closed".
