@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"iter"
 	"strings"
 	"time"
 
@@ -88,8 +89,6 @@ type outcome struct {
 	at int64
 }
 
-type yieldMsg struct{ done bool }
-type resumeMsg struct{ abort bool }
 
 var errAborted = errors.New("run aborted")
 
@@ -133,8 +132,11 @@ type Run struct {
 	cancelled  map[int]bool
 	cancelSeen bool
 	waitingAt  string // where the script last parked
-	yield      chan yieldMsg
-	resume     chan resumeMsg
+	// The script runs as a coroutine (iter.Pull): Advance switches to it and it
+	// switches back when it parks or ends, with no trip through the scheduler.
+	next  func() (struct{}, bool)
+	stop  func()
+	yield func(struct{}) bool
 }
 
 // NewRun prepares a run of entry with JSON array args. Nothing runs until Advance.
@@ -163,8 +165,6 @@ func (p *Program) NewRun(entry string, args json.RawMessage, cfg Config) (*Run, 
 		received:  map[int]bool{},
 		cancelled: map[int]bool{},
 		timeouts:  map[int]bool{},
-		yield:     make(chan yieldMsg),
-		resume:    make(chan resumeMsg),
 	}
 	r.thread = &starlark.Thread{
 		Name:  cfg.ExecutionID,
@@ -192,15 +192,16 @@ func (r *Run) Advance(events []backend.Event) *Step {
 	stopWatch := watchMemory(r.thread, r.cfg.MemoryLimit)
 	if !r.started {
 		r.started = true
-		go r.main()
-	} else {
-		r.resume <- resumeMsg{}
+		r.next, r.stop = iter.Pull(func(yield func(struct{}) bool) {
+			r.yield = yield
+			r.main()
+		})
 	}
-	m := <-r.yield
+	_, parked := r.next()
 	stopWatch()
 	step := &Step{Scheduled: r.pending, Logs: r.logs, ConsumedSignals: r.consumed, CancelTimers: r.cancels}
 	r.pending, r.logs, r.consumed, r.cancels = nil, nil, nil, nil
-	if m.done {
+	if !parked {
 		r.done = true
 		step.Done, step.Result, step.Err, step.ContinueAsNew, step.Cancelled = true, r.final.Result, r.final.Err, r.final.ContinueAsNew, r.final.Cancelled
 		if step.ContinueAsNew != nil {
@@ -216,8 +217,7 @@ func (r *Run) Advance(events []backend.Event) *Step {
 func (r *Run) Close() {
 	if r.started && !r.done {
 		r.done = true
-		r.resume <- resumeMsg{abort: true}
-		<-r.yield
+		r.stop() // park sees it and unwinds the script
 	}
 }
 
@@ -291,13 +291,11 @@ func (r *Run) main() {
 		}
 	}()
 	if errors.Is(err, errAborted) {
-		r.yield <- yieldMsg{done: true}
 		return
 	}
 	var can *builtins.ContinueAsNewError
 	if errors.As(err, &can) {
 		r.final = Step{Done: true, ContinueAsNew: can.Args}
-		r.yield <- yieldMsg{done: true}
 		return
 	}
 	if err == nil && r.seq < r.maxSeq {
@@ -316,7 +314,6 @@ func (r *Run) main() {
 	} else {
 		r.final = Step{Done: true, Result: res}
 	}
-	r.yield <- yieldMsg{done: true}
 }
 
 func (r *Run) resetSteps() {
@@ -326,8 +323,7 @@ func (r *Run) resetSteps() {
 // park hands control back to Advance and waits to be resumed.
 func (r *Run) park() error {
 	r.waitingAt = builtins.CallerPos(r.thread)
-	r.yield <- yieldMsg{}
-	if m := <-r.resume; m.abort {
+	if !r.yield(struct{}{}) {
 		r.thread.Cancel("execution evicted from this worker")
 		return errAborted
 	}

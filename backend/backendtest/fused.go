@@ -10,14 +10,26 @@ import (
 
 // fusedTests check the optional backend.FusedStep extension; each is skipped when the
 // backend does not implement it.
+//
+// Each test of a step that schedules one more activity runs with two shapes: a step that
+// also writes a log line, and a bare sequential step (one event, one activity task),
+// which a backend may commit by a shorter path of its own.
 var fusedTests = []test{
-	{"CompletionAndNextStepInOneCommit", testFusedNextStep},
+	{"CompletionAndNextStepInOneCommit", fusedNextStep(nextActivity)},
+	{"SequentialStep", fusedNextStep(sequentialActivity)},
 	{"Finish", testFusedFinish},
-	{"StaleVersionWritesNothing", testFusedStale},
-	{"EndedExecution", testFusedEnded},
-	{"LostLeaseWritesNothing", testFusedLeaseLost},
-	{"CachedResult", testFusedCache},
+	{"StaleVersionWritesNothing", fusedStale(nextActivity)},
+	{"SequentialStaleVersionWritesNothing", fusedStale(sequentialActivity)},
+	{"EndedExecution", fusedEnded(nextActivity)},
+	{"SequentialEndedExecution", fusedEnded(sequentialActivity)},
+	{"LostLeaseWritesNothing", fusedLeaseLost(nextActivity)},
+	{"SequentialLostLeaseWritesNothing", fusedLeaseLost(sequentialActivity)},
+	{"CachedResult", fusedCache(nextActivity)},
+	{"SequentialCachedResult", fusedCache(sequentialActivity)},
 }
+
+// stepShape builds a step of execution id at version that schedules activity "b" at seq.
+type stepShape func(id string, version int64, seq int) backend.WorkflowTaskResult
 
 func (e *env) fused() backend.FusedStep {
 	e.t.Helper()
@@ -46,10 +58,22 @@ func nextActivity(id string, version int64, seq int) backend.WorkflowTaskResult 
 	}
 }
 
-func testFusedNextStep(t *testing.T, e *env) {
+// sequentialActivity is nextActivity without the log line.
+func sequentialActivity(id string, version int64, seq int) backend.WorkflowTaskResult {
+	r := nextActivity(id, version, seq)
+	r.Logs = nil
+	return r
+}
+
+func fusedNextStep(shape stepShape) func(t *testing.T, e *env) {
+	return func(t *testing.T, e *env) { testFusedNextStep(t, e, shape) }
+}
+
+func testFusedNextStep(t *testing.T, e *env, shape stepShape) {
 	f := e.fused()
 	a, v := e.fusedSetup("x")
-	out, err := f.CompleteActivityAndStep(e.ctx, activityDone(a), nextActivity("x", v, 2), handOffReq("w1", 1))
+	step := shape("x", v, 2)
+	out, err := f.CompleteActivityAndStep(e.ctx, activityDone(a), step, handOffReq("w1", 1))
 	if err != nil {
 		t.Fatalf("CompleteActivityAndStep: %v", err)
 	}
@@ -67,12 +91,32 @@ func testFusedNextStep(t *testing.T, e *env) {
 	if x := e.get("x"); x.Status != backend.StatusRunning || x.Version != v+1 {
 		t.Errorf("execution %s at version %d, want running at %d", x.Status, x.Version, v+1)
 	}
+	if h[3].Seq != 2 || h[3].Name != "b" || h[3].ID <= h[2].ID {
+		t.Errorf("scheduled event = id %d seq %d name %q, want seq 2 \"b\" after id %d", h[3].ID, h[3].Seq, h[3].Name, h[2].ID)
+	}
 	logs, err := e.b.Logs(e.ctx, "x")
-	if err != nil || len(logs) != 1 || logs[0].Message != "step" {
-		t.Errorf("logs = %v, %v; want the step's line", logs, err)
+	if err != nil || len(logs) != len(step.Logs) {
+		t.Errorf("logs = %v, %v; want %q", logs, err, step.Logs)
 	}
 	// No workflow task: the step consumed the event.
 	e.claimNone("after a fused step")
+	// The completed task is gone for its holder: completing it again fails.
+	if err := e.b.CompleteActivityTask(e.ctx, activityDone(a)); !errors.Is(err, backend.ErrLeaseLost) {
+		t.Errorf("completing the first activity again: %v, want ErrLeaseLost", err)
+	}
+	// The claimed one completes as any claimed task does.
+	next := out.Claimed[0]
+	if next.Seq != 2 || next.Attempt != 1 {
+		t.Errorf("claimed task seq %d attempt %d, want seq 2 attempt 1", next.Seq, next.Attempt)
+	}
+	var p backend.ActivityPayload
+	if err := json.Unmarshal(next.Payload, &p); err != nil || p.Name != "b" {
+		t.Errorf("claimed task payload %s (%v), want activity b", next.Payload, err)
+	}
+	if err := e.b.CompleteActivityTask(e.ctx, backend.ActivityResult{Task: next.Ref(), ExecutionID: "x", Seq: 2, Name: "b", Result: json.RawMessage(`2`)}); err != nil {
+		t.Fatalf("completing the claimed activity: %v", err)
+	}
+	e.wantKinds("x", backend.EventStarted, backend.EventActivityScheduled, backend.EventActivityCompleted, backend.EventActivityScheduled, backend.EventActivityCompleted)
 }
 
 func testFusedFinish(t *testing.T, e *env) {
@@ -95,10 +139,16 @@ func testFusedFinish(t *testing.T, e *env) {
 	e.claimNone("after the execution finished")
 }
 
-func testFusedStale(t *testing.T, e *env) {
-	f := e.fused()
-	a, v := e.fusedSetup("x")
-	_, err := f.CompleteActivityAndStep(e.ctx, activityDone(a), nextActivity("x", v-1, 2), handOffReq("w1", 1))
+func fusedStale(shape stepShape) func(t *testing.T, e *env) {
+	return func(t *testing.T, e *env) {
+		f := e.fused()
+		a, v := e.fusedSetup("x")
+		_, err := f.CompleteActivityAndStep(e.ctx, activityDone(a), shape("x", v-1, 2), handOffReq("w1", 1))
+		testFusedStale(t, e, a, err)
+	}
+}
+
+func testFusedStale(t *testing.T, e *env, a backend.Task, err error) {
 	wantErrIs(t, "CompleteActivityAndStep at an old version", err, backend.ErrStaleExecution)
 	e.wantKinds("x", backend.EventStarted, backend.EventActivityScheduled)
 	// The activity task is still held: the usual completion goes through.
@@ -109,22 +159,29 @@ func testFusedStale(t *testing.T, e *env) {
 }
 
 // testFusedEnded: an execution that ended meanwhile takes no step.
-func testFusedEnded(t *testing.T, e *env) {
-	f := e.fused()
-	b, v2 := e.fusedSetup("y")
-	e.end("y", backend.StatusCancelled, nil)
-	_, err := f.CompleteActivityAndStep(e.ctx, activityDone(b), nextActivity("y", v2, 2), handOffReq("w1", 1))
-	if !errors.Is(err, backend.ErrStaleExecution) && !errors.Is(err, backend.ErrLeaseLost) {
-		t.Fatalf("CompleteActivityAndStep on a cancelled execution: %v, want ErrStaleExecution or ErrLeaseLost", err)
+func fusedEnded(shape stepShape) func(t *testing.T, e *env) {
+	return func(t *testing.T, e *env) {
+		f := e.fused()
+		b, v2 := e.fusedSetup("y")
+		e.end("y", backend.StatusCancelled, nil)
+		_, err := f.CompleteActivityAndStep(e.ctx, activityDone(b), shape("y", v2, 2), handOffReq("w1", 1))
+		if !errors.Is(err, backend.ErrStaleExecution) && !errors.Is(err, backend.ErrLeaseLost) {
+			t.Fatalf("CompleteActivityAndStep on a cancelled execution: %v, want ErrStaleExecution or ErrLeaseLost", err)
+		}
+		e.wantKinds("y", backend.EventStarted, backend.EventActivityScheduled, backend.EventCancelRequested, backend.EventFailed)
 	}
 }
 
-func testFusedLeaseLost(t *testing.T, e *env) {
+func fusedLeaseLost(shape stepShape) func(t *testing.T, e *env) {
+	return func(t *testing.T, e *env) { testFusedLeaseLost(t, e, shape) }
+}
+
+func testFusedLeaseLost(t *testing.T, e *env, shape stepShape) {
 	f := e.fused()
 	a, v := e.fusedSetup("x")
 	old := a
 	old.Fence--
-	_, err := f.CompleteActivityAndStep(e.ctx, activityDone(old), nextActivity("x", v, 2), handOffReq("w1", 1))
+	_, err := f.CompleteActivityAndStep(e.ctx, activityDone(old), shape("x", v, 2), handOffReq("w1", 1))
 	wantErrIs(t, "CompleteActivityAndStep with an old fence", err, backend.ErrLeaseLost)
 	e.wantKinds("x", backend.EventStarted, backend.EventActivityScheduled)
 	if x := e.get("x"); x.Version != v {
@@ -132,13 +189,15 @@ func testFusedLeaseLost(t *testing.T, e *env) {
 	}
 }
 
-func testFusedCache(t *testing.T, e *env) {
-	f := e.fused()
-	a, v := e.fusedSetup("x")
-	r := activityDone(a)
-	r.Cache = &backend.CacheEntry{Key: "a:k1", Activity: "a", Result: r.Result}
-	if _, err := f.CompleteActivityAndStep(e.ctx, r, nextActivity("x", v, 2), handOffReq("w1", 1)); err != nil {
-		t.Fatalf("CompleteActivityAndStep: %v", err)
+func fusedCache(shape stepShape) func(t *testing.T, e *env) {
+	return func(t *testing.T, e *env) {
+		f := e.fused()
+		a, v := e.fusedSetup("x")
+		r := activityDone(a)
+		r.Cache = &backend.CacheEntry{Key: "a:k1", Activity: "a", Result: r.Result}
+		if _, err := f.CompleteActivityAndStep(e.ctx, r, shape("x", v, 2), handOffReq("w1", 1)); err != nil {
+			t.Fatalf("CompleteActivityAndStep: %v", err)
+		}
+		e.wantCached("a:k1", "1")
 	}
-	e.wantCached("a:k1", "1")
 }

@@ -37,7 +37,20 @@ func (b *Backend) CompleteActivityAndStep(ctx context.Context, r backend.Activit
 	if step.Finish != nil && step.ContinueAsNew != nil {
 		return out, errors.New("a workflow step cannot both finish and continue as new")
 	}
-	err := b.write(ctx, fmt.Sprintf("completing activity task %d with the step of %s", r.Task.ID, step.ExecutionID), func(t *wtx) error {
+	what := fmt.Sprintf("completing activity task %d with the step of %s", r.Task.ID, step.ExecutionID)
+	if nt, ok := sequentialStep(step, claim, b.clock.Now().UnixMilli()); ok {
+		err := b.write(ctx, what, func(t *wtx) error {
+			out = backend.StepCommit{}
+			return t.fastStep(r, completionEvent(r, r.Seq), step, nt, t.claimFor(claim), &out)
+		})
+		if !errors.Is(err, errFastMiss) {
+			if err != nil {
+				return backend.StepCommit{}, err
+			}
+			return out, nil
+		}
+	}
+	err := b.write(ctx, what, func(t *wtx) error {
 		out = backend.StepCommit{}
 		var (
 			status, parentID, entry, queue string
@@ -70,12 +83,7 @@ func (b *Backend) CompleteActivityAndStep(ctx context.Context, r backend.Activit
 		if r.Seq != 0 {
 			seq = r.Seq
 		}
-		ev := backend.NewEvent{Seq: seq, Kind: backend.EventActivityCompleted, Name: r.Name, Data: r.Result, Error: r.Error}
-		if r.Error != nil {
-			ev.Kind, ev.Data = backend.EventActivityFailed, nil
-		} else if len(ev.Data) == 0 {
-			ev.Data = []byte("null")
-		}
+		ev := completionEvent(r, seq)
 		if r.Cache != nil && r.Error == nil {
 			if err := t.putCache(*r.Cache, r.Name, string(ev.Data)); err != nil {
 				return err
@@ -108,4 +116,15 @@ func (b *Backend) CompleteActivityAndStep(ctx context.Context, r backend.Activit
 		return backend.StepCommit{}, err
 	}
 	return out, nil
+}
+
+// completionEvent is the event that records an activity's outcome at seq.
+func completionEvent(r backend.ActivityResult, seq int) backend.NewEvent {
+	ev := backend.NewEvent{Seq: seq, Kind: backend.EventActivityCompleted, Name: r.Name, Data: r.Result, Error: r.Error}
+	if r.Error != nil {
+		ev.Kind, ev.Data = backend.EventActivityFailed, nil
+	} else if len(ev.Data) == 0 {
+		ev.Data = []byte("null")
+	}
+	return ev
 }

@@ -275,6 +275,7 @@ type stmts struct {
 	claimByIDs *sql.Stmt
 	// prepared on first use by fused.go
 	executionForStep *sql.Stmt
+	fast             *fastStmts // fastpath.go, prepared on first use
 
 	all []*sql.Stmt
 }
