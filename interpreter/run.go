@@ -89,7 +89,6 @@ type outcome struct {
 	at int64
 }
 
-
 var errAborted = errors.New("run aborted")
 
 // Run is one execution's script in progress. Between Advance calls its goroutine is
