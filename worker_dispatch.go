@@ -40,22 +40,29 @@ func (w *worker) stopAdopting() {
 	a.mu.Unlock()
 }
 
-// reserveSlot takes one of the worker's free slots for an adopted task; release gives
-// it back when the task did not come.
-func (w *worker) reserveSlot(queue string) (run func(t backend.Task, ex *backend.Execution), release func(), ok bool) {
+// slot is one of a worker's slots, reserved for a task of an execution dispatched in
+// this process.
+type slot struct {
+	w       *worker
+	a       *adopter
+	release func() // gives the slot back unused
+}
+
+// reserveSlot takes one of the worker's free slots for an adopted task.
+func (w *worker) reserveSlot(queue string) (*slot, bool) {
 	if len(w.opts.Queues) > 0 && !slices.Contains(w.opts.Queues, queue) {
-		return nil, nil, false
+		return nil, false
 	}
 	a := &w.adopt
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if !a.open || a.serve.Err() != nil {
-		return nil, nil, false
+		return nil, false
 	}
 	select {
 	case a.sem <- struct{}{}:
 	default:
-		return nil, nil, false
+		return nil, false
 	}
 	a.wg.Add(1)
 	free := func() {
@@ -66,23 +73,36 @@ func (w *worker) reserveSlot(queue string) (run func(t backend.Task, ex *backend
 		}
 		a.wg.Done()
 	}
-	run = func(t backend.Task, ex *backend.Execution) {
-		go func() {
-			defer free()
-			_, cancel := context.WithCancel(a.work)
-			w.track(t, cancel)
-			next, err := w.runFirstTask(a.work, t, ex)
-			cancel()
-			w.untrack(t.ID)
-			if err != nil {
-				next = w.afterError(a.work, t, err)
-			}
-			if next != nil {
-				w.runChain(a.serve, a.work, *next)
-			}
-		}()
-	}
-	return run, free, true
+	return &slot{w: w, a: a, release: free}, true
+}
+
+// first runs, in the slot, the execution's first workflow task t (claimed at
+// dispatch), then whatever it hands off.
+func (s *slot) first(t backend.Task, ex *backend.Execution) {
+	w, a := s.w, s.a
+	go func() {
+		defer s.release()
+		_, cancel := context.WithCancel(a.work)
+		w.track(t, cancel)
+		next, err := w.runFirstTask(a.work, t, ex)
+		cancel()
+		w.untrack(t.ID)
+		if err != nil {
+			next = w.afterError(a.work, t, err)
+		}
+		if next != nil {
+			w.runChain(a.serve, a.work, *next)
+		}
+	}()
+}
+
+// chain runs, in the slot, the task t (claimed with the execution's first step) and
+// whatever it hands off.
+func (s *slot) chain(t backend.Task) {
+	go func() {
+		defer s.release()
+		s.w.runChain(s.a.serve, s.a.work, t)
+	}()
 }
 
 // runFirstTask runs the first workflow task of an execution just dispatched here: the
@@ -130,12 +150,11 @@ func (e *Engine) dispatchHere(ctx context.Context, ne backend.NewExecution) (han
 	}
 	e.workersMu.Lock()
 	var (
-		w       *worker
-		run     func(backend.Task, *backend.Execution)
-		release func()
+		w  *worker
+		sl *slot
 	)
 	for cand := range e.workers {
-		if run, release, ok = cand.reserveSlot(ne.Queue); ok {
+		if sl, ok = cand.reserveSlot(ne.Queue); ok {
 			w = cand
 			break
 		}
@@ -144,17 +163,68 @@ func (e *Engine) dispatchHere(ctx context.Context, ne backend.NewExecution) (han
 	if w == nil {
 		return false, false, nil
 	}
+	if ds, ok := e.b.(backend.DispatchStep); ok {
+		if handled, created, err = w.dispatchWithStep(ctx, ds, ne, sl); handled {
+			return handled, created, err
+		}
+	}
 	created, t, err := dc.CreateExecutionAndClaim(ctx, ne, w.claimOne())
 	if err != nil || t == nil {
-		release()
+		sl.release()
 		if err == nil && created {
 			e.taskReady(ne.Queue)
 		}
 		return err == nil, created, err
 	}
-	run(*t, &backend.Execution{
-		ID: ne.ID, Bundle: ne.Bundle, Entry: ne.Entry, Args: ne.Args, Queue: t.Queue, Status: backend.StatusRunning,
+	sl.first(*t, dispatched(ne, t.Queue))
+	return true, true, nil
+}
+
+// dispatched is the execution ne as its creation stores it.
+func dispatched(ne backend.NewExecution, queue string) *backend.Execution {
+	return &backend.Execution{
+		ID: ne.ID, Bundle: ne.Bundle, Entry: ne.Entry, Args: ne.Args, Queue: queue, Status: backend.StatusRunning,
 		Run: 1, StartAt: ne.StartAt, Deadline: ne.Deadline, CreatedAt: ne.StartAt, UpdatedAt: ne.StartAt,
-	})
+	}
+}
+
+// dispatchWithStep runs the new execution's first step here, before anything is
+// written, and creates the execution with that step in one commit; the activity it
+// claims runs in the reserved slot. handled is false when the script cannot start
+// (nothing was written): the caller dispatches the usual way, whose first workflow
+// task records why.
+func (w *worker) dispatchWithStep(ctx context.Context, ds backend.DispatchStep, ne backend.NewExecution, sl *slot) (handled, created bool, err error) {
+	e := w.e
+	queue := ne.Queue
+	if queue == "" {
+		queue = backend.DefaultQueue
+	}
+	ex := dispatched(ne, queue)
+	lr, err := w.coldRun(ctx, ex)
+	if err != nil {
+		return false, false, nil
+	}
+	span := e.tel.startWorkflowTask(ctx, backend.Task{Kind: backend.TaskWorkflow, ExecutionID: ne.ID, Queue: queue, RunAt: ne.StartAt}, ex, false, w.opts.ID)
+	defer func() { span.end(err) }()
+	step := lr.run.Advance(nil)
+	span.step(nil, step)
+	if checked := e.checkStepPayloads(step); checked != step {
+		lr.run.Close()
+		lr, step = nil, checked
+	}
+	res, wakeTimes := e.stepResult(backend.TaskRef{}, ex, 0, lr, step, e.clock.Now())
+	created, out, err := ds.CreateExecutionAndStep(ctx, ne, res, w.claimOne())
+	if err != nil || !created {
+		if lr != nil {
+			lr.run.Close()
+		}
+		sl.release()
+		return true, created, err
+	}
+	if next := w.committed(ex, lr, step, &res, out.Version, out.Claimed, wakeTimes); next != nil {
+		sl.chain(*next)
+	} else {
+		sl.release()
+	}
 	return true, true, nil
 }

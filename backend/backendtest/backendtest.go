@@ -91,6 +91,7 @@ func Run(t *testing.T, newBackend NewBackendFunc) {
 		{"Telemetry", telemetryTests},
 		{"Commits", commitTests},
 		{"FusedStep", fusedTests},
+		{"DispatchStep", dispatchStepTests},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/stent-go/stent/backend"
 )
@@ -78,4 +79,58 @@ func (b *Backend) CreateExecutionAndClaim(ctx context.Context, e backend.NewExec
 		return false, nil, err
 	}
 	return created > 0, out, nil
+}
+
+var _ backend.DispatchStep = (*Backend)(nil)
+
+// codeExists is raised by stent_begin_created_step for an execution that existed
+// before the transaction.
+const codeExists = "SL005"
+
+const sqlBeginCreatedStep = `SELECT o_queue, o_version FROM stent_begin_created_step($1, $2, $3)`
+
+// createdStep opens the commit of a new execution's first step: the execution's
+// creation (without its workflow task) and stent_begin_created_step.
+type createdStep struct {
+	e backend.NewExecution
+}
+
+func (c *createdStep) queue(bt *pgx.Batch, r backend.WorkflowTaskResult, ending bool, now int64) {
+	var n newExecutions
+	_ = n.add(c.e, backend.DefaultQueue, now) // checked by CreateExecutionAndStep
+	bt.Queue(sqlCreateExecutions, n.params(now)...)
+	bt.Queue(sqlBeginCreatedStep, c.e.ID, ending, now)
+}
+
+func (c *createdStep) read(br pgx.BatchResults, queue *string, version **int64, _ *txState) error {
+	rows, err := br.Query()
+	if err != nil {
+		return err
+	}
+	// The workflow task the creation made is gone: nothing to announce.
+	var discard txState
+	if _, err := scanCreated(rows, &discard, 0); err != nil {
+		return err
+	}
+	return br.QueryRow().Scan(queue, version)
+}
+
+// CreateExecutionAndStep creates the execution with its first step in place of its
+// first workflow task, in one transaction and round trip (see backend.DispatchStep).
+func (b *Backend) CreateExecutionAndStep(ctx context.Context, e backend.NewExecution, step backend.WorkflowTaskResult, claim backend.ClaimRequest) (bool, backend.StepCommit, error) {
+	var check newExecutions
+	if err := check.add(e, backend.DefaultQueue, 0); err != nil {
+		return false, backend.StepCommit{}, err
+	}
+	step.ExecutionID = e.ID
+	c := newHandOffClaim(claim)
+	version, claimed, err := b.completeWorkflow(ctx, step, &c, &createdStep{e: e})
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) && pe.Code == codeExists {
+		return false, backend.StepCommit{}, nil
+	}
+	if err != nil {
+		return false, backend.StepCommit{}, err
+	}
+	return true, backend.StepCommit{Version: version, Claimed: claimed}, nil
 }

@@ -46,8 +46,15 @@ func (a *fusedActivity) queue(bt *pgx.Batch, r backend.WorkflowTaskResult, endin
 	}
 }
 
+// stepOpener queues the statements that open the commit of a step other than a
+// workflow task's, and reads their answers: the execution's queue and new version.
+type stepOpener interface {
+	queue(bt *pgx.Batch, r backend.WorkflowTaskResult, ending bool, now int64)
+	read(br pgx.BatchResults, queue *string, version **int64, s *txState) error
+}
+
 // read reads the answers of the statements queue queued.
-func (a *fusedActivity) read(br pgx.BatchResults, queue *string, version **int64) error {
+func (a *fusedActivity) read(br pgx.BatchResults, queue *string, version **int64, _ *txState) error {
 	if err := br.QueryRow().Scan(queue, version, &a.eventID); err != nil {
 		return err
 	}

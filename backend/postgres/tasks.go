@@ -1010,10 +1010,15 @@ func (b *Backend) CompleteWorkflowTaskAndClaim(ctx context.Context, r backend.Wo
 
 // completeWorkflow commits r; with act, the commit opens with the activity's
 // completion instead of the workflow task's removal (a fused step, see fused.go).
-func (b *Backend) completeWorkflow(ctx context.Context, r backend.WorkflowTaskResult, claim *handOffClaim, act *fusedActivity) (int64, []backend.Task, error) {
-	op := fmt.Sprintf("completing workflow task %d of %s", r.Task.ID, r.ExecutionID)
-	if act != nil {
-		op = fmt.Sprintf("completing activity task %d with the step of %s", act.ref.ID, r.ExecutionID)
+func (b *Backend) completeWorkflow(ctx context.Context, r backend.WorkflowTaskResult, claim *handOffClaim, act stepOpener) (int64, []backend.Task, error) {
+	var op string
+	switch a := act.(type) {
+	case nil:
+		op = fmt.Sprintf("completing workflow task %d of %s", r.Task.ID, r.ExecutionID)
+	case *fusedActivity:
+		op = fmt.Sprintf("completing activity task %d with the step of %s", a.ref.ID, r.ExecutionID)
+	default:
+		op = fmt.Sprintf("creating execution %s with its first step", r.ExecutionID)
 	}
 	f := r.Finish
 	if f != nil && r.ContinueAsNew != nil {
@@ -1224,7 +1229,7 @@ func (b *Backend) completeWorkflow(ctx context.Context, r backend.WorkflowTaskRe
 			version  *int64
 		)
 		if act != nil {
-			if err := act.read(br, &queue, &version); err != nil {
+			if err := act.read(br, &queue, &version, s); err != nil {
 				return err
 			}
 		} else if err := br.QueryRow().Scan(&queue, &requeued, &version); err != nil {

@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"errors"
 
 	"github.com/stent-go/stent/backend"
 )
@@ -38,6 +39,47 @@ func (b *Backend) CreateExecutionAndClaim(ctx context.Context, e backend.NewExec
 	})
 	if err != nil {
 		return false, nil, err
+	}
+	return created, out, nil
+}
+
+var _ backend.DispatchStep = (*Backend)(nil)
+
+// CreateExecutionAndStep creates the execution with its first step in place of its
+// first workflow task (see backend.DispatchStep).
+func (b *Backend) CreateExecutionAndStep(ctx context.Context, e backend.NewExecution, step backend.WorkflowTaskResult, claim backend.ClaimRequest) (bool, backend.StepCommit, error) {
+	if step.Finish != nil && step.ContinueAsNew != nil {
+		return false, backend.StepCommit{}, errors.New("a workflow step cannot both finish and continue as new")
+	}
+	var (
+		created bool
+		out     backend.StepCommit
+	)
+	err := b.write(ctx, "creating execution "+e.ID+" with its first step", func(t *wtx) error {
+		out = backend.StepCommit{}
+		var err error
+		if created, err = t.createExecutionWith(e, backend.DefaultQueue, 1, false); err != nil || !created {
+			return err
+		}
+		queue := e.Queue
+		if queue == "" {
+			queue = backend.DefaultQueue
+		}
+		step.ExecutionID = e.ID
+		var tasks []createdTask
+		target := stepTarget{parentID: e.ParentID, entry: e.Entry, queue: queue, parentSeq: e.ParentSeq, run: 1, parentRun: 1}
+		if err := t.applyWorkflowResult(step, target, &out.Version, &tasks); err != nil {
+			return err
+		}
+		c := t.claimFor(claim)
+		if step.Finish != nil || step.ContinueAsNew != nil || !c.wants(backend.TaskActivity) {
+			return nil
+		}
+		out.Claimed, err = t.claimCreated(c, tasks)
+		return err
+	})
+	if err != nil {
+		return false, backend.StepCommit{}, err
 	}
 	return created, out, nil
 }

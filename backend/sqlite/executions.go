@@ -217,6 +217,12 @@ func (t *wtx) enqueueWorkflowTask(executionID string) (id int64, pending bool, e
 // with a deadline, its deadline task. defaultQueue is used when e.Queue is empty;
 // parentRun is the parent's run that starts the child (1 for a root).
 func (t *wtx) createExecution(e backend.NewExecution, defaultQueue string, parentRun int) (bool, error) {
+	return t.createExecutionWith(e, defaultQueue, parentRun, true)
+}
+
+// createExecutionWith is createExecution; without workflowTask the execution gets no
+// first workflow task (its first step is committed with it, see CreateExecutionAndStep).
+func (t *wtx) createExecutionWith(e backend.NewExecution, defaultQueue string, parentRun int, workflowTask bool) (bool, error) {
 	if e.ID == "" {
 		return false, errors.New("creating execution: empty ID")
 	}
@@ -258,8 +264,10 @@ func (t *wtx) createExecution(e backend.NewExecution, defaultQueue string, paren
 	if err := t.appendEvent(e.ID, backend.NewEvent{Kind: backend.EventStarted, Data: args}); err != nil {
 		return false, err
 	}
-	if _, err := t.exec(t.st.insertTask, string(backend.TaskWorkflow), e.ID, 0, queue, startAt, 0, nil, e.Priority, nil); err != nil {
-		return false, fmt.Errorf("creating workflow task of %s: %w", e.ID, err)
+	if workflowTask {
+		if _, err := t.exec(t.st.insertTask, string(backend.TaskWorkflow), e.ID, 0, queue, startAt, 0, nil, e.Priority, nil); err != nil {
+			return false, fmt.Errorf("creating workflow task of %s: %w", e.ID, err)
+		}
 	}
 	if deadline != nil {
 		if _, err := t.exec(t.st.insertTask, string(backend.TaskDeadline), e.ID, 0, queue, deadline, 0, nil, 0, nil); err != nil {
