@@ -385,6 +385,7 @@ func (w *worker) runWorkflowTask(ctx context.Context, t backend.Task) (*backend.
 	lr := e.cache.take(t.ExecutionID)
 	e.tel.cacheLookup(lr != nil)
 	if lr != nil {
+		defer e.cache.release(lr, lr.out)
 		next, err := w.advance(ctx, t, lr.ex, lr)
 		if !errors.Is(err, backend.ErrStaleExecution) {
 			return next, err

@@ -4,9 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/stent-go/stent/backend"
 )
+
+// fusedWait bounds how long an activity's completion waits for its execution's run.
+const fusedWait = 20 * time.Millisecond
 
 // completeActivityFused is the hot path of a sequential workflow. When this worker
 // holds the execution's parked script and the script waits for this activity and
@@ -21,15 +25,23 @@ func (w *worker) completeActivityFused(ctx context.Context, t backend.Task, r ba
 	if !ok || e.cfg.noHandOff {
 		return nil, false, nil
 	}
-	lr := e.cache.take(t.ExecutionID)
+	// Another task of this process may have the run out (the completion of another
+	// activity the script waits for, in a gather): wait for it a little, rather than
+	// record this outcome apart and have a workflow task read it back.
+	lr := e.cache.takeWait(t.ExecutionID, fusedWait)
 	if lr == nil {
 		return nil, false, nil
 	}
+	defer e.cache.release(lr, lr.out)
 	seq := r.Seq
 	if seq == 0 {
 		seq = t.Seq
 	}
-	if !lr.run.AwaitsOnly(seq) {
+	// A script waiting for this activity alone can receive no other event meanwhile.
+	// One waiting for several (gather) can: the commit then checks that no outcome it
+	// has not seen was recorded since it last read its history.
+	only := lr.run.AwaitsOnly(seq)
+	if !only && !lr.run.AwaitsActivity(seq) {
 		e.cache.put(lr)
 		return nil, false, nil
 	}
@@ -53,6 +65,9 @@ func (w *worker) completeActivityFused(ctx context.Context, t backend.Task, r ba
 	}
 	now := e.clock.Now()
 	res, wakeTimes := e.stepResult(backend.TaskRef{}, lr.ex, lr.version, lr, step, now)
+	if !only {
+		res.CheckSeen, res.SeenThrough = true, lr.lastEventID
+	}
 	out, err := fs.CompleteActivityAndStep(ctx, r, res, w.claimOne())
 	if err != nil {
 		// The run took a step that was not committed: it cannot be used again.

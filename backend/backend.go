@@ -290,6 +290,14 @@ type WorkflowTaskResult struct {
 	// set to ContinueAsNew, Run is incremented, a started event is appended and a new
 	// workflow task is created, runnable now.
 	ContinueAsNew json.RawMessage
+	// CheckSeen (honoured by FusedStep.CompleteActivityAndStep) makes the commit fail
+	// with ErrStaleExecution, writing nothing, when the execution has an event that a
+	// script does not write itself (an outcome, a cancellation request...) with an ID
+	// above SeenThrough, other than the completed activity's own: the step was taken
+	// without it. A worker that feeds one outcome to a script waiting for several uses
+	// it, so that an outcome another worker recorded meanwhile is never skipped.
+	CheckSeen   bool
+	SeenThrough int64
 }
 
 // ActivityResult is the outcome of an activity task's final attempt.

@@ -27,6 +27,16 @@ func (r *Run) AwaitsOnly(seq int) bool {
 	return true
 }
 
+// AwaitsActivity reports whether the run, parked, waits for the outcome of the
+// activity at seq, perhaps among other things.
+func (r *Run) AwaitsActivity(seq int) bool {
+	if !r.started || r.done {
+		return false
+	}
+	ev, ok := r.recorded[seq]
+	return ok && ev.Kind == backend.EventActivityScheduled && !r.outcomes[seq].ok
+}
+
 // resolved reports whether seq needs nothing more: it has its outcome, or it is not a
 // command that waits for one.
 func (r *Run) resolved(seq int) bool {

@@ -26,6 +26,8 @@ var fusedTests = []test{
 	{"SequentialLostLeaseWritesNothing", fusedLeaseLost(sequentialActivity)},
 	{"CachedResult", fusedCache(nextActivity)},
 	{"SequentialCachedResult", fusedCache(sequentialActivity)},
+	{"CheckSeenPasses", testFusedCheckSeenPasses},
+	{"CheckSeenUnseenOutcomeWritesNothing", testFusedCheckSeenUnseen},
 }
 
 // stepShape builds a step of execution id at version that schedules activity "b" at seq.
@@ -199,5 +201,63 @@ func fusedCache(shape stepShape) func(t *testing.T, e *env) {
 			t.Fatalf("CompleteActivityAndStep: %v", err)
 		}
 		e.wantCached("a:k1", "1")
+	}
+}
+
+// gatherSetup creates execution x waiting for two activities (seqs 1 and 2), both
+// claimed, and returns them, the version and the ID of the last event (the second
+// activity_scheduled).
+func (e *env) gatherSetup() (a1, a2 backend.Task, version, lastEvent int64) {
+	e.t.Helper()
+	e.create("x")
+	version = e.scheduleActivities("x", 0, 1, "a", "b")
+	tasks := e.claim(backend.ClaimRequest{WorkerID: "w1", Kinds: []backend.TaskKind{backend.TaskActivity}, Limit: 2})
+	if len(tasks) != 2 {
+		e.t.Fatalf("claimed %s, want the two activities", describe(tasks))
+	}
+	a1, a2 = tasks[0], tasks[1]
+	if a1.Seq != 1 {
+		a1, a2 = a2, a1
+	}
+	h := e.history("x")
+	return a1, a2, version, h[len(h)-1].ID
+}
+
+// An outcome fed to a script waiting for several commits when nothing else arrived.
+func testFusedCheckSeenPasses(t *testing.T, e *env) {
+	f := e.fused()
+	a1, _, v, last := e.gatherSetup()
+	step := backend.WorkflowTaskResult{ExecutionID: "x", ExpectedVersion: v, CheckSeen: true, SeenThrough: last}
+	out, err := f.CompleteActivityAndStep(e.ctx, activityDone(a1), step, handOffReq("w1", 1))
+	if err != nil {
+		t.Fatalf("CompleteActivityAndStep with nothing unseen: %v", err)
+	}
+	if out.Version != v+1 {
+		t.Errorf("version %d, want %d", out.Version, v+1)
+	}
+	e.wantKinds("x", backend.EventStarted, backend.EventActivityScheduled, backend.EventActivityScheduled, backend.EventActivityCompleted)
+	e.claimNone("after a fused step that consumed its outcome")
+}
+
+// Another worker recorded the other outcome since the script last read its history:
+// the step was taken without it, so nothing is written and the usual path takes over.
+func testFusedCheckSeenUnseen(t *testing.T, e *env) {
+	f := e.fused()
+	a1, a2, v, last := e.gatherSetup()
+	if err := e.b.CompleteActivityTask(e.ctx, activityDone(a2)); err != nil {
+		t.Fatal(err)
+	}
+	step := backend.WorkflowTaskResult{ExecutionID: "x", ExpectedVersion: v, CheckSeen: true, SeenThrough: last}
+	_, err := f.CompleteActivityAndStep(e.ctx, activityDone(a1), step, handOffReq("w1", 1))
+	wantErrIs(t, "CompleteActivityAndStep with an unseen outcome", err, backend.ErrStaleExecution)
+	e.wantKinds("x", backend.EventStarted, backend.EventActivityScheduled, backend.EventActivityScheduled, backend.EventActivityCompleted)
+	if x := e.get("x"); x.Version != v {
+		t.Errorf("version %d after a refused step, want %d", x.Version, v)
+	}
+	// Seen through the other outcome, the same step goes through.
+	h := e.history("x")
+	step.SeenThrough = h[len(h)-1].ID
+	if _, err := f.CompleteActivityAndStep(e.ctx, activityDone(a1), step, handOffReq("w1", 1)); err != nil {
+		t.Fatalf("CompleteActivityAndStep having seen the other outcome: %v", err)
 	}
 }

@@ -14,7 +14,8 @@ var _ backend.FusedStep = (*Backend)(nil)
 const (
 	sqlBeginFusedStep = `SELECT o_queue, o_version, o_event
 		FROM stent_begin_fused_step($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`
-	sqlPutCache = `INSERT INTO cache (key, activity, result, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)
+	sqlCheckSeen = `SELECT stent_check_seen($1, $2, $3)`
+	sqlPutCache  = `INSERT INTO cache (key, activity, result, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)
 		ON CONFLICT (key) DO UPDATE SET activity = EXCLUDED.activity, result = EXCLUDED.result,
 			created_at = EXCLUDED.created_at, expires_at = EXCLUDED.expires_at`
 )
@@ -27,6 +28,7 @@ type fusedActivity struct {
 	name       string
 	data, errv *string
 	cacheHit   bool
+	checkSeen  bool                // stent_check_seen was queued
 	cache      *backend.CacheEntry // with its Activity filled
 	eventID    int64               // set by read
 }
@@ -36,6 +38,11 @@ type fusedActivity struct {
 func (a *fusedActivity) queue(bt *pgx.Batch, r backend.WorkflowTaskResult, ending bool, now int64) {
 	bt.Queue(sqlBeginFusedStep, r.ExecutionID, a.ref.ID, a.ref.Fence, r.ExpectedVersion, ending, now, a.seq,
 		string(a.kind), a.name, a.data, a.errv, a.cacheHit)
+	if a.checkSeen = r.CheckSeen; a.checkSeen {
+		// After stent_begin_fused_step, which locks the execution: every writer of
+		// events locks it first, so nothing can slip in before the commit.
+		bt.Queue(sqlCheckSeen, r.ExecutionID, r.SeenThrough, a.seq)
+	}
 	if c := a.cache; c != nil {
 		var expires *int64
 		if c.ExpiresAt != nil {
@@ -57,6 +64,11 @@ type stepOpener interface {
 func (a *fusedActivity) read(br pgx.BatchResults, queue *string, version **int64, _ *txState) error {
 	if err := br.QueryRow().Scan(queue, version, &a.eventID); err != nil {
 		return err
+	}
+	if a.checkSeen {
+		if _, err := br.Exec(); err != nil {
+			return err
+		}
 	}
 	if a.cache != nil {
 		if _, err := br.Exec(); err != nil {

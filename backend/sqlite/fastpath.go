@@ -63,7 +63,7 @@ func (s *stmts) fastStmts(ctx context.Context, p preparer) (*fastStmts, error) {
 // sequentialStep tells whether step is a sequential step that claim can take, and
 // returns its one new task.
 func sequentialStep(step backend.WorkflowTaskResult, claim backend.ClaimRequest, now int64) (backend.NewTask, bool) {
-	if step.Finish != nil || step.ContinueAsNew != nil || step.DeadLetter != nil || len(step.Children) > 0 ||
+	if step.CheckSeen || step.Finish != nil || step.ContinueAsNew != nil || step.DeadLetter != nil || len(step.Children) > 0 ||
 		len(step.Logs) > 0 || len(step.ConsumedSignals) > 0 || len(step.CancelTimers) > 0 ||
 		len(step.Tasks) != 1 || len(step.Events) != 1 || len(claim.MaxConcurrent) > 0 {
 		return backend.NewTask{}, false

@@ -15,6 +15,12 @@ var _ backend.FusedStep = (*Backend)(nil)
 const sqlExecutionForStep = `SELECT status, version, parent_id, parent_seq, entry, queue, run, parent_run
 	FROM executions WHERE id = ?`
 
+// sqlUnseenEvents tells whether execution ?1 has an event above ?2 of a kind a script
+// does not write itself (see backend.WorkflowTaskResult.CheckSeen).
+const sqlUnseenEvents = `SELECT EXISTS (SELECT 1 FROM events WHERE execution_id = ?1 AND id > ?2
+	AND kind NOT IN ('started', 'activity_scheduled', 'child_scheduled', 'timer_scheduled', 'signal_wait',
+		'signal_received', 'side_effect'))`
+
 // executionForStepStmt returns the statement of sqlExecutionForStep, preparing it on
 // first use. The caller holds the writer connection.
 func (s *stmts) executionForStepStmt(ctx context.Context, p preparer) (*sql.Stmt, error) {
@@ -82,6 +88,15 @@ func (b *Backend) CompleteActivityAndStep(ctx context.Context, r backend.Activit
 		}
 		if r.Seq != 0 {
 			seq = r.Seq
+		}
+		if step.CheckSeen {
+			var unseen bool
+			if err := t.queryRowSQL(sqlUnseenEvents, step.ExecutionID, step.SeenThrough).Scan(&unseen); err != nil {
+				return err
+			}
+			if unseen {
+				return fmt.Errorf("execution %s has events the step did not see: %w", step.ExecutionID, backend.ErrStaleExecution)
+			}
 		}
 		ev := completionEvent(r, seq)
 		if r.Cache != nil && r.Error == nil {

@@ -23,3 +23,20 @@ BEGIN
     RETURN NEXT;
 END
 $$;
+
+-- stent_check_seen raises SL002 (stale execution) when the execution has an event above
+-- p_seen of a kind a script does not write itself (an outcome, a cancellation
+-- request...), other than the outcome of the activity at p_seq that the step is
+-- committing: the step was taken without it. Called after the execution is locked.
+CREATE FUNCTION stent_check_seen(p_execution text, p_seen bigint, p_seq integer)
+RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM events e WHERE e.execution_id = p_execution AND e.id > p_seen
+            AND e.kind NOT IN ('started', 'activity_scheduled', 'child_scheduled', 'timer_scheduled',
+                'signal_wait', 'signal_received', 'side_effect')
+            AND NOT (e.seq = p_seq AND e.kind IN ('activity_completed', 'activity_failed'))) THEN
+        RAISE EXCEPTION 'execution % has events the step did not see', p_execution USING ERRCODE = 'SL002';
+    END IF;
+END
+$$;
