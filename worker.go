@@ -519,6 +519,7 @@ func (w *worker) commit(ctx context.Context, t backend.Task, ex *backend.Executi
 		step = checked
 	}
 	res, wakeTimes := e.stepResult(t.Ref(), ex, expectedVersion, lr, step, now)
+	kids := w.startChildren(ctx, ex, &res, now, 0)
 	var (
 		version int64
 		claimed []backend.Task
@@ -533,9 +534,12 @@ func (w *worker) commit(ctx context.Context, t backend.Task, ex *backend.Executi
 		if lr != nil {
 			lr.run.Close()
 		}
+		childrenDropped(kids)
 		return nil, fmt.Errorf("committing workflow task of %s: %w", ex.ID, err)
 	}
-	return w.committed(ex, lr, step, &res, version, claimed, wakeTimes), nil
+	next := w.committed(ex, lr, step, &res, version, claimed, wakeTimes)
+	w.childrenCommitted(kids)
+	return next, nil
 }
 
 // stepResult turns a step into the workflow task result that records it, and the

@@ -212,16 +212,21 @@ func (w *worker) dispatchWithStep(ctx context.Context, ds backend.DispatchStep, 
 		lr.run.Close()
 		lr, step = nil, checked
 	}
-	res, wakeTimes := e.stepResult(backend.TaskRef{}, ex, 0, lr, step, e.clock.Now())
+	now := e.clock.Now()
+	res, wakeTimes := e.stepResult(backend.TaskRef{}, ex, 0, lr, step, now)
+	kids := w.startChildren(ctx, ex, &res, now, 0)
 	created, out, err := ds.CreateExecutionAndStep(ctx, ne, res, w.claimOne())
 	if err != nil || !created {
 		if lr != nil {
 			lr.run.Close()
 		}
+		childrenDropped(kids)
 		sl.release()
 		return true, created, err
 	}
-	if next := w.committed(ex, lr, step, &res, out.Version, out.Claimed, wakeTimes); next != nil {
+	next := w.committed(ex, lr, step, &res, out.Version, out.Claimed, wakeTimes)
+	w.childrenCommitted(kids)
+	if next != nil {
 		sl.chain(*next)
 	} else {
 		sl.release()

@@ -68,10 +68,12 @@ func (w *worker) completeActivityFused(ctx context.Context, t backend.Task, r ba
 	if !only {
 		res.CheckSeen, res.SeenThrough = true, lr.lastEventID
 	}
+	kids := w.startChildren(ctx, lr.ex, &res, now, 0)
 	out, err := fs.CompleteActivityAndStep(ctx, r, res, w.claimOne())
 	if err != nil {
 		// The run took a step that was not committed: it cannot be used again.
 		lr.run.Close()
+		childrenDropped(kids)
 		if errors.Is(err, backend.ErrStaleExecution) {
 			// Another worker advanced the execution, or it ended: complete the activity
 			// the usual way; its workflow task replays from history.
@@ -80,5 +82,7 @@ func (w *worker) completeActivityFused(ctx context.Context, t backend.Task, r ba
 		return nil, true, fmt.Errorf("completing activity task %d with the next step of %s: %w", t.ID, t.ExecutionID, err)
 	}
 	lr.lastEventID = out.EventID
-	return w.committed(lr.ex, lr, step, &res, out.Version, out.Claimed, wakeTimes), true, nil
+	next = w.committed(lr.ex, lr, step, &res, out.Version, out.Claimed, wakeTimes)
+	w.childrenCommitted(kids)
+	return next, true, nil
 }

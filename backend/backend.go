@@ -249,6 +249,20 @@ type NewExecution struct {
 	Priority int       // of the execution's workflow tasks; higher first
 	StartAt  time.Time // first workflow task's RunAt
 	Deadline *time.Time
+	// FirstStep, for a child created by a workflow task result, is the child's first
+	// step, taken already by the parent's worker: the child is created with it instead
+	// of a first workflow task (its ExecutionID and ExpectedVersion are ignored; its own
+	// Children may have first steps in turn; none of its tasks is claimed, and it must
+	// not end the child). Only backends that implement ChildFirstSteps honour it; the
+	// engine sets it for no other.
+	FirstStep *WorkflowTaskResult
+}
+
+// ChildFirstSteps is an optional extension of Backend: it creates children with their
+// NewExecution.FirstStep in the transaction of the parent's step, so that a tree of
+// executions descends in one commit.
+type ChildFirstSteps interface {
+	CreatesChildrenWithFirstSteps()
 }
 
 // Finish ends an execution.

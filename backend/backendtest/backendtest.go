@@ -92,6 +92,7 @@ func Run(t *testing.T, newBackend NewBackendFunc) {
 		{"Commits", commitTests},
 		{"FusedStep", fusedTests},
 		{"DispatchStep", dispatchStepTests},
+		{"ChildFirstSteps", childFirstStepTests},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {

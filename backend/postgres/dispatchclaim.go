@@ -81,7 +81,15 @@ func (b *Backend) CreateExecutionAndClaim(ctx context.Context, e backend.NewExec
 	return created > 0, out, nil
 }
 
-var _ backend.DispatchStep = (*Backend)(nil)
+var (
+	_ backend.DispatchStep    = (*Backend)(nil)
+	_ backend.ChildFirstSteps = (*Backend)(nil)
+)
+
+// CreatesChildrenWithFirstSteps marks the backend.ChildFirstSteps extension: a step's
+// commit opens each child created with its FirstStep by stent_begin_created_step, right
+// after the children's creation (see pgStep).
+func (*Backend) CreatesChildrenWithFirstSteps() {}
 
 // codeExists is raised by stent_begin_created_step for an execution that existed
 // before the transaction.

@@ -1011,6 +1011,43 @@ func (b *Backend) CompleteWorkflowTaskAndClaim(ctx context.Context, r backend.Wo
 // completeWorkflow commits r; with act, the commit opens with the activity's
 // completion instead of the workflow task's removal (a fused step, see fused.go).
 func (b *Backend) completeWorkflow(ctx context.Context, r backend.WorkflowTaskResult, claim *handOffClaim, act stepOpener) (int64, []backend.Task, error) {
+	st, err := b.prepareStep(r, claim, act)
+	if err != nil {
+		return 0, nil, err
+	}
+	build := func(bt *pgx.Batch) error { return st.build(bt, toMS(b.now())) }
+	if err := b.pipelined(ctx, st.op, build, st.read); err != nil {
+		return 0, nil, err
+	}
+	return st.newVersion, st.claimed, nil
+}
+
+// pgStep is a step's commit, prepared: build queues its statements (at time now) and
+// read reads their answers, setting newVersion and claimed. A child created with its
+// first step (NewExecution.FirstStep) has a pgStep of its own, queued and read within
+// its parent's, right after the children's creation.
+type pgStep struct {
+	op         string
+	build      func(bt *pgx.Batch, now int64) error
+	read       func(br pgx.BatchResults, s *txState) error
+	newVersion int64
+	claimed    []backend.Task
+}
+
+// childOpener opens the commit of a child's first step, in the transaction of its
+// parent's step that creates it.
+type childOpener struct{ id string }
+
+func (c *childOpener) queue(bt *pgx.Batch, _ backend.WorkflowTaskResult, ending bool, now int64) {
+	bt.Queue(sqlBeginCreatedStep, c.id, ending, now)
+}
+
+func (c *childOpener) read(br pgx.BatchResults, queue *string, version **int64, _ *txState) error {
+	return br.QueryRow().Scan(queue, version)
+}
+
+func (b *Backend) prepareStep(r backend.WorkflowTaskResult, claim *handOffClaim, act stepOpener) (*pgStep, error) {
+	st := &pgStep{}
 	var op string
 	switch a := act.(type) {
 	case nil:
@@ -1022,10 +1059,10 @@ func (b *Backend) completeWorkflow(ctx context.Context, r backend.WorkflowTaskRe
 	}
 	f := r.Finish
 	if f != nil && r.ContinueAsNew != nil {
-		return 0, nil, fmt.Errorf("%s: a workflow task result cannot both finish and continue as new", op)
+		return nil, fmt.Errorf("%s: a workflow task result cannot both finish and continue as new", op)
 	}
 	if f != nil && (f.Status == "" || !f.Status.Terminal()) {
-		return 0, nil, fmt.Errorf("%s: finish status %q is not terminal", op, f.Status)
+		return nil, fmt.Errorf("%s: finish status %q is not terminal", op, f.Status)
 	}
 	ending := f != nil || r.ContinueAsNew != nil // the workflow task goes, whatever its rerun flag
 	// Events, tasks, children and logs, as parallel arrays.
@@ -1037,7 +1074,7 @@ func (b *Backend) completeWorkflow(ctx context.Context, r backend.WorkflowTaskRe
 	for _, ev := range r.Events {
 		errv, err := errArg(ev.Error)
 		if err != nil {
-			return 0, nil, fmt.Errorf("%s: %w", op, err)
+			return nil, fmt.Errorf("%s: %w", op, err)
 		}
 		evSeqs = append(evSeqs, int32(ev.Seq))
 		evKinds = append(evKinds, string(ev.Kind))
@@ -1054,7 +1091,7 @@ func (b *Backend) completeWorkflow(ctx context.Context, r backend.WorkflowTaskRe
 	)
 	for _, nt := range r.Tasks {
 		if nt.Kind != backend.TaskActivity && nt.Kind != backend.TaskTimer {
-			return 0, nil, fmt.Errorf("%s: cannot create a %q task through CompleteWorkflowTask (only activity and timer tasks)", op, nt.Kind)
+			return nil, fmt.Errorf("%s: cannot create a %q task through CompleteWorkflowTask (only activity and timer tasks)", op, nt.Kind)
 		}
 		attempt := int32(nt.Attempt)
 		if attempt == 0 && nt.Kind == backend.TaskActivity {
@@ -1072,20 +1109,35 @@ func (b *Backend) completeWorkflow(ctx context.Context, r backend.WorkflowTaskRe
 		}
 		tkActivities = append(tkActivities, activity)
 	}
-	var children newExecutions
+	var (
+		children   newExecutions
+		childSteps []*pgStep // of the children created with their first step, in order
+	)
 	for _, child := range r.Children {
 		if child.ParentID == "" {
 			child.ParentID = r.ExecutionID
 		}
 		if err := children.add(child, "", 0); err != nil {
-			return 0, nil, fmt.Errorf("%s: %w", op, err)
+			return nil, fmt.Errorf("%s: %w", op, err)
+		}
+		if fs := child.FirstStep; fs != nil {
+			if fs.Finish != nil || fs.ContinueAsNew != nil {
+				return nil, fmt.Errorf("%s: a child's first step taken with its parent's cannot end it (%s)", op, child.ID)
+			}
+			step := *fs
+			step.ExecutionID = child.ID
+			cst, err := b.prepareStep(step, nil, &childOpener{id: child.ID})
+			if err != nil {
+				return nil, err
+			}
+			childSteps = append(childSteps, cst)
 		}
 	}
 	var fi finishInfo
 	if f != nil {
 		var err error
 		if fi, err = newFinishInfo(*f); err != nil {
-			return 0, nil, fmt.Errorf("%s: %w", op, err)
+			return nil, fmt.Errorf("%s: %w", op, err)
 		}
 	}
 	var (
@@ -1106,7 +1158,7 @@ func (b *Backend) completeWorkflow(ctx context.Context, r backend.WorkflowTaskRe
 		}
 		var err error
 		if dlErr, err = errArg(info); err != nil {
-			return 0, nil, fmt.Errorf("%s: %w", op, err)
+			return nil, fmt.Errorf("%s: %w", op, err)
 		}
 		dlPayload = jsonArg(d.Payload)
 		deadLetter = &d
@@ -1129,8 +1181,9 @@ func (b *Backend) completeWorkflow(ctx context.Context, r backend.WorkflowTaskRe
 		capNames   []string // capped activities the hand-off may claim, locked
 		capLimits  []int32
 	)
-	build := func(bt *pgx.Batch) error {
-		now = toMS(b.now())
+	st.op = op
+	st.build = func(bt *pgx.Batch, n int64) error {
+		now = n
 		if act != nil {
 			act.queue(bt, r, ending, now)
 		} else {
@@ -1186,6 +1239,11 @@ func (b *Backend) completeWorkflow(ctx context.Context, r backend.WorkflowTaskRe
 				}
 			}
 			bt.Queue(sqlCreateExecutions, children.params(now)...)
+			for _, cst := range childSteps {
+				if err := cst.build(bt, now); err != nil {
+					return err
+				}
+			}
 		}
 		if len(r.Logs) > 0 {
 			bt.Queue(sqlInsertLogs, r.ExecutionID, now, r.Logs)
@@ -1221,8 +1279,9 @@ func (b *Backend) completeWorkflow(ctx context.Context, r backend.WorkflowTaskRe
 		}
 		return nil
 	}
-	read := func(br pgx.BatchResults, s *txState) error {
+	st.read = func(br pgx.BatchResults, s *txState) error {
 		claimed = claimed[:0]
+		defer func() { st.newVersion, st.claimed = newVersion, claimed }()
 		var (
 			queue    string
 			requeued bool
@@ -1292,6 +1351,11 @@ func (b *Backend) completeWorkflow(ctx context.Context, r backend.WorkflowTaskRe
 			if _, err := scanCreated(rows, s, now); err != nil {
 				return fmt.Errorf("creating children: %w", err)
 			}
+			for _, cst := range childSteps {
+				if err := cst.read(br, s); err != nil {
+					return err
+				}
+			}
 		}
 		if len(r.Logs) > 0 {
 			if err := exec(br, "writing logs"); err != nil {
@@ -1348,8 +1412,5 @@ func (b *Backend) completeWorkflow(ctx context.Context, r backend.WorkflowTaskRe
 		}
 		return nil
 	}
-	if err := b.pipelined(ctx, op, build, read); err != nil {
-		return 0, nil, err
-	}
-	return newVersion, claimed, nil
+	return st, nil
 }

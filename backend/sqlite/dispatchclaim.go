@@ -43,7 +43,14 @@ func (b *Backend) CreateExecutionAndClaim(ctx context.Context, e backend.NewExec
 	return created, out, nil
 }
 
-var _ backend.DispatchStep = (*Backend)(nil)
+var (
+	_ backend.DispatchStep    = (*Backend)(nil)
+	_ backend.ChildFirstSteps = (*Backend)(nil)
+)
+
+// CreatesChildrenWithFirstSteps marks the backend.ChildFirstSteps extension:
+// createExecution applies a child's FirstStep in place of its first workflow task.
+func (*Backend) CreatesChildrenWithFirstSteps() {}
 
 // CreateExecutionAndStep creates the execution with its first step in place of its
 // first workflow task (see backend.DispatchStep).

@@ -217,7 +217,25 @@ func (t *wtx) enqueueWorkflowTask(executionID string) (id int64, pending bool, e
 // with a deadline, its deadline task. defaultQueue is used when e.Queue is empty;
 // parentRun is the parent's run that starts the child (1 for a root).
 func (t *wtx) createExecution(e backend.NewExecution, defaultQueue string, parentRun int) (bool, error) {
-	return t.createExecutionWith(e, defaultQueue, parentRun, true)
+	if e.FirstStep == nil {
+		return t.createExecutionWith(e, defaultQueue, parentRun, true)
+	}
+	if e.FirstStep.Finish != nil || e.FirstStep.ContinueAsNew != nil {
+		return false, fmt.Errorf("creating %s: a child's first step taken with its parent's cannot end it", e.ID)
+	}
+	created, err := t.createExecutionWith(e, defaultQueue, parentRun, false)
+	if err != nil || !created {
+		return created, err
+	}
+	queue := e.Queue
+	if queue == "" {
+		queue = defaultQueue
+	}
+	step := *e.FirstStep
+	step.ExecutionID = e.ID
+	target := stepTarget{parentID: e.ParentID, entry: e.Entry, queue: queue, parentSeq: e.ParentSeq, run: 1, parentRun: parentRun}
+	var version int64
+	return true, t.applyWorkflowResult(step, target, &version, nil)
 }
 
 // createExecutionWith is createExecution; without workflowTask the execution gets no
