@@ -160,6 +160,11 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Engine, error) {
 	}
 	e.startFailed.init()
 	e.tel = newTelemetry(e, cfg)
+	if rr, ok := b.(backend.ReadyReporter); ok {
+		// A workflow task put back in the queue by its holder's commit (results arrived
+		// meanwhile) is announced by nothing else.
+		rr.OnTaskReady(e.taskReady)
+	}
 	return e, nil
 }
 

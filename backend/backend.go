@@ -546,6 +546,15 @@ type Notifier interface {
 	Close() error
 }
 
+// ReadyReporter is an optional extension of Backend for a backend without
+// notifications of its own (SQLite): fn is called, after the commit and in the process
+// that committed, for each task a commit made runnable that the engine cannot see from
+// the change it asked for: a workflow task put back in the queue because new results
+// arrived while its holder ran it.
+type ReadyReporter interface {
+	OnTaskReady(fn func(queue string))
+}
+
 // HandOff is an optional extension of Backend: state changes that also claim, in the
 // same transaction, the task they make runnable, for the worker that made the change.
 // The worker then goes on with the execution at once, without another claim round trip

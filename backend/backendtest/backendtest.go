@@ -93,6 +93,7 @@ func Run(t *testing.T, newBackend NewBackendFunc) {
 		{"FusedStep", fusedTests},
 		{"DispatchStep", dispatchStepTests},
 		{"ChildFirstSteps", childFirstStepTests},
+		{"ReadyReporter", readyReporterTests},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {

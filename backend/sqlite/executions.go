@@ -18,6 +18,9 @@ type wtx struct {
 	conn *sql.Conn
 	st   *stmts
 	now  int64 // unix ms, read once from the clock per transaction
+	// requeued are the queues of workflow tasks the transaction put back in the queue
+	// (rerun): reported after the commit (backend.ReadyReporter).
+	requeued []string
 }
 
 func (t *wtx) exec(s *sql.Stmt, args ...any) (sql.Result, error) {
@@ -66,8 +69,18 @@ func (b *Backend) write(ctx context.Context, what string, fn func(t *wtx) error)
 		return fmt.Errorf("sqlite %s: %s: commit: %w", b.name, what, err)
 	}
 	b.committed()
+	if len(t.requeued) > 0 {
+		if fn := b.onReady.Load(); fn != nil {
+			for _, q := range t.requeued {
+				(*fn)(q)
+			}
+		}
+	}
 	return nil
 }
+
+// OnTaskReady implements backend.ReadyReporter.
+func (b *Backend) OnTaskReady(fn func(queue string)) { b.onReady.Store(&fn) }
 
 // queryer is a *sql.DB or a *sql.Conn.
 type queryer interface {

@@ -90,6 +90,8 @@ type Backend struct {
 	commits  atomic.Int64  // write transactions committed, for CommitCounter
 	ckpt     *checkpointer // background WAL checkpoints (files only)
 	ckptDone atomic.Int64  // commits checkpointed so far
+
+	onReady atomic.Pointer[func(queue string)] // backend.ReadyReporter
 }
 
 var _ backend.Backend = (*Backend)(nil)

@@ -614,6 +614,7 @@ func (t *wtx) applyWorkflowResult(r backend.WorkflowTaskResult, w stepTarget, ne
 		case w.task == 0:
 		case w.rerun:
 			_, err = t.exec(st.rerunTask, t.now, w.task)
+			t.requeued = append(t.requeued, w.queue)
 		default:
 			_, err = t.exec(st.deleteTask, w.task)
 		}
