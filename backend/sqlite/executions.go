@@ -40,43 +40,51 @@ func (t *wtx) query(s *sql.Stmt, args ...any) (*sql.Rows, error) {
 // unwrapped. ctx bounds the wait for the connection; once the transaction has begun
 // it runs to its end (SQLite's busy timeout bounds waits for other processes).
 func (b *Backend) write(ctx context.Context, what string, fn func(t *wtx) error) error {
+	requeued, err := b.writeLocked(ctx, what, fn)
+	// Reported once the writer connection is free again: the callback may write.
+	if len(requeued) > 0 {
+		if fn := b.onReady.Load(); fn != nil {
+			for _, q := range requeued {
+				(*fn)(q)
+			}
+		}
+	}
+	return err
+}
+
+// writeLocked is write; it returns the queues of the workflow tasks the transaction put
+// back in the queue.
+func (b *Backend) writeLocked(ctx context.Context, what string, fn func(t *wtx) error) ([]string, error) {
 	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("sqlite %s: %s: %w", b.name, what, err)
+		return nil, fmt.Errorf("sqlite %s: %s: %w", b.name, what, err)
 	}
 	if err := b.lock(ctx); err != nil {
-		return fmt.Errorf("sqlite %s: %s: %w", b.name, what, err)
+		return nil, fmt.Errorf("sqlite %s: %s: %w", b.name, what, err)
 	}
 	defer b.unlock()
 	ctx = context.WithoutCancel(ctx)
 	if err := b.ensureWriter(ctx, true); err != nil {
-		return fmt.Errorf("sqlite %s: %s: %w", b.name, what, err)
+		return nil, fmt.Errorf("sqlite %s: %s: %w", b.name, what, err)
 	}
 	st := b.wst
 	if _, err := st.begin.ExecContext(ctx); err != nil {
 		b.rollback(ctx)
-		return fmt.Errorf("sqlite %s: %s: begin: %w", b.name, what, err)
+		return nil, fmt.Errorf("sqlite %s: %s: begin: %w", b.name, what, err)
 	}
 	t := &wtx{ctx: ctx, conn: b.wc, st: st, now: b.clock.Now().UnixMilli()}
 	if err := fn(t); err != nil {
 		b.rollback(ctx)
 		if isSentinel(err) {
-			return err
+			return nil, err
 		}
-		return fmt.Errorf("sqlite %s: %s: %w", b.name, what, err)
+		return nil, fmt.Errorf("sqlite %s: %s: %w", b.name, what, err)
 	}
 	if _, err := st.commit.ExecContext(ctx); err != nil {
 		b.rollback(ctx)
-		return fmt.Errorf("sqlite %s: %s: commit: %w", b.name, what, err)
+		return nil, fmt.Errorf("sqlite %s: %s: commit: %w", b.name, what, err)
 	}
 	b.committed()
-	if len(t.requeued) > 0 {
-		if fn := b.onReady.Load(); fn != nil {
-			for _, q := range t.requeued {
-				(*fn)(q)
-			}
-		}
-	}
-	return nil
+	return t.requeued, nil
 }
 
 // OnTaskReady implements backend.ReadyReporter.
