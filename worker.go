@@ -238,9 +238,13 @@ func (w *worker) track(t backend.Task, cancel context.CancelFunc) {
 	w.mu.Unlock()
 }
 
-func (w *worker) untrack(id int64) {
+// untrack forgets the task, unless its row is tracked again under a newer fence (a
+// sequential step reuses the finished activity's row for the next one).
+func (w *worker) untrack(ref backend.TaskRef) {
 	w.mu.Lock()
-	delete(w.inflight, id)
+	if f, ok := w.inflight[ref.ID]; ok && f.ref == ref {
+		delete(w.inflight, ref.ID)
+	}
 	w.mu.Unlock()
 }
 
@@ -289,9 +293,16 @@ func (w *worker) extendLeases(ctx context.Context) {
 		w.e.logger.Warn("extending leases", "worker_id", w.opts.ID, "err", err)
 		return
 	}
+	w.leasesLost(lost)
+}
+
+// leasesLost cancels the attempts whose leases are gone: only the one that held that
+// fence, as the row may carry the next step's activity by now (a sequential step reuses
+// it), to be renewed at the next tick.
+func (w *worker) leasesLost(lost []backend.TaskRef) {
 	w.mu.Lock()
 	for _, r := range lost {
-		if f, ok := w.inflight[r.ID]; ok {
+		if f, ok := w.inflight[r.ID]; ok && f.ref == r {
 			f.cancel()
 		}
 	}
@@ -306,7 +317,7 @@ func (w *worker) runChain(serveCtx, workCtx context.Context, t backend.Task) {
 		w.track(t, cancel)
 		next := w.process(tctx, workCtx, t)
 		cancel()
-		w.untrack(t.ID)
+		w.untrack(t.Ref())
 		if next == nil {
 			return
 		}

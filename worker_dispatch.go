@@ -86,7 +86,7 @@ func (s *slot) first(t backend.Task, ex *backend.Execution) {
 		w.track(t, cancel)
 		next, err := w.runFirstTask(a.work, t, ex)
 		cancel()
-		w.untrack(t.ID)
+		w.untrack(t.Ref())
 		if err != nil {
 			next = w.afterError(a.work, t, err)
 		}
