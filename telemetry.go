@@ -111,7 +111,7 @@ func NewTracerProviderFromEnv(ctx context.Context, console io.Writer) (tp trace.
 		return nil, none, fmt.Errorf("describing the trace resource: %w", err)
 	}
 	sdk := sdktrace.NewTracerProvider(
-		sdktrace.WithBatcher(exp),
+		sdktrace.WithSpanProcessor(NewBatchSpanProcessor(exp)),
 		sdktrace.WithResource(res),
 		sdktrace.WithIDGenerator(IDGenerator()),
 	)

@@ -1,0 +1,69 @@
+package stent
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"testing"
+	"time"
+
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/stent-go/stent/backend"
+	"github.com/stent-go/stent/interpreter"
+)
+
+// discardExporter drops what it is given.
+type discardExporter struct{}
+
+func (discardExporter) ExportSpans(context.Context, []sdktrace.ReadOnlySpan) error { return nil }
+func (discardExporter) Shutdown(context.Context) error                             { return nil }
+
+// BenchmarkTelemetryPerStep measures what tracing and metrics add to one step of a
+// sequential workflow on the fused path: the activity task's schedule-to-start, its
+// attempt's span and metrics, and the workflow task span of the step it completes.
+//
+//	go test -run '^$' -bench TelemetryPerStep -benchmem .
+func BenchmarkTelemetryPerStep(b *testing.B) {
+	for _, c := range []struct {
+		name string
+		proc func() sdktrace.SpanProcessor
+	}{
+		{"sync", func() sdktrace.SpanProcessor { return sdktrace.NewSimpleSpanProcessor(discardExporter{}) }},
+		{"sdkbatch", func() sdktrace.SpanProcessor { return sdktrace.NewBatchSpanProcessor(discardExporter{}) }},
+		{"batch", func() sdktrace.SpanProcessor { return NewBatchSpanProcessor(discardExporter{}) }},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(c.proc()), sdktrace.WithIDGenerator(IDGenerator()))
+			defer func() { _ = tp.Shutdown(context.Background()) }()
+			mp, _, err := NewPrometheusMeterProvider()
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer func() { _ = mp.Shutdown(context.Background()) }()
+			e := &Engine{cache: newRunCache(10)}
+			tel := newTelemetry(e, engineConfig{logger: slog.New(slog.NewTextHandler(io.Discard, nil)), tracerProvider: tp, meterProvider: mp})
+			ex := &backend.Execution{ID: "0123456789abcdef", Queue: "default", Bundle: backend.Bundle{Main: "main.star"}}
+			parent := trace.NewSpanContext(trace.SpanContextConfig{TraceID: trace.TraceID{1}, SpanID: trace.SpanID{2}, TraceFlags: trace.FlagsSampled})
+			traceNewExecution(trace.ContextWithSpanContext(context.Background(), parent), &ex.Bundle, ex.ID)
+			p := &backend.ActivityPayload{Name: "work", Trace: tel.traceOf(ex)}
+			ctx := context.Background()
+			step := &interpreter.Step{}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := range b.N {
+				task := backend.Task{ID: int64(i), Kind: backend.TaskActivity, ExecutionID: ex.ID, Seq: i + 1, Attempt: 1, Queue: "default", RunAt: time.Now()}
+				tel.taskStarted(task)
+				_, as := tel.startActivity(ctx, task, p, "worker-1")
+				as.attempted(nil)
+				ws := tel.startWorkflowTask(ctx, task, ex, false, "worker-1")
+				ev := []backend.Event{{Seq: i + 1, Kind: backend.EventActivityCompleted}}
+				ws.step(ev, step)
+				_ = tel.traceOf(ex) // the next activity's payload
+				ws.end(nil)
+				as.end()
+			}
+		})
+	}
+}
