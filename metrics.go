@@ -44,23 +44,46 @@ type metrics struct {
 
 	// attrSets keeps the attribute sets of the per-task instruments by their values:
 	// building a set sorts and allocates, and there are few distinct ones.
-	attrSets sync.Map // string -> metric.MeasurementOption
+	attrMu   sync.RWMutex
+	attrSets map[attrPairs]*measureOpts
 }
 
-// attrs returns the measurement option for key=value pairs (k1, v1, k2, v2), cached.
-func (m *metrics) attrs(k1, v1, k2, v2 string) metric.MeasurementOption {
-	key := k1 + "\x00" + v1 + "\x00" + k2 + "\x00" + v2
-	if o, ok := m.attrSets.Load(key); ok {
-		return o.(metric.MeasurementOption)
+// attrPairs is two key=value pairs of a measurement.
+type attrPairs struct{ k1, v1, k2, v2 string }
+
+// measureOpts is an attribute set as the option lists that Add and Record take, built
+// once: passing a list spares the instrument call an allocation.
+type measureOpts struct {
+	add []metric.AddOption
+	rec []metric.RecordOption
+}
+
+func newMeasureOpts(kvs ...attribute.KeyValue) *measureOpts {
+	o := metric.WithAttributeSet(attribute.NewSet(kvs...))
+	return &measureOpts{add: []metric.AddOption{o}, rec: []metric.RecordOption{o}}
+}
+
+// attrs returns the options for key=value pairs (k1, v1, k2, v2), cached.
+func (m *metrics) attrs(k1, v1, k2, v2 string) *measureOpts {
+	key := attrPairs{k1, v1, k2, v2}
+	m.attrMu.RLock()
+	o := m.attrSets[key]
+	m.attrMu.RUnlock()
+	if o != nil {
+		return o
 	}
-	o := metric.WithAttributeSet(attribute.NewSet(attribute.String(k1, v1), attribute.String(k2, v2)))
-	m.attrSets.Store(key, o)
+	m.attrMu.Lock()
+	defer m.attrMu.Unlock()
+	if o = m.attrSets[key]; o == nil {
+		o = newMeasureOpts(attribute.String(k1, v1), attribute.String(k2, v2))
+		m.attrSets[key] = o
+	}
 	return o
 }
 
 func newMetrics(m metric.Meter, e *Engine) (*metrics, error) {
 	var (
-		x   metrics
+		x   = metrics{attrSets: map[attrPairs]*measureOpts{}}
 		err error
 	)
 	check := func(e error) {
@@ -143,7 +166,7 @@ func scriptAttr(script string) metric.AddOption {
 
 func (m *metrics) executionEnded(script string, status backend.Status, dl *backend.DeadLetter) {
 	ctx := context.Background()
-	m.executionsEnded.Add(ctx, 1, m.attrs("script", script, "status", string(status)))
+	m.executionsEnded.Add(ctx, 1, m.attrs("script", script, "status", string(status)).add...)
 	if dl != nil {
 		m.deadLetters.Add(ctx, 1, metric.WithAttributes(attribute.String("activity", dl.Activity)))
 	}
@@ -152,13 +175,13 @@ func (m *metrics) executionEnded(script string, status backend.Status, dl *backe
 func (m *metrics) activityAttempted(name, outcome string, d time.Duration) {
 	attrs := m.attrs("activity", name, "outcome", outcome)
 	ctx := context.Background()
-	m.activityAttempts.Add(ctx, 1, attrs)
-	m.activityDuration.Record(ctx, d.Seconds(), attrs)
+	m.activityAttempts.Add(ctx, 1, attrs.add...)
+	m.activityDuration.Record(ctx, d.Seconds(), attrs.rec...)
 }
 
 var (
-	outcomeOK    = metric.WithAttributes(attribute.String("outcome", "ok"))
-	outcomeError = metric.WithAttributes(attribute.String("outcome", "error"))
+	outcomeOK    = newMeasureOpts(attribute.String("outcome", "ok"))
+	outcomeError = newMeasureOpts(attribute.String("outcome", "error"))
 )
 
 func (m *metrics) workflowTaskDone(d time.Duration, outcome string) {
@@ -166,7 +189,7 @@ func (m *metrics) workflowTaskDone(d time.Duration, outcome string) {
 	if outcome != "ok" {
 		attrs = outcomeError
 	}
-	m.workflowTaskDur.Record(context.Background(), d.Seconds(), attrs)
+	m.workflowTaskDur.Record(context.Background(), d.Seconds(), attrs.rec...)
 }
 
 // ---- one-line hooks for the engine ----
@@ -180,7 +203,7 @@ func (t *telemetry) taskStarted(task backend.Task) {
 	if d < 0 {
 		d = 0
 	}
-	t.metrics.scheduleToStart.Record(context.Background(), d.Seconds(), t.metrics.attrs("kind", string(task.Kind), "queue", task.Queue))
+	t.metrics.scheduleToStart.Record(context.Background(), d.Seconds(), t.metrics.attrs("kind", string(task.Kind), "queue", task.Queue).rec...)
 }
 
 // childrenStarted counts executions a workflow task created.
