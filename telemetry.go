@@ -50,10 +50,13 @@ type telemetry struct {
 	metrics *metrics     // nil: metrics off
 
 	warnIDsOnce sync.Once
+
+	parentsMu sync.Mutex
+	parents   map[string]context.Context // see parentCtx
 }
 
 func newTelemetry(e *Engine, cfg engineConfig) *telemetry {
-	t := &telemetry{logger: cfg.logger}
+	t := &telemetry{logger: cfg.logger, parents: map[string]context.Context{}}
 	if tp := cfg.tracerProvider; tp != nil {
 		if _, isNoop := tp.(tracenoop.TracerProvider); !isNoop {
 			t.tracer = tp.Tracer(instrumentationName)
