@@ -96,7 +96,7 @@ func NewTracerProviderFromEnv(ctx context.Context, console io.Writer) (tp trace.
 		if p := os.Getenv("OTEL_EXPORTER_OTLP_PROTOCOL"); p != "" && p != "http/protobuf" {
 			return nil, none, &InputError{Err: fmt.Errorf("OTEL_EXPORTER_OTLP_PROTOCOL=%s is not supported: use http/protobuf (the default)", p)}
 		}
-		if exp, err = otlptracehttp.New(ctx); err != nil {
+		if exp, err = NewOTLPTraceExporter(ctx, otlptracehttp.NewClient()); err != nil {
 			return nil, none, fmt.Errorf("creating the OTLP trace exporter: %w", err)
 		}
 	case "console":
