@@ -32,7 +32,6 @@ var durationBuckets = []float64{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.
 type metrics struct {
 	executionsStarted metric.Int64Counter
 	executionsEnded   metric.Int64Counter
-	activityAttempts  metric.Int64Counter
 	activityDuration  metric.Float64Histogram
 	workflowTaskDur   metric.Float64Histogram
 	scheduleToStart   metric.Float64Histogram
@@ -56,11 +55,16 @@ type attrPairs struct{ k1, v1, k2, v2 string }
 type measureOpts struct {
 	add []metric.AddOption
 	rec []metric.RecordOption
+	obs []metric.ObserveOption
+
+	// attempts counts activity attempts with these attributes (stent.activity.attempts,
+	// observed at collection time: a plain atomic on the hot path).
+	attempts atomic.Int64
 }
 
 func newMeasureOpts(kvs ...attribute.KeyValue) *measureOpts {
 	o := metric.WithAttributeSet(attribute.NewSet(kvs...))
-	return &measureOpts{add: []metric.AddOption{o}, rec: []metric.RecordOption{o}}
+	return &measureOpts{add: []metric.AddOption{o}, rec: []metric.RecordOption{o}, obs: []metric.ObserveOption{o}}
 }
 
 // attrs returns the options for key=value pairs (k1, v1, k2, v2), cached.
@@ -96,8 +100,6 @@ func newMetrics(m metric.Meter, e *Engine) (*metrics, error) {
 	check(e1)
 	x.executionsEnded, e1 = m.Int64Counter("stent.executions.ended", metric.WithDescription("Executions that ended, by script and status."))
 	check(e1)
-	x.activityAttempts, e1 = m.Int64Counter("stent.activity.attempts", metric.WithDescription("Activity attempts run, by activity and outcome (completed or failed)."))
-	check(e1)
 	x.activityDuration, e1 = m.Float64Histogram("stent.activity.duration", metric.WithUnit("s"), metric.WithExplicitBucketBoundaries(durationBuckets...),
 		metric.WithDescription("How long activity attempts ran, by activity and outcome."))
 	check(e1)
@@ -112,6 +114,8 @@ func newMetrics(m metric.Meter, e *Engine) (*metrics, error) {
 	x.deadLetters, e1 = m.Int64Counter("stent.dead_letters", metric.WithDescription("Dead letters recorded (activities that exhausted their retries and failed their execution), by activity."))
 	check(e1)
 
+	attempts, e1 := m.Int64ObservableCounter("stent.activity.attempts", metric.WithDescription("Activity attempts run, by activity and outcome (completed or failed)."))
+	check(e1)
 	hits, e1 := m.Int64ObservableCounter("stent.live_cache.hits", metric.WithDescription("Workflow tasks that found their execution's script parked in memory."))
 	check(e1)
 	misses, e1 := m.Int64ObservableCounter("stent.live_cache.misses", metric.WithDescription("Workflow tasks that had to rebuild their execution's script (replay)."))
@@ -140,6 +144,13 @@ func newMetrics(m metric.Meter, e *Engine) (*metrics, error) {
 		for i := range wakePaths {
 			o.ObserveInt64(wakeups, x.wakeups[i].Load(), wakeAttrs[i])
 		}
+		x.attrMu.RLock()
+		for k, a := range x.attrSets {
+			if k.k1 == "activity" {
+				o.ObserveInt64(attempts, a.attempts.Load(), a.obs...)
+			}
+		}
+		x.attrMu.RUnlock()
 		if !canCount {
 			return nil
 		}
@@ -153,7 +164,7 @@ func newMetrics(m metric.Meter, e *Engine) (*metrics, error) {
 			o.ObserveInt64(pending, int64(c.Count), metric.WithAttributes(attribute.String("kind", string(c.Kind)), attribute.String("queue", c.Queue)))
 		}
 		return nil
-	}, hits, misses, evictions, size, wakeups, pending)
+	}, attempts, hits, misses, evictions, size, wakeups, pending)
 	if err != nil {
 		return nil, fmt.Errorf("registering metric callbacks: %w", err)
 	}
@@ -175,7 +186,7 @@ func (m *metrics) executionEnded(script string, status backend.Status, dl *backe
 func (m *metrics) activityAttempted(name, outcome string, d time.Duration) {
 	attrs := m.attrs("activity", name, "outcome", outcome)
 	ctx := context.Background()
-	m.activityAttempts.Add(ctx, 1, attrs.add...)
+	attrs.attempts.Add(1)
 	m.activityDuration.Record(ctx, d.Seconds(), attrs.rec...)
 }
 

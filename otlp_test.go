@@ -167,7 +167,7 @@ func BenchmarkOTLPExport(b *testing.B) {
 	for i := range 512 {
 		_, s := tr.Start(context.Background(), spanActivity)
 		s.SetAttributes(attrExecutionID.String("20261127T143159-d7182a874838177e"), attrSeq.Int(i), attrActivity.String("work"), attrAttempt.Int(1),
-			attrQueue.String("default"), attrWorkerID.String("host-1234-abcd"), attrTaskID.Int64(int64(i)), attrOutcome.String("completed"))
+			attrQueue.String("default"), attrWorkerID.String("host-1234-abcd"), attrOutcome.String("completed"))
 		s.End()
 	}
 	spans := rec.Ended()

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
 	"strconv"
 	"sync"
 	"time"
@@ -92,13 +93,19 @@ func (p *batchProcessor) OnEnd(s sdktrace.ReadOnlySpan) {
 		return
 	}
 	p.queue = append(p.queue, s)
-	kick := len(p.queue) == p.maxBatch
+	n := len(p.queue)
 	p.mu.Unlock()
-	if kick {
+	switch {
+	case n == p.maxBatch:
 		select {
 		case p.full <- struct{}{}:
 		default:
 		}
+	case n > p.maxQueue-p.maxQueue/4:
+		// The export goroutine, woken a batch ago, has not run yet: on a busy machine
+		// it may wait for this goroutine's time slice to end. Yield it the processor
+		// before the queue fills and spans are dropped.
+		runtime.Gosched()
 	}
 }
 

@@ -35,7 +35,6 @@ const (
 	attrAttempt          = attribute.Key("stent.attempt")
 	attrQueue            = attribute.Key("stent.queue")
 	attrWorkerID         = attribute.Key("stent.worker.id")
-	attrTaskID           = attribute.Key("stent.task.id")
 	attrOutcome          = attribute.Key("stent.outcome")
 	attrExecutionOutcome = attribute.Key("stent.execution.outcome")
 	attrErrorType        = attribute.Key("stent.error.type")
@@ -381,8 +380,8 @@ func (s *workflowTaskSpan) end(err error) {
 		s.t.metrics.workflowTaskDone(d, outcome)
 	}
 	if s.trace != "" {
-		attrs := make([]attribute.KeyValue, 4, 6)
-		attrs[0], attrs[1], attrs[2], attrs[3] = attrExecutionID.String(s.exID), attrWorkerID.String(s.worker), attrTaskID.Int64(s.taskID), attrOutcome.String(outcome)
+		attrs := make([]attribute.KeyValue, 3, 5)
+		attrs[0], attrs[1], attrs[2] = attrExecutionID.String(s.exID), attrWorkerID.String(s.worker), attrOutcome.String(outcome)
 		if s.replay {
 			attrs = append(attrs, attrReplay.Bool(true))
 		}
@@ -476,9 +475,9 @@ func (s *activitySpan) end() {
 	}
 	if s.span != nil {
 		// Set in one call: each call grows the span's attribute list.
-		attrs := make([]attribute.KeyValue, 8, 9)
+		attrs := make([]attribute.KeyValue, 7, 8)
 		attrs[0], attrs[1], attrs[2], attrs[3] = attrExecutionID.String(s.exID), attrSeq.Int(s.seq), attrActivity.String(s.name), attrAttempt.Int(s.attempt)
-		attrs[4], attrs[5], attrs[6], attrs[7] = attrQueue.String(s.queue), attrWorkerID.String(s.worker), attrTaskID.Int64(s.taskID), attrOutcome.String(s.outcome)
+		attrs[4], attrs[5], attrs[6] = attrQueue.String(s.queue), attrWorkerID.String(s.worker), attrOutcome.String(s.outcome)
 		if s.errType != "" {
 			attrs = append(attrs, attrErrorType.String(s.errType))
 		}
