@@ -32,7 +32,6 @@ var durationBuckets = []float64{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.
 type metrics struct {
 	executionsStarted metric.Int64Counter
 	executionsEnded   metric.Int64Counter
-	activityAttempts  metric.Int64Counter
 	activityDuration  metric.Float64Histogram
 	workflowTaskDur   metric.Float64Histogram
 	scheduleToStart   metric.Float64Histogram
@@ -44,23 +43,51 @@ type metrics struct {
 
 	// attrSets keeps the attribute sets of the per-task instruments by their values:
 	// building a set sorts and allocates, and there are few distinct ones.
-	attrSets sync.Map // string -> metric.MeasurementOption
+	attrMu   sync.RWMutex
+	attrSets map[attrPairs]*measureOpts
 }
 
-// attrs returns the measurement option for key=value pairs (k1, v1, k2, v2), cached.
-func (m *metrics) attrs(k1, v1, k2, v2 string) metric.MeasurementOption {
-	key := k1 + "\x00" + v1 + "\x00" + k2 + "\x00" + v2
-	if o, ok := m.attrSets.Load(key); ok {
-		return o.(metric.MeasurementOption)
+// attrPairs is two key=value pairs of a measurement.
+type attrPairs struct{ k1, v1, k2, v2 string }
+
+// measureOpts is an attribute set as the option lists that Add and Record take, built
+// once: passing a list spares the instrument call an allocation.
+type measureOpts struct {
+	add []metric.AddOption
+	rec []metric.RecordOption
+	obs []metric.ObserveOption
+
+	// attempts counts activity attempts with these attributes (stent.activity.attempts,
+	// observed at collection time: a plain atomic on the hot path).
+	attempts atomic.Int64
+}
+
+func newMeasureOpts(kvs ...attribute.KeyValue) *measureOpts {
+	o := metric.WithAttributeSet(attribute.NewSet(kvs...))
+	return &measureOpts{add: []metric.AddOption{o}, rec: []metric.RecordOption{o}, obs: []metric.ObserveOption{o}}
+}
+
+// attrs returns the options for key=value pairs (k1, v1, k2, v2), cached.
+func (m *metrics) attrs(k1, v1, k2, v2 string) *measureOpts {
+	key := attrPairs{k1, v1, k2, v2}
+	m.attrMu.RLock()
+	o := m.attrSets[key]
+	m.attrMu.RUnlock()
+	if o != nil {
+		return o
 	}
-	o := metric.WithAttributeSet(attribute.NewSet(attribute.String(k1, v1), attribute.String(k2, v2)))
-	m.attrSets.Store(key, o)
+	m.attrMu.Lock()
+	defer m.attrMu.Unlock()
+	if o = m.attrSets[key]; o == nil {
+		o = newMeasureOpts(attribute.String(k1, v1), attribute.String(k2, v2))
+		m.attrSets[key] = o
+	}
 	return o
 }
 
 func newMetrics(m metric.Meter, e *Engine) (*metrics, error) {
 	var (
-		x   metrics
+		x   = metrics{attrSets: map[attrPairs]*measureOpts{}}
 		err error
 	)
 	check := func(e error) {
@@ -72,8 +99,6 @@ func newMetrics(m metric.Meter, e *Engine) (*metrics, error) {
 	x.executionsStarted, e1 = m.Int64Counter("stent.executions.started", metric.WithDescription("Executions created (dispatched, or started by a parent), by script."))
 	check(e1)
 	x.executionsEnded, e1 = m.Int64Counter("stent.executions.ended", metric.WithDescription("Executions that ended, by script and status."))
-	check(e1)
-	x.activityAttempts, e1 = m.Int64Counter("stent.activity.attempts", metric.WithDescription("Activity attempts run, by activity and outcome (completed or failed)."))
 	check(e1)
 	x.activityDuration, e1 = m.Float64Histogram("stent.activity.duration", metric.WithUnit("s"), metric.WithExplicitBucketBoundaries(durationBuckets...),
 		metric.WithDescription("How long activity attempts ran, by activity and outcome."))
@@ -89,6 +114,8 @@ func newMetrics(m metric.Meter, e *Engine) (*metrics, error) {
 	x.deadLetters, e1 = m.Int64Counter("stent.dead_letters", metric.WithDescription("Dead letters recorded (activities that exhausted their retries and failed their execution), by activity."))
 	check(e1)
 
+	attempts, e1 := m.Int64ObservableCounter("stent.activity.attempts", metric.WithDescription("Activity attempts run, by activity and outcome (completed or failed)."))
+	check(e1)
 	hits, e1 := m.Int64ObservableCounter("stent.live_cache.hits", metric.WithDescription("Workflow tasks that found their execution's script parked in memory."))
 	check(e1)
 	misses, e1 := m.Int64ObservableCounter("stent.live_cache.misses", metric.WithDescription("Workflow tasks that had to rebuild their execution's script (replay)."))
@@ -117,6 +144,13 @@ func newMetrics(m metric.Meter, e *Engine) (*metrics, error) {
 		for i := range wakePaths {
 			o.ObserveInt64(wakeups, x.wakeups[i].Load(), wakeAttrs[i])
 		}
+		x.attrMu.RLock()
+		for k, a := range x.attrSets {
+			if k.k1 == "activity" {
+				o.ObserveInt64(attempts, a.attempts.Load(), a.obs...)
+			}
+		}
+		x.attrMu.RUnlock()
 		if !canCount {
 			return nil
 		}
@@ -130,7 +164,7 @@ func newMetrics(m metric.Meter, e *Engine) (*metrics, error) {
 			o.ObserveInt64(pending, int64(c.Count), metric.WithAttributes(attribute.String("kind", string(c.Kind)), attribute.String("queue", c.Queue)))
 		}
 		return nil
-	}, hits, misses, evictions, size, wakeups, pending)
+	}, attempts, hits, misses, evictions, size, wakeups, pending)
 	if err != nil {
 		return nil, fmt.Errorf("registering metric callbacks: %w", err)
 	}
@@ -143,7 +177,7 @@ func scriptAttr(script string) metric.AddOption {
 
 func (m *metrics) executionEnded(script string, status backend.Status, dl *backend.DeadLetter) {
 	ctx := context.Background()
-	m.executionsEnded.Add(ctx, 1, m.attrs("script", script, "status", string(status)))
+	m.executionsEnded.Add(ctx, 1, m.attrs("script", script, "status", string(status)).add...)
 	if dl != nil {
 		m.deadLetters.Add(ctx, 1, metric.WithAttributes(attribute.String("activity", dl.Activity)))
 	}
@@ -152,13 +186,13 @@ func (m *metrics) executionEnded(script string, status backend.Status, dl *backe
 func (m *metrics) activityAttempted(name, outcome string, d time.Duration) {
 	attrs := m.attrs("activity", name, "outcome", outcome)
 	ctx := context.Background()
-	m.activityAttempts.Add(ctx, 1, attrs)
-	m.activityDuration.Record(ctx, d.Seconds(), attrs)
+	attrs.attempts.Add(1)
+	m.activityDuration.Record(ctx, d.Seconds(), attrs.rec...)
 }
 
 var (
-	outcomeOK    = metric.WithAttributes(attribute.String("outcome", "ok"))
-	outcomeError = metric.WithAttributes(attribute.String("outcome", "error"))
+	outcomeOK    = newMeasureOpts(attribute.String("outcome", "ok"))
+	outcomeError = newMeasureOpts(attribute.String("outcome", "error"))
 )
 
 func (m *metrics) workflowTaskDone(d time.Duration, outcome string) {
@@ -166,7 +200,7 @@ func (m *metrics) workflowTaskDone(d time.Duration, outcome string) {
 	if outcome != "ok" {
 		attrs = outcomeError
 	}
-	m.workflowTaskDur.Record(context.Background(), d.Seconds(), attrs)
+	m.workflowTaskDur.Record(context.Background(), d.Seconds(), attrs.rec...)
 }
 
 // ---- one-line hooks for the engine ----
@@ -180,7 +214,7 @@ func (t *telemetry) taskStarted(task backend.Task) {
 	if d < 0 {
 		d = 0
 	}
-	t.metrics.scheduleToStart.Record(context.Background(), d.Seconds(), t.metrics.attrs("kind", string(task.Kind), "queue", task.Queue))
+	t.metrics.scheduleToStart.Record(context.Background(), d.Seconds(), t.metrics.attrs("kind", string(task.Kind), "queue", task.Queue).rec...)
 }
 
 // childrenStarted counts executions a workflow task created.

@@ -50,10 +50,13 @@ type telemetry struct {
 	metrics *metrics     // nil: metrics off
 
 	warnIDsOnce sync.Once
+
+	parentsMu sync.Mutex
+	parents   map[string]context.Context // see parentCtx
 }
 
 func newTelemetry(e *Engine, cfg engineConfig) *telemetry {
-	t := &telemetry{logger: cfg.logger}
+	t := &telemetry{logger: cfg.logger, parents: map[string]context.Context{}}
 	if tp := cfg.tracerProvider; tp != nil {
 		if _, isNoop := tp.(tracenoop.TracerProvider); !isNoop {
 			t.tracer = tp.Tracer(instrumentationName)
@@ -93,7 +96,7 @@ func NewTracerProviderFromEnv(ctx context.Context, console io.Writer) (tp trace.
 		if p := os.Getenv("OTEL_EXPORTER_OTLP_PROTOCOL"); p != "" && p != "http/protobuf" {
 			return nil, none, &InputError{Err: fmt.Errorf("OTEL_EXPORTER_OTLP_PROTOCOL=%s is not supported: use http/protobuf (the default)", p)}
 		}
-		if exp, err = otlptracehttp.New(ctx); err != nil {
+		if exp, err = NewOTLPTraceExporter(ctx, otlptracehttp.NewClient()); err != nil {
 			return nil, none, fmt.Errorf("creating the OTLP trace exporter: %w", err)
 		}
 	case "console":
@@ -111,7 +114,7 @@ func NewTracerProviderFromEnv(ctx context.Context, console io.Writer) (tp trace.
 		return nil, none, fmt.Errorf("describing the trace resource: %w", err)
 	}
 	sdk := sdktrace.NewTracerProvider(
-		sdktrace.WithBatcher(exp),
+		sdktrace.WithSpanProcessor(NewBatchSpanProcessor(exp)),
 		sdktrace.WithResource(res),
 		sdktrace.WithIDGenerator(IDGenerator()),
 	)

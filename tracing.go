@@ -26,21 +26,21 @@ const (
 	spanWorkflowTask = "stent.workflow_task"
 	spanActivity     = "stent.activity"
 
-	attrExecutionID = attribute.Key("stent.execution.id")
-	attrParentID    = attribute.Key("stent.execution.parent_id")
-	attrScript      = attribute.Key("stent.script")
-	attrEntry       = attribute.Key("stent.entry")
-	attrSeq         = attribute.Key("stent.seq")
-	attrActivity    = attribute.Key("stent.activity.name")
-	attrAttempt     = attribute.Key("stent.attempt")
-	attrQueue       = attribute.Key("stent.queue")
-	attrWorkerID    = attribute.Key("stent.worker.id")
-	attrTaskID      = attribute.Key("stent.task.id")
-	attrOutcome     = attribute.Key("stent.outcome")
-	attrErrorType   = attribute.Key("stent.error.type")
-	attrReplay      = attribute.Key("stent.replay")
-	attrSignal      = attribute.Key("stent.signal.name")
-	attrTimerMS     = attribute.Key("stent.timer.duration_ms")
+	attrExecutionID      = attribute.Key("stent.execution.id")
+	attrParentID         = attribute.Key("stent.execution.parent_id")
+	attrScript           = attribute.Key("stent.script")
+	attrEntry            = attribute.Key("stent.entry")
+	attrSeq              = attribute.Key("stent.seq")
+	attrActivity         = attribute.Key("stent.activity.name")
+	attrAttempt          = attribute.Key("stent.attempt")
+	attrQueue            = attribute.Key("stent.queue")
+	attrWorkerID         = attribute.Key("stent.worker.id")
+	attrOutcome          = attribute.Key("stent.outcome")
+	attrExecutionOutcome = attribute.Key("stent.execution.outcome")
+	attrErrorType        = attribute.Key("stent.error.type")
+	attrReplay           = attribute.Key("stent.replay")
+	attrSignal           = attribute.Key("stent.signal.name")
+	attrTimerMS          = attribute.Key("stent.timer.duration_ms")
 )
 
 // How the execution span crosses processes: at dispatch its span context is fixed (the
@@ -111,7 +111,8 @@ func parseTraceparent(s string) (trace.SpanContext, bool) {
 	}
 	tid, err1 := trace.TraceIDFromHex(s[3:35])
 	sid, err2 := trace.SpanIDFromHex(s[36:52])
-	flags, err3 := hex.DecodeString(s[53:])
+	var flags [1]byte
+	_, err3 := hex.Decode(flags[:], []byte(s[53:]))
 	if err1 != nil || err2 != nil || err3 != nil {
 		return trace.SpanContext{}, false
 	}
@@ -125,6 +126,28 @@ func underExecution(ctx context.Context, traceparent string) context.Context {
 	if sc, ok := parseTraceparent(traceparent); ok {
 		return trace.ContextWithRemoteSpanContext(ctx, sc)
 	}
+	return ctx
+}
+
+// maxParents bounds telemetry.parents.
+const maxParents = 1024
+
+// parentCtx is underExecution(context.Background(), traceparent), kept per traceparent:
+// each step of an execution starts its spans under the same parent.
+func (t *telemetry) parentCtx(traceparent string) context.Context {
+	t.parentsMu.Lock()
+	ctx, ok := t.parents[traceparent]
+	t.parentsMu.Unlock()
+	if ok {
+		return ctx
+	}
+	ctx = underExecution(context.Background(), traceparent)
+	t.parentsMu.Lock()
+	if len(t.parents) >= maxParents {
+		clear(t.parents)
+	}
+	t.parents[traceparent] = ctx
+	t.parentsMu.Unlock()
 	return ctx
 }
 
@@ -273,84 +296,111 @@ func (t *telemetry) executionTreeEnded(ctx context.Context, b backend.Backend, i
 
 // ---- workflow tasks ----
 
-// workflowTaskSpan is one workflow task's span and timing; nil when nothing records.
+// workflowTaskSpan is one workflow task's timing and what its span will say; nil when
+// nothing records. The stent.workflow_task span is emitted when the task ends, with the
+// task's start as its start: nothing runs under it, and one Start with every attribute
+// costs less than a Start followed by attributes added one by one.
 type workflowTaskSpan struct {
-	t      *telemetry
-	span   trace.Span
-	start  time.Time
-	task   backend.Task
-	exID   string
-	worker string
+	t         *telemetry
+	start     time.Time
+	trace     string // the execution's traceparent; "" when tracing is off
+	exID      string
+	taskID    int64
+	worker    string
+	replay    bool
+	exOutcome string // how the execution ended, when this task ended it
+	events    []spanEvent
 }
 
-// startWorkflowTask starts the stent.workflow_task span of a task advancing ex.
+// spanEvent is an event noted for a span emitted later.
+type spanEvent struct {
+	name  string
+	at    time.Time
+	attrs []attribute.KeyValue
+}
+
+// startWorkflowTask starts timing a task advancing ex, for its stent.workflow_task span.
 func (t *telemetry) startWorkflowTask(ctx context.Context, task backend.Task, ex *backend.Execution, replay bool, worker string) *workflowTaskSpan {
 	if t.tracer == nil && t.metrics == nil && !t.logger.Enabled(ctx, slog.LevelDebug) {
 		return nil
 	}
-	s := &workflowTaskSpan{t: t, start: time.Now(), task: task, exID: ex.ID, worker: worker}
+	s := &workflowTaskSpan{t: t, start: time.Now(), exID: ex.ID, taskID: task.ID, worker: worker, replay: replay}
 	if t.tracer != nil {
-		_, s.span = t.tracer.Start(underExecution(ctx, t.traceOf(ex)), spanWorkflowTask, trace.WithAttributes(
-			attrExecutionID.String(ex.ID), attrQueue.String(task.Queue), attrWorkerID.String(worker),
-			attrTaskID.Int64(task.ID), attrReplay.Bool(replay)))
+		s.trace = t.traceOf(ex)
 	}
 	return s
 }
 
-// step notes on the span what the script saw (timers fired, signals received) and what
+// step notes for the span what the script saw (timers fired, signals received) and what
 // it asked for (timers, signal waits).
 func (s *workflowTaskSpan) step(events []backend.Event, step *interpreter.Step) {
-	if s == nil || s.span == nil {
+	if s == nil || s.trace == "" {
 		return
 	}
 	for _, ev := range events {
 		switch ev.Kind {
 		case backend.EventTimerFired:
-			s.span.AddEvent(string(ev.Kind), trace.WithAttributes(attrSeq.Int(ev.Seq)))
+			s.event(string(ev.Kind), attrSeq.Int(ev.Seq))
 		case backend.EventSignalReceived:
-			s.span.AddEvent(string(ev.Kind), trace.WithAttributes(attrSeq.Int(ev.Seq), attrSignal.String(ev.Name)))
+			s.event(string(ev.Kind), attrSeq.Int(ev.Seq), attrSignal.String(ev.Name))
 		}
 	}
 	for _, sc := range step.Scheduled {
 		switch sc.Kind {
-		case backend.EventTimerScheduled, backend.EventSignalWait:
-			attrs := []attribute.KeyValue{attrSeq.Int(sc.Seq)}
-			if sc.Kind == backend.EventSignalWait {
-				attrs = append(attrs, attrSignal.String(sc.Name))
-			}
-			s.span.AddEvent(string(sc.Kind), trace.WithAttributes(attrs...))
+		case backend.EventTimerScheduled:
+			s.event(string(sc.Kind), attrSeq.Int(sc.Seq))
+		case backend.EventSignalWait:
+			s.event(string(sc.Kind), attrSeq.Int(sc.Seq), attrSignal.String(sc.Name))
 		}
 	}
 	if step.Done {
-		outcome := "completed"
+		s.exOutcome = "completed"
 		switch {
 		case step.ContinueAsNew != nil:
-			outcome = "continued_as_new"
+			s.exOutcome = "continued_as_new"
 		case step.Err != nil:
-			outcome = "failed"
+			s.exOutcome = "failed"
 		}
-		s.span.SetAttributes(attribute.String("stent.execution.outcome", outcome))
 	}
 }
 
-// end ends the span and records the task's duration.
+func (s *workflowTaskSpan) event(name string, attrs ...attribute.KeyValue) {
+	s.events = append(s.events, spanEvent{name: name, at: time.Now(), attrs: attrs})
+}
+
+// end records the task's duration and emits its span.
 func (s *workflowTaskSpan) end(err error) {
 	if s == nil {
 		return
 	}
-	d := time.Since(s.start)
+	now := time.Now()
+	d := now.Sub(s.start)
 	outcome := outcomeOf(err)
 	if s.t.metrics != nil {
 		s.t.metrics.workflowTaskDone(d, outcome)
 	}
-	if s.span != nil {
-		s.span.SetAttributes(attrOutcome.String(outcome))
-		if err != nil {
-			s.span.SetStatus(codes.Error, err.Error())
+	if s.trace != "" {
+		attrs := make([]attribute.KeyValue, 3, 5)
+		attrs[0], attrs[1], attrs[2] = attrExecutionID.String(s.exID), attrWorkerID.String(s.worker), attrOutcome.String(outcome)
+		if s.replay {
+			attrs = append(attrs, attrReplay.Bool(true))
 		}
-		s.span.End()
+		if s.exOutcome != "" {
+			attrs = append(attrs, attrExecutionOutcome.String(s.exOutcome))
+		}
+		_, span := s.t.tracer.Start(s.t.parentCtx(s.trace), spanWorkflowTask, trace.WithTimestamp(s.start))
+		span.SetAttributes(attrs...) // one copy of them, where trace.WithAttributes makes two
+		for _, ev := range s.events {
+			span.AddEvent(ev.name, trace.WithTimestamp(ev.at), trace.WithAttributes(ev.attrs...))
+		}
+		if err != nil {
+			span.SetStatus(codes.Error, err.Error())
+		}
+		span.End()
 	}
-	s.t.logger.Debug("workflow task done", "execution_id", s.exID, "task_id", s.task.ID, "worker_id", s.worker, "outcome", outcome, "duration", d, "err", err)
+	if s.t.logger.Enabled(context.Background(), slog.LevelDebug) {
+		s.t.logger.Debug("workflow task done", "execution_id", s.exID, "task_id", s.taskID, "worker_id", s.worker, "outcome", outcome, "duration", d, "err", err)
+	}
 }
 
 func outcomeOf(err error) string {
@@ -367,8 +417,12 @@ type activitySpan struct {
 	t       *telemetry
 	span    trace.Span
 	start   time.Time
-	task    backend.Task
+	exID    string
+	seq     int
+	attempt int
+	taskID  int64
 	name    string
+	queue   string
 	worker  string
 	outcome string
 	errType string
@@ -380,11 +434,14 @@ func (t *telemetry) startActivity(ctx context.Context, task backend.Task, p *bac
 	if t.tracer == nil && t.metrics == nil && !t.logger.Enabled(ctx, slog.LevelDebug) {
 		return ctx, nil
 	}
-	s := &activitySpan{t: t, start: time.Now(), task: task, name: p.Name, worker: worker}
+	s := &activitySpan{t: t, start: time.Now(), exID: task.ExecutionID, seq: task.Seq, attempt: task.Attempt, taskID: task.ID, name: p.Name, worker: worker}
 	if t.tracer != nil && p.Trace != "" {
-		ctx, s.span = t.tracer.Start(underExecution(ctx, p.Trace), spanActivity, trace.WithAttributes(
-			attrExecutionID.String(task.ExecutionID), attrSeq.Int(task.Seq), attrActivity.String(p.Name),
-			attrAttempt.Int(task.Attempt), attrQueue.String(task.Queue), attrWorkerID.String(worker), attrTaskID.Int64(task.ID)))
+		// Started under the execution's cached parent context, then put in ctx: the
+		// same span as starting it from ctx, without parsing the parent each time. Its
+		// attributes are set when it ends, all at once (see end).
+		_, s.span = t.tracer.Start(t.parentCtx(p.Trace), spanActivity)
+		s.queue = task.Queue
+		ctx = trace.ContextWithSpan(ctx, s.span)
 	}
 	return ctx, s
 }
@@ -417,12 +474,18 @@ func (s *activitySpan) end() {
 		s.outcome = "not_run"
 	}
 	if s.span != nil {
-		s.span.SetAttributes(attrOutcome.String(s.outcome))
+		// Set in one call: each call grows the span's attribute list.
+		attrs := make([]attribute.KeyValue, 7, 8)
+		attrs[0], attrs[1], attrs[2], attrs[3] = attrExecutionID.String(s.exID), attrSeq.Int(s.seq), attrActivity.String(s.name), attrAttempt.Int(s.attempt)
+		attrs[4], attrs[5], attrs[6] = attrQueue.String(s.queue), attrWorkerID.String(s.worker), attrOutcome.String(s.outcome)
 		if s.errType != "" {
-			s.span.SetAttributes(attrErrorType.String(s.errType))
+			attrs = append(attrs, attrErrorType.String(s.errType))
 		}
+		s.span.SetAttributes(attrs...)
 		s.span.End()
 	}
-	s.t.logger.Debug("activity attempt done", "execution_id", s.task.ExecutionID, "seq", s.task.Seq, "task_id", s.task.ID,
-		"worker_id", s.worker, "activity", s.name, "attempt", s.task.Attempt, "outcome", s.outcome, "duration", time.Since(s.start))
+	if s.t.logger.Enabled(context.Background(), slog.LevelDebug) {
+		s.t.logger.Debug("activity attempt done", "execution_id", s.exID, "seq", s.seq, "task_id", s.taskID,
+			"worker_id", s.worker, "activity", s.name, "attempt", s.attempt, "outcome", s.outcome, "duration", time.Since(s.start))
+	}
 }

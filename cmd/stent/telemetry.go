@@ -135,8 +135,9 @@ func telemetryOptions(c *cli.Context) ([]stent.Option, error) {
 }
 
 // benchTelemetry is what `stent bench --telemetry` measures: spans exported over
-// OTLP/HTTP, by the batching processor, to a local collector stand-in that reads and
-// discards them, and metrics recorded for Prometheus.
+// OTLP/HTTP, by the batching processor and the exporter NewTracerProviderFromEnv uses,
+// to a local collector stand-in that reads and discards them, and metrics recorded for
+// Prometheus.
 func benchTelemetry(ctx context.Context) ([]stent.Option, func(context.Context) error, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -147,12 +148,12 @@ func benchTelemetry(ctx context.Context) ([]stent.Option, func(context.Context) 
 		w.WriteHeader(http.StatusOK)
 	})}
 	go func() { _ = sink.Serve(ln) }()
-	exp, err := otlptracehttp.New(ctx, otlptracehttp.WithEndpoint(ln.Addr().String()), otlptracehttp.WithInsecure())
+	exp, err := stent.NewOTLPTraceExporter(ctx, otlptracehttp.NewClient(otlptracehttp.WithEndpoint(ln.Addr().String()), otlptracehttp.WithInsecure()))
 	if err != nil {
 		_ = sink.Close()
 		return nil, nil, err
 	}
-	tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(exp), sdktrace.WithIDGenerator(stent.IDGenerator()))
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(stent.NewBatchSpanProcessor(exp)), sdktrace.WithIDGenerator(stent.IDGenerator()))
 	mp, _, err := stent.NewPrometheusMeterProvider()
 	if err != nil {
 		_ = sink.Close()

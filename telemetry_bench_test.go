@@ -1,0 +1,161 @@
+package stent
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/stent-go/stent/backend"
+	"github.com/stent-go/stent/interpreter"
+)
+
+// discardExporter drops what it is given.
+type discardExporter struct{}
+
+func (discardExporter) ExportSpans(context.Context, []sdktrace.ReadOnlySpan) error { return nil }
+func (discardExporter) Shutdown(context.Context) error                             { return nil }
+
+// BenchmarkTelemetryPerStep measures what tracing and metrics add to one step of a
+// sequential workflow on the fused path: the activity task's schedule-to-start, its
+// attempt's span and metrics, and the workflow task span of the step it completes.
+//
+//	go test -run '^$' -bench TelemetryPerStep -benchmem .
+func BenchmarkTelemetryPerStep(b *testing.B) {
+	for _, c := range []struct {
+		name string
+		proc func() sdktrace.SpanProcessor
+	}{
+		{"sync", func() sdktrace.SpanProcessor { return sdktrace.NewSimpleSpanProcessor(discardExporter{}) }},
+		{"sdkbatch", func() sdktrace.SpanProcessor { return sdktrace.NewBatchSpanProcessor(discardExporter{}) }},
+		{"batch", func() sdktrace.SpanProcessor { return NewBatchSpanProcessor(discardExporter{}) }},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(c.proc()), sdktrace.WithIDGenerator(IDGenerator()))
+			defer func() { _ = tp.Shutdown(context.Background()) }()
+			mp, _, err := NewPrometheusMeterProvider()
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer func() { _ = mp.Shutdown(context.Background()) }()
+			e := &Engine{cache: newRunCache(10)}
+			tel := newTelemetry(e, engineConfig{logger: slog.New(slog.NewTextHandler(io.Discard, nil)), tracerProvider: tp, meterProvider: mp})
+			ex := &backend.Execution{ID: "0123456789abcdef", Queue: "default", Bundle: backend.Bundle{Main: "main.star"}}
+			parent := trace.NewSpanContext(trace.SpanContextConfig{TraceID: trace.TraceID{1}, SpanID: trace.SpanID{2}, TraceFlags: trace.FlagsSampled})
+			traceNewExecution(trace.ContextWithSpanContext(context.Background(), parent), &ex.Bundle, ex.ID)
+			p := &backend.ActivityPayload{Name: "work", Trace: tel.traceOf(ex)}
+			ctx := context.Background()
+			step := &interpreter.Step{}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := range b.N {
+				task := backend.Task{ID: int64(i), Kind: backend.TaskActivity, ExecutionID: ex.ID, Seq: i + 1, Attempt: 1, Queue: "default", RunAt: time.Now()}
+				tel.taskStarted(task)
+				_, as := tel.startActivity(ctx, task, p, "worker-1")
+				as.attempted(nil)
+				ws := tel.startWorkflowTask(ctx, task, ex, false, "worker-1")
+				ev := []backend.Event{{Seq: i + 1, Kind: backend.EventActivityCompleted}}
+				ws.step(ev, step)
+				_ = tel.traceOf(ex) // the next activity's payload
+				ws.end(nil)
+				as.end()
+			}
+		})
+	}
+}
+
+// BenchmarkMetricsPerStep is BenchmarkTelemetryPerStep with metrics only.
+func BenchmarkMetricsPerStep(b *testing.B) {
+	mp, _, err := NewPrometheusMeterProvider()
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer func() { _ = mp.Shutdown(context.Background()) }()
+	e := &Engine{cache: newRunCache(10)}
+	tel := newTelemetry(e, engineConfig{logger: slog.New(slog.NewTextHandler(io.Discard, nil)), meterProvider: mp})
+	ex := &backend.Execution{ID: "0123456789abcdef", Queue: "default", Bundle: backend.Bundle{Main: "main.star"}}
+	p := &backend.ActivityPayload{Name: "work"}
+	ctx := context.Background()
+	step := &interpreter.Step{}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		task := backend.Task{ID: int64(i), Kind: backend.TaskActivity, ExecutionID: ex.ID, Seq: i + 1, Attempt: 1, Queue: "default", RunAt: time.Now()}
+		tel.taskStarted(task)
+		_, as := tel.startActivity(ctx, task, p, "worker-1")
+		as.attempted(nil)
+		ws := tel.startWorkflowTask(ctx, task, ex, false, "worker-1")
+		ws.step(nil, step)
+		ws.end(nil)
+		as.end()
+	}
+}
+
+// BenchmarkSequentialStepsTelemetry is BenchmarkSequentialSteps (SQLite) without and
+// with telemetry as `stent bench --telemetry` sets it up: spans exported over OTLP/HTTP
+// by NewBatchSpanProcessor to a local sink, metrics recorded for Prometheus.
+//
+//	go test -run '^$' -bench SequentialStepsTelemetry -benchmem -benchtime 2000x .
+func BenchmarkSequentialStepsTelemetry(b *testing.B) {
+	for _, on := range []bool{false, true} {
+		name := "off"
+		if on {
+			name = "on"
+		}
+		b.Run(name, func(b *testing.B) {
+			dir := b.TempDir()
+			opts := []Option{WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil)))}
+			if on {
+				sink := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					_, _ = io.Copy(io.Discard, r.Body)
+				}))
+				defer sink.Close()
+				exp, err := otlptracehttp.New(context.Background(), otlptracehttp.WithEndpointURL(sink.URL))
+				if err != nil {
+					b.Fatal(err)
+				}
+				tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(NewBatchSpanProcessor(exp)), sdktrace.WithIDGenerator(IDGenerator()))
+				defer func() { _ = tp.Shutdown(context.Background()) }()
+				mp, _, err := NewPrometheusMeterProvider()
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer func() { _ = mp.Shutdown(context.Background()) }()
+				opts = append(opts, WithTracerProvider(tp), WithMeterProvider(mp))
+			}
+			eng, err := Open(context.Background(), filepath.Join(dir, "stent.db"), opts...)
+			if err != nil {
+				b.Fatalf("Open: %v", err)
+			}
+			defer eng.Close()
+			if err := eng.Register("work", func(ctx context.Context, i int) (int, error) { return i, nil }); err != nil {
+				b.Fatal(err)
+			}
+			script := filepath.Join(dir, "sequential.star")
+			if err := os.WriteFile(script, []byte(sequentialScript), 0o644); err != nil {
+				b.Fatal(err)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			served := make(chan error, 1)
+			go func() { served <- eng.Serve(ctx, WorkerOptions{Concurrency: 16}) }()
+			defer func() { cancel(); <-served }()
+			if err := eng.WaitUntilReady(ctx); err != nil {
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			if _, err := eng.Run(ctx, script, []any{b.N}); err != nil {
+				b.Fatalf("Run: %v", err)
+			}
+		})
+	}
+}
