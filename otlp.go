@@ -21,14 +21,18 @@ import (
 // otlptracehttp.NewClient()) as otlptrace.New does, but cheaper: it writes the spans
 // straight in the protobuf wire format, where otlptrace builds a message of them and
 // then marshals it, a few allocations per attribute. The client does everything else
-// (endpoint, headers, compression, TLS, retries); the request is the same.
-// NewTracerProviderFromEnv uses it for OTEL_TRACES_EXPORTER=otlp.
+// (endpoint, headers, compression, TLS, retries); the request is the same (the client's
+// experimental self-observability metrics, which count the spans of the message, count
+// none). NewTracerProviderFromEnv uses it for OTEL_TRACES_EXPORTER=otlp.
 func NewOTLPTraceExporter(ctx context.Context, client otlptrace.Client) (sdktrace.SpanExporter, error) {
 	if err := client.Start(ctx); err != nil {
 		return nil, err
 	}
 	return &otlpExporter{client: client}, nil
 }
+
+// maxKeptBuffer bounds the encoding buffer an exporter keeps between exports.
+const maxKeptBuffer = 4 << 20
 
 type otlpExporter struct {
 	client otlptrace.Client
@@ -76,7 +80,11 @@ func (e *otlpExporter) ExportSpans(ctx context.Context, spans []sdktrace.ReadOnl
 		start = ends[i]
 	}
 	err := e.client.UploadTraces(ctx, rss)
-	e.buf = buf
+	if cap(buf) <= maxKeptBuffer {
+		e.buf = buf
+	} else {
+		e.buf = nil
+	}
 	for i := range groups {
 		clear(groups[i].spans)
 	}
