@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"log/slog"
 	"math/rand/v2"
+	"sync"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -381,8 +382,8 @@ func (s *workflowTaskSpan) end(err error) {
 		if s.exOutcome != "" {
 			n++
 		}
-		attrs := make([]attribute.KeyValue, 3, n)
-		attrs[0], attrs[1], attrs[2] = attrExecutionID.String(s.exID), attrWorkerID.String(s.worker), attrOutcome.String(outcome)
+		attrs, pooled := attrList(s.span, n)
+		attrs = append(attrs, attrExecutionID.String(s.exID), attrWorkerID.String(s.worker), attrOutcome.String(outcome))
 		if s.replay {
 			attrs = append(attrs, attrReplay.Bool(true))
 		}
@@ -390,6 +391,7 @@ func (s *workflowTaskSpan) end(err error) {
 			attrs = append(attrs, attrExecutionOutcome.String(s.exOutcome))
 		}
 		s.span.SetAttributes(attrs...)
+		releaseAttrList(pooled)
 		if err != nil {
 			s.span.SetStatus(codes.Error, err.Error())
 		}
@@ -476,17 +478,42 @@ func (s *activitySpan) end() {
 		if s.errType != "" {
 			n++
 		}
-		attrs := make([]attribute.KeyValue, 7, n)
-		attrs[0], attrs[1], attrs[2], attrs[3] = attrExecutionID.String(s.exID), attrSeq.Int(s.seq), attrActivity.String(s.name), attrAttempt.Int(s.attempt)
-		attrs[4], attrs[5], attrs[6] = attrQueue.String(s.queue), attrWorkerID.String(s.worker), attrOutcome.String(s.outcome)
+		attrs, pooled := attrList(s.span, n)
+		attrs = append(attrs, attrExecutionID.String(s.exID), attrSeq.Int(s.seq), attrActivity.String(s.name), attrAttempt.Int(s.attempt),
+			attrQueue.String(s.queue), attrWorkerID.String(s.worker), attrOutcome.String(s.outcome))
 		if s.errType != "" {
 			attrs = append(attrs, attrErrorType.String(s.errType))
 		}
 		s.span.SetAttributes(attrs...)
+		releaseAttrList(pooled)
 		s.span.End()
 	}
 	if s.t.logger.Enabled(context.Background(), slog.LevelDebug) {
 		s.t.logger.Debug("activity attempt done", "execution_id", s.exID, "seq", s.seq, "task_id", s.taskID,
 			"worker_id", s.worker, "activity", s.name, "attempt", s.attempt, "outcome", s.outcome, "duration", time.Since(s.start))
+	}
+}
+
+// attrBufs holds attribute lists for the SDK's SetAttributes, which copies what it is
+// given: the per-step spans set theirs without allocating a list each time.
+var attrBufs = sync.Pool{New: func() any { return new([8]attribute.KeyValue) }}
+
+// attrList returns an empty list with room for n attributes to set on span: from the
+// pool for the SDK's spans (the only implementations of sdktrace.ReadWriteSpan), which
+// copy it, with the array to give back to releaseAttrList; a fresh one for any other
+// span, which might keep it.
+func attrList(span trace.Span, n int) ([]attribute.KeyValue, *[8]attribute.KeyValue) {
+	if _, sdk := span.(sdktrace.ReadWriteSpan); sdk && n <= 8 {
+		a := attrBufs.Get().(*[8]attribute.KeyValue)
+		return a[:0], a
+	}
+	return make([]attribute.KeyValue, 0, n), nil
+}
+
+// releaseAttrList gives a pooled array back, holding no strings.
+func releaseAttrList(a *[8]attribute.KeyValue) {
+	if a != nil {
+		clear(a[:])
+		attrBufs.Put(a)
 	}
 }
