@@ -5,6 +5,8 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"os"
+	"strings"
 	"sync"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -24,11 +26,30 @@ import (
 // (endpoint, headers, compression, TLS, retries); the request is the same (the client's
 // experimental self-observability metrics, which count the spans of the message, count
 // none). NewTracerProviderFromEnv uses it for OTEL_TRACES_EXPORTER=otlp.
+//
+// The client must send protobuf (otlptracehttp's default, or otlptracegrpc): a client
+// that sends JSON writes the message itself and would find it empty. When
+// OTEL_EXPORTER_OTLP_TRACES_PROTOCOL (or OTEL_EXPORTER_OTLP_PROTOCOL) asks for http/json,
+// NewOTLPTraceExporter returns otlptrace.New(ctx, client); give a client built with
+// otlptracehttp.WithEncoding(otlptracehttp.EncodingJSON) to otlptrace.New yourself.
 func NewOTLPTraceExporter(ctx context.Context, client otlptrace.Client) (sdktrace.SpanExporter, error) {
+	if otlpJSONFromEnv() {
+		return otlptrace.New(ctx, client)
+	}
 	if err := client.Start(ctx); err != nil {
 		return nil, err
 	}
 	return &otlpExporter{client: client}, nil
+}
+
+// otlpJSONFromEnv reports whether the OTEL_* variables ask OTLP/HTTP clients to send
+// traces as JSON.
+func otlpJSONFromEnv() bool {
+	p := os.Getenv("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
+	if p == "" {
+		p = os.Getenv("OTEL_EXPORTER_OTLP_PROTOCOL")
+	}
+	return strings.TrimSpace(p) == "http/json"
 }
 
 // maxKeptBuffer bounds the encoding buffer an exporter keeps between exports.
