@@ -45,6 +45,10 @@ type metrics struct {
 	// building a set sorts and allocates, and there are few distinct ones.
 	attrMu   sync.RWMutex
 	attrSets map[attrPairs]*measureOpts
+	// The sets used last by the hottest call sites: schedule-to-start of workflow and
+	// activity tasks (alternating on a sequential workflow's path), activity attempts.
+	lastSchedule [2]atomic.Pointer[measureOpts]
+	lastAttempt  atomic.Pointer[measureOpts]
 }
 
 // attrPairs is two key=value pairs of a measurement.
@@ -53,9 +57,10 @@ type attrPairs struct{ k1, v1, k2, v2 string }
 // measureOpts is an attribute set as the option lists that Add and Record take, built
 // once: passing a list spares the instrument call an allocation.
 type measureOpts struct {
-	add []metric.AddOption
-	rec []metric.RecordOption
-	obs []metric.ObserveOption
+	pairs attrPairs // the values, for attrs' sets
+	add   []metric.AddOption
+	rec   []metric.RecordOption
+	obs   []metric.ObserveOption
 
 	// attempts counts activity attempts with these attributes (stent.activity.attempts,
 	// observed at collection time: a plain atomic on the hot path).
@@ -67,20 +72,29 @@ func newMeasureOpts(kvs ...attribute.KeyValue) *measureOpts {
 	return &measureOpts{add: []metric.AddOption{o}, rec: []metric.RecordOption{o}, obs: []metric.ObserveOption{o}}
 }
 
-// attrs returns the options for key=value pairs (k1, v1, k2, v2), cached.
-func (m *metrics) attrs(k1, v1, k2, v2 string) *measureOpts {
+// attrs returns the options for key=value pairs (k1, v1, k2, v2), cached. last, when
+// given, holds the set this call site used last, checked first without a lock.
+func (m *metrics) attrs(last *atomic.Pointer[measureOpts], k1, v1, k2, v2 string) *measureOpts {
 	key := attrPairs{k1, v1, k2, v2}
+	if last != nil {
+		if o := last.Load(); o != nil && o.pairs == key {
+			return o
+		}
+	}
 	m.attrMu.RLock()
 	o := m.attrSets[key]
 	m.attrMu.RUnlock()
-	if o != nil {
-		return o
+	if o == nil {
+		m.attrMu.Lock()
+		if o = m.attrSets[key]; o == nil {
+			o = newMeasureOpts(attribute.String(k1, v1), attribute.String(k2, v2))
+			o.pairs = key
+			m.attrSets[key] = o
+		}
+		m.attrMu.Unlock()
 	}
-	m.attrMu.Lock()
-	defer m.attrMu.Unlock()
-	if o = m.attrSets[key]; o == nil {
-		o = newMeasureOpts(attribute.String(k1, v1), attribute.String(k2, v2))
-		m.attrSets[key] = o
+	if last != nil {
+		last.Store(o)
 	}
 	return o
 }
@@ -177,14 +191,14 @@ func scriptAttr(script string) metric.AddOption {
 
 func (m *metrics) executionEnded(script string, status backend.Status, dl *backend.DeadLetter) {
 	ctx := context.Background()
-	m.executionsEnded.Add(ctx, 1, m.attrs("script", script, "status", string(status)).add...)
+	m.executionsEnded.Add(ctx, 1, m.attrs(nil, "script", script, "status", string(status)).add...)
 	if dl != nil {
 		m.deadLetters.Add(ctx, 1, metric.WithAttributes(attribute.String("activity", dl.Activity)))
 	}
 }
 
 func (m *metrics) activityAttempted(name, outcome string, d time.Duration) {
-	attrs := m.attrs("activity", name, "outcome", outcome)
+	attrs := m.attrs(&m.lastAttempt, "activity", name, "outcome", outcome)
 	ctx := context.Background()
 	attrs.attempts.Add(1)
 	m.activityDuration.Record(ctx, d.Seconds(), attrs.rec...)
@@ -214,7 +228,11 @@ func (t *telemetry) taskStarted(task backend.Task) {
 	if d < 0 {
 		d = 0
 	}
-	t.metrics.scheduleToStart.Record(context.Background(), d.Seconds(), t.metrics.attrs("kind", string(task.Kind), "queue", task.Queue).rec...)
+	last := &t.metrics.lastSchedule[0]
+	if task.Kind == backend.TaskActivity {
+		last = &t.metrics.lastSchedule[1]
+	}
+	t.metrics.scheduleToStart.Record(context.Background(), d.Seconds(), t.metrics.attrs(last, "kind", string(task.Kind), "queue", task.Queue).rec...)
 }
 
 // childrenStarted counts executions a workflow task created.

@@ -5,6 +5,8 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"os"
+	"strings"
 	"sync"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -21,14 +23,37 @@ import (
 // otlptracehttp.NewClient()) as otlptrace.New does, but cheaper: it writes the spans
 // straight in the protobuf wire format, where otlptrace builds a message of them and
 // then marshals it, a few allocations per attribute. The client does everything else
-// (endpoint, headers, compression, TLS, retries); the request is the same.
-// NewTracerProviderFromEnv uses it for OTEL_TRACES_EXPORTER=otlp.
+// (endpoint, headers, compression, TLS, retries); the request is the same (the client's
+// experimental self-observability metrics, which count the spans of the message, count
+// none). NewTracerProviderFromEnv uses it for OTEL_TRACES_EXPORTER=otlp.
+//
+// The client must send protobuf (otlptracehttp's default, or otlptracegrpc): a client
+// that sends JSON writes the message itself and would find it empty. When
+// OTEL_EXPORTER_OTLP_TRACES_PROTOCOL (or OTEL_EXPORTER_OTLP_PROTOCOL) asks for http/json,
+// NewOTLPTraceExporter returns otlptrace.New(ctx, client); give a client built with
+// otlptracehttp.WithEncoding(otlptracehttp.EncodingJSON) to otlptrace.New yourself.
 func NewOTLPTraceExporter(ctx context.Context, client otlptrace.Client) (sdktrace.SpanExporter, error) {
+	if otlpJSONFromEnv() {
+		return otlptrace.New(ctx, client)
+	}
 	if err := client.Start(ctx); err != nil {
 		return nil, err
 	}
 	return &otlpExporter{client: client}, nil
 }
+
+// otlpJSONFromEnv reports whether the OTEL_* variables ask OTLP/HTTP clients to send
+// traces as JSON.
+func otlpJSONFromEnv() bool {
+	p := os.Getenv("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
+	if p == "" {
+		p = os.Getenv("OTEL_EXPORTER_OTLP_PROTOCOL")
+	}
+	return strings.TrimSpace(p) == "http/json"
+}
+
+// maxKeptBuffer bounds the encoding buffer an exporter keeps between exports.
+const maxKeptBuffer = 4 << 20
 
 type otlpExporter struct {
 	client otlptrace.Client
@@ -76,7 +101,11 @@ func (e *otlpExporter) ExportSpans(ctx context.Context, spans []sdktrace.ReadOnl
 		start = ends[i]
 	}
 	err := e.client.UploadTraces(ctx, rss)
-	e.buf = buf
+	if cap(buf) <= maxKeptBuffer {
+		e.buf = buf
+	} else {
+		e.buf = nil
+	}
 	for i := range groups {
 		clear(groups[i].spans)
 	}

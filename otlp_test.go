@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -152,6 +153,26 @@ func TestOTLPTraceExporterMatchesOTLPTrace(t *testing.T) {
 	}
 	if err := exp.Shutdown(ctx); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestOTLPTraceExporterWithJSONFromEnv: with the variables asking for OTLP/HTTP JSON,
+// which the client encodes from the message, the spans still get there.
+func TestOTLPTraceExporterWithJSONFromEnv(t *testing.T) {
+	t.Setenv("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "http/json")
+	srv := newCaptureServer(t)
+	ctx := context.Background()
+	exp, err := NewOTLPTraceExporter(ctx, otlptracehttp.NewClient(otlptracehttp.WithEndpointURL(srv.URL)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := exp.ExportSpans(ctx, testSpans(t)); err != nil {
+		t.Fatal(err)
+	}
+	srv.mu.Lock()
+	defer srv.mu.Unlock()
+	if len(srv.bodies) != 1 || !strings.Contains(string(srv.bodies[0]), `"name":"root"`) {
+		t.Fatalf("want one JSON request with the spans, got %q", srv.bodies)
 	}
 }
 

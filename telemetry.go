@@ -8,6 +8,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
@@ -51,12 +52,13 @@ type telemetry struct {
 
 	warnIDsOnce sync.Once
 
-	parentsMu sync.Mutex
-	parents   map[string]context.Context // see parentCtx
+	parentsMu  sync.Mutex
+	parents    map[string]*parentEntry // see parentCtx
+	lastParent atomic.Pointer[parentEntry]
 }
 
 func newTelemetry(e *Engine, cfg engineConfig) *telemetry {
-	t := &telemetry{logger: cfg.logger, parents: map[string]context.Context{}}
+	t := &telemetry{logger: cfg.logger, parents: map[string]*parentEntry{}}
 	if tp := cfg.tracerProvider; tp != nil {
 		if _, isNoop := tp.(tracenoop.TracerProvider); !isNoop {
 			t.tracer = tp.Tracer(instrumentationName)

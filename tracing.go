@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"log/slog"
 	"math/rand/v2"
+	"sync"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -132,23 +133,31 @@ func underExecution(ctx context.Context, traceparent string) context.Context {
 // maxParents bounds telemetry.parents.
 const maxParents = 1024
 
+// parentEntry is a traceparent and the context naming it as the remote parent.
+type parentEntry struct {
+	traceparent string
+	ctx         context.Context
+}
+
 // parentCtx is underExecution(context.Background(), traceparent), kept per traceparent:
-// each step of an execution starts its spans under the same parent.
+// each step of an execution starts its spans under the same parent. The last one used
+// is checked first, without a lock.
 func (t *telemetry) parentCtx(traceparent string) context.Context {
-	t.parentsMu.Lock()
-	ctx, ok := t.parents[traceparent]
-	t.parentsMu.Unlock()
-	if ok {
-		return ctx
+	if e := t.lastParent.Load(); e != nil && e.traceparent == traceparent {
+		return e.ctx
 	}
-	ctx = underExecution(context.Background(), traceparent)
 	t.parentsMu.Lock()
-	if len(t.parents) >= maxParents {
-		clear(t.parents)
+	e, ok := t.parents[traceparent]
+	if !ok {
+		if len(t.parents) >= maxParents {
+			clear(t.parents)
+		}
+		e = &parentEntry{traceparent: traceparent, ctx: underExecution(context.Background(), traceparent)}
+		t.parents[traceparent] = e
 	}
-	t.parents[traceparent] = ctx
 	t.parentsMu.Unlock()
-	return ctx
+	t.lastParent.Store(e)
+	return e.ctx
 }
 
 // ---- dispatch ----
@@ -296,61 +305,51 @@ func (t *telemetry) executionTreeEnded(ctx context.Context, b backend.Backend, i
 
 // ---- workflow tasks ----
 
-// workflowTaskSpan is one workflow task's timing and what its span will say; nil when
-// nothing records. The stent.workflow_task span is emitted when the task ends, with the
-// task's start as its start: nothing runs under it, and one Start with every attribute
-// costs less than a Start followed by attributes added one by one.
+// workflowTaskSpan is one workflow task's span and timing; nil when nothing records.
 type workflowTaskSpan struct {
 	t         *telemetry
+	span      trace.Span
 	start     time.Time
-	trace     string // the execution's traceparent; "" when tracing is off
 	exID      string
 	taskID    int64
 	worker    string
 	replay    bool
 	exOutcome string // how the execution ended, when this task ended it
-	events    []spanEvent
 }
 
-// spanEvent is an event noted for a span emitted later.
-type spanEvent struct {
-	name  string
-	at    time.Time
-	attrs []attribute.KeyValue
-}
-
-// startWorkflowTask starts timing a task advancing ex, for its stent.workflow_task span.
+// startWorkflowTask starts the stent.workflow_task span of a task advancing ex. Its
+// attributes are set when it ends, in one call (see end).
 func (t *telemetry) startWorkflowTask(ctx context.Context, task backend.Task, ex *backend.Execution, replay bool, worker string) *workflowTaskSpan {
 	if t.tracer == nil && t.metrics == nil && !t.logger.Enabled(ctx, slog.LevelDebug) {
 		return nil
 	}
 	s := &workflowTaskSpan{t: t, start: time.Now(), exID: ex.ID, taskID: task.ID, worker: worker, replay: replay}
 	if t.tracer != nil {
-		s.trace = t.traceOf(ex)
+		_, s.span = t.tracer.Start(t.parentCtx(t.traceOf(ex)), spanWorkflowTask)
 	}
 	return s
 }
 
-// step notes for the span what the script saw (timers fired, signals received) and what
+// step notes on the span what the script saw (timers fired, signals received) and what
 // it asked for (timers, signal waits).
 func (s *workflowTaskSpan) step(events []backend.Event, step *interpreter.Step) {
-	if s == nil || s.trace == "" {
+	if s == nil || s.span == nil {
 		return
 	}
 	for _, ev := range events {
 		switch ev.Kind {
 		case backend.EventTimerFired:
-			s.event(string(ev.Kind), attrSeq.Int(ev.Seq))
+			s.span.AddEvent(string(ev.Kind), trace.WithAttributes(attrSeq.Int(ev.Seq)))
 		case backend.EventSignalReceived:
-			s.event(string(ev.Kind), attrSeq.Int(ev.Seq), attrSignal.String(ev.Name))
+			s.span.AddEvent(string(ev.Kind), trace.WithAttributes(attrSeq.Int(ev.Seq), attrSignal.String(ev.Name)))
 		}
 	}
 	for _, sc := range step.Scheduled {
 		switch sc.Kind {
 		case backend.EventTimerScheduled:
-			s.event(string(sc.Kind), attrSeq.Int(sc.Seq))
+			s.span.AddEvent(string(sc.Kind), trace.WithAttributes(attrSeq.Int(sc.Seq)))
 		case backend.EventSignalWait:
-			s.event(string(sc.Kind), attrSeq.Int(sc.Seq), attrSignal.String(sc.Name))
+			s.span.AddEvent(string(sc.Kind), trace.WithAttributes(attrSeq.Int(sc.Seq), attrSignal.String(sc.Name)))
 		}
 	}
 	if step.Done {
@@ -364,39 +363,39 @@ func (s *workflowTaskSpan) step(events []backend.Event, step *interpreter.Step) 
 	}
 }
 
-func (s *workflowTaskSpan) event(name string, attrs ...attribute.KeyValue) {
-	s.events = append(s.events, spanEvent{name: name, at: time.Now(), attrs: attrs})
-}
-
-// end records the task's duration and emits its span.
+// end ends the span and records the task's duration.
 func (s *workflowTaskSpan) end(err error) {
 	if s == nil {
 		return
 	}
-	now := time.Now()
-	d := now.Sub(s.start)
+	d := time.Since(s.start)
 	outcome := outcomeOf(err)
 	if s.t.metrics != nil {
 		s.t.metrics.workflowTaskDone(d, outcome)
 	}
-	if s.trace != "" {
-		attrs := make([]attribute.KeyValue, 3, 5)
-		attrs[0], attrs[1], attrs[2] = attrExecutionID.String(s.exID), attrWorkerID.String(s.worker), attrOutcome.String(outcome)
+	if s.span != nil {
+		// Set in one call: each call grows the span's attribute list.
+		n := 3
+		if s.replay {
+			n++
+		}
+		if s.exOutcome != "" {
+			n++
+		}
+		attrs, pooled := attrList(s.span, n)
+		attrs = append(attrs, attrExecutionID.String(s.exID), attrWorkerID.String(s.worker), attrOutcome.String(outcome))
 		if s.replay {
 			attrs = append(attrs, attrReplay.Bool(true))
 		}
 		if s.exOutcome != "" {
 			attrs = append(attrs, attrExecutionOutcome.String(s.exOutcome))
 		}
-		_, span := s.t.tracer.Start(s.t.parentCtx(s.trace), spanWorkflowTask, trace.WithTimestamp(s.start))
-		span.SetAttributes(attrs...) // one copy of them, where trace.WithAttributes makes two
-		for _, ev := range s.events {
-			span.AddEvent(ev.name, trace.WithTimestamp(ev.at), trace.WithAttributes(ev.attrs...))
-		}
+		s.span.SetAttributes(attrs...)
+		releaseAttrList(pooled)
 		if err != nil {
-			span.SetStatus(codes.Error, err.Error())
+			s.span.SetStatus(codes.Error, err.Error())
 		}
-		span.End()
+		s.span.End()
 	}
 	if s.t.logger.Enabled(context.Background(), slog.LevelDebug) {
 		s.t.logger.Debug("workflow task done", "execution_id", s.exID, "task_id", s.taskID, "worker_id", s.worker, "outcome", outcome, "duration", d, "err", err)
@@ -475,17 +474,46 @@ func (s *activitySpan) end() {
 	}
 	if s.span != nil {
 		// Set in one call: each call grows the span's attribute list.
-		attrs := make([]attribute.KeyValue, 7, 8)
-		attrs[0], attrs[1], attrs[2], attrs[3] = attrExecutionID.String(s.exID), attrSeq.Int(s.seq), attrActivity.String(s.name), attrAttempt.Int(s.attempt)
-		attrs[4], attrs[5], attrs[6] = attrQueue.String(s.queue), attrWorkerID.String(s.worker), attrOutcome.String(s.outcome)
+		n := 7
+		if s.errType != "" {
+			n++
+		}
+		attrs, pooled := attrList(s.span, n)
+		attrs = append(attrs, attrExecutionID.String(s.exID), attrSeq.Int(s.seq), attrActivity.String(s.name), attrAttempt.Int(s.attempt),
+			attrQueue.String(s.queue), attrWorkerID.String(s.worker), attrOutcome.String(s.outcome))
 		if s.errType != "" {
 			attrs = append(attrs, attrErrorType.String(s.errType))
 		}
 		s.span.SetAttributes(attrs...)
+		releaseAttrList(pooled)
 		s.span.End()
 	}
 	if s.t.logger.Enabled(context.Background(), slog.LevelDebug) {
 		s.t.logger.Debug("activity attempt done", "execution_id", s.exID, "seq", s.seq, "task_id", s.taskID,
 			"worker_id", s.worker, "activity", s.name, "attempt", s.attempt, "outcome", s.outcome, "duration", time.Since(s.start))
+	}
+}
+
+// attrBufs holds attribute lists for the SDK's SetAttributes, which copies what it is
+// given: the per-step spans set theirs without allocating a list each time.
+var attrBufs = sync.Pool{New: func() any { return new([8]attribute.KeyValue) }}
+
+// attrList returns an empty list with room for n attributes to set on span: from the
+// pool for the SDK's spans (the only implementations of sdktrace.ReadWriteSpan), which
+// copy it, with the array to give back to releaseAttrList; a fresh one for any other
+// span, which might keep it.
+func attrList(span trace.Span, n int) ([]attribute.KeyValue, *[8]attribute.KeyValue) {
+	if _, sdk := span.(sdktrace.ReadWriteSpan); sdk && n <= 8 {
+		a := attrBufs.Get().(*[8]attribute.KeyValue)
+		return a[:0], a
+	}
+	return make([]attribute.KeyValue, 0, n), nil
+}
+
+// releaseAttrList gives a pooled array back, holding no strings.
+func releaseAttrList(a *[8]attribute.KeyValue) {
+	if a != nil {
+		clear(a[:])
+		attrBufs.Put(a)
 	}
 }
