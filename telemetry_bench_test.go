@@ -102,7 +102,7 @@ func BenchmarkMetricsPerStep(b *testing.B) {
 
 // BenchmarkSequentialStepsTelemetry is BenchmarkSequentialSteps (SQLite) without and
 // with telemetry as `stent bench --telemetry` sets it up: spans exported over OTLP/HTTP
-// by NewBatchSpanProcessor to a local sink, metrics recorded for Prometheus.
+// (NewOTLPTraceExporter) by NewBatchSpanProcessor to a local sink, metrics recorded for Prometheus.
 //
 //	go test -run '^$' -bench SequentialStepsTelemetry -benchmem -benchtime 2000x .
 func BenchmarkSequentialStepsTelemetry(b *testing.B) {
@@ -119,7 +119,7 @@ func BenchmarkSequentialStepsTelemetry(b *testing.B) {
 					_, _ = io.Copy(io.Discard, r.Body)
 				}))
 				defer sink.Close()
-				exp, err := otlptracehttp.New(context.Background(), otlptracehttp.WithEndpointURL(sink.URL))
+				exp, err := NewOTLPTraceExporter(context.Background(), otlptracehttp.NewClient(otlptracehttp.WithEndpointURL(sink.URL)))
 				if err != nil {
 					b.Fatal(err)
 				}

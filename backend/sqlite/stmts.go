@@ -78,7 +78,7 @@ const (
 		VALUES (?, ?, ?, ?, ?, 'open', ?, ?)`
 
 	// Continue-as-new: a fresh history and task set (but the deadline task), new args.
-	sqlDeleteExecEvents       = `DELETE FROM events WHERE execution_id = ?`
+	sqlDeleteExecEvents       = `DELETE FROM events WHERE execution_id = ? AND id < ?`
 	sqlDeleteExecTasksButDead = `DELETE FROM tasks WHERE execution_id = ? AND kind <> 'deadline'`
 	sqlContinueAsNew          = `UPDATE executions SET args = ?, run = run + 1, version = version + 1, updated_at = ?
 		WHERE id = ? RETURNING version`

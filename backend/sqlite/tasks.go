@@ -696,7 +696,18 @@ func (t *wtx) continueAsNew(execID string, args json.RawMessage, newVersion *int
 	if len(args) == 0 {
 		args = json.RawMessage("[]")
 	}
-	if _, err := t.exec(st.deleteExecEvents, execID); err != nil {
+	// The fresh history's started event is appended before the old history is
+	// deleted: event ids are rowids (largest + 1), so appending first keeps this
+	// execution's ids growing for whoever follows its history.
+	res, err := t.exec(st.insertEvent, execID, 0, string(backend.EventStarted), "", string(args), nil, t.now)
+	if err != nil {
+		return fmt.Errorf("appending %s event: %w", backend.EventStarted, err)
+	}
+	started, err := res.LastInsertId()
+	if err != nil {
+		return fmt.Errorf("appending %s event: %w", backend.EventStarted, err)
+	}
+	if _, err := t.exec(st.deleteExecEvents, execID, started); err != nil {
 		return fmt.Errorf("deleting the history of %s: %w", execID, err)
 	}
 	if _, err := t.exec(st.deleteExecTasksButDead, execID); err != nil {
@@ -704,9 +715,6 @@ func (t *wtx) continueAsNew(execID string, args json.RawMessage, newVersion *int
 	}
 	if err := t.queryRow(st.continueAsNew, string(args), t.now, execID).Scan(newVersion); err != nil {
 		return fmt.Errorf("continuing %s as new: %w", execID, err)
-	}
-	if err := t.appendEvent(execID, backend.NewEvent{Kind: backend.EventStarted, Data: args}); err != nil {
-		return err
 	}
 	// The new workflow task has the execution's queue and priority.
 	if _, err := t.exec(st.insertWorkflowTask, execID, t.now); err != nil {
