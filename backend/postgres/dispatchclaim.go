@@ -106,6 +106,9 @@ type createdStep struct {
 func (c *createdStep) queue(bt *pgx.Batch, r backend.WorkflowTaskResult, ending bool, now int64) {
 	var n newExecutions
 	_ = n.add(c.e, backend.DefaultQueue, now) // checked by CreateExecutionAndStep
+	if c.e.FirstStep == nil {
+		n.firstSteps = append(n.firstSteps, c.e.ID)
+	}
 	bt.Queue(sqlCreateExecutions, n.params(now)...)
 	bt.Queue(sqlBeginCreatedStep, c.e.ID, ending, now)
 }
@@ -115,7 +118,8 @@ func (c *createdStep) read(br pgx.BatchResults, queue *string, version **int64, 
 	if err != nil {
 		return err
 	}
-	// The workflow task the creation made is gone: nothing to announce.
+	// The creation made no workflow task (the step takes its place), maybe a deadline
+	// task: not due now, nothing to announce.
 	var discard txState
 	if _, err := scanCreated(rows, &discard, 0); err != nil {
 		return err

@@ -22,7 +22,9 @@ const execColumns = `id, parent_id, parent_seq, bundle, entry, args, queue, stat
 // ($13). An empty queue means the parent's; a child
 // belongs to its parent's current run. Script sources are stored only when at least
 // one execution was created, so a duplicate dispatch writes nothing at all. It returns
-// the queue and run_at of every task created.
+// the queue and run_at of every task created. The executions named in $14 get no
+// workflow task: they are created with their first step (NewExecution.FirstStep),
+// which takes its place in the same transaction.
 const sqlCreateExecutions = `
 WITH input AS (
 	SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::text[], $6::text[],
@@ -53,7 +55,7 @@ ev AS (
 ),
 tk AS (
 	INSERT INTO tasks (kind, execution_id, seq, queue, run_at, attempt, status, priority)
-	SELECT 'workflow', id, 0, queue, start_at, 0, 'pending', priority FROM ins
+	SELECT 'workflow', id, 0, queue, start_at, 0, 'pending', priority FROM ins WHERE id <> ALL($14::text[])
 	UNION ALL
 	SELECT 'deadline', id, 0, queue, deadline, 0, 'pending', 0 FROM ins WHERE deadline IS NOT NULL
 	RETURNING queue, run_at
@@ -69,6 +71,7 @@ type newExecutions struct {
 	hashes                                       []string
 	sources                                      [][]byte
 	seen                                         map[string]bool
+	firstSteps                                   []string // IDs created with their first step: no workflow task
 }
 
 // add appends e; an empty queue becomes defaultQueue (empty: the parent's queue).
@@ -92,6 +95,9 @@ func (n *newExecutions) add(e backend.NewExecution, defaultQueue string, now int
 	if e.Deadline != nil {
 		d := toMS(*e.Deadline)
 		deadline = &d
+	}
+	if e.FirstStep != nil {
+		n.firstSteps = append(n.firstSteps, e.ID)
 	}
 	n.ids = append(n.ids, e.ID)
 	n.parents = append(n.parents, e.ParentID)
@@ -122,7 +128,7 @@ func (n *newExecutions) add(e backend.NewExecution, defaultQueue string, now int
 
 func (n *newExecutions) params(now int64) []any {
 	return []any{n.ids, n.parents, n.parentSeqs, n.bundles, n.entries, n.args, n.queues, n.startAts,
-		n.deadlines, now, n.hashes, n.sources, n.priorities}
+		n.deadlines, now, n.hashes, n.sources, n.priorities, nonNil(n.firstSteps)}
 }
 
 // scanCreated reads sqlCreateExecutions' rows, notes the queues with a task runnable
@@ -372,4 +378,13 @@ func rawJSON(s *string) json.RawMessage {
 		return nil
 	}
 	return json.RawMessage(*s)
+}
+
+// nonNil returns ids, or an empty array where ids is nil (pgx sends nil as NULL, and
+// x <> ALL(NULL) is never true).
+func nonNil(ids []string) []string {
+	if ids == nil {
+		return []string{}
+	}
+	return ids
 }
