@@ -32,4 +32,5 @@ bench: ## run the benchmark scenarios on SQLite
 fuzz: ## run each fuzz target for a few seconds (FUZZTIME=5s)
 	$(GO) test -run='^$$' -fuzz='^FuzzParseDuration$$' -fuzztime=$(FUZZTIME) ./builtins
 	$(GO) test -run='^$$' -fuzz='^FuzzValueRoundTrip$$' -fuzztime=$(FUZZTIME) ./builtins
+	$(GO) test -run='^$$' -fuzz='^FuzzFromJSONFast$$' -fuzztime=$(FUZZTIME) ./builtins
 	$(GO) test -run='^$$' -fuzz='^FuzzScript$$' -fuzztime=$(FUZZTIME) ./interpreter

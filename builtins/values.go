@@ -172,6 +172,17 @@ func writeJSONString(buf *bytes.Buffer, s string) {
 // order), arrays lists, integers ints (arbitrary precision) and other numbers floats.
 // Empty input decodes as None.
 func FromJSON(data []byte) (starlark.Value, error) {
+	fast := fastJSON{b: data}
+	if v, ok := fast.value(0); ok {
+		if fast.space(); fast.i == len(data) {
+			return v, nil
+		}
+	}
+	return fromJSONDecoder(data)
+}
+
+// fromJSONDecoder is FromJSON with encoding/json's decoder: for what fastJSON leaves.
+func fromJSONDecoder(data []byte) (starlark.Value, error) {
 	if len(bytes.TrimSpace(data)) == 0 {
 		return starlark.None, nil
 	}
