@@ -107,6 +107,15 @@ func (c *runCache) releaseLocked(lr *liveRun) {
 	lr.out = nil
 }
 
+// holds tells whether this process has the live run of id, parked or out.
+func (c *runCache) holds(id string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	_, parked := c.items[id]
+	_, out := c.out[id]
+	return parked || out
+}
+
 // put caches lr, closing the least recently used runs beyond the bound.
 func (c *runCache) put(lr *liveRun) {
 	if c.max <= 0 {

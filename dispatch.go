@@ -243,20 +243,26 @@ func (e *Engine) WaitFor(ctx context.Context, id string) (*Result, error) {
 		return nil, &InputError{Err: err}
 	}
 	e.listen()
-	for {
+	for first := true; ; first = false {
 		done, cancel := e.finished.subscribe(id)
-		ex, err := e.b.GetExecution(ctx, id)
-		if err != nil {
-			cancel()
-			if errors.Is(err, backend.ErrNotFound) {
-				return nil, fmt.Errorf("waiting for execution %s: no such execution", id)
+		// An execution whose live run this process holds has not finished here: a
+		// finish here lets the run go before it delivers the result to this waiter. So
+		// the first look does not read the execution back; a finish elsewhere still
+		// notifies, or the poll finds it.
+		if !first || !e.cache.holds(id) {
+			ex, err := e.b.GetExecution(ctx, id)
+			if err != nil {
+				cancel()
+				if errors.Is(err, backend.ErrNotFound) {
+					return nil, fmt.Errorf("waiting for execution %s: no such execution", id)
+				}
+				return nil, fmt.Errorf("waiting for execution %s: %w", id, err)
 			}
-			return nil, fmt.Errorf("waiting for execution %s: %w", id, err)
-		}
-		if ex.Status.Terminal() {
-			cancel()
-			res := &Result{ID: ex.ID, Status: ex.Status, Value: ex.Result, Failure: ex.Error}
-			return res, res.Err()
+			if ex.Status.Terminal() {
+				cancel()
+				res := &Result{ID: ex.ID, Status: ex.Status, Value: ex.Result, Failure: ex.Error}
+				return res, res.Err()
+			}
 		}
 		t := time.NewTimer(poll)
 		select {

@@ -633,6 +633,9 @@ func (w *worker) committed(ex *backend.Execution, lr *liveRun, step *interpreter
 	if step.Done {
 		if lr != nil {
 			lr.run.Close()
+			// Let the run go before delivering the result: a WaitFor that finds the run
+			// held here waits for the delivery instead of reading the execution.
+			e.cache.release(lr, lr.out)
 		}
 		if res.Finish != nil {
 			e.tel.executionEnded(ex, res.Finish, res.DeadLetter)
