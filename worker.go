@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -336,6 +337,13 @@ func (w *worker) handOff() (backend.HandOff, bool) {
 	return h, ok && !w.e.cfg.noHandOff
 }
 
+// claimsParents tells whether a commit that ends a child can claim the parent's
+// workflow task for this worker (backend.ParentHandOff).
+func (w *worker) claimsParents() bool {
+	_, ok := w.e.b.(backend.ParentHandOff)
+	return ok
+}
+
 // claimOne describes a claim of one task for this worker, used by hand-offs.
 func (w *worker) claimOne() backend.ClaimRequest {
 	return backend.ClaimRequest{WorkerID: w.opts.ID, Queues: w.opts.Queues, Limit: 1, Lease: w.opts.LeaseDuration, MaxConcurrent: w.e.activityCaps(),
@@ -536,7 +544,8 @@ func (w *worker) commit(ctx context.Context, t backend.Task, ex *backend.Executi
 		claimed []backend.Task
 		err     error
 	)
-	if h, ok := w.handOff(); ok && res.Finish == nil && res.ContinueAsNew == nil && hasDueActivity(res.Tasks, now) && w.routes(res.Tasks, now) {
+	if h, ok := w.handOff(); ok && (res.Finish == nil && res.ContinueAsNew == nil && hasDueActivity(res.Tasks, now) && w.routes(res.Tasks, now) ||
+		res.Finish != nil && ex.ParentID != "" && w.claimsParents()) {
 		version, claimed, err = h.CompleteWorkflowTaskAndClaim(ctx, res, w.claimOne())
 	} else {
 		version, err = e.b.CompleteWorkflowTask(ctx, res)
@@ -619,8 +628,12 @@ func (e *Engine) stepResult(task backend.TaskRef, ex *backend.Execution, expecte
 func (w *worker) committed(ex *backend.Execution, lr *liveRun, step *interpreter.Step, res *backend.WorkflowTaskResult, version int64, claimed []backend.Task, wakeTimes []time.Time) *backend.Task {
 	e := w.e
 	e.tel.childrenStarted(res.Children)
-	// Wake other workers for what this worker does not take itself.
-	if len(res.Tasks) > len(claimed) || len(res.Children) > 0 || res.ContinueAsNew != nil || (res.Finish != nil && ex.ParentID != "") {
+	// Wake other workers for what this worker does not take itself. A finishing
+	// child's commit may have claimed its parent's workflow task for this worker.
+	parentTaken := res.Finish != nil && ex.ParentID != "" && slices.ContainsFunc(claimed, func(t backend.Task) bool {
+		return t.Kind == backend.TaskWorkflow && t.ExecutionID == ex.ParentID
+	})
+	if len(res.Tasks) > len(claimed) || len(res.Children) > 0 || res.ContinueAsNew != nil || (res.Finish != nil && ex.ParentID != "" && !parentTaken) {
 		e.taskReady(ex.Queue)
 	}
 	var next *backend.Task

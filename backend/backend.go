@@ -574,3 +574,12 @@ type HandOff interface {
 	// sequence order.
 	CompleteWorkflowTaskAndClaim(ctx context.Context, r WorkflowTaskResult, claim ClaimRequest) (newVersion int64, claimed []Task, err error)
 }
+
+// ParentHandOff is an optional extension of HandOff. A commit with a claim that ends a
+// child (CompleteWorkflowTaskAndClaim, FusedStep.CompleteActivityAndStep) also claims
+// the parent's workflow task that it enqueues, on the terms of
+// CompleteActivityTaskAndClaim, and returns it among the claimed tasks: the worker
+// that finished the child runs the parent's next step at once.
+type ParentHandOff interface {
+	ClaimsParentWorkflowTasks()
+}
