@@ -28,18 +28,23 @@ func TestPostgresScheduleEverySecond(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 
-	serve := func(d time.Duration) {
+	// serve runs three workers for at least d, and on until done says so (at most a
+	// minute more: on a loaded machine, workers take a while to start).
+	serve := func(d time.Duration, done func() bool) {
 		var ws []*pgWorker
 		for i := range 3 {
 			cmd, _, errb := startStent(t, dir, pgEnv(db.dsn), "worker")
 			ws = append(ws, &pgWorker{name: string(rune('A' + i)), cmd: cmd, stderr: errb})
 		}
 		time.Sleep(d)
+		for end := time.Now().Add(time.Minute); !done() && time.Now().Before(end); {
+			time.Sleep(200 * time.Millisecond)
+		}
 		for _, w := range ws {
 			stopWorker(t, w.name, w.cmd, w.stderr, 30*time.Second)
 		}
 	}
-	serve(10 * time.Second)
+	serve(10*time.Second, func() bool { return true })
 	first := ticksOf(ctx, t, eng)
 	checkTicks(t, first, 3*time.Second)
 	dispatched := 0
@@ -54,7 +59,13 @@ func TestPostgresScheduleEverySecond(t *testing.T) {
 	}
 
 	time.Sleep(6 * time.Second) // every worker down: at least 5 ticks pass
-	serve(4 * time.Second)
+	// Serve until the workers have caught up: a tick due after they came back is
+	// recorded.
+	back := time.Now()
+	serve(4*time.Second, func() bool {
+		ticks := ticksOf(ctx, t, eng)
+		return len(ticks) > 0 && ticks[len(ticks)-1].TickAt.After(back)
+	})
 	all := ticksOf(ctx, t, eng)
 	checkTicks(t, all, 3*time.Second)
 	var skipped, late int
