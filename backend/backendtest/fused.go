@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/stent-go/stent/backend"
 )
@@ -26,6 +27,7 @@ var fusedTests = []test{
 	{"SequentialLostLeaseWritesNothing", fusedLeaseLost(sequentialActivity)},
 	{"CachedResult", fusedCache(nextActivity)},
 	{"SequentialCachedResult", fusedCache(sequentialActivity)},
+	{"SequentialStepNextPriority", testFusedNextPriority},
 	{"CheckSeenPasses", testFusedCheckSeenPasses},
 	{"CheckSeenUnseenOutcomeWritesNothing", testFusedCheckSeenUnseen},
 }
@@ -259,5 +261,36 @@ func testFusedCheckSeenUnseen(t *testing.T, e *env) {
 	step.SeenThrough = h[len(h)-1].ID
 	if _, err := f.CompleteActivityAndStep(e.ctx, activityDone(a1), step, handOffReq("w1", 1)); err != nil {
 		t.Fatalf("CompleteActivityAndStep having seen the other outcome: %v", err)
+	}
+}
+
+// testFusedNextPriority: a sequential step whose next activity has another priority
+// than the one it completes stores that priority (a shorter path that reuses the
+// finished task's row must not keep the old one).
+func testFusedNextPriority(t *testing.T, e *env) {
+	f := e.fused()
+	a, v := e.fusedSetup("x")
+	step := sequentialActivity("x", v, 2)
+	step.Tasks[0].Priority = 7
+	out, err := f.CompleteActivityAndStep(e.ctx, activityDone(a), step, handOffReq("w1", 1))
+	if err != nil {
+		t.Fatalf("CompleteActivityAndStep: %v", err)
+	}
+	if len(out.Claimed) != 1 {
+		t.Fatalf("claimed %s, want the activity of seq 2", describe(out.Claimed))
+	}
+	// Give it back, due in a second, and put a task of priority 0 due now beside it.
+	if err := e.b.ReleaseTask(e.ctx, out.Claimed[0].Ref(), e.clock.Now().Add(time.Second)); err != nil {
+		t.Fatalf("ReleaseTask: %v", err)
+	}
+	e.create("y")
+	e.scheduleActivities("y", 0, 1, "a")
+	e.clock.Advance(2 * time.Second)
+	got, err := e.b.ClaimTasks(e.ctx, backend.ClaimRequest{WorkerID: "w2", Kinds: []backend.TaskKind{backend.TaskActivity}, Limit: 1})
+	if err != nil {
+		t.Fatalf("ClaimTasks: %v", err)
+	}
+	if len(got) != 1 || got[0].ExecutionID != "x" || got[0].Seq != 2 {
+		t.Fatalf("claimed %s first, want x's activity of priority 7 before y's of priority 0", describe(got))
 	}
 }
