@@ -217,7 +217,15 @@ func (e *Engine) Serve(ctx context.Context, opts WorkerOptions) error {
 	case <-done:
 	case <-time.After(opts.ShutdownTimeout):
 		cancelWork()
-		<-done
+		select {
+		case <-done:
+		case <-time.After(stopGrace):
+			// A Go activity without a timeout runs on its task's goroutine; one that
+			// ignores its context is left running. Its lease is no longer renewed, so
+			// another worker takes the task over; its late outcome is refused.
+			e.cfg.logger.Warn("stopping with tasks still running: their activities ignore cancellation (give them a timeout)",
+				"worker_id", opts.ID, "tasks", w.inflightCount())
+		}
 	}
 	stopBg()
 	bg.Wait()
@@ -231,6 +239,16 @@ func sleepCtx(ctx context.Context, d time.Duration) {
 	case <-ctx.Done():
 	case <-t.C:
 	}
+}
+
+// stopGrace is how long a stopping worker waits for its tasks after cancelling them.
+const stopGrace = 5 * time.Second
+
+// inflightCount is how many tasks this worker runs.
+func (w *worker) inflightCount() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return len(w.inflight)
 }
 
 func (w *worker) track(t backend.Task, cancel context.CancelFunc) {
@@ -795,6 +813,7 @@ func (w *worker) runActivityTask(ctx, workCtx context.Context, t backend.Task) (
 	beats := newHeartbeats(e.clock.Now())
 	actx = activities.WithHeartbeatFunc(actx, beats.beat)
 	if hbTimeout > 0 {
+		actx = activities.Abandonable(actx) // the watchdog's cancellation must end the attempt at once
 		stopWatch := beats.watch(hbTimeout, func() {
 			cancelAttempt(&activities.Error{Type: "heartbeat_timeout", Message: fmt.Sprintf("activity %q sent no heartbeat for %s", p.Name, hbTimeout)})
 		})

@@ -112,21 +112,44 @@ func jsonable(t reflect.Type) bool {
 // Invoke runs the activity once with a JSON array of arguments (empty or null means
 // no arguments) and returns its JSON result.
 //
-// If Options.Timeout is set the attempt runs under that deadline and fails with an
-// *Error of type "timeout" when it passes. When the deadline passes or ctx is
-// cancelled Invoke returns at once, even if a Go function ignores its context (its
-// late result is discarded). A panic is recovered and returned as a retryable *Error
-// of type "PanicError". Argument errors are non-retryable.
+// If Options.Timeout is set the attempt runs under that deadline, on a goroutine of
+// its own, and fails with an *Error of type "timeout" when it passes. When the deadline
+// passes or ctx is cancelled Invoke returns at once, even if a Go function ignores its
+// context (its late result is discarded).
+//
+// Without a timeout (Options.Timeout, or a deadline on ctx) and unless ctx was marked
+// with Abandonable, the attempt runs on the caller's goroutine: starting a goroutine
+// per attempt and waiting for it costs a wake-up of another thread, a sixth of a short
+// sequential step. A Go function without a timeout that ignores its context is then
+// waited for when ctx is cancelled; give such a function a timeout.
+//
+// A panic is recovered and returned as a retryable *Error of type "PanicError".
+// Argument errors are non-retryable.
 func (a *Activity) Invoke(ctx context.Context, args json.RawMessage) (json.RawMessage, error) {
+	type outcome struct {
+		result json.RawMessage
+		err    error
+	}
+	if _, deadline := ctx.Deadline(); a.Options.Timeout <= 0 && !deadline && ctx.Value(abandonableKey{}) == nil {
+		var o outcome
+		func() {
+			defer func() {
+				if r := recover(); r != nil {
+					o = outcome{err: a.panicError(r)}
+				}
+			}()
+			o.result, o.err = a.run(ctx, args)
+		}()
+		if o.err == nil {
+			return o.result, nil
+		}
+		return nil, a.stoppedErr(ctx, o.err)
+	}
 	runCtx := ctx
 	if a.Options.Timeout > 0 {
 		var cancel context.CancelFunc
 		runCtx, cancel = context.WithTimeout(ctx, a.Options.Timeout)
 		defer cancel()
-	}
-	type outcome struct {
-		result json.RawMessage
-		err    error
 	}
 	done := make(chan outcome, 1)
 	go func() {
@@ -153,21 +176,35 @@ func (a *Activity) Invoke(ctx context.Context, args json.RawMessage) (json.RawMe
 	if o.err == nil {
 		return o.result, nil
 	}
-	if ctx.Err() != nil {
-		// The worker stopped the attempt: whatever failed, that is why.
-		if errors.Is(o.err, ctx.Err()) {
-			return nil, fmt.Errorf("activity %q stopped: %w", a.Name, o.err)
-		}
-		return nil, fmt.Errorf("activity %q stopped: %w: %w", a.Name, ctx.Err(), o.err)
-	}
-	if a.Options.Timeout > 0 && runCtx.Err() != nil {
+	if ctx.Err() == nil && runCtx.Err() != nil {
 		return nil, &Error{
 			Type:    TypeTimeout,
 			Message: fmt.Sprintf("activity %q timed out after %s", a.Name, a.Options.Timeout),
 			Cause:   context.DeadlineExceeded,
 		}
 	}
-	return nil, o.err
+	return nil, a.stoppedErr(ctx, o.err)
+}
+
+type abandonableKey struct{}
+
+// Abandonable marks ctx as one that may be cancelled for a reason the function may not
+// heed in time (a heartbeat watchdog, say): Invoke then runs the attempt on a goroutine
+// of its own and returns as soon as ctx is done, as it does under a timeout.
+func Abandonable(ctx context.Context) context.Context {
+	return context.WithValue(ctx, abandonableKey{}, true)
+}
+
+// stoppedErr is err, or, when the worker stopped the attempt (ctx is done), err
+// explained by that: whatever failed, that is why.
+func (a *Activity) stoppedErr(ctx context.Context, err error) error {
+	if ctx.Err() == nil {
+		return err
+	}
+	if errors.Is(err, ctx.Err()) {
+		return fmt.Errorf("activity %q stopped: %w", a.Name, err)
+	}
+	return fmt.Errorf("activity %q stopped: %w: %w", a.Name, ctx.Err(), err)
 }
 
 func (a *Activity) run(ctx context.Context, args json.RawMessage) (json.RawMessage, error) {

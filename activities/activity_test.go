@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"testing"
@@ -443,5 +444,63 @@ func TestOptionsMergeAndJSON(t *testing.T) {
 	}
 	if err := json.Unmarshal([]byte(`{"timeout": "soon"}`), &fromSeconds); err == nil {
 		t.Fatalf("Unmarshal of a bad duration: got nil error")
+	}
+}
+
+// Under a deadline of the caller's ctx, or with ctx marked Abandonable, a function that
+// ignores its context is abandoned when ctx is done, as under Options.Timeout.
+func TestInvokeAbandonsUnderCallerDeadlineOrMark(t *testing.T) {
+	r := NewRegistry()
+	release := make(chan struct{})
+	defer close(release)
+	stubborn := mustRegister(t, r, "stubborn2", func(ctx context.Context) error {
+		<-release // ignores its context
+		return nil
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	if _, err := stubborn.Invoke(ctx, json.RawMessage(`[]`)); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("under the caller's deadline: %v, want DeadlineExceeded", err)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Fatalf("Invoke returned after %s under a 50ms deadline", d)
+	}
+	mctx, mcancel := context.WithCancel(Abandonable(context.Background()))
+	time.AfterFunc(50*time.Millisecond, mcancel)
+	start = time.Now()
+	if _, err := stubborn.Invoke(mctx, json.RawMessage(`[]`)); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Abandonable, cancelled: %v, want Canceled", err)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Fatalf("Invoke returned after %s, cancelled at 50ms", d)
+	}
+}
+
+// Without a timeout, deadline or mark, the attempt runs on the caller's goroutine (its
+// stack holds this test), and a panic is still recovered.
+func TestInvokeInlineWithoutTimeout(t *testing.T) {
+	r := NewRegistry()
+	var stack string
+	a := mustRegister(t, r, "inline", func(ctx context.Context) (int, error) {
+		stack = string(debug.Stack())
+		panic("boom")
+	})
+	_, err := a.Invoke(context.Background(), json.RawMessage(`[]`))
+	if ErrorType(err) != "PanicError" {
+		t.Fatalf("panic inline: %v, want a PanicError", err)
+	}
+	if !strings.Contains(stack, "TestInvokeInlineWithoutTimeout(") {
+		t.Fatalf("the function ran on another goroutine:\n%s", stack)
+	}
+	b := mustRegister(t, r, "timed", func(ctx context.Context) (int, error) {
+		stack = string(debug.Stack())
+		return 1, nil
+	}, WithTimeout(time.Minute))
+	if _, err := b.Invoke(context.Background(), json.RawMessage(`[]`)); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(stack, "TestInvokeInlineWithoutTimeout(") {
+		t.Fatal("an activity with a timeout ran on the caller's goroutine")
 	}
 }
