@@ -126,20 +126,8 @@ func jsonable(t reflect.Type) bool {
 // A panic is recovered and returned as a retryable *Error of type "PanicError".
 // Argument errors are non-retryable.
 func (a *Activity) Invoke(ctx context.Context, args json.RawMessage) (json.RawMessage, error) {
-	type outcome struct {
-		result json.RawMessage
-		err    error
-	}
 	if _, deadline := ctx.Deadline(); a.Options.Timeout <= 0 && !deadline && ctx.Value(abandonableKey{}) == nil {
-		var o outcome
-		func() {
-			defer func() {
-				if r := recover(); r != nil {
-					o = outcome{err: a.panicError(r)}
-				}
-			}()
-			o.result, o.err = a.run(ctx, args)
-		}()
+		o := a.call(ctx, args)
 		if o.err == nil {
 			return o.result, nil
 		}
@@ -152,16 +140,7 @@ func (a *Activity) Invoke(ctx context.Context, args json.RawMessage) (json.RawMe
 		defer cancel()
 	}
 	done := make(chan outcome, 1)
-	go func() {
-		var o outcome
-		defer func() {
-			if r := recover(); r != nil {
-				o = outcome{err: a.panicError(r)}
-			}
-			done <- o
-		}()
-		o.result, o.err = a.run(runCtx, args)
-	}()
+	go func() { done <- a.call(runCtx, args) }()
 	var o outcome
 	select {
 	case o = <-done:
@@ -184,6 +163,23 @@ func (a *Activity) Invoke(ctx context.Context, args json.RawMessage) (json.RawMe
 		}
 	}
 	return nil, a.stoppedErr(ctx, o.err)
+}
+
+// outcome is what one call of the activity gave.
+type outcome struct {
+	result json.RawMessage
+	err    error
+}
+
+// call runs the activity once, turning a panic into a *Error of type "PanicError".
+func (a *Activity) call(ctx context.Context, args json.RawMessage) (o outcome) {
+	defer func() {
+		if r := recover(); r != nil {
+			o = outcome{err: a.panicError(r)}
+		}
+	}()
+	o.result, o.err = a.run(ctx, args)
+	return o
 }
 
 type abandonableKey struct{}

@@ -177,14 +177,24 @@ func rawJSON(buf []byte) json.RawMessage {
 
 // appendEvent appends one event to an execution's history.
 func (t *wtx) appendEvent(executionID string, ev backend.NewEvent) error {
+	_, err := t.appendEventID(executionID, ev)
+	return err
+}
+
+// appendEventID is appendEvent that returns the new event's id.
+func (t *wtx) appendEventID(executionID string, ev backend.NewEvent) (int64, error) {
 	errv, err := errArg(ev.Error)
 	if err != nil {
-		return err
+		return 0, err
 	}
-	if _, err := t.exec(t.st.insertEvent, executionID, ev.Seq, string(ev.Kind), ev.Name, jsonArg(ev.Data), errv, t.now); err != nil {
-		return fmt.Errorf("appending %s event: %w", ev.Kind, err)
+	res, err := t.exec(t.st.insertEvent, executionID, ev.Seq, string(ev.Kind), ev.Name, jsonArg(ev.Data), errv, t.now)
+	if err == nil {
+		var id int64
+		if id, err = res.LastInsertId(); err == nil {
+			return id, nil
+		}
 	}
-	return nil
+	return 0, fmt.Errorf("appending %s event: %w", ev.Kind, err)
 }
 
 // enqueueWorkflow makes the execution's workflow task runnable now: it creates a

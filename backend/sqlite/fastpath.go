@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/stent-go/stent/backend"
 )
@@ -36,10 +37,14 @@ const (
 	sqlFastNextTask = `UPDATE tasks SET seq = ?1, queue = ?2, attempt = 1, payload = ?4,
 		activity = ?6, fence = fence + 1, lease_owner = ?7, lease_expires_at = ?8, rerun = 0
 		WHERE id = ?9 AND fence = ?10 AND status = 'claimed' AND kind = 'activity' AND execution_id = ?11 AND priority = ?5
-		RETURNING id, kind, execution_id, seq, queue, ?3, attempt, payload, fence, lease_owner, lease_expires_at, priority`
+		RETURNING `
 	sqlFastEvents = `INSERT INTO events (execution_id, seq, kind, name, data, error, at, cache_hit)
 		VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8), (?1, ?9, ?10, ?11, ?12, NULL, ?7, 0) RETURNING id`
 )
+
+// sqlFastNextTaskReturning is sqlFastNextTask with the claimed columns, run_at given
+// as the new one (?3) rather than the row's.
+var sqlFastNextTaskReturning = sqlFastNextTask + strings.Replace(claimedColumns, "run_at", "?3", 1)
 
 // fastStmts are the fast step's statements, prepared on first use on the writer.
 type fastStmts struct{ bump, next, events *sql.Stmt }
@@ -52,7 +57,7 @@ func (s *stmts) fastStmts(ctx context.Context, p preparer) (*fastStmts, error) {
 	for _, x := range []struct {
 		dst **sql.Stmt
 		q   string
-	}{{&f.bump, sqlFastBump}, {&f.next, sqlFastNextTask}, {&f.events, sqlFastEvents}} {
+	}{{&f.bump, sqlFastBump}, {&f.next, sqlFastNextTaskReturning}, {&f.events, sqlFastEvents}} {
 		st, err := p.PrepareContext(ctx, x.q)
 		if err != nil {
 			return nil, err

@@ -699,13 +699,9 @@ func (t *wtx) continueAsNew(execID string, args json.RawMessage, newVersion *int
 	// The fresh history's started event is appended before the old history is
 	// deleted: event ids are rowids (largest + 1), so appending first keeps this
 	// execution's ids growing for whoever follows its history.
-	res, err := t.exec(st.insertEvent, execID, 0, string(backend.EventStarted), "", string(args), nil, t.now)
+	started, err := t.appendEventID(execID, backend.NewEvent{Kind: backend.EventStarted, Data: args})
 	if err != nil {
-		return fmt.Errorf("appending %s event: %w", backend.EventStarted, err)
-	}
-	started, err := res.LastInsertId()
-	if err != nil {
-		return fmt.Errorf("appending %s event: %w", backend.EventStarted, err)
+		return err
 	}
 	if _, err := t.exec(st.deleteExecEvents, execID, started); err != nil {
 		return fmt.Errorf("deleting the history of %s: %w", execID, err)
