@@ -477,25 +477,15 @@ func appendAnyValue(b []byte, field int, v attribute.Value) []byte {
 		b, aat = openMessage(b, 5) // array_value
 		switch v.Type() {
 		case attribute.BOOLSLICE:
-			for _, x := range v.AsBoolSlice() {
-				b = appendAnyValue(b, 1, attribute.BoolValue(x))
-			}
+			b = appendValues(b, v.AsBoolSlice(), attribute.BoolValue)
 		case attribute.INT64SLICE:
-			for _, x := range v.AsInt64Slice() {
-				b = appendAnyValue(b, 1, attribute.Int64Value(x))
-			}
+			b = appendValues(b, v.AsInt64Slice(), attribute.Int64Value)
 		case attribute.FLOAT64SLICE:
-			for _, x := range v.AsFloat64Slice() {
-				b = appendAnyValue(b, 1, attribute.Float64Value(x))
-			}
+			b = appendValues(b, v.AsFloat64Slice(), attribute.Float64Value)
 		case attribute.STRINGSLICE:
-			for _, x := range v.AsStringSlice() {
-				b = appendAnyValue(b, 1, attribute.StringValue(x))
-			}
+			b = appendValues(b, v.AsStringSlice(), attribute.StringValue)
 		case attribute.SLICE:
-			for _, x := range v.AsSlice() {
-				b = appendAnyValue(b, 1, x)
-			}
+			b = appendValues(b, v.AsSlice(), func(x attribute.Value) attribute.Value { return x })
 		}
 		b = closeMessage(b, aat)
 	case attribute.MAP:
@@ -509,4 +499,12 @@ func appendAnyValue(b []byte, field int, v attribute.Value) []byte {
 		b = appendString(b, 1, "INVALID")
 	}
 	return closeMessage(b, at)
+}
+
+// appendValues appends xs as the values (field 1) of an ArrayValue.
+func appendValues[T any](b []byte, xs []T, value func(T) attribute.Value) []byte {
+	for _, x := range xs {
+		b = appendAnyValue(b, 1, value(x))
+	}
+	return b
 }

@@ -355,11 +355,15 @@ func (w *worker) handOff() (backend.HandOff, bool) {
 	return h, ok && !w.e.cfg.noHandOff
 }
 
-// claimsParents tells whether a commit that ends a child can claim the parent's
-// workflow task for this worker (backend.ParentHandOff).
-func (w *worker) claimsParents() bool {
-	_, ok := w.e.b.(backend.ParentHandOff)
-	return ok
+// claimsWithCommit tells whether the commit of res has a task to claim for this
+// worker: an activity it schedules that is due and that this worker runs, or, when it
+// ends a child, the parent's workflow task (backend.ParentHandOff).
+func (w *worker) claimsWithCommit(ex *backend.Execution, res *backend.WorkflowTaskResult, now time.Time) bool {
+	if res.Finish != nil {
+		_, parents := w.e.b.(backend.ParentHandOff)
+		return parents && ex.ParentID != ""
+	}
+	return res.ContinueAsNew == nil && hasDueActivity(res.Tasks, now) && w.routes(res.Tasks, now)
 }
 
 // claimOne describes a claim of one task for this worker, used by hand-offs.
@@ -562,8 +566,7 @@ func (w *worker) commit(ctx context.Context, t backend.Task, ex *backend.Executi
 		claimed []backend.Task
 		err     error
 	)
-	if h, ok := w.handOff(); ok && (res.Finish == nil && res.ContinueAsNew == nil && hasDueActivity(res.Tasks, now) && w.routes(res.Tasks, now) ||
-		res.Finish != nil && ex.ParentID != "" && w.claimsParents()) {
+	if h, ok := w.handOff(); ok && w.claimsWithCommit(ex, &res, now) {
 		version, claimed, err = h.CompleteWorkflowTaskAndClaim(ctx, res, w.claimOne())
 	} else {
 		version, err = e.b.CompleteWorkflowTask(ctx, res)

@@ -65,18 +65,10 @@ func (s *fastJSON) value(depth int) (starlark.Value, bool) {
 				return nil, false
 			}
 			elems = append(elems, v)
-			s.space()
-			if s.i >= len(s.b) {
+			if end, ok := s.next(']'); !ok {
 				return nil, false
-			}
-			switch s.b[s.i] {
-			case ',':
-				s.i++
-			case ']':
-				s.i++
+			} else if end {
 				return starlark.NewList(elems), true
-			default:
-				return nil, false
 			}
 		}
 	case c == '{':
@@ -108,18 +100,10 @@ func (s *fastJSON) value(depth int) (starlark.Value, bool) {
 			if d.SetKey(starlark.String(k), v) != nil {
 				return nil, false
 			}
-			s.space()
-			if s.i >= len(s.b) {
+			if end, ok := s.next('}'); !ok {
 				return nil, false
-			}
-			switch s.b[s.i] {
-			case ',':
-				s.i++
-			case '}':
-				s.i++
+			} else if end {
 				return d, true
-			default:
-				return nil, false
 			}
 		}
 	case s.lit("true"):
@@ -130,6 +114,24 @@ func (s *fastJSON) value(depth int) (starlark.Value, bool) {
 		return starlark.None, true
 	}
 	return nil, false
+}
+
+// next consumes what follows an element of an array or object: a comma (end false)
+// or its closing bracket (end true); ok is false for anything else.
+func (s *fastJSON) next(closing byte) (end, ok bool) {
+	s.space()
+	if s.i >= len(s.b) {
+		return false, false
+	}
+	switch s.b[s.i] {
+	case ',':
+		s.i++
+		return false, true
+	case closing:
+		s.i++
+		return true, true
+	}
+	return false, false
 }
 
 // lit consumes word if the input continues with it.
