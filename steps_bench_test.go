@@ -39,25 +39,7 @@ func BenchmarkSequentialSteps(b *testing.B) {
 			if store == "postgres" {
 				opts = append(opts, WithBackend(benchPostgres(b)))
 			}
-			eng, err := Open(context.Background(), filepath.Join(dir, "stent.db"), opts...)
-			if err != nil {
-				b.Fatalf("Open: %v", err)
-			}
-			defer eng.Close()
-			if err := eng.Register("work", func(ctx context.Context, i int) (int, error) { return i, nil }); err != nil {
-				b.Fatal(err)
-			}
-			script := filepath.Join(dir, "sequential.star")
-			if err := os.WriteFile(script, []byte(sequentialScript), 0o644); err != nil {
-				b.Fatal(err)
-			}
-			ctx, cancel := context.WithCancel(context.Background())
-			served := make(chan error, 1)
-			go func() { served <- eng.Serve(ctx, WorkerOptions{Concurrency: 16}) }()
-			defer func() { cancel(); <-served }()
-			if err := eng.WaitUntilReady(ctx); err != nil {
-				b.Fatal(err)
-			}
+			eng, ctx, script := startSequentialEngine(b, dir, opts...)
 			cc, counted := eng.Backend().(backend.CommitCounter)
 			var before int64
 			if counted {
@@ -111,4 +93,31 @@ func benchPostgres(b *testing.B) backend.Backend {
 		}
 	})
 	return be
+}
+
+// startSequentialEngine opens an engine in dir with opts, registers the "work" activity,
+// writes sequentialScript and serves it until the benchmark ends. It returns the engine,
+// a context that lives as long, and the script's path.
+func startSequentialEngine(b *testing.B, dir string, opts ...Option) (*Engine, context.Context, string) {
+	b.Helper()
+	eng, err := Open(context.Background(), filepath.Join(dir, "stent.db"), opts...)
+	if err != nil {
+		b.Fatalf("Open: %v", err)
+	}
+	b.Cleanup(func() { _ = eng.Close() })
+	if err := eng.Register("work", func(ctx context.Context, i int) (int, error) { return i, nil }); err != nil {
+		b.Fatal(err)
+	}
+	script := filepath.Join(dir, "sequential.star")
+	if err := os.WriteFile(script, []byte(sequentialScript), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- eng.Serve(ctx, WorkerOptions{Concurrency: 16}) }()
+	b.Cleanup(func() { cancel(); <-served })
+	if err := eng.WaitUntilReady(ctx); err != nil {
+		b.Fatal(err)
+	}
+	return eng, ctx, script
 }

@@ -6,8 +6,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -53,23 +51,28 @@ func BenchmarkTelemetryPerStep(b *testing.B) {
 			parent := trace.NewSpanContext(trace.SpanContextConfig{TraceID: trace.TraceID{1}, SpanID: trace.SpanID{2}, TraceFlags: trace.FlagsSampled})
 			traceNewExecution(trace.ContextWithSpanContext(context.Background(), parent), &ex.Bundle, ex.ID)
 			p := &backend.ActivityPayload{Name: "work", Trace: tel.traceOf(ex)}
-			ctx := context.Background()
-			step := &interpreter.Step{}
-			b.ReportAllocs()
-			b.ResetTimer()
-			for i := range b.N {
-				task := backend.Task{ID: int64(i), Kind: backend.TaskActivity, ExecutionID: ex.ID, Seq: i + 1, Attempt: 1, Queue: "default", RunAt: time.Now()}
-				tel.taskStarted(task)
-				_, as := tel.startActivity(ctx, task, p, "worker-1")
-				as.attempted(nil)
-				ws := tel.startWorkflowTask(ctx, task, ex, false, "worker-1")
-				ev := []backend.Event{{Seq: i + 1, Kind: backend.EventActivityCompleted}}
-				ws.step(ev, step)
-				_ = tel.traceOf(ex) // the next activity's payload
-				ws.end(nil)
-				as.end()
-			}
+			telemetrySteps(b, tel, ex, p)
 		})
+	}
+}
+
+// telemetrySteps runs b.N steps' worth of telemetry calls, as a fused step makes them.
+func telemetrySteps(b *testing.B, tel *telemetry, ex *backend.Execution, p *backend.ActivityPayload) {
+	ctx := context.Background()
+	step := &interpreter.Step{}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		task := backend.Task{ID: int64(i), Kind: backend.TaskActivity, ExecutionID: ex.ID, Seq: i + 1, Attempt: 1, Queue: "default", RunAt: time.Now()}
+		tel.taskStarted(task)
+		_, as := tel.startActivity(ctx, task, p, "worker-1")
+		as.attempted(nil)
+		ws := tel.startWorkflowTask(ctx, task, ex, false, "worker-1")
+		ev := []backend.Event{{Seq: i + 1, Kind: backend.EventActivityCompleted}}
+		ws.step(ev, step)
+		_ = tel.traceOf(ex) // the next activity's payload
+		ws.end(nil)
+		as.end()
 	}
 }
 
@@ -83,21 +86,7 @@ func BenchmarkMetricsPerStep(b *testing.B) {
 	e := &Engine{cache: newRunCache(10)}
 	tel := newTelemetry(e, engineConfig{logger: slog.New(slog.NewTextHandler(io.Discard, nil)), meterProvider: mp})
 	ex := &backend.Execution{ID: "0123456789abcdef", Queue: "default", Bundle: backend.Bundle{Main: "main.star"}}
-	p := &backend.ActivityPayload{Name: "work"}
-	ctx := context.Background()
-	step := &interpreter.Step{}
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := range b.N {
-		task := backend.Task{ID: int64(i), Kind: backend.TaskActivity, ExecutionID: ex.ID, Seq: i + 1, Attempt: 1, Queue: "default", RunAt: time.Now()}
-		tel.taskStarted(task)
-		_, as := tel.startActivity(ctx, task, p, "worker-1")
-		as.attempted(nil)
-		ws := tel.startWorkflowTask(ctx, task, ex, false, "worker-1")
-		ws.step(nil, step)
-		ws.end(nil)
-		as.end()
-	}
+	telemetrySteps(b, tel, ex, &backend.ActivityPayload{Name: "work"})
 }
 
 // BenchmarkSequentialStepsTelemetry is BenchmarkSequentialSteps (SQLite) without and
@@ -118,39 +107,21 @@ func BenchmarkSequentialStepsTelemetry(b *testing.B) {
 				sink := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 					_, _ = io.Copy(io.Discard, r.Body)
 				}))
-				defer sink.Close()
+				b.Cleanup(sink.Close)
 				exp, err := NewOTLPTraceExporter(context.Background(), otlptracehttp.NewClient(otlptracehttp.WithEndpointURL(sink.URL)))
 				if err != nil {
 					b.Fatal(err)
 				}
 				tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(NewBatchSpanProcessor(exp)), sdktrace.WithIDGenerator(IDGenerator()))
-				defer func() { _ = tp.Shutdown(context.Background()) }()
+				b.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
 				mp, _, err := NewPrometheusMeterProvider()
 				if err != nil {
 					b.Fatal(err)
 				}
-				defer func() { _ = mp.Shutdown(context.Background()) }()
+				b.Cleanup(func() { _ = mp.Shutdown(context.Background()) })
 				opts = append(opts, WithTracerProvider(tp), WithMeterProvider(mp))
 			}
-			eng, err := Open(context.Background(), filepath.Join(dir, "stent.db"), opts...)
-			if err != nil {
-				b.Fatalf("Open: %v", err)
-			}
-			defer eng.Close()
-			if err := eng.Register("work", func(ctx context.Context, i int) (int, error) { return i, nil }); err != nil {
-				b.Fatal(err)
-			}
-			script := filepath.Join(dir, "sequential.star")
-			if err := os.WriteFile(script, []byte(sequentialScript), 0o644); err != nil {
-				b.Fatal(err)
-			}
-			ctx, cancel := context.WithCancel(context.Background())
-			served := make(chan error, 1)
-			go func() { served <- eng.Serve(ctx, WorkerOptions{Concurrency: 16}) }()
-			defer func() { cancel(); <-served }()
-			if err := eng.WaitUntilReady(ctx); err != nil {
-				b.Fatal(err)
-			}
+			eng, ctx, script := startSequentialEngine(b, dir, opts...)
 			b.ReportAllocs()
 			b.ResetTimer()
 			if _, err := eng.Run(ctx, script, []any{b.N}); err != nil {
