@@ -79,18 +79,23 @@ type batchProcessor struct {
 func (*batchProcessor) OnStart(context.Context, sdktrace.ReadWriteSpan) {}
 
 func (p *batchProcessor) OnEnd(s sdktrace.ReadOnlySpan) {
-	if !s.SpanContext().IsSampled() {
-		return
+	if s.SpanContext().IsSampled() {
+		p.add(s)
 	}
+}
+
+// add queues an ended span for export, or reports that it dropped it (the processor
+// has stopped, or the queue is full).
+func (p *batchProcessor) add(s sdktrace.ReadOnlySpan) bool {
 	p.mu.Lock()
 	if p.stopped {
 		p.mu.Unlock()
-		return
+		return false
 	}
 	if len(p.queue) >= p.maxQueue {
 		p.dropped++
 		p.mu.Unlock()
-		return
+		return false
 	}
 	p.queue = append(p.queue, s)
 	n := len(p.queue)
@@ -107,6 +112,7 @@ func (p *batchProcessor) OnEnd(s sdktrace.ReadOnlySpan) {
 		// before the queue fills and spans are dropped.
 		runtime.Gosched()
 	}
+	return true
 }
 
 // loop exports when a batch is full and at least every delay.
@@ -163,7 +169,13 @@ func (p *batchProcessor) exportBatch(ctx context.Context, batch []sdktrace.ReadO
 		ctx, cancel = context.WithTimeoutCause(ctx, p.timeout, errors.New("span export timeout"))
 		defer cancel()
 	}
-	return p.exp.ExportSpans(ctx, batch)
+	err := p.exp.ExportSpans(ctx, batch)
+	for _, s := range batch {
+		if r, ok := s.(interface{ recycle() }); ok {
+			r.recycle() // Stent's own spans: see liteProvider
+		}
+	}
+	return err
 }
 
 // ForceFlush exports the spans ended so far.

@@ -90,10 +90,15 @@ func NewTracerProviderFromEnv(ctx context.Context, console io.Writer) (tp trace.
 	if kind == "" && (os.Getenv("OTEL_EXPORTER_OTLP_ENDPOINT") != "" || os.Getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") != "") {
 		kind = "otlp"
 	}
+	if kind == "" || kind == "none" {
+		return nil, none, nil
+	}
+	sampler, err := samplerFromEnv()
+	if err != nil {
+		return nil, none, err
+	}
 	var exp sdktrace.SpanExporter
 	switch kind {
-	case "", "none":
-		return nil, none, nil
 	case "otlp":
 		if p := os.Getenv("OTEL_EXPORTER_OTLP_PROTOCOL"); p != "" && p != "http/protobuf" {
 			return nil, none, &InputError{Err: fmt.Errorf("OTEL_EXPORTER_OTLP_PROTOCOL=%s is not supported: use http/protobuf (the default)", p)}
@@ -115,12 +120,8 @@ func NewTracerProviderFromEnv(ctx context.Context, console io.Writer) (tp trace.
 	if err != nil {
 		return nil, none, fmt.Errorf("describing the trace resource: %w", err)
 	}
-	sdk := sdktrace.NewTracerProvider(
-		sdktrace.WithSpanProcessor(NewBatchSpanProcessor(exp)),
-		sdktrace.WithResource(res),
-		sdktrace.WithIDGenerator(IDGenerator()),
-	)
-	return sdk, sdk.Shutdown, nil
+	lite := newLiteProvider(res, sampler, NewBatchSpanProcessor(exp).(*batchProcessor))
+	return lite, lite.Shutdown, nil
 }
 
 // serviceName is OTEL_SERVICE_NAME, or "stent".

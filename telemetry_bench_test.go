@@ -10,8 +10,10 @@ import (
 	"time"
 
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
+	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
+	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 
 	"github.com/stent-go/stent/backend"
 	"github.com/stent-go/stent/interpreter"
@@ -36,9 +38,18 @@ func BenchmarkTelemetryPerStep(b *testing.B) {
 		{"sync", func() sdktrace.SpanProcessor { return sdktrace.NewSimpleSpanProcessor(discardExporter{}) }},
 		{"sdkbatch", func() sdktrace.SpanProcessor { return sdktrace.NewBatchSpanProcessor(discardExporter{}) }},
 		{"batch", func() sdktrace.SpanProcessor { return NewBatchSpanProcessor(discardExporter{}) }},
+		{"lite", nil}, // NewTracerProviderFromEnv's, exporting with NewOTLPTraceExporter
 	} {
 		b.Run(c.name, func(b *testing.B) {
-			tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(c.proc()), sdktrace.WithIDGenerator(IDGenerator()))
+			var tp interface {
+				trace.TracerProvider
+				Shutdown(context.Context) error
+			}
+			if c.proc == nil {
+				tp = newLiteProvider(resource.Default(), sdktrace.ParentBased(sdktrace.AlwaysSample()), NewBatchSpanProcessor(&otlpExporter{client: discardClient{}}).(*batchProcessor))
+			} else {
+				tp = sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(c.proc()), sdktrace.WithIDGenerator(IDGenerator()))
+			}
 			defer func() { _ = tp.Shutdown(context.Background()) }()
 			mp, _, err := NewPrometheusMeterProvider()
 			if err != nil {
@@ -89,21 +100,18 @@ func BenchmarkMetricsPerStep(b *testing.B) {
 	telemetrySteps(b, tel, ex, &backend.ActivityPayload{Name: "work"})
 }
 
-// BenchmarkSequentialStepsTelemetry is BenchmarkSequentialSteps (SQLite) without and
-// with telemetry as `stent bench --telemetry` sets it up: spans exported over OTLP/HTTP
-// (NewOTLPTraceExporter) by NewBatchSpanProcessor to a local sink, metrics recorded for Prometheus.
+// BenchmarkSequentialStepsTelemetry is BenchmarkSequentialSteps (SQLite) without
+// telemetry, and with spans exported over OTLP/HTTP (NewOTLPTraceExporter, by
+// NewBatchSpanProcessor) to a local sink and metrics recorded for Prometheus: "sdk" with
+// the OpenTelemetry SDK's TracerProvider, "lite" with NewTracerProviderFromEnv's (the CLI's).
 //
 //	go test -run '^$' -bench SequentialStepsTelemetry -benchmem -benchtime 2000x .
 func BenchmarkSequentialStepsTelemetry(b *testing.B) {
-	for _, on := range []bool{false, true} {
-		name := "off"
-		if on {
-			name = "on"
-		}
+	for _, name := range []string{"off", "sdk", "lite"} {
 		b.Run(name, func(b *testing.B) {
 			dir := b.TempDir()
 			opts := []Option{WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil)))}
-			if on {
+			if name != "off" {
 				sink := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 					_, _ = io.Copy(io.Discard, r.Body)
 				}))
@@ -112,7 +120,15 @@ func BenchmarkSequentialStepsTelemetry(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(NewBatchSpanProcessor(exp)), sdktrace.WithIDGenerator(IDGenerator()))
+				var tp interface {
+					trace.TracerProvider
+					Shutdown(context.Context) error
+				}
+				if name == "sdk" {
+					tp = sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(NewBatchSpanProcessor(exp)), sdktrace.WithIDGenerator(IDGenerator()))
+				} else {
+					tp = newLiteProvider(resource.Default(), sdktrace.ParentBased(sdktrace.AlwaysSample()), NewBatchSpanProcessor(exp).(*batchProcessor))
+				}
 				b.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
 				mp, _, err := NewPrometheusMeterProvider()
 				if err != nil {
@@ -129,4 +145,13 @@ func BenchmarkSequentialStepsTelemetry(b *testing.B) {
 			}
 		})
 	}
+}
+
+// discardClient is an OTLP client that sends nothing.
+type discardClient struct{}
+
+func (discardClient) Start(context.Context) error { return nil }
+func (discardClient) Stop(context.Context) error  { return nil }
+func (discardClient) UploadTraces(context.Context, []*tracepb.ResourceSpans) error {
+	return nil
 }

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
@@ -24,9 +25,14 @@ import (
 // tracedEngine is an engine with a worker whose spans go to an in-memory recorder.
 type tracedEngine struct {
 	eng  *Engine
-	rec  *tracetest.SpanRecorder
+	rec  spanRecorder
 	dir  string
 	stop func() // ends the worker (every span ended) and closes the engine; idempotent
+}
+
+// spanRecorder gives the spans ended so far.
+type spanRecorder interface {
+	Ended() []sdktrace.ReadOnlySpan
 }
 
 func newTracer() (*sdktrace.TracerProvider, *tracetest.SpanRecorder) {
@@ -34,9 +40,52 @@ func newTracer() (*sdktrace.TracerProvider, *tracetest.SpanRecorder) {
 	return sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec), sdktrace.WithIDGenerator(IDGenerator())), rec
 }
 
+// liteRecorder records the spans of NewTracerProviderFromEnv's provider (liteProvider),
+// exported by its batch processor to an exporter that keeps them.
+type liteRecorder struct {
+	tp *liteProvider
+
+	mu    sync.Mutex
+	spans []sdktrace.ReadOnlySpan
+}
+
+func newLiteTracer() (*liteProvider, *liteRecorder) {
+	r := &liteRecorder{}
+	r.tp = newLiteProvider(resource.Default(), sdktrace.ParentBased(sdktrace.AlwaysSample()), NewBatchSpanProcessor(r).(*batchProcessor))
+	return r.tp, r
+}
+
+// ExportSpans keeps the spans (an exporter that keeps them: they are not recycled).
+func (r *liteRecorder) ExportSpans(_ context.Context, spans []sdktrace.ReadOnlySpan) error {
+	r.mu.Lock()
+	r.spans = append(r.spans, spans...)
+	r.mu.Unlock()
+	return nil
+}
+
+func (r *liteRecorder) Shutdown(context.Context) error { return nil }
+
+func (r *liteRecorder) Ended() []sdktrace.ReadOnlySpan {
+	_ = r.tp.ForceFlush(context.Background())
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]sdktrace.ReadOnlySpan(nil), r.spans...)
+}
+
 func startTraced(t *testing.T, dir string, register func(*Engine), wopts WorkerOptions, opts ...Option) *tracedEngine {
+	return startTracedWith(t, dir, false, register, wopts, opts...)
+}
+
+// startTracedWith is startTraced with NewTracerProviderFromEnv's provider when lite.
+func startTracedWith(t *testing.T, dir string, lite bool, register func(*Engine), wopts WorkerOptions, opts ...Option) *tracedEngine {
 	t.Helper()
-	tp, rec := newTracer()
+	var tp trace.TracerProvider
+	var rec spanRecorder
+	if lite {
+		tp, rec = newLiteTracer()
+	} else {
+		tp, rec = newTracer()
+	}
 	opts = append([]Option{WithTracerProvider(tp)}, opts...)
 	eng, err := Open(context.Background(), filepath.Join(dir, "stent.db"), opts...)
 	if err != nil {
@@ -244,13 +293,18 @@ func TestTraceSpanTrees(t *testing.T) {
 		for _, mode := range cacheModes {
 			t.Run(tb.name+"/"+mode.name, func(t *testing.T) {
 				t.Parallel()
-				testTraceSpanTrees(t, tb, mode.size)
+				testTraceSpanTrees(t, tb, mode.size, false)
 			})
 		}
+		// NewTracerProviderFromEnv's provider (the CLI's) makes the same trees.
+		t.Run(tb.name+"/lite", func(t *testing.T) {
+			t.Parallel()
+			testTraceSpanTrees(t, tb, cacheModes[0].size, true)
+		})
 	}
 }
 
-func testTraceSpanTrees(t *testing.T, tb testBackend, cacheSize int) {
+func testTraceSpanTrees(t *testing.T, tb testBackend, cacheSize int, lite bool) {
 	var flaky atomic.Int32
 	var sawSpan atomic.Bool
 	scenarios := []struct {
@@ -302,7 +356,7 @@ func testTraceSpanTrees(t *testing.T, tb testBackend, cacheSize int) {
 		t.Run(sc.name, func(t *testing.T) {
 			flaky.Store(0)
 			dir := t.TempDir()
-			te := startTraced(t, dir, func(e *Engine) {
+			te := startTracedWith(t, dir, lite, func(e *Engine) {
 				registerBasics(e)
 				_ = e.Register("flaky2", func(ctx context.Context) (string, error) {
 					if flaky.Add(1) < 3 {

@@ -13,9 +13,7 @@ import (
 	"time"
 
 	"github.com/urfave/cli/v2"
-	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
 	"go.opentelemetry.io/otel/propagation"
-	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
 	"github.com/stent-go/stent"
 )
@@ -135,8 +133,8 @@ func telemetryOptions(c *cli.Context) ([]stent.Option, error) {
 }
 
 // benchTelemetry is what `stent bench --telemetry` measures: spans exported over
-// OTLP/HTTP, by the batching processor and the exporter NewTracerProviderFromEnv uses,
-// to a local collector stand-in that reads and discards them, and metrics recorded for
+// OTLP/HTTP by the tracer provider NewTracerProviderFromEnv builds for the CLI, to a
+// local collector stand-in that reads and discards them, and metrics recorded for
 // Prometheus.
 func benchTelemetry(ctx context.Context) ([]stent.Option, func(context.Context) error, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -148,19 +146,26 @@ func benchTelemetry(ctx context.Context) ([]stent.Option, func(context.Context) 
 		w.WriteHeader(http.StatusOK)
 	})}
 	go func() { _ = sink.Serve(ln) }()
-	exp, err := stent.NewOTLPTraceExporter(ctx, otlptracehttp.NewClient(otlptracehttp.WithEndpoint(ln.Addr().String()), otlptracehttp.WithInsecure()))
+	// The tracer provider of `stent worker` and `stent exec` (NewTracerProviderFromEnv),
+	// pointed at the sink.
+	for k, v := range map[string]string{"OTEL_TRACES_EXPORTER": "otlp", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://" + ln.Addr().String() + "/v1/traces"} {
+		if err := os.Setenv(k, v); err != nil {
+			_ = sink.Close()
+			return nil, nil, fmt.Errorf("pointing traces at the span sink: %w", err)
+		}
+	}
+	tp, tpShutdown, err := stent.NewTracerProviderFromEnv(ctx, nil)
 	if err != nil {
 		_ = sink.Close()
 		return nil, nil, err
 	}
-	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(stent.NewBatchSpanProcessor(exp)), sdktrace.WithIDGenerator(stent.IDGenerator()))
 	mp, _, err := stent.NewPrometheusMeterProvider()
 	if err != nil {
 		_ = sink.Close()
 		return nil, nil, err
 	}
 	shutdown := func(ctx context.Context) error {
-		return errors.Join(tp.Shutdown(ctx), mp.Shutdown(ctx), sink.Shutdown(ctx))
+		return errors.Join(tpShutdown(ctx), mp.Shutdown(ctx), sink.Shutdown(ctx))
 	}
 	return []stent.Option{stent.WithTracerProvider(tp), stent.WithMeterProvider(mp)}, shutdown, nil
 }
