@@ -243,24 +243,30 @@ func (e *Engine) WaitFor(ctx context.Context, id string) (*Result, error) {
 		return nil, &InputError{Err: err}
 	}
 	e.listen()
+	awaiter, announces := e.b.(backend.Awaiter)
 	for first := true; ; first = false {
 		done, cancel := e.finished.subscribe(id)
-		// An execution whose live run this process holds has not finished here: a
-		// finish here lets the run go before it delivers the result to this waiter. So
-		// the first look does not read the execution back; a finish elsewhere still
-		// notifies, or the poll finds it.
-		if !first || !e.cache.holds(id) {
-			ex, err := e.b.GetExecution(ctx, id)
-			if err != nil {
-				cancel()
-				if errors.Is(err, backend.ErrNotFound) {
-					return nil, fmt.Errorf("waiting for execution %s: no such execution", id)
+		if first && e.cache.holds(id) {
+			// An execution whose live run this process holds has not finished here: a
+			// finish here lets the run go before it delivers the result to this waiter.
+			// So the first look neither reads the execution back nor asks the backend
+			// to announce its end (a run held here nearly always finishes here); should
+			// it end elsewhere after all, the next look, a poll later, finds it.
+		} else {
+			res, err := e.lookAt(ctx, id)
+			if err == nil && res == nil && announces {
+				// Running: ask for its end to be announced, then look again, for an end
+				// between the first look and the asking went unannounced.
+				announces = false
+				if err = awaiter.AwaitExecution(ctx, id); err == nil {
+					res, err = e.lookAt(ctx, id)
 				}
-				return nil, fmt.Errorf("waiting for execution %s: %w", id, err)
 			}
-			if ex.Status.Terminal() {
+			if err != nil || res != nil {
 				cancel()
-				res := &Result{ID: ex.ID, Status: ex.Status, Value: ex.Result, Failure: ex.Error}
+				if err != nil {
+					return nil, fmt.Errorf("waiting for execution %s: %w", id, err)
+				}
 				return res, res.Err()
 			}
 		}
@@ -285,6 +291,21 @@ func (e *Engine) WaitFor(ctx context.Context, id string) (*Result, error) {
 		t.Stop()
 		cancel()
 	}
+}
+
+// lookAt reads the execution: its result when it has ended, nil while it runs.
+func (e *Engine) lookAt(ctx context.Context, id string) (*Result, error) {
+	ex, err := e.b.GetExecution(ctx, id)
+	if err != nil {
+		if errors.Is(err, backend.ErrNotFound) {
+			return nil, errors.New("no such execution")
+		}
+		return nil, err
+	}
+	if !ex.Status.Terminal() {
+		return nil, nil
+	}
+	return &Result{ID: ex.ID, Status: ex.Status, Value: ex.Result, Failure: ex.Error}, nil
 }
 
 // Run dispatches the script and waits for its result.

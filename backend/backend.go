@@ -527,6 +527,15 @@ type Listener interface {
 	Listen(ctx context.Context, fn func(Notification)) error
 }
 
+// Awaiter is implemented by backends whose Listener announces an execution's end only
+// to those who asked: after AwaitExecution returns, the end of execution id, if it has
+// not ended yet, reaches every Listener as a "finished" notification (a lost one may
+// only cost latency). Ends of executions no one awaited may go unannounced. The mark
+// need not be durable: a waiter that lost it still polls.
+type Awaiter interface {
+	AwaitExecution(ctx context.Context, id string) error
+}
+
 // Notification tells that something happened in another process.
 type Notification struct {
 	// Kind is "task" (a task became runnable on Queue) or "finished" (ExecutionID ended).

@@ -388,3 +388,18 @@ func nonNil(ids []string) []string {
 	}
 	return ids
 }
+
+var _ backend.Awaiter = (*Backend)(nil)
+
+// AwaitExecution marks the execution as awaited: its end will be announced on the
+// finished channel. The mark is committed without waiting for the disk (a mark lost in
+// a crash only costs the waiter a poll), written once, and not on an ended execution.
+func (b *Backend) AwaitExecution(ctx context.Context, id string) error {
+	_, err := b.pool.Exec(ctx, `WITH c AS MATERIALIZED (SELECT set_config('synchronous_commit', 'off', true))
+		UPDATE executions SET awaited = true FROM c
+		WHERE id = $1 AND NOT awaited AND status IN ('running', 'scheduled')`, id)
+	if err != nil {
+		return b.dbError(fmt.Sprintf("awaiting execution %q", id), err)
+	}
+	return nil
+}

@@ -90,31 +90,104 @@ func newExec(id string) backend.NewExecution {
 	}
 }
 
-// A dispatch in one process wakes a listener in another at once; so does an
-// execution's end.
+// A dispatch in one process wakes a listener in another at once; so does the end of an
+// execution someone awaits (backend.Awaiter), and only of such one.
 func TestListenReceivesNotifications(t *testing.T) {
 	ctx := context.Background()
 	b1 := openTestBackend(t, backend.SystemClock{})
 	b2 := openSameSchema(t, b1)
 	notes := startListener(t, b1)
 
+	finish := func(id string) {
+		t.Helper()
+		tasks, err := b2.ClaimTasks(ctx, backend.ClaimRequest{WorkerID: "w", Limit: 1, Lease: time.Minute})
+		if err != nil || len(tasks) != 1 || tasks[0].ExecutionID != id {
+			t.Fatalf("ClaimTasks = %v, %v", tasks, err)
+		}
+		_, err = b2.CompleteWorkflowTask(ctx, backend.WorkflowTaskResult{
+			Task: tasks[0].Ref(), ExecutionID: id,
+			Finish: &backend.Finish{Status: backend.StatusCompleted, Result: []byte(`1`)},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
 	if _, err := b2.CreateExecution(ctx, newExec("e1")); err != nil {
 		t.Fatal(err)
 	}
 	expectNote(t, notes, backend.Notification{Kind: "task", Queue: backend.DefaultQueue}, 100*time.Millisecond)
+	finish("e1") // awaited by no one: not announced
 
-	tasks, err := b2.ClaimTasks(ctx, backend.ClaimRequest{WorkerID: "w", Limit: 1, Lease: time.Minute})
-	if err != nil || len(tasks) != 1 {
-		t.Fatalf("ClaimTasks = %v, %v", tasks, err)
-	}
-	_, err = b2.CompleteWorkflowTask(ctx, backend.WorkflowTaskResult{
-		Task: tasks[0].Ref(), ExecutionID: "e1",
-		Finish: &backend.Finish{Status: backend.StatusCompleted, Result: []byte(`1`)},
-	})
-	if err != nil {
+	if _, err := b2.CreateExecution(ctx, newExec("e2")); err != nil {
 		t.Fatal(err)
 	}
-	expectNote(t, notes, backend.Notification{Kind: "finished", ExecutionID: "e1"}, 100*time.Millisecond)
+	if err := b1.AwaitExecution(ctx, "e2"); err != nil {
+		t.Fatal(err)
+	}
+	finish("e2")
+	// Until e2's end is announced, and a little longer (one flush may carry both).
+	timer := time.NewTimer(5 * time.Second)
+	defer timer.Stop()
+	for sawE2 := false; ; {
+		select {
+		case n := <-notes:
+			switch {
+			case n.Kind == "finished" && n.ExecutionID == "e1":
+				t.Fatal("the end of e1, which no one awaited, was announced")
+			case n.Kind == "finished" && n.ExecutionID == "e2" && !sawE2:
+				sawE2 = true
+				timer.Reset(200 * time.Millisecond)
+			}
+		case <-timer.C:
+			if !sawE2 {
+				t.Fatal("no notification of e2's end, which was awaited")
+			}
+			return
+		}
+	}
+}
+
+// AwaitExecution leaves an ended execution as it is, and marks a running one once.
+func TestAwaitExecution(t *testing.T) {
+	ctx := context.Background()
+	b := openTestBackend(t, backend.SystemClock{})
+	if _, err := b.CreateExecution(ctx, newExec("r")); err != nil {
+		t.Fatal(err)
+	}
+	awaited := func(id string) bool {
+		t.Helper()
+		var a bool
+		if err := b.pool.QueryRow(ctx, `SELECT awaited FROM executions WHERE id = $1`, id).Scan(&a); err != nil {
+			t.Fatal(err)
+		}
+		return a
+	}
+	if awaited("r") {
+		t.Fatal("a new execution is awaited")
+	}
+	for range 2 {
+		if err := b.AwaitExecution(ctx, "r"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !awaited("r") {
+		t.Fatal("AwaitExecution did not mark the execution")
+	}
+	if _, err := b.CreateExecution(ctx, newExec("done")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.pool.Exec(ctx, `UPDATE executions SET status = 'completed' WHERE id = 'done'`); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.AwaitExecution(ctx, "done"); err != nil {
+		t.Fatal(err)
+	}
+	if awaited("done") {
+		t.Fatal("AwaitExecution marked an ended execution")
+	}
+	if err := b.AwaitExecution(ctx, "missing"); err != nil {
+		t.Fatalf("AwaitExecution of a missing execution: %v, want nil (WaitFor's read says it is missing)", err)
+	}
 }
 
 // Schemas are isolated: a dispatch in another schema does not wake this listener.

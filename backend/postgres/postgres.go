@@ -15,7 +15,8 @@
 // instead of waiting for them.
 //
 // Wake-ups: after a transaction that made a task runnable commits, the queue name is
-// sent on channel stent_tasks (and an ended execution's ID on stent_finished; with
+// sent on channel stent_tasks (and the ID of an ended execution someone awaits,
+// AwaitExecution, on stent_finished; with
 // WithSchema both names get the suffix ".schema"). Notifications are coalesced and
 // sent by one goroutine per Backend (see notifier), never inside the state change.
 //

@@ -857,7 +857,7 @@ const (
 	sqlCancelTimers = `DELETE FROM tasks
 		WHERE execution_id = $1 AND kind = 'timer' AND seq = ANY($2::int[]) AND status = 'pending'`
 	sqlFinish = `UPDATE executions SET status = $2, result = $3, error = $4, completed_at = $5,
-		updated_at = $5, version = version + 1 WHERE id = $1 RETURNING version`
+		updated_at = $5, version = version + 1 WHERE id = $1 RETURNING version, awaited`
 	sqlInsertEvent = `INSERT INTO events (execution_id, seq, kind, name, data, error, at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7)`
 	sqlDeleteExecTasks  = `DELETE FROM tasks WHERE execution_id = $1`
@@ -1248,6 +1248,7 @@ func (b *Backend) prepareStep(r backend.WorkflowTaskResult, claim *handOffClaim,
 	var (
 		now         int64
 		newVersion  int64
+		awaited     bool // a waiter asked for the finish to be announced (backend.Awaiter)
 		claimed     []backend.Task
 		claimParent bool     // the parent's workflow task is claimed by its notification
 		capNames    []string // capped activities the hand-off may claim, locked
@@ -1463,7 +1464,7 @@ func (b *Backend) prepareStep(r backend.WorkflowTaskResult, claim *handOffClaim,
 			}
 			s.taskReady(queue)
 		case f != nil:
-			if err := br.QueryRow().Scan(&newVersion); err != nil {
+			if err := br.QueryRow().Scan(&newVersion, &awaited); err != nil {
 				return fmt.Errorf("finishing: %w", err)
 			}
 			if err := exec(br, "appending the "+string(fi.event.Kind)+" event"); err != nil {
@@ -1488,7 +1489,9 @@ func (b *Backend) prepareStep(r backend.WorkflowTaskResult, claim *handOffClaim,
 					return err
 				}
 			}
-			s.executionFinished(r.ExecutionID)
+			if awaited {
+				s.executionFinished(r.ExecutionID)
+			}
 		}
 		return nil
 	}
