@@ -587,7 +587,7 @@ func (w *worker) commit(ctx context.Context, t backend.Task, ex *backend.Executi
 // times of the timers it starts.
 func (e *Engine) stepResult(task backend.TaskRef, ex *backend.Execution, expectedVersion int64, lr *liveRun, step *interpreter.Step, now time.Time) (backend.WorkflowTaskResult, []time.Time) {
 	res := backend.WorkflowTaskResult{
-		Task: task, ExecutionID: ex.ID, ExpectedVersion: expectedVersion, Logs: step.Logs,
+		Task: task, ExecutionID: ex.ID, ExpectedVersion: expectedVersion, Logs: step.Logs, NoParent: ex.ParentID == "",
 	}
 	var wakeTimes []time.Time
 	for _, s := range step.Scheduled {

@@ -183,7 +183,7 @@ func (e *Engine) dispatchHere(ctx context.Context, ne backend.NewExecution) (han
 // dispatched is the execution ne as its creation stores it.
 func dispatched(ne backend.NewExecution, queue string) *backend.Execution {
 	return &backend.Execution{
-		ID: ne.ID, Bundle: ne.Bundle, Entry: ne.Entry, Args: ne.Args, Queue: queue, Status: backend.StatusRunning,
+		ID: ne.ID, ParentID: ne.ParentID, ParentSeq: ne.ParentSeq, Bundle: ne.Bundle, Entry: ne.Entry, Args: ne.Args, Queue: queue, Status: backend.StatusRunning,
 		Run: 1, StartAt: ne.StartAt, Deadline: ne.Deadline, CreatedAt: ne.StartAt, UpdatedAt: ne.StartAt,
 	}
 }

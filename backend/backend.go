@@ -292,6 +292,10 @@ type WorkflowTaskResult struct {
 	// child, a child_completed event is appended to the parent and the parent's workflow
 	// task is enqueued.
 	Finish *Finish
+	// NoParent tells that the execution is a root (its ParentID is empty), so that a
+	// Finish need not look for a parent to tell. It is a hint a backend may use; false
+	// always works.
+	NoParent bool
 	// DeadLetter, with a failed Finish, records the activity whose failure failed the
 	// execution (ExecutionID, Seq, Activity, Payload, Error are used).
 	DeadLetter *DeadLetter

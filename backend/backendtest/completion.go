@@ -367,7 +367,8 @@ func testFinishCompleted(t *testing.T, e *env) {
 	e.create("x")
 	wf := e.claimOne(backend.TaskWorkflow, "x")
 	e.clock.Advance(time.Second)
-	v := e.completeWF(backend.WorkflowTaskResult{Task: wf.Ref(), ExecutionID: "x", ExpectedVersion: 0,
+	// A root, said so (NoParent): a backend may skip telling a parent.
+	v := e.completeWF(backend.WorkflowTaskResult{Task: wf.Ref(), ExecutionID: "x", ExpectedVersion: 0, NoParent: true,
 		Events: []backend.NewEvent{{Seq: 1, Kind: backend.EventSideEffect, Name: "uuid", Data: json.RawMessage(`"id"`)}},
 		Finish: &backend.Finish{Status: backend.StatusCompleted, Result: json.RawMessage(`{"greetings":["hi"],"sent":1}`)}})
 	x := e.get("x")

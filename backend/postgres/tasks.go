@@ -1338,7 +1338,9 @@ func (b *Backend) prepareStep(r backend.WorkflowTaskResult, claim *handOffClaim,
 			bt.Queue(sqlFinish, r.ExecutionID, string(f.Status), fi.result, fi.errv, now)
 			bt.Queue(sqlInsertEvent, r.ExecutionID, 0, string(fi.event.Kind), "", jsonArg(fi.event.Data), fi.errv, now)
 			bt.Queue(sqlDeleteExecTasks, r.ExecutionID)
-			claimParent = queueNotifyParent(bt, r.ExecutionID, fi.result, fi.errv, now, claim)
+			if !r.NoParent {
+				claimParent = queueNotifyParent(bt, r.ExecutionID, fi.result, fi.errv, now, claim)
+			}
 			if deadLetter != nil {
 				bt.Queue(sqlInsertDeadLetter, deadLetter.ExecutionID, deadLetter.Seq, deadLetter.Activity,
 					dlPayload, dlErr, now)
@@ -1473,7 +1475,8 @@ func (b *Backend) prepareStep(r backend.WorkflowTaskResult, claim *handOffClaim,
 			if err := exec(br, "deleting tasks"); err != nil {
 				return err
 			}
-			if claimParent {
+			switch {
+			case claimParent:
 				tk, err := readParentClaimed(br.QueryRow(), s, claim.worker)
 				if err != nil {
 					return err
@@ -1481,8 +1484,10 @@ func (b *Backend) prepareStep(r backend.WorkflowTaskResult, claim *handOffClaim,
 				if tk != nil {
 					claimed = append(claimed, *tk)
 				}
-			} else if err := readParentNotified(br.QueryRow(), s); err != nil {
-				return err
+			case !r.NoParent: // a root queued no statement to tell its parent
+				if err := readParentNotified(br.QueryRow(), s); err != nil {
+					return err
+				}
 			}
 			if deadLetter != nil {
 				if err := exec(br, "recording the dead letter"); err != nil {
