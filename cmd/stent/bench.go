@@ -16,6 +16,7 @@ import (
 	"runtime/pprof"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"text/tabwriter"
 	"time"
@@ -428,11 +429,22 @@ func oneRun(ctx context.Context, cfg benchConfig, body func(context.Context, *st
 			}
 		}()
 	}
+	pg := backendName(dsn) == "postgres"
+	if pg {
+		// Migrate the fresh schema first, with an engine of its own: its sessions end
+		// with it, reporting their transactions before the count starts.
+		pre, err := openBenchEngine(ctx, cfg, dsn, schema)
+		if err != nil {
+			return runStats{}, err
+		}
+		_ = pre.Close()
+	}
 	eng, err := openBenchEngine(ctx, cfg, dsn, schema)
 	if err != nil {
 		return runStats{}, err
 	}
-	defer eng.Close()
+	closeEngine := sync.OnceValue(eng.Close)
+	defer closeEngine()
 
 	var workers []*exec.Cmd
 	defer func() { stopBenchWorkers(workers) }()
@@ -447,25 +459,53 @@ func oneRun(ctx context.Context, cfg benchConfig, body func(context.Context, *st
 	serveCtx, stopServe := context.WithCancel(ctx)
 	served := make(chan error, 1)
 	go func() { served <- eng.Serve(serveCtx, stent.WorkerOptions{Concurrency: cfg.concurrency}) }()
-	defer func() { stopServe(); <-served }()
+	stopServing := sync.OnceFunc(func() { stopServe(); <-served })
+	defer stopServing()
 	if err := eng.WaitUntilReady(ctx); err != nil {
 		return runStats{}, err
 	}
 	rctx, cancel := context.WithTimeout(ctx, cfg.timeout)
 	defer cancel()
-	before, counted := readCommits(ctx, eng)
+	var before int64
+	counted := false
+	if pg {
+		before, err = pgCommits(ctx, dsn)
+		counted = err == nil
+	} else {
+		before, counted = readCommits(ctx, eng)
+	}
 	st, err := body(rctx, eng, dir)
 	st.commits = -1
 	if err == nil && counted {
-		if backendName(dsn) == "postgres" {
-			// Sessions report their counts when idle, at most once a second.
-			sleepCtx(ctx, 1200*time.Millisecond)
-		}
-		if after, ok := readCommits(ctx, eng); ok {
+		if pg {
+			// A session reports its transactions when it has been idle a while (up to
+			// seconds), or when it ends: end them all, then count.
+			stopServing()
+			stopBenchWorkers(workers)
+			workers = nil
+			_ = closeEngine()
+			sleepCtx(ctx, 200*time.Millisecond)
+			if after, err := pgCommits(ctx, dsn); err == nil {
+				st.commits = after - before - 1 // the count's own transaction
+			}
+		} else if after, ok := readCommits(ctx, eng); ok {
 			st.commits = after - before
 		}
 	}
 	return st, err
+}
+
+// pgCommits reads pg_stat_database.xact_commit on a session of its own, ended before it
+// returns (its one transaction is then counted).
+func pgCommits(ctx context.Context, dsn string) (int64, error) {
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		return 0, err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	var n int64
+	err = conn.QueryRow(ctx, `SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()`).Scan(&n)
+	return n, err
 }
 
 // readCommits reads the backend's commit count, if it keeps one.
