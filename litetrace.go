@@ -49,12 +49,13 @@ type liteProvider struct {
 	stopped atomic.Bool
 }
 
-// newLiteProvider returns a provider exporting through proc, with the span limits the
-// OTEL_SPAN_* variables give (as sdktrace.NewTracerProvider reads them).
-func newLiteProvider(res *resource.Resource, sampler sdktrace.Sampler, proc *batchProcessor) *liteProvider {
-	_, recycle := proc.exp.(*otlpExporter)
+// newLiteProvider returns a provider exporting to exp through a batchProcessor, with
+// the span limits the OTEL_SPAN_* variables give (as sdktrace.NewTracerProvider reads
+// them).
+func newLiteProvider(res *resource.Resource, sampler sdktrace.Sampler, exp sdktrace.SpanExporter) *liteProvider {
+	_, recycle := exp.(*otlpExporter)
 	return &liteProvider{
-		res: res, sampler: sampler, limits: sdktrace.NewSpanLimits(), proc: proc, recycle: recycle,
+		res: res, sampler: sampler, limits: sdktrace.NewSpanLimits(), proc: newBatchProcessor(exp), recycle: recycle,
 		tracers: map[instrumentation.Scope]*liteTracer{},
 	}
 }
@@ -98,18 +99,13 @@ func samplerFromEnv() (sdktrace.Sampler, error) {
 
 func (p *liteProvider) Tracer(name string, opts ...trace.TracerOption) trace.Tracer {
 	c := trace.NewTracerConfig(opts...)
-	scope := instrumentation.Scope{Name: name, Version: c.InstrumentationVersion(), SchemaURL: c.SchemaURL()}
-	attrs := c.InstrumentationAttributes()
+	scope := instrumentation.Scope{Name: name, Version: c.InstrumentationVersion(), SchemaURL: c.SchemaURL(),
+		Attributes: c.InstrumentationAttributes()}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if attrs.Len() == 0 {
-		if t, ok := p.tracers[scope]; ok {
-			return t
-		}
-	}
-	scope.Attributes = attrs
-	t := &liteTracer{p: p, scope: scope}
-	if attrs.Len() == 0 {
+	t, ok := p.tracers[scope]
+	if !ok {
+		t = &liteTracer{p: p, scope: scope}
 		p.tracers[scope] = t
 	}
 	return t

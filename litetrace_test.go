@@ -63,8 +63,7 @@ func pbAttr(s *tracepb.Span, key string) string {
 // record recycled and perhaps another span's by now) changes nothing.
 func TestLiteSpansRecycledAfterExport(t *testing.T) {
 	client := &captureClient{}
-	proc := NewBatchSpanProcessor(&otlpExporter{client: client}).(*batchProcessor)
-	tp := newLiteProvider(resource.Default(), sdktrace.ParentBased(sdktrace.AlwaysSample()), proc)
+	tp := newLiteProvider(resource.Default(), sdktrace.ParentBased(sdktrace.AlwaysSample()), &otlpExporter{client: client})
 	if !tp.recycle {
 		t.Fatal("the provider does not recycle spans exported by otlpExporter")
 	}

@@ -26,6 +26,10 @@ import (
 //
 //	sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(stent.NewBatchSpanProcessor(exporter)), sdktrace.WithIDGenerator(stent.IDGenerator()))
 func NewBatchSpanProcessor(exp sdktrace.SpanExporter) sdktrace.SpanProcessor {
+	return newBatchProcessor(exp)
+}
+
+func newBatchProcessor(exp sdktrace.SpanExporter) *batchProcessor {
 	p := &batchProcessor{
 		exp:      exp,
 		delay:    time.Duration(envInt("OTEL_BSP_SCHEDULE_DELAY", sdktrace.DefaultScheduleDelay)) * time.Millisecond,

@@ -95,7 +95,7 @@ func TestBatchSpanProcessorDropsBeyondTheQueueSize(t *testing.T) {
 	t.Setenv("OTEL_BSP_MAX_QUEUE_SIZE", "20")
 	t.Setenv("OTEL_BSP_SCHEDULE_DELAY", "3600000")
 	exp := &countingExporter{}
-	p := NewBatchSpanProcessor(exp).(*batchProcessor)
+	p := newBatchProcessor(exp)
 	if p.maxBatch != 20 {
 		t.Fatalf("batch size %d, want the queue size 20", p.maxBatch)
 	}

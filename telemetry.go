@@ -80,10 +80,12 @@ func newTelemetry(e *Engine, cfg engineConfig) *telemetry {
 // NewTracerProviderFromEnv builds a TracerProvider from the standard OpenTelemetry
 // variables: OTEL_TRACES_EXPORTER (otlp, console or none; unset means otlp when
 // OTEL_EXPORTER_OTLP_ENDPOINT or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT is set, else none),
-// the OTEL_EXPORTER_OTLP_* variables (OTLP over HTTP/protobuf), OTEL_SERVICE_NAME and
-// OTEL_RESOURCE_ATTRIBUTES. console writes one JSON document per span to console
-// (stderr when nil). It returns nil and a no-op shutdown when tracing is off. shutdown
-// flushes the spans still buffered.
+// the OTEL_EXPORTER_OTLP_* variables (OTLP over HTTP/protobuf), OTEL_SERVICE_NAME,
+// OTEL_RESOURCE_ATTRIBUTES, OTEL_TRACES_SAMPLER (and _ARG; a value it cannot use is an
+// *InputError) and the OTEL_SPAN_*_LIMIT limits. console writes one JSON document per
+// span to console (stderr when nil). It returns nil and a no-op shutdown when tracing
+// is off. shutdown flushes the spans still buffered. The provider is Stent's own, not
+// the SDK's: the same spans for a fraction of the memory (see liteProvider).
 func NewTracerProviderFromEnv(ctx context.Context, console io.Writer) (tp trace.TracerProvider, shutdown func(context.Context) error, err error) {
 	none := func(context.Context) error { return nil }
 	kind := strings.TrimSpace(strings.ToLower(os.Getenv("OTEL_TRACES_EXPORTER")))
@@ -120,7 +122,7 @@ func NewTracerProviderFromEnv(ctx context.Context, console io.Writer) (tp trace.
 	if err != nil {
 		return nil, none, fmt.Errorf("describing the trace resource: %w", err)
 	}
-	lite := newLiteProvider(res, sampler, NewBatchSpanProcessor(exp).(*batchProcessor))
+	lite := newLiteProvider(res, sampler, exp)
 	return lite, lite.Shutdown, nil
 }
 

@@ -46,7 +46,7 @@ func BenchmarkTelemetryPerStep(b *testing.B) {
 				Shutdown(context.Context) error
 			}
 			if c.proc == nil {
-				tp = newLiteProvider(resource.Default(), sdktrace.ParentBased(sdktrace.AlwaysSample()), NewBatchSpanProcessor(&otlpExporter{client: discardClient{}}).(*batchProcessor))
+				tp = newLiteProvider(resource.Default(), sdktrace.ParentBased(sdktrace.AlwaysSample()), &otlpExporter{client: discardClient{}})
 			} else {
 				tp = sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(c.proc()), sdktrace.WithIDGenerator(IDGenerator()))
 			}
@@ -127,7 +127,7 @@ func BenchmarkSequentialStepsTelemetry(b *testing.B) {
 				if name == "sdk" {
 					tp = sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(NewBatchSpanProcessor(exp)), sdktrace.WithIDGenerator(IDGenerator()))
 				} else {
-					tp = newLiteProvider(resource.Default(), sdktrace.ParentBased(sdktrace.AlwaysSample()), NewBatchSpanProcessor(exp).(*batchProcessor))
+					tp = newLiteProvider(resource.Default(), sdktrace.ParentBased(sdktrace.AlwaysSample()), exp)
 				}
 				b.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
 				mp, _, err := NewPrometheusMeterProvider()

@@ -500,8 +500,8 @@ var attrBufs = sync.Pool{New: func() any { return new([8]attribute.KeyValue) }}
 
 // attrList returns an empty list with room for n attributes to set on span: from the
 // pool for the SDK's spans (the only implementations of sdktrace.ReadWriteSpan) and
-// Stent's own (liteHandle), which copy it, with the array to give back to releaseAttrList; a fresh one for any other
-// span, which might keep it.
+// Stent's own (liteHandle), which copy it, with the array to give back to
+// releaseAttrList; a fresh one for any other span, which might keep it.
 func attrList(span trace.Span, n int) ([]attribute.KeyValue, *[8]attribute.KeyValue) {
 	_, sdk := span.(sdktrace.ReadWriteSpan)
 	if _, lite := span.(*liteHandle); (sdk || lite) && n <= 8 {

@@ -51,7 +51,7 @@ type liteRecorder struct {
 
 func newLiteTracer() (*liteProvider, *liteRecorder) {
 	r := &liteRecorder{}
-	r.tp = newLiteProvider(resource.Default(), sdktrace.ParentBased(sdktrace.AlwaysSample()), NewBatchSpanProcessor(r).(*batchProcessor))
+	r.tp = newLiteProvider(resource.Default(), sdktrace.ParentBased(sdktrace.AlwaysSample()), r)
 	return r.tp, r
 }
 

@@ -1484,7 +1484,7 @@ func (b *Backend) prepareStep(r backend.WorkflowTaskResult, claim *handOffClaim,
 				if tk != nil {
 					claimed = append(claimed, *tk)
 				}
-			case !r.NoParent: // a root queued no statement to tell its parent
+			case !r.NoParent: // (a root queued no statement to tell a parent)
 				if err := readParentNotified(br.QueryRow(), s); err != nil {
 					return err
 				}
