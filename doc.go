@@ -15,6 +15,10 @@
 // Workflow code runs effectively once; activities run at least once, and an activity
 // whose completion was committed never runs again.
 //
-// The root package is thin: it wires package interpreter (script replay), builtins (the
-// Starlark surface), activities (the registry) and backend (storage).
+// This package is the API a host program uses, and only that: Engine and its methods,
+// the options, Result and the error types. The machinery behind it lives in internal/
+// (the engine's worker loop, schedules, retention and fix-and-resume in internal/engine,
+// traces and metrics in internal/telemetry), on top of package interpreter (script
+// replay), builtins (the Starlark surface), activities (the registry) and backend
+// (storage). ARCHITECTURE.md walks through the layers.
 package stent

@@ -2,6 +2,7 @@ package tests
 
 import (
 	"context"
+	"github.com/stent-go/stent/internal/engine"
 	"path/filepath"
 	"sort"
 	"testing"
@@ -85,8 +86,8 @@ func TestPostgresScheduleEverySecond(t *testing.T) {
 	for _, tk := range all {
 		if tk.Outcome == backend.TickDispatched {
 			want[tk.ExecutionID] = true
-			if tk.ExecutionID != stentapi.TickExecutionID("tick", tk.TickAt) {
-				t.Fatalf("tick %s started %s, want %s", tk.TickAt, tk.ExecutionID, stentapi.TickExecutionID("tick", tk.TickAt))
+			if tk.ExecutionID != engine.TickExecutionID("tick", tk.TickAt) {
+				t.Fatalf("tick %s started %s, want %s", tk.TickAt, tk.ExecutionID, engine.TickExecutionID("tick", tk.TickAt))
 			}
 		}
 	}

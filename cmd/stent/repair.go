@@ -10,6 +10,7 @@ import (
 
 	"github.com/stent-go/stent"
 	"github.com/stent-go/stent/backend"
+	"github.com/stent-go/stent/internal/engine"
 )
 
 // Fix-and-resume: replay, upgrade, retry.
@@ -106,7 +107,7 @@ func selectForUpgrade(c *cli.Context, eng *stent.Engine) ([]string, error) {
 			return nil, err
 		}
 		for _, ex := range list {
-			if h := c.String("script-hash"); h != "" && stent.BundleHash(ex.Bundle) != h {
+			if h := c.String("script-hash"); h != "" && engine.BundleHash(ex.Bundle) != h {
 				continue
 			}
 			ids = append(ids, ex.ID)

@@ -16,6 +16,7 @@ import (
 	"go.opentelemetry.io/otel/propagation"
 
 	"github.com/stent-go/stent"
+	"github.com/stent-go/stent/internal/telemetry"
 )
 
 var logFormatFlag = &cli.StringFlag{
@@ -98,7 +99,7 @@ func callerTraceContext(ctx context.Context) context.Context {
 // when --metrics-addr is given, a MeterProvider served there.
 func telemetryOptions(c *cli.Context) ([]stent.Option, error) {
 	var opts []stent.Option
-	tp, shutdown, err := stent.NewTracerProviderFromEnv(c.Context, c.App.ErrWriter)
+	tp, shutdown, err := telemetry.NewTracerProviderFromEnv(c.Context, c.App.ErrWriter)
 	if err != nil {
 		return nil, err
 	}
@@ -107,7 +108,7 @@ func telemetryOptions(c *cli.Context) ([]stent.Option, error) {
 		opts = append(opts, stent.WithTracerProvider(tp))
 	}
 	if addr := c.String("metrics-addr"); addr != "" {
-		mp, handler, err := stent.NewPrometheusMeterProvider()
+		mp, handler, err := telemetry.NewPrometheusMeterProvider()
 		if err != nil {
 			return nil, err
 		}
@@ -154,12 +155,12 @@ func benchTelemetry(ctx context.Context) ([]stent.Option, func(context.Context) 
 			return nil, nil, fmt.Errorf("pointing traces at the span sink: %w", err)
 		}
 	}
-	tp, tpShutdown, err := stent.NewTracerProviderFromEnv(ctx, nil)
+	tp, tpShutdown, err := telemetry.NewTracerProviderFromEnv(ctx, nil)
 	if err != nil {
 		_ = sink.Close()
 		return nil, nil, err
 	}
-	mp, _, err := stent.NewPrometheusMeterProvider()
+	mp, _, err := telemetry.NewPrometheusMeterProvider()
 	if err != nil {
 		_ = sink.Close()
 		return nil, nil, err

@@ -1,0 +1,511 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"time"
+
+	"github.com/robfig/cron/v3"
+
+	"github.com/stent-go/stent/backend"
+	"github.com/stent-go/stent/interpreter"
+)
+
+// Schedules: a cron expression, a pinned script and its arguments. Every worker runs
+// the scheduler loop: it claims the schedules with a due tick (one process at a time
+// per schedule), and each tick dispatches one execution with the deterministic ID
+// "SCHEDULE@TICK" (RFC 3339, UTC), so a tick runs exactly once however many workers
+// are up. Ticks missed while no worker ran start late when they are within the catch-up
+// window, and are skipped (and recorded) beyond it.
+
+// Schedule is a stored schedule, as ListSchedules and GetSchedule return it.
+type Schedule = backend.Schedule
+
+// ScheduleTick records what happened to one tick of a schedule.
+type ScheduleTick = backend.ScheduleTick
+
+// ScheduleOptions describes a schedule to create. Zero values take the defaults.
+type ScheduleOptions struct {
+	// Cron is the standard 5-field expression (minute hour day-of-month month
+	// day-of-week) or a descriptor: @hourly, @daily, @weekly, @monthly, @yearly,
+	// @every 90s. Required.
+	Cron string
+	// Timezone is the IANA zone the fields are read in (default UTC).
+	Timezone string
+	// Overlap says what a tick does while the previous tick's execution still runs:
+	// backend.OverlapSkip (default), OverlapBufferOne or OverlapAllow.
+	Overlap string
+	// Catchup is how late a tick may start (after every worker was down) before it is
+	// skipped instead (default one minute).
+	Catchup time.Duration
+	// Jitter delays each execution by a deterministic amount below it.
+	Jitter time.Duration
+	// Args is the JSON array of positional arguments (default []).
+	Args json.RawMessage
+	// Entry is the function to run (default "main").
+	Entry string
+	// Queue is the executions' queue (default "default").
+	Queue string
+	// Paused creates the schedule paused.
+	Paused bool
+}
+
+// ScheduleUpdate changes a schedule; nil fields are kept.
+type ScheduleUpdate struct {
+	Cron, Timezone, Overlap, Entry, Queue *string
+	Catchup, Jitter                       *time.Duration
+	Args                                  json.RawMessage
+	// Script re-pins the schedule to the current content of this script.
+	Script *string
+}
+
+// DefaultCatchup is the catch-up window of a schedule created without one.
+const DefaultCatchup = time.Minute
+
+// catchupGrace is added to every catch-up window for the scheduler's own latency: a
+// tick processed within it of its time is never counted as missed.
+const catchupGrace = time.Second
+
+// scheduleLease is how long a process holds a claimed schedule while it processes
+// its due ticks.
+const scheduleLease = 30 * time.Second
+
+// maxTicksPerPass bounds the ticks of one schedule processed in one pass.
+const maxTicksPerPass = 1000
+
+// cronParser reads standard 5-field expressions and descriptors.
+var cronParser = cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
+
+// parsedSchedule is a schedule's cron expression read in its zone.
+type parsedSchedule struct {
+	sched cron.Schedule
+	loc   *time.Location
+}
+
+func parseCron(spec, tz string) (parsedSchedule, error) {
+	if tz == "" {
+		tz = "UTC"
+	}
+	loc, err := time.LoadLocation(tz)
+	if err != nil {
+		return parsedSchedule{}, &InputError{Err: fmt.Errorf("timezone %q: %v (use an IANA name such as Europe/Paris)", tz, err)}
+	}
+	s, err := cronParser.Parse(spec)
+	if err != nil {
+		return parsedSchedule{}, &InputError{Err: fmt.Errorf("cron expression %q: %v (want 5 fields, minute hour day-of-month month day-of-week, or @daily, @every 1h, …)", spec, err)}
+	}
+	return parsedSchedule{sched: s, loc: loc}, nil
+}
+
+// next returns the first tick strictly after t.
+func (p parsedSchedule) next(t time.Time) time.Time {
+	return p.sched.Next(t.In(p.loc)).UTC()
+}
+
+func checkOverlap(o string) (string, error) {
+	switch o {
+	case "":
+		return backend.OverlapSkip, nil
+	case backend.OverlapSkip, backend.OverlapBufferOne, backend.OverlapAllow:
+		return o, nil
+	}
+	return "", &InputError{Err: fmt.Errorf("overlap policy %q: want skip, buffer_one or allow", o)}
+}
+
+func (e *Engine) schedules() (backend.Schedules, error) {
+	s, ok := e.b.(backend.Schedules)
+	if !ok {
+		return nil, fmt.Errorf("this backend (%T) has no schedules", e.b)
+	}
+	return s, nil
+}
+
+// pinScript collects and compiles a script and checks its entry, as Dispatch does.
+func (e *Engine) pinScript(script, entry string) (backend.Bundle, map[string][]byte, error) {
+	bundle, sources, err := interpreter.CollectBundle(script)
+	if err != nil {
+		return backend.Bundle{}, nil, &InputError{Err: err}
+	}
+	prog, err := interpreter.CompileWith(bundle, sources, e.cfg.builtins)
+	if err != nil {
+		return backend.Bundle{}, nil, &InputError{Err: err}
+	}
+	if _, err := prog.Entry(entry); err != nil {
+		return backend.Bundle{}, nil, &InputError{Err: err}
+	}
+	return bundle, sources, nil
+}
+
+func checkArgs(args json.RawMessage) (json.RawMessage, error) {
+	if len(args) == 0 {
+		return json.RawMessage("[]"), nil
+	}
+	var probe []json.RawMessage
+	if err := json.Unmarshal(args, &probe); err != nil {
+		return nil, &InputError{Err: fmt.Errorf("arguments must be a JSON array of positional arguments, like '[\"Alice\", 3]': %v", err)}
+	}
+	return args, nil
+}
+
+// CreateSchedule creates schedule id running script (pinned now) at every tick of
+// o.Cron. Problems with the options or the script are *InputError; an existing ID is
+// an error too.
+func (e *Engine) CreateSchedule(ctx context.Context, id, script string, o ScheduleOptions) (*Schedule, error) {
+	st, err := e.schedules()
+	if err != nil {
+		return nil, err
+	}
+	if err := validateID(id); err != nil {
+		return nil, &InputError{Err: fmt.Errorf("schedule ID: %w", err)}
+	}
+	sc := Schedule{ID: id, Spec: o.Cron, Timezone: o.Timezone, Catchup: o.Catchup, Jitter: o.Jitter,
+		Entry: o.Entry, Queue: o.Queue, Paused: o.Paused}
+	if sc.Timezone == "" {
+		sc.Timezone = "UTC"
+	}
+	if sc.Entry == "" {
+		sc.Entry = "main"
+	}
+	if sc.Queue == "" {
+		sc.Queue = backend.DefaultQueue
+	}
+	if sc.Catchup == 0 {
+		sc.Catchup = DefaultCatchup
+	}
+	if sc.Overlap, err = checkOverlap(o.Overlap); err != nil {
+		return nil, err
+	}
+	if sc.Catchup < 0 || sc.Jitter < 0 {
+		return nil, &InputError{Err: errors.New("catch-up and jitter must not be negative")}
+	}
+	p, err := parseCron(sc.Spec, sc.Timezone)
+	if err != nil {
+		return nil, err
+	}
+	if sc.Args, err = checkArgs(o.Args); err != nil {
+		return nil, err
+	}
+	bundle, sources, err := e.pinScript(script, sc.Entry)
+	if err != nil {
+		return nil, err
+	}
+	sc.Bundle = bundle
+	sc.NextAt = p.next(e.clock.Now())
+	created, err := st.CreateSchedule(ctx, sc, sources)
+	if err != nil {
+		return nil, fmt.Errorf("creating schedule %s: %w", id, err)
+	}
+	if !created {
+		return nil, &InputError{Err: fmt.Errorf("schedule %q exists already (change it with update, or delete it first)", id)}
+	}
+	e.wakeAt(sc.NextAt)
+	return st.GetSchedule(ctx, id)
+}
+
+// GetSchedule returns a schedule; the error wraps backend.ErrNotFound when there is none.
+func (e *Engine) GetSchedule(ctx context.Context, id string) (*Schedule, error) {
+	st, err := e.schedules()
+	if err != nil {
+		return nil, err
+	}
+	return st.GetSchedule(ctx, id)
+}
+
+// ListSchedules lists every schedule by ID.
+func (e *Engine) ListSchedules(ctx context.Context) ([]Schedule, error) {
+	st, err := e.schedules()
+	if err != nil {
+		return nil, err
+	}
+	return st.ListSchedules(ctx)
+}
+
+// ScheduleTicks returns the latest tick records of a schedule (dispatched, triggered,
+// buffered, skipped), newest first.
+func (e *Engine) ScheduleTicks(ctx context.Context, id string, limit int) ([]ScheduleTick, error) {
+	st, err := e.schedules()
+	if err != nil {
+		return nil, err
+	}
+	return st.ScheduleTicks(ctx, id, limit)
+}
+
+// DeleteSchedule deletes a schedule (the executions it started are kept).
+func (e *Engine) DeleteSchedule(ctx context.Context, id string) error {
+	st, err := e.schedules()
+	if err != nil {
+		return err
+	}
+	return st.DeleteSchedule(ctx, id)
+}
+
+// PauseSchedule stops a schedule's ticks until ResumeSchedule.
+func (e *Engine) PauseSchedule(ctx context.Context, id string) error {
+	return e.changeSchedule(ctx, id, func(sc *Schedule, _ parsedSchedule) { sc.Paused = true })
+}
+
+// ResumeSchedule restarts a paused schedule from its next tick after now: the ticks of
+// the paused time are not caught up.
+func (e *Engine) ResumeSchedule(ctx context.Context, id string) error {
+	now := e.clock.Now()
+	return e.changeSchedule(ctx, id, func(sc *Schedule, p parsedSchedule) {
+		if sc.Paused {
+			sc.Paused, sc.NextAt = false, p.next(now)
+		}
+	})
+}
+
+// UpdateSchedule changes a schedule's definition; a new cron expression or timezone
+// takes effect from the next tick after now, a Script re-pins it.
+func (e *Engine) UpdateSchedule(ctx context.Context, id string, u ScheduleUpdate) (*Schedule, error) {
+	var sources map[string][]byte
+	now := e.clock.Now()
+	err := e.changeScheduleWith(ctx, id, func(sc *Schedule) (map[string][]byte, error) {
+		retime := false
+		if u.Cron != nil {
+			sc.Spec, retime = *u.Cron, true
+		}
+		if u.Timezone != nil {
+			sc.Timezone, retime = *u.Timezone, true
+		}
+		if u.Overlap != nil {
+			o, err := checkOverlap(*u.Overlap)
+			if err != nil {
+				return nil, err
+			}
+			sc.Overlap = o
+		}
+		if u.Catchup != nil {
+			sc.Catchup = *u.Catchup
+		}
+		if u.Jitter != nil {
+			sc.Jitter = *u.Jitter
+		}
+		if u.Entry != nil {
+			sc.Entry = *u.Entry
+		}
+		if u.Queue != nil {
+			sc.Queue = *u.Queue
+		}
+		if u.Args != nil {
+			a, err := checkArgs(u.Args)
+			if err != nil {
+				return nil, err
+			}
+			sc.Args = a
+		}
+		p, err := parseCron(sc.Spec, sc.Timezone)
+		if err != nil {
+			return nil, err
+		}
+		if retime {
+			sc.NextAt = p.next(now)
+		}
+		if u.Script != nil || u.Entry != nil {
+			if u.Script == nil {
+				return nil, &InputError{Err: errors.New("changing the entry function needs the script too (--script)")}
+			}
+			b, src, err := e.pinScript(*u.Script, sc.Entry)
+			if err != nil {
+				return nil, err
+			}
+			sc.Bundle, sources = b, src
+		}
+		return sources, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return e.GetSchedule(ctx, id)
+}
+
+func (e *Engine) changeSchedule(ctx context.Context, id string, fn func(sc *Schedule, p parsedSchedule)) error {
+	return e.changeScheduleWith(ctx, id, func(sc *Schedule) (map[string][]byte, error) {
+		p, err := parseCron(sc.Spec, sc.Timezone)
+		if err != nil {
+			return nil, err
+		}
+		fn(sc, p)
+		return nil, nil
+	})
+}
+
+func (e *Engine) changeScheduleWith(ctx context.Context, id string, fn func(sc *Schedule) (map[string][]byte, error)) error {
+	st, err := e.schedules()
+	if err != nil {
+		return err
+	}
+	sc, err := st.GetSchedule(ctx, id)
+	if err != nil {
+		return err
+	}
+	sources, err := fn(sc)
+	if err != nil {
+		return err
+	}
+	if sc.Catchup < 0 || sc.Jitter < 0 {
+		return &InputError{Err: errors.New("catch-up and jitter must not be negative")}
+	}
+	if err := st.UpdateSchedule(ctx, *sc, sources); err != nil {
+		return fmt.Errorf("updating schedule %s: %w", id, err)
+	}
+	if !sc.Paused {
+		e.wakeAt(sc.NextAt)
+	}
+	return nil
+}
+
+// TriggerSchedule starts an execution of the schedule now, outside its ticks (also
+// when paused), with the ID "SCHEDULE@NOW"; it returns that ID.
+func (e *Engine) TriggerSchedule(ctx context.Context, id string) (string, error) {
+	st, err := e.schedules()
+	if err != nil {
+		return "", err
+	}
+	sc, err := st.GetSchedule(ctx, id)
+	if err != nil {
+		return "", err
+	}
+	now := e.clock.Now().UTC().Truncate(time.Second)
+	ne := e.tickExecution(sc, now, now)
+	err = st.AdvanceSchedule(ctx, backend.ScheduleAdvance{ID: id, Trigger: true, LastExecutionID: ne.ID,
+		Executions: []backend.NewExecution{ne},
+		Ticks:      []backend.ScheduleTick{{TickAt: now, Outcome: backend.TickTriggered, ExecutionID: ne.ID}}})
+	if err != nil {
+		return "", fmt.Errorf("triggering schedule %s: %w", id, err)
+	}
+	e.taskReady(ne.Queue)
+	return ne.ID, nil
+}
+
+// TickExecutionID is the ID of the execution a schedule's tick starts.
+func TickExecutionID(scheduleID string, tick time.Time) string {
+	return scheduleID + "@" + tick.UTC().Format(time.RFC3339)
+}
+
+// tickExecution is the execution of a tick, started no earlier than now, plus jitter.
+func (e *Engine) tickExecution(sc *Schedule, tick, now time.Time) backend.NewExecution {
+	start := tick
+	if sc.Jitter > 0 {
+		h := fnv.New64a()
+		h.Write([]byte(TickExecutionID(sc.ID, tick)))
+		start = start.Add(time.Duration(h.Sum64() % uint64(sc.Jitter)))
+	}
+	if start.Before(now) {
+		start = now
+	}
+	return backend.NewExecution{ID: TickExecutionID(sc.ID, tick), Bundle: sc.Bundle, Entry: sc.Entry, Args: sc.Args,
+		Queue: sc.Queue, StartAt: start}
+}
+
+// runSchedules processes the due ticks of the schedules this process can claim, until
+// none is left to claim.
+func (e *Engine) runSchedules(ctx context.Context, st backend.Schedules) error {
+	for ctx.Err() == nil {
+		claimed, err := st.ClaimDueSchedules(ctx, 16, scheduleLease)
+		if err != nil {
+			return err
+		}
+		if len(claimed) == 0 {
+			return nil
+		}
+		for i := range claimed {
+			if err := e.tickSchedule(ctx, st, &claimed[i]); err != nil && !errors.Is(err, backend.ErrLeaseLost) {
+				e.logger.Warn("processing schedule ticks", "schedule", claimed[i].ID, "err", err)
+			}
+		}
+	}
+	return nil
+}
+
+// tickSchedule decides what each due tick of a claimed schedule does and commits it.
+func (e *Engine) tickSchedule(ctx context.Context, st backend.Schedules, c *backend.ClaimedSchedule) error {
+	sc := &c.Schedule
+	p, err := parseCron(sc.Spec, sc.Timezone)
+	if err != nil {
+		return err
+	}
+	now := e.clock.Now()
+	running := false
+	if sc.LastExecutionID != "" && sc.Overlap != backend.OverlapAllow {
+		ex, err := e.b.GetExecution(ctx, sc.LastExecutionID)
+		switch {
+		case err == nil:
+			running = ex.Status == backend.StatusRunning
+		case !errors.Is(err, backend.ErrNotFound):
+			return err
+		}
+	}
+	adv := backend.ScheduleAdvance{ID: sc.ID, LeaseUntil: c.LeaseUntil, BufferedAt: sc.BufferedAt}
+	start := func(tick time.Time, outcome string) {
+		ne := e.tickExecution(sc, tick, now)
+		adv.Executions = append(adv.Executions, ne)
+		adv.Ticks = append(adv.Ticks, backend.ScheduleTick{TickAt: tick, Outcome: outcome, ExecutionID: ne.ID})
+		adv.LastExecutionID, running = ne.ID, true
+	}
+	if adv.BufferedAt != nil && !running {
+		start(*adv.BufferedAt, backend.TickDispatched)
+		adv.BufferedAt = nil
+	}
+	next := sc.NextAt
+	for n := 0; !next.After(now) && n < maxTicksPerPass; n++ {
+		tick := next
+		next = p.next(tick)
+		switch {
+		case now.Sub(tick) > sc.Catchup+catchupGrace:
+			adv.Ticks = append(adv.Ticks, backend.ScheduleTick{TickAt: tick, Outcome: backend.TickSkippedMissed})
+		case !running || sc.Overlap == backend.OverlapAllow:
+			start(tick, backend.TickDispatched)
+		case sc.Overlap == backend.OverlapBufferOne && adv.BufferedAt == nil:
+			t := tick
+			adv.BufferedAt = &t
+			adv.Ticks = append(adv.Ticks, backend.ScheduleTick{TickAt: tick, Outcome: backend.TickBuffered})
+		default:
+			adv.Ticks = append(adv.Ticks, backend.ScheduleTick{TickAt: tick, Outcome: backend.TickSkippedOverlap})
+		}
+	}
+	adv.NextAt = next
+	if err := st.AdvanceSchedule(ctx, adv); err != nil {
+		return err
+	}
+	for _, ne := range adv.Executions {
+		if ne.StartAt.After(now) {
+			e.wakeAt(ne.StartAt)
+		} else {
+			e.taskReady(ne.Queue)
+		}
+	}
+	return nil
+}
+
+// scheduleLoop runs the scheduler of a worker: it processes due schedule ticks and
+// sleeps until the next one (at most poll).
+func (w *worker) scheduleLoop(ctx context.Context) {
+	e := w.e
+	st, ok := e.b.(backend.Schedules)
+	if !ok || e.cfg.virtual != nil {
+		return
+	}
+	poll := w.opts.PollInterval
+	for {
+		if err := e.runSchedules(ctx, st); err != nil && ctx.Err() == nil {
+			e.logger.Warn("claiming due schedules", "worker", w.opts.ID, "err", err)
+		}
+		wait := poll
+		if at, ok, err := st.NextScheduleAt(ctx); err == nil && ok {
+			// A tick already due here is leased by another process: look again soon,
+			// without spinning.
+			wait = min(max(time.Until(at), 50*time.Millisecond), poll)
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+	}
+}

@@ -1,0 +1,332 @@
+package engine
+
+import (
+	"github.com/stent-go/stent/internal/errs"
+	"github.com/stent-go/stent/internal/telemetry"
+
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
+	"go.starlark.net/starlark"
+
+	"github.com/stent-go/stent/activities"
+	"github.com/stent-go/stent/backend"
+	"github.com/stent-go/stent/backend/sqlite"
+	"github.com/stent-go/stent/interpreter"
+)
+
+// Engine is a host program's handle on Stent: it dispatches executions, runs workers and
+// answers questions about executions. It is safe for concurrent use.
+type Engine struct {
+	b      backend.Backend
+	reg    *activities.Registry
+	clock  backend.Clock
+	logger *slog.Logger
+	cfg    engineConfig
+	tel    *telemetry.Telemetry
+
+	cache     *runCache
+	programs  *programCache
+	wake      *broadcast
+	finished  finishHub
+	finals    finalResults // results for WaitFor, from this process's commits
+	listening listener
+	ready     chan struct{}
+	readyMu   sync.Once
+
+	capsMu    sync.Mutex
+	caps      map[string]int
+	capsValid bool
+
+	workersMu sync.Mutex
+	workers   map[*worker]struct{}
+	routing   routingState
+
+	timersMu sync.Mutex
+	timers   map[*time.Timer]struct{}
+	closed   bool
+
+	startFailed startFailure // a worker of this engine could not start
+}
+
+type engineConfig struct {
+	clock        backend.Clock
+	cacheSize    int
+	logger       *slog.Logger
+	stepLimit    uint64
+	backend      backend.Backend
+	redisURL     string
+	notifier     backend.Notifier
+	worker       WorkerOptions
+	virtual      *VirtualClock
+	maxHistory   int
+	noHandOff    bool
+	builtins     starlark.StringDict
+	maxPayload   int
+	scriptMemory uint64
+	crashLimit   int
+
+	tracerProvider trace.TracerProvider
+	meterProvider  metric.MeterProvider
+}
+
+// Option configures Open.
+type Option func(*engineConfig)
+
+// WithClock sets the clock of the engine and of the backend it opens (tests use a fake one).
+func WithClock(c backend.Clock) Option { return func(o *engineConfig) { o.clock = c } }
+
+// WithCacheSize bounds how many live (parked) executions a worker keeps in memory.
+// 0 or less turns the cache off: every workflow task replays its script from history.
+// The default is 4096.
+func WithCacheSize(n int) Option { return func(o *engineConfig) { o.cacheSize = n } }
+
+// WithLogger sets where the engine logs (default slog.Default()).
+func WithLogger(l *slog.Logger) Option { return func(o *engineConfig) { o.logger = l } }
+
+// WithStepLimit bounds the Starlark steps a script may take between two checkpoints
+// (default 5,000,000).
+func WithStepLimit(n uint64) Option { return func(o *engineConfig) { o.stepLimit = n } }
+
+// WithBuiltins adds predeclared names to every script this engine compiles. Meant for
+// test hooks; a name that is not deterministic breaks replay.
+func WithBuiltins(extra starlark.StringDict) Option {
+	return func(o *engineConfig) { o.builtins = extra }
+}
+
+// WithMaxHistory bounds the steps one run of an execution may issue (default 100,000);
+// past it the execution fails with a hint to use continue_as_new.
+func WithMaxHistory(n int) Option { return func(o *engineConfig) { o.maxHistory = n } }
+
+// WithoutHandOff makes workers claim every task through the claim loop, even where the
+// backend could hand the next step of an execution to the worker that finished the
+// previous one. For comparisons and debugging.
+func WithoutHandOff() Option { return func(o *engineConfig) { o.noHandOff = true } }
+
+// WithBackend uses an already opened backend instead of opening one from the DSN.
+func WithBackend(b backend.Backend) Option { return func(o *engineConfig) { o.backend = b } }
+
+// WithWorkerOptions sets the worker that Bootstrap starts.
+func WithWorkerOptions(w WorkerOptions) Option { return func(o *engineConfig) { o.worker = w } }
+
+// Open opens (and migrates) the database named by dsn: a file path for SQLite
+// ("stent.db", "sqlite://path", ":memory:"), or "postgres://…" for PostgreSQL.
+func Open(ctx context.Context, dsn string, opts ...Option) (*Engine, error) {
+	cfg := engineConfig{cacheSize: 4096}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	if cfg.clock == nil {
+		cfg.clock = backend.SystemClock{}
+	}
+	if cfg.logger == nil {
+		cfg.logger = slog.Default()
+	}
+	b := cfg.backend
+	if b == nil {
+		var err error
+		b, err = OpenBackend(ctx, dsn, cfg.clock)
+		if err != nil {
+			return nil, err
+		}
+	}
+	if cfg.redisURL != "" && cfg.notifier == nil {
+		n, err := openRedis(ctx, cfg.redisURL, cfg.logger)
+		if err != nil {
+			if cfg.backend == nil {
+				_ = b.Close()
+			}
+			return nil, err
+		}
+		cfg.notifier = n
+	}
+	e := &Engine{
+		b:        b,
+		reg:      activities.NewRegistry(),
+		clock:    cfg.clock,
+		logger:   cfg.logger,
+		cfg:      cfg,
+		cache:    newRunCache(cfg.cacheSize),
+		programs: newProgramCache(256),
+		wake:     newBroadcast(),
+		ready:    make(chan struct{}),
+		timers:   map[*time.Timer]struct{}{},
+		workers:  map[*worker]struct{}{},
+	}
+	e.startFailed.init()
+	e.tel = telemetry.New(cfg.logger, cfg.tracerProvider, cfg.meterProvider, telemetry.Sources{
+		Backend: b,
+		Cache:   func() (int64, int) { return e.cache.evicted.Load(), e.cache.Len() },
+	})
+	if rr, ok := b.(backend.ReadyReporter); ok {
+		// A workflow task put back in the queue by its holder's commit (results arrived
+		// meanwhile) is announced by nothing else.
+		rr.OnTaskReady(e.taskReady)
+	}
+	return e, nil
+}
+
+// OpenBackend opens and migrates the backend named by dsn.
+func OpenBackend(ctx context.Context, dsn string, clock backend.Clock) (backend.Backend, error) {
+	if clock == nil {
+		clock = backend.SystemClock{}
+	}
+	scheme, rest := "", dsn
+	if i := strings.Index(dsn, "://"); i > 0 {
+		scheme, rest = strings.ToLower(dsn[:i]), dsn[i+3:]
+	}
+	switch scheme {
+	case "postgres", "postgresql":
+		return openPostgres(ctx, dsn, clock)
+	case "sqlite", "sqlite3", "file":
+		if scheme == "file" {
+			rest = dsn
+		}
+		return openSQLite(ctx, rest, clock)
+	case "":
+		if dsn == "" {
+			return nil, &InputError{Err: errors.New("no database given: pass --db (or STENT_DB) with a file path for SQLite or postgres://… for PostgreSQL")}
+		}
+		kind, err := dsnKind(dsn)
+		if err != nil {
+			return nil, &InputError{Err: err}
+		}
+		if kind == "postgres" {
+			return openPostgres(ctx, dsn, clock)
+		}
+		return openSQLite(ctx, dsn, clock)
+	default:
+		return nil, &InputError{Err: fmt.Errorf("unknown database scheme %q in %s: use a file path (SQLite, e.g. stent.db) or postgres://user@host/db (PostgreSQL)", scheme, redact(dsn))}
+	}
+}
+
+func openSQLite(ctx context.Context, path string, clock backend.Clock) (backend.Backend, error) {
+	b, err := sqlite.Open(ctx, path, sqlite.WithClock(clock))
+	if err != nil {
+		if pe := (*sqlite.PathError)(nil); errors.As(err, &pe) {
+			return nil, &InputError{Err: err}
+		}
+		return nil, err
+	}
+	return b, nil
+}
+
+// redact hides a password in a DSN.
+func redact(dsn string) string {
+	u, err := url.Parse(dsn)
+	if err != nil || u.User == nil {
+		return dsn
+	}
+	if _, ok := u.User.Password(); ok {
+		u.User = url.UserPassword(u.User.Username(), "xxxxx")
+	}
+	return u.String()
+}
+
+// Backend returns the engine's store (for tools that inspect executions).
+func (e *Engine) Backend() backend.Backend { return e.b }
+
+// Activities returns the engine's activity registry.
+func (e *Engine) Activities() *activities.Registry { return e.reg }
+
+// Register makes a Go function available to scripts as an activity named name. fn is
+// func(ctx context.Context, args…) (T, error) or func(ctx, args…) error; arguments and
+// results cross as JSON.
+func (e *Engine) Register(name string, fn any, opts ...activities.Option) error {
+	defer e.invalidateCaps()
+	return e.reg.Register(name, fn, opts...)
+}
+
+func (e *Engine) invalidateCaps() {
+	e.capsMu.Lock()
+	e.capsValid = false
+	e.capsMu.Unlock()
+	e.routing.names.Store(nil)
+}
+
+// RegisterCommand registers a command activity from a "NAME=COMMAND" spec: the command
+// reads the JSON array of arguments on stdin and writes its JSON result on stdout.
+func (e *Engine) RegisterCommand(spec string, opts ...activities.Option) error {
+	defer e.invalidateCaps()
+	return e.reg.RegisterCommand(spec, opts...)
+}
+
+// Close stops pending timers, closes parked runs and the backend.
+func (e *Engine) Close() error {
+	e.timersMu.Lock()
+	e.closed = true
+	for t := range e.timers {
+		t.Stop()
+	}
+	e.timers = nil
+	e.timersMu.Unlock()
+	e.stopListening()
+	e.cache.closeAll()
+	if e.cfg.notifier != nil {
+		_ = e.cfg.notifier.Close()
+	}
+	return e.b.Close()
+}
+
+// wakeAt wakes local workers when a task becomes due at t.
+func (e *Engine) wakeAt(t time.Time) {
+	if e.cfg.virtual != nil {
+		return // an idle worker moves virtual time to the next due task itself
+	}
+	d := t.Sub(e.clock.Now())
+	if d <= 0 {
+		e.wake.Notify()
+		return
+	}
+	e.timersMu.Lock()
+	defer e.timersMu.Unlock()
+	if e.closed {
+		return
+	}
+	var tm *time.Timer
+	tm = time.AfterFunc(d, func() {
+		e.timersMu.Lock()
+		delete(e.timers, tm)
+		e.timersMu.Unlock()
+		e.wake.Notify()
+	})
+	e.timers[tm] = struct{}{}
+}
+
+// InputError marks an error caused by what the caller passed (a script that does not
+// compile, arguments that are not JSON, an unknown database scheme). The CLI exits 2.
+type InputError = errs.InputError
+
+// programCache keeps compiled bundles by their content, bounded.
+type programCache struct {
+	mu  sync.Mutex
+	max int
+	m   map[string]*interpreter.Program
+}
+
+func newProgramCache(max int) *programCache {
+	return &programCache{max: max, m: map[string]*interpreter.Program{}}
+}
+
+func (c *programCache) get(key string) *interpreter.Program {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.m[key]
+}
+
+func (c *programCache) put(key string, p *interpreter.Program) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.m) >= c.max {
+		clear(c.m)
+	}
+	c.m[key] = p
+}
