@@ -2,11 +2,12 @@ package tests
 
 import (
 	"context"
-	"github.com/stent-go/stent/internal/engine"
 	"path/filepath"
 	"sort"
 	"testing"
 	"time"
+
+	"github.com/stent-go/stent/internal/schedule"
 
 	stentapi "github.com/stent-go/stent"
 	"github.com/stent-go/stent/backend"
@@ -86,8 +87,8 @@ func TestPostgresScheduleEverySecond(t *testing.T) {
 	for _, tk := range all {
 		if tk.Outcome == backend.TickDispatched {
 			want[tk.ExecutionID] = true
-			if tk.ExecutionID != engine.TickExecutionID("tick", tk.TickAt) {
-				t.Fatalf("tick %s started %s, want %s", tk.TickAt, tk.ExecutionID, engine.TickExecutionID("tick", tk.TickAt))
+			if tk.ExecutionID != schedule.TickExecutionID("tick", tk.TickAt) {
+				t.Fatalf("tick %s started %s, want %s", tk.TickAt, tk.ExecutionID, schedule.TickExecutionID("tick", tk.TickAt))
 			}
 		}
 	}

@@ -3,9 +3,9 @@
 // heartbeats, workflow tasks that replay or resume a script, activity attempts,
 // deadlines, hand-off and fused steps), the live-execution cache, schedules,
 // retention, cancel and terminate, fix-and-resume (retry, upgrade, replay) and
-// routing, and opening a store from a DSN.
+// routing. How schedules fire is decided in internal/schedule, the stores are opened
+// by internal/store, and the spans and metrics are internal/telemetry's.
 //
-// It may import internal/telemetry, internal/errs, interpreter, builtins, activities,
-// backend and the backend implementations; only the root package, cmd and tests import
-// it.
+// It may import those, internal/errs, interpreter, builtins, activities and backend;
+// only the root package, cmd and tests import it.
 package engine

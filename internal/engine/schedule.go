@@ -5,12 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"time"
 
-	"github.com/robfig/cron/v3"
-
 	"github.com/stent-go/stent/backend"
+	"github.com/stent-go/stent/internal/schedule"
 	"github.com/stent-go/stent/interpreter"
 )
 
@@ -63,57 +61,11 @@ type ScheduleUpdate struct {
 }
 
 // DefaultCatchup is the catch-up window of a schedule created without one.
-const DefaultCatchup = time.Minute
-
-// catchupGrace is added to every catch-up window for the scheduler's own latency: a
-// tick processed within it of its time is never counted as missed.
-const catchupGrace = time.Second
+const DefaultCatchup = schedule.DefaultCatchup
 
 // scheduleLease is how long a process holds a claimed schedule while it processes
 // its due ticks.
 const scheduleLease = 30 * time.Second
-
-// maxTicksPerPass bounds the ticks of one schedule processed in one pass.
-const maxTicksPerPass = 1000
-
-// cronParser reads standard 5-field expressions and descriptors.
-var cronParser = cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
-
-// parsedSchedule is a schedule's cron expression read in its zone.
-type parsedSchedule struct {
-	sched cron.Schedule
-	loc   *time.Location
-}
-
-func parseCron(spec, tz string) (parsedSchedule, error) {
-	if tz == "" {
-		tz = "UTC"
-	}
-	loc, err := time.LoadLocation(tz)
-	if err != nil {
-		return parsedSchedule{}, &InputError{Err: fmt.Errorf("timezone %q: %v (use an IANA name such as Europe/Paris)", tz, err)}
-	}
-	s, err := cronParser.Parse(spec)
-	if err != nil {
-		return parsedSchedule{}, &InputError{Err: fmt.Errorf("cron expression %q: %v (want 5 fields, minute hour day-of-month month day-of-week, or @daily, @every 1h, …)", spec, err)}
-	}
-	return parsedSchedule{sched: s, loc: loc}, nil
-}
-
-// next returns the first tick strictly after t.
-func (p parsedSchedule) next(t time.Time) time.Time {
-	return p.sched.Next(t.In(p.loc)).UTC()
-}
-
-func checkOverlap(o string) (string, error) {
-	switch o {
-	case "":
-		return backend.OverlapSkip, nil
-	case backend.OverlapSkip, backend.OverlapBufferOne, backend.OverlapAllow:
-		return o, nil
-	}
-	return "", &InputError{Err: fmt.Errorf("overlap policy %q: want skip, buffer_one or allow", o)}
-}
 
 func (e *Engine) schedules() (backend.Schedules, error) {
 	s, ok := e.b.(backend.Schedules)
@@ -175,13 +127,13 @@ func (e *Engine) CreateSchedule(ctx context.Context, id, script string, o Schedu
 	if sc.Catchup == 0 {
 		sc.Catchup = DefaultCatchup
 	}
-	if sc.Overlap, err = checkOverlap(o.Overlap); err != nil {
+	if sc.Overlap, err = schedule.CheckOverlap(o.Overlap); err != nil {
 		return nil, err
 	}
 	if sc.Catchup < 0 || sc.Jitter < 0 {
 		return nil, &InputError{Err: errors.New("catch-up and jitter must not be negative")}
 	}
-	p, err := parseCron(sc.Spec, sc.Timezone)
+	p, err := schedule.Parse(sc.Spec, sc.Timezone)
 	if err != nil {
 		return nil, err
 	}
@@ -193,7 +145,7 @@ func (e *Engine) CreateSchedule(ctx context.Context, id, script string, o Schedu
 		return nil, err
 	}
 	sc.Bundle = bundle
-	sc.NextAt = p.next(e.clock.Now())
+	sc.NextAt = p.Next(e.clock.Now())
 	created, err := st.CreateSchedule(ctx, sc, sources)
 	if err != nil {
 		return nil, fmt.Errorf("creating schedule %s: %w", id, err)
@@ -244,16 +196,16 @@ func (e *Engine) DeleteSchedule(ctx context.Context, id string) error {
 
 // PauseSchedule stops a schedule's ticks until ResumeSchedule.
 func (e *Engine) PauseSchedule(ctx context.Context, id string) error {
-	return e.changeSchedule(ctx, id, func(sc *Schedule, _ parsedSchedule) { sc.Paused = true })
+	return e.changeSchedule(ctx, id, func(sc *Schedule, _ schedule.Cron) { sc.Paused = true })
 }
 
 // ResumeSchedule restarts a paused schedule from its next tick after now: the ticks of
 // the paused time are not caught up.
 func (e *Engine) ResumeSchedule(ctx context.Context, id string) error {
 	now := e.clock.Now()
-	return e.changeSchedule(ctx, id, func(sc *Schedule, p parsedSchedule) {
+	return e.changeSchedule(ctx, id, func(sc *Schedule, p schedule.Cron) {
 		if sc.Paused {
-			sc.Paused, sc.NextAt = false, p.next(now)
+			sc.Paused, sc.NextAt = false, p.Next(now)
 		}
 	})
 }
@@ -272,7 +224,7 @@ func (e *Engine) UpdateSchedule(ctx context.Context, id string, u ScheduleUpdate
 			sc.Timezone, retime = *u.Timezone, true
 		}
 		if u.Overlap != nil {
-			o, err := checkOverlap(*u.Overlap)
+			o, err := schedule.CheckOverlap(*u.Overlap)
 			if err != nil {
 				return nil, err
 			}
@@ -297,12 +249,12 @@ func (e *Engine) UpdateSchedule(ctx context.Context, id string, u ScheduleUpdate
 			}
 			sc.Args = a
 		}
-		p, err := parseCron(sc.Spec, sc.Timezone)
+		p, err := schedule.Parse(sc.Spec, sc.Timezone)
 		if err != nil {
 			return nil, err
 		}
 		if retime {
-			sc.NextAt = p.next(now)
+			sc.NextAt = p.Next(now)
 		}
 		if u.Script != nil || u.Entry != nil {
 			if u.Script == nil {
@@ -322,9 +274,9 @@ func (e *Engine) UpdateSchedule(ctx context.Context, id string, u ScheduleUpdate
 	return e.GetSchedule(ctx, id)
 }
 
-func (e *Engine) changeSchedule(ctx context.Context, id string, fn func(sc *Schedule, p parsedSchedule)) error {
+func (e *Engine) changeSchedule(ctx context.Context, id string, fn func(sc *Schedule, p schedule.Cron)) error {
 	return e.changeScheduleWith(ctx, id, func(sc *Schedule) (map[string][]byte, error) {
-		p, err := parseCron(sc.Spec, sc.Timezone)
+		p, err := schedule.Parse(sc.Spec, sc.Timezone)
 		if err != nil {
 			return nil, err
 		}
@@ -370,7 +322,7 @@ func (e *Engine) TriggerSchedule(ctx context.Context, id string) (string, error)
 		return "", err
 	}
 	now := e.clock.Now().UTC().Truncate(time.Second)
-	ne := e.tickExecution(sc, now, now)
+	ne := schedule.TickExecution(sc, now, now)
 	err = st.AdvanceSchedule(ctx, backend.ScheduleAdvance{ID: id, Trigger: true, LastExecutionID: ne.ID,
 		Executions: []backend.NewExecution{ne},
 		Ticks:      []backend.ScheduleTick{{TickAt: now, Outcome: backend.TickTriggered, ExecutionID: ne.ID}}})
@@ -379,26 +331,6 @@ func (e *Engine) TriggerSchedule(ctx context.Context, id string) (string, error)
 	}
 	e.taskReady(ne.Queue)
 	return ne.ID, nil
-}
-
-// TickExecutionID is the ID of the execution a schedule's tick starts.
-func TickExecutionID(scheduleID string, tick time.Time) string {
-	return scheduleID + "@" + tick.UTC().Format(time.RFC3339)
-}
-
-// tickExecution is the execution of a tick, started no earlier than now, plus jitter.
-func (e *Engine) tickExecution(sc *Schedule, tick, now time.Time) backend.NewExecution {
-	start := tick
-	if sc.Jitter > 0 {
-		h := fnv.New64a()
-		h.Write([]byte(TickExecutionID(sc.ID, tick)))
-		start = start.Add(time.Duration(h.Sum64() % uint64(sc.Jitter)))
-	}
-	if start.Before(now) {
-		start = now
-	}
-	return backend.NewExecution{ID: TickExecutionID(sc.ID, tick), Bundle: sc.Bundle, Entry: sc.Entry, Args: sc.Args,
-		Queue: sc.Queue, StartAt: start}
 }
 
 // runSchedules processes the due ticks of the schedules this process can claim, until
@@ -424,7 +356,7 @@ func (e *Engine) runSchedules(ctx context.Context, st backend.Schedules) error {
 // tickSchedule decides what each due tick of a claimed schedule does and commits it.
 func (e *Engine) tickSchedule(ctx context.Context, st backend.Schedules, c *backend.ClaimedSchedule) error {
 	sc := &c.Schedule
-	p, err := parseCron(sc.Spec, sc.Timezone)
+	p, err := schedule.Parse(sc.Spec, sc.Timezone)
 	if err != nil {
 		return err
 	}
@@ -439,35 +371,7 @@ func (e *Engine) tickSchedule(ctx context.Context, st backend.Schedules, c *back
 			return err
 		}
 	}
-	adv := backend.ScheduleAdvance{ID: sc.ID, LeaseUntil: c.LeaseUntil, BufferedAt: sc.BufferedAt}
-	start := func(tick time.Time, outcome string) {
-		ne := e.tickExecution(sc, tick, now)
-		adv.Executions = append(adv.Executions, ne)
-		adv.Ticks = append(adv.Ticks, backend.ScheduleTick{TickAt: tick, Outcome: outcome, ExecutionID: ne.ID})
-		adv.LastExecutionID, running = ne.ID, true
-	}
-	if adv.BufferedAt != nil && !running {
-		start(*adv.BufferedAt, backend.TickDispatched)
-		adv.BufferedAt = nil
-	}
-	next := sc.NextAt
-	for n := 0; !next.After(now) && n < maxTicksPerPass; n++ {
-		tick := next
-		next = p.next(tick)
-		switch {
-		case now.Sub(tick) > sc.Catchup+catchupGrace:
-			adv.Ticks = append(adv.Ticks, backend.ScheduleTick{TickAt: tick, Outcome: backend.TickSkippedMissed})
-		case !running || sc.Overlap == backend.OverlapAllow:
-			start(tick, backend.TickDispatched)
-		case sc.Overlap == backend.OverlapBufferOne && adv.BufferedAt == nil:
-			t := tick
-			adv.BufferedAt = &t
-			adv.Ticks = append(adv.Ticks, backend.ScheduleTick{TickAt: tick, Outcome: backend.TickBuffered})
-		default:
-			adv.Ticks = append(adv.Ticks, backend.ScheduleTick{TickAt: tick, Outcome: backend.TickSkippedOverlap})
-		}
-	}
-	adv.NextAt = next
+	adv := schedule.Plan(c, p, now, running)
 	if err := st.AdvanceSchedule(ctx, adv); err != nil {
 		return err
 	}

@@ -2,24 +2,16 @@ package engine
 
 import (
 	"github.com/stent-go/stent/internal/errs"
+	"github.com/stent-go/stent/internal/store"
 	"github.com/stent-go/stent/internal/telemetry"
 
 	"context"
-	"errors"
-	"fmt"
 	"log/slog"
-	"net/url"
-	"strings"
 	"sync"
 	"time"
 
-	"go.opentelemetry.io/otel/metric"
-	"go.opentelemetry.io/otel/trace"
-	"go.starlark.net/starlark"
-
 	"github.com/stent-go/stent/activities"
 	"github.com/stent-go/stent/backend"
-	"github.com/stent-go/stent/backend/sqlite"
 	"github.com/stent-go/stent/interpreter"
 )
 
@@ -57,66 +49,6 @@ type Engine struct {
 	startFailed startFailure // a worker of this engine could not start
 }
 
-type engineConfig struct {
-	clock        backend.Clock
-	cacheSize    int
-	logger       *slog.Logger
-	stepLimit    uint64
-	backend      backend.Backend
-	redisURL     string
-	notifier     backend.Notifier
-	worker       WorkerOptions
-	virtual      *VirtualClock
-	maxHistory   int
-	noHandOff    bool
-	builtins     starlark.StringDict
-	maxPayload   int
-	scriptMemory uint64
-	crashLimit   int
-
-	tracerProvider trace.TracerProvider
-	meterProvider  metric.MeterProvider
-}
-
-// Option configures Open.
-type Option func(*engineConfig)
-
-// WithClock sets the clock of the engine and of the backend it opens (tests use a fake one).
-func WithClock(c backend.Clock) Option { return func(o *engineConfig) { o.clock = c } }
-
-// WithCacheSize bounds how many live (parked) executions a worker keeps in memory.
-// 0 or less turns the cache off: every workflow task replays its script from history.
-// The default is 4096.
-func WithCacheSize(n int) Option { return func(o *engineConfig) { o.cacheSize = n } }
-
-// WithLogger sets where the engine logs (default slog.Default()).
-func WithLogger(l *slog.Logger) Option { return func(o *engineConfig) { o.logger = l } }
-
-// WithStepLimit bounds the Starlark steps a script may take between two checkpoints
-// (default 5,000,000).
-func WithStepLimit(n uint64) Option { return func(o *engineConfig) { o.stepLimit = n } }
-
-// WithBuiltins adds predeclared names to every script this engine compiles. Meant for
-// test hooks; a name that is not deterministic breaks replay.
-func WithBuiltins(extra starlark.StringDict) Option {
-	return func(o *engineConfig) { o.builtins = extra }
-}
-
-// WithMaxHistory bounds the steps one run of an execution may issue (default 100,000);
-// past it the execution fails with a hint to use continue_as_new.
-func WithMaxHistory(n int) Option { return func(o *engineConfig) { o.maxHistory = n } }
-
-// WithoutHandOff makes workers claim every task through the claim loop, even where the
-// backend could hand the next step of an execution to the worker that finished the
-// previous one. For comparisons and debugging.
-func WithoutHandOff() Option { return func(o *engineConfig) { o.noHandOff = true } }
-
-// WithBackend uses an already opened backend instead of opening one from the DSN.
-func WithBackend(b backend.Backend) Option { return func(o *engineConfig) { o.backend = b } }
-
-// WithWorkerOptions sets the worker that Bootstrap starts.
-func WithWorkerOptions(w WorkerOptions) Option { return func(o *engineConfig) { o.worker = w } }
-
 // Open opens (and migrates) the database named by dsn: a file path for SQLite
 // ("stent.db", "sqlite://path", ":memory:"), or "postgres://…" for PostgreSQL.
 func Open(ctx context.Context, dsn string, opts ...Option) (*Engine, error) {
@@ -133,13 +65,13 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Engine, error) {
 	b := cfg.backend
 	if b == nil {
 		var err error
-		b, err = OpenBackend(ctx, dsn, cfg.clock)
+		b, err = store.Open(ctx, dsn, cfg.clock)
 		if err != nil {
 			return nil, err
 		}
 	}
 	if cfg.redisURL != "" && cfg.notifier == nil {
-		n, err := openRedis(ctx, cfg.redisURL, cfg.logger)
+		n, err := store.OpenRedis(ctx, cfg.redisURL, cfg.logger)
 		if err != nil {
 			if cfg.backend == nil {
 				_ = b.Close()
@@ -172,63 +104,6 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Engine, error) {
 		rr.OnTaskReady(e.taskReady)
 	}
 	return e, nil
-}
-
-// OpenBackend opens and migrates the backend named by dsn.
-func OpenBackend(ctx context.Context, dsn string, clock backend.Clock) (backend.Backend, error) {
-	if clock == nil {
-		clock = backend.SystemClock{}
-	}
-	scheme, rest := "", dsn
-	if i := strings.Index(dsn, "://"); i > 0 {
-		scheme, rest = strings.ToLower(dsn[:i]), dsn[i+3:]
-	}
-	switch scheme {
-	case "postgres", "postgresql":
-		return openPostgres(ctx, dsn, clock)
-	case "sqlite", "sqlite3", "file":
-		if scheme == "file" {
-			rest = dsn
-		}
-		return openSQLite(ctx, rest, clock)
-	case "":
-		if dsn == "" {
-			return nil, &InputError{Err: errors.New("no database given: pass --db (or STENT_DB) with a file path for SQLite or postgres://… for PostgreSQL")}
-		}
-		kind, err := dsnKind(dsn)
-		if err != nil {
-			return nil, &InputError{Err: err}
-		}
-		if kind == "postgres" {
-			return openPostgres(ctx, dsn, clock)
-		}
-		return openSQLite(ctx, dsn, clock)
-	default:
-		return nil, &InputError{Err: fmt.Errorf("unknown database scheme %q in %s: use a file path (SQLite, e.g. stent.db) or postgres://user@host/db (PostgreSQL)", scheme, redact(dsn))}
-	}
-}
-
-func openSQLite(ctx context.Context, path string, clock backend.Clock) (backend.Backend, error) {
-	b, err := sqlite.Open(ctx, path, sqlite.WithClock(clock))
-	if err != nil {
-		if pe := (*sqlite.PathError)(nil); errors.As(err, &pe) {
-			return nil, &InputError{Err: err}
-		}
-		return nil, err
-	}
-	return b, nil
-}
-
-// redact hides a password in a DSN.
-func redact(dsn string) string {
-	u, err := url.Parse(dsn)
-	if err != nil || u.User == nil {
-		return dsn
-	}
-	if _, ok := u.User.Password(); ok {
-		u.User = url.UserPassword(u.User.Username(), "xxxxx")
-	}
-	return u.String()
 }
 
 // Backend returns the engine's store (for tools that inspect executions).

@@ -19,6 +19,7 @@ import (
 
 	"github.com/stent-go/stent/activities"
 	"github.com/stent-go/stent/backend"
+	"github.com/stent-go/stent/internal/store"
 	"github.com/stent-go/stent/internal/telemetry"
 )
 
@@ -451,7 +452,7 @@ func TestTraceSurvivesAWorkerCrash(t *testing.T) {
 		}
 	}
 	inStep3 := make(chan struct{}, 1)
-	b, err := OpenBackend(context.Background(), db, nil)
+	b, err := store.Open(context.Background(), db, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
