@@ -96,3 +96,12 @@ type PruneReport = engine.PruneReport
 // ReplayReport is the outcome of Replay and Upgrade: whether the recorded history
 // replays against the script, and the first divergence when it does not.
 type ReplayReport = engine.ReplayReport
+
+// ErrIDConflict is what Dispatch and Run return (inside an *InputError, as an
+// *IDConflictError) when their ID names an execution of another script, entry function
+// or other arguments. An ID is an idempotency key: the same request gets the existing
+// execution back; a different one under the same key is refused and changes nothing.
+var ErrIDConflict = engine.ErrIDConflict
+
+// IDConflictError names the execution that holds an ID and what differs.
+type IDConflictError = engine.IDConflictError

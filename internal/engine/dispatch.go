@@ -98,8 +98,14 @@ func (e *Engine) dispatchJSON(ctx context.Context, script string, args json.RawM
 		return "", &InputError{Err: err}
 	}
 	if explicitID {
-		// An existing execution with this ID is resumed, whatever the script says now.
+		// An existing execution with this ID is resumed when the request is the same
+		// (its pinned script runs, whatever the file says now); another request is a
+		// conflict.
 		if ex, err := e.b.GetExecution(ctx, cfg.id); err == nil {
+			if err := sameRequest(ex, script, cfg.entry, args); err != nil {
+				return "", err
+			}
+			e.notePinnedVersion(ex, cfg.modulePath)
 			e.wake.Notify()
 			return ex.ID, nil
 		} else if !errors.Is(err, backend.ErrNotFound) {
@@ -135,10 +141,17 @@ func (e *Engine) dispatchJSON(ctx context.Context, script string, args json.RawM
 		return "", fmt.Errorf("creating execution: %w", err)
 	} else if handled {
 		created = isNew
+		if !created {
+			return cfg.id, e.sameAsExisting(ctx, cfg.id, script, cfg.entry, args)
+		}
 		return cfg.id, nil
 	}
 	if created, err = e.b.CreateExecution(ctx, ne); err != nil {
 		return "", fmt.Errorf("creating execution: %w", err)
+	}
+	if !created {
+		// Another dispatch with this ID got there first.
+		return cfg.id, e.sameAsExisting(ctx, cfg.id, script, cfg.entry, args)
 	}
 	if ne.StartAt.After(now) {
 		e.wakeAt(ne.StartAt)

@@ -47,6 +47,7 @@ type Engine struct {
 	closed   bool
 
 	startFailed startFailure // a worker of this engine could not start
+	pinNotes    sync.Map     // execution IDs whose changed script was noted (see notePinnedVersion)
 }
 
 // Open opens (and migrates) the database named by dsn: a file path for SQLite
