@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path"
 	"path/filepath"
@@ -155,6 +156,8 @@ func resolveLoad(from, module string) string {
 type Program struct {
 	Bundle  backend.Bundle
 	modules map[string]starlark.StringDict
+	// returns maps a function's def position to its return statements (see returnPos).
+	returns map[string][]syntax.Position
 }
 
 // Compile compiles and initialises every file of the bundle. sources maps content hash
@@ -176,7 +179,7 @@ func CompileWith(b backend.Bundle, sources map[string][]byte, extra starlark.Str
 		}
 	}
 	isPredeclared := func(name string) bool { _, ok := predeclared[name]; return ok }
-	p := &Program{Bundle: b, modules: map[string]starlark.StringDict{}}
+	p := &Program{Bundle: b, modules: map[string]starlark.StringDict{}, returns: map[string][]syntax.Position{}}
 	loading := map[string]bool{}
 	var load func(file string) (starlark.StringDict, error)
 	load = func(file string) (starlark.StringDict, error) {
@@ -198,8 +201,9 @@ func CompileWith(b backend.Bundle, sources map[string][]byte, extra starlark.Str
 		defer delete(loading, file)
 		_, prog, err := starlark.SourceProgramOptions(FileOptions, file, src, isPredeclared)
 		if err != nil {
-			return nil, err
+			return nil, withSuggestions(err, src, file, predeclared)
 		}
+		maps.Copy(p.returns, returnPositions(file, src))
 		thread := &starlark.Thread{
 			Name:  "init " + file,
 			Print: func(*starlark.Thread, string) {},
@@ -281,4 +285,65 @@ func (p *Program) EntryName(fn *starlark.Function) (string, error) {
 		return file + ":" + fn.Name(), nil
 	}
 	return "", fmt.Errorf("function %s (defined at %s) is not a top-level function of the script; only top-level functions can run as child workflows", fn.Name(), fn.Position())
+}
+
+// CheckArity reports whether fn can be called with n positional arguments and nothing
+// else, as an execution's entry function is: an error names the function, where it is
+// defined and its parameters.
+func CheckArity(fn *starlark.Function, n int) error {
+	npos := fn.NumParams() - fn.NumKwonlyParams()
+	if fn.HasVarargs() {
+		npos--
+	}
+	if fn.HasKwargs() {
+		npos--
+	}
+	var names, required []string
+	for i := 0; i < npos; i++ {
+		name, _ := fn.Param(i)
+		names = append(names, name)
+		if fn.ParamDefault(i) == nil {
+			required = append(required, name)
+		}
+	}
+	for i := npos; i < npos+fn.NumKwonlyParams(); i++ {
+		if fn.ParamDefault(i) == nil {
+			name, _ := fn.Param(i)
+			return fmt.Errorf("%s: function %s has a keyword-only parameter %s without a default; an entry function gets positional arguments only (--args is a JSON array)", fn.Position(), fn.Name(), name)
+		}
+	}
+	takes := fmt.Sprintf("takes %s", plural(len(names), "argument"))
+	if len(required) < len(names) {
+		takes = fmt.Sprintf("takes %d to %d arguments", len(required), len(names))
+	}
+	if fn.HasVarargs() {
+		takes = fmt.Sprintf("takes at least %s", plural(len(required), "argument"))
+	}
+	if len(names) > 0 {
+		takes += " (" + strings.Join(names, ", ") + ")"
+	}
+	switch {
+	case n < len(required):
+	case n > len(names) && !fn.HasVarargs():
+	default:
+		return nil
+	}
+	return fmt.Errorf("%s: function %s %s, but %s given: pass a JSON array with one element per parameter, e.g. --args '%s'",
+		fn.Position(), fn.Name(), takes, plural(n, "argument"), exampleArgs(len(required)))
+}
+
+func plural(n int, word string) string {
+	if n == 1 {
+		return "1 " + word
+	}
+	return fmt.Sprintf("%d %ss", n, word)
+}
+
+// exampleArgs is a JSON array of n placeholder arguments.
+func exampleArgs(n int) string {
+	parts := make([]string, n)
+	for i := range parts {
+		parts[i] = fmt.Sprintf(`"arg%d"`, i+1)
+	}
+	return "[" + strings.Join(parts, ", ") + "]"
 }

@@ -308,7 +308,7 @@ func (r *Run) main() {
 	if err != nil {
 		r.final = Step{Done: true, Err: errorInfo(err), Cancelled: r.endsCancelled(err)}
 	} else if res, jerr := builtins.ToJSON(v, "the return value of "+r.fn.Name()); jerr != nil {
-		r.final = Step{Done: true, Err: &backend.ErrorInfo{Type: "script", Message: fmt.Sprintf("%s: %v", r.fn.Position(), jerr)}}
+		r.final = Step{Done: true, Err: &backend.ErrorInfo{Type: "script", Message: fmt.Sprintf("%s: %v", r.prog.returnPos(r.fn), jerr)}}
 	} else {
 		r.final = Step{Done: true, Result: res}
 	}

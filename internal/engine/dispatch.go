@@ -73,9 +73,8 @@ func (e *Engine) DispatchJSON(ctx context.Context, script string, args json.RawM
 	if len(trimmed) == 0 {
 		trimmed = []byte("[]")
 	}
-	var probe []json.RawMessage
-	if err := json.Unmarshal(trimmed, &probe); err != nil {
-		return "", &InputError{Err: fmt.Errorf("arguments must be a JSON array of positional arguments, like '[\"Alice\", 3]': %v", err)}
+	if err := checkArgsArray(trimmed); err != nil {
+		return "", &InputError{Err: err}
 	}
 	return e.dispatchJSON(ctx, script, trimmed, opts...)
 }
@@ -124,8 +123,15 @@ func (e *Engine) dispatchJSON(ctx context.Context, script string, args json.RawM
 		}
 		e.programs.put(key, prog)
 	}
-	if _, err := prog.Entry(cfg.entry); err != nil {
+	fn, err := prog.Entry(cfg.entry)
+	if err != nil {
 		return "", &InputError{Err: err}
+	}
+	var positional []json.RawMessage
+	if err := json.Unmarshal(args, &positional); err == nil {
+		if err := interpreter.CheckArity(fn, len(positional)); err != nil {
+			return "", &InputError{Err: err}
+		}
 	}
 	now := e.clock.Now()
 	ne := backend.NewExecution{
@@ -375,4 +381,42 @@ func Bootstrap(ctx context.Context, dsn string, opts ...Option) (*Engine, func()
 		_ = e.Close()
 	}
 	return e, stop, nil
+}
+
+// checkArgsArray explains, in the caller's terms, why args is not a JSON array.
+func checkArgsArray(args json.RawMessage) error {
+	const want = `arguments must be a JSON array with one element per parameter of the entry function, like '["Alice", 3]'`
+	var v any
+	if err := json.Unmarshal(args, &v); err != nil {
+		var se *json.SyntaxError
+		if errors.As(err, &se) {
+			return fmt.Errorf("%s; %s is not valid JSON (at byte %d: %v)", want, shorten(string(args), 40), se.Offset, err)
+		}
+		return fmt.Errorf("%s; %s is not valid JSON: %v", want, shorten(string(args), 40), err)
+	}
+	var kind string
+	switch v.(type) {
+	case []any:
+		return nil
+	case map[string]any:
+		kind = "an object (wrap it in [ ] to pass it as the one argument)"
+	case string:
+		kind = "a string (wrap it in [ ] to pass it as the one argument)"
+	case nil:
+		kind = "null"
+	case bool:
+		kind = "a boolean"
+	default:
+		kind = "a number"
+	}
+	return fmt.Errorf("%s; got %s", want, kind)
+}
+
+// shorten cuts s to n runes with an ellipsis.
+func shorten(s string, n int) string {
+	r := []rune(s)
+	if len(r) <= n {
+		return s
+	}
+	return string(r[:n]) + "…"
 }

@@ -95,9 +95,8 @@ func checkArgs(args json.RawMessage) (json.RawMessage, error) {
 	if len(args) == 0 {
 		return json.RawMessage("[]"), nil
 	}
-	var probe []json.RawMessage
-	if err := json.Unmarshal(args, &probe); err != nil {
-		return nil, &InputError{Err: fmt.Errorf("arguments must be a JSON array of positional arguments, like '[\"Alice\", 3]': %v", err)}
+	if err := checkArgsArray(args); err != nil {
+		return nil, &InputError{Err: err}
 	}
 	return args, nil
 }

@@ -184,9 +184,12 @@ func testEngine(t *testing.T, f *fixture, mode string) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		id2, err := f.eng.Dispatch(ctx, p, []any{"b"}, ID("same-"+mode))
+		id2, err := f.eng.Dispatch(ctx, p, []any{"a"}, ID("same-"+mode))
 		if err != nil || id1 != id2 {
 			t.Fatalf("second dispatch: id %q err %v; want the same id", id2, err)
+		}
+		if _, err := f.eng.Dispatch(ctx, p, []any{"b"}, ID("same-"+mode)); !errors.Is(err, ErrIDConflict) {
+			t.Fatalf("dispatch with other arguments: %v; want ErrIDConflict", err)
 		}
 		res, _ := f.eng.WaitFor(ctx, id1)
 		mustValue(t, res, `"A"`)
