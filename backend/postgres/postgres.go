@@ -1,7 +1,9 @@
 // Package postgres is the PostgreSQL implementation of backend.Backend, built on pgx v5
 // (pgxpool). It owns the Postgres schema (embedded migrations applied under an advisory
 // lock), the SQL of every state change, and LISTEN/NOTIFY wake-ups (backend.Listener).
-// It must not interpret scripts or run activities.
+// It must not interpret scripts or run activities. It imports package backend, pgx and
+// the standard library, and no other Stent package; what it decides like the SQLite
+// store belongs in package backend.
 //
 //	b, err := postgres.Open(ctx, "postgres://user:pass@host:5432/db?sslmode=disable",
 //		postgres.WithSchema("stent"), postgres.WithMaxConns(20))

@@ -10,6 +10,10 @@
 // Times are stored as unix milliseconds read from the configured backend.Clock, never
 // from SQLite's own clock.
 //
+// Package sqlite imports package backend, the modernc.org/sqlite driver and the
+// standard library, and no other Stent package; what it decides like the PostgreSQL
+// store belongs in package backend.
+//
 // Once a write transaction has begun it runs to its end even if the caller's context
 // is cancelled (the context only bounds the wait for the writer connection), so a
 // cancelled caller never leaves a half-applied state change behind.
