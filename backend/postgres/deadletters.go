@@ -16,33 +16,13 @@ const (
 	deadLetterDiscarded = "discarded"
 )
 
-const deadLetterColumns = `id, execution_id, seq, activity, payload, error, status, created_at`
-
-func scanDeadLetter(row pgx.Row) (*backend.DeadLetter, error) {
-	var (
-		d             backend.DeadLetter
-		payload, errb *string
-		created       int64
-	)
-	if err := row.Scan(&d.ID, &d.ExecutionID, &d.Seq, &d.Activity, &payload, &errb, &d.Status, &created); err != nil {
-		return nil, err
-	}
-	d.Payload = rawJSON(payload)
-	var err error
-	if d.Error, err = decodeErr(errb); err != nil {
-		return nil, fmt.Errorf("dead letter %d: %w", d.ID, err)
-	}
-	d.CreatedAt = fromMS(created)
-	return &d, nil
-}
-
 // ListDeadLetters lists dead letters, newest first; status "" means any, limit <= 0
 // means 100.
 func (b *Backend) ListDeadLetters(ctx context.Context, status string, limit int) ([]backend.DeadLetter, error) {
 	if limit <= 0 {
 		limit = defaultListLimit
 	}
-	q := `SELECT ` + deadLetterColumns + ` FROM dead_letters`
+	q := `SELECT ` + backend.DeadLetterColumns + ` FROM dead_letters`
 	args := []any{limit}
 	if status != "" {
 		q += ` WHERE status = $2`
@@ -54,15 +34,8 @@ func (b *Backend) ListDeadLetters(ctx context.Context, status string, limit int)
 		return nil, b.dbError("listing dead letters", err)
 	}
 	defer rows.Close()
-	var out []backend.DeadLetter
-	for rows.Next() {
-		d, err := scanDeadLetter(rows)
-		if err != nil {
-			return nil, b.dbError("listing dead letters", err)
-		}
-		out = append(out, *d)
-	}
-	if err := rows.Err(); err != nil {
+	out, err := backend.ScanDeadLetters(rows)
+	if err != nil {
 		return nil, b.dbError("listing dead letters", err)
 	}
 	return out, nil
@@ -70,7 +43,7 @@ func (b *Backend) ListDeadLetters(ctx context.Context, status string, limit int)
 
 // GetDeadLetter returns a dead letter, or an error wrapping backend.ErrNotFound.
 func (b *Backend) GetDeadLetter(ctx context.Context, id int64) (*backend.DeadLetter, error) {
-	d, err := scanDeadLetter(b.pool.QueryRow(ctx, `SELECT `+deadLetterColumns+` FROM dead_letters WHERE id = $1`, id))
+	d, err := backend.ScanDeadLetter(b.pool.QueryRow(ctx, `SELECT `+backend.DeadLetterColumns+` FROM dead_letters WHERE id = $1`, id))
 	if isNoRows(err) {
 		return nil, fmt.Errorf("dead letter %d: %w", id, backend.ErrNotFound)
 	}
@@ -82,7 +55,7 @@ func (b *Backend) GetDeadLetter(ctx context.Context, id int64) (*backend.DeadLet
 
 // lockOpenDeadLetter locks a dead letter in a transaction and checks it is open.
 func lockOpenDeadLetter(ctx context.Context, q querier, id int64) (*backend.DeadLetter, error) {
-	d, err := scanDeadLetter(q.QueryRow(ctx, `SELECT `+deadLetterColumns+` FROM dead_letters WHERE id = $1 FOR UPDATE`, id))
+	d, err := backend.ScanDeadLetter(q.QueryRow(ctx, `SELECT `+backend.DeadLetterColumns+` FROM dead_letters WHERE id = $1 FOR UPDATE`, id))
 	if isNoRows(err) {
 		return nil, fmt.Errorf("dead letter %d: %w", id, backend.ErrNotFound)
 	}

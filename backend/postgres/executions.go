@@ -195,7 +195,7 @@ func scanExecution(row pgx.Row) (*backend.Execution, error) {
 	e.Result = rawJSON(result)
 	e.Status = backend.Status(status)
 	var err error
-	if e.Error, err = decodeErr(errInfo); err != nil {
+	if e.Error, err = backend.DecodeErrorInfo(errInfo); err != nil {
 		return nil, fmt.Errorf("execution %s: %w", e.ID, err)
 	}
 	e.CreatedAt, e.UpdatedAt, e.StartAt = fromMS(created), fromMS(updated), fromMS(sAt)
@@ -267,7 +267,7 @@ func (b *Backend) History(ctx context.Context, executionID string, afterEventID 
 		}
 		ev.Kind = backend.EventKind(kind)
 		ev.Data = rawJSON(data)
-		if ev.Error, err = decodeErr(errb); err != nil {
+		if ev.Error, err = backend.DecodeErrorInfo(errb); err != nil {
 			return nil, fmt.Errorf("%s: event %d: %w", op, ev.ID, err)
 		}
 		ev.At = fromMS(at)
@@ -360,17 +360,6 @@ func errArg(e *backend.ErrorInfo) (*string, error) {
 	}
 	s := string(buf)
 	return &s, nil
-}
-
-func decodeErr(s *string) (*backend.ErrorInfo, error) {
-	if s == nil || *s == "" {
-		return nil, nil
-	}
-	var e backend.ErrorInfo
-	if err := json.Unmarshal([]byte(*s), &e); err != nil {
-		return nil, fmt.Errorf("decoding stored error info: %w", err)
-	}
-	return &e, nil
 }
 
 func rawJSON(s *string) json.RawMessage {

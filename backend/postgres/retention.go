@@ -70,21 +70,9 @@ func (b *Backend) PruneExecutions(ctx context.Context, pb backend.PruneBatch) (b
 		if err != nil {
 			return err
 		}
-		var roots []string
-		for rows.Next() {
-			var (
-				id        string
-				completed int64
-			)
-			if err := rows.Scan(&id, &completed); err != nil {
-				rows.Close()
-				return err
-			}
-			roots = append(roots, id)
-			res.Next = backend.PruneCursor{CompletedAt: fromMS(completed), ID: id}
-		}
+		roots, err := backend.ScanPruneCandidates(rows, &res)
 		rows.Close()
-		if err := rows.Err(); err != nil {
+		if err != nil {
 			return err
 		}
 		res.Candidates = len(roots)
@@ -95,17 +83,9 @@ func (b *Backend) PruneExecutions(ctx context.Context, pb backend.PruneBatch) (b
 		if err != nil {
 			return err
 		}
-		var members []backend.PruneMember
-		for tree.Next() {
-			var m backend.PruneMember
-			if err := tree.Scan(&m.Root, &m.ID, &m.Status, &m.Bundle, &m.OpenDeadLetter); err != nil {
-				tree.Close()
-				return err
-			}
-			members = append(members, m)
-		}
+		members, err := backend.ScanPruneTree(tree)
 		tree.Close()
-		if err := tree.Err(); err != nil {
+		if err != nil {
 			return err
 		}
 		ids := backend.SelectPruned(members, &res)

@@ -7,40 +7,13 @@ import (
 	"strings"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/stent-go/stent/backend"
 )
 
-// scheduleColumns is the column list scanned by scanSchedule.
-const scheduleColumns = `id, spec, timezone, overlap, catchup_ms, jitter_ms, bundle, entry, args, queue, paused,
-	next_at, buffered_at, last_execution_id, created_at, updated_at`
-
 // scheduleTicksKept bounds the tick records kept per schedule.
 const scheduleTicksKept = 1000
-
-func scanSchedule(row pgx.Row) (*backend.Schedule, error) {
-	var (
-		sc                         backend.Schedule
-		catchup, jitter            int64
-		bundle, args               string
-		nextAt, createdAt, updated int64
-		buffered                   *int64
-	)
-	if err := row.Scan(&sc.ID, &sc.Spec, &sc.Timezone, &sc.Overlap, &catchup, &jitter, &bundle, &sc.Entry, &args,
-		&sc.Queue, &sc.Paused, &nextAt, &buffered, &sc.LastExecutionID, &createdAt, &updated); err != nil {
-		return nil, err
-	}
-	if err := json.Unmarshal([]byte(bundle), &sc.Bundle); err != nil {
-		return nil, fmt.Errorf("decoding the bundle of schedule %s: %w", sc.ID, err)
-	}
-	sc.Catchup, sc.Jitter = time.Duration(catchup)*time.Millisecond, time.Duration(jitter)*time.Millisecond
-	sc.Args = json.RawMessage(args)
-	sc.NextAt, sc.CreatedAt, sc.UpdatedAt = fromMS(nextAt), fromMS(createdAt), fromMS(updated)
-	sc.BufferedAt = fromMSPtr(buffered)
-	return &sc, nil
-}
 
 func scheduleArgs(s backend.Schedule) (bundle, args string, err error) {
 	b, err := json.Marshal(s.Bundle)
@@ -96,7 +69,7 @@ func (b *Backend) CreateSchedule(ctx context.Context, s backend.Schedule, source
 
 // GetSchedule returns a schedule, or ErrNotFound.
 func (b *Backend) GetSchedule(ctx context.Context, id string) (*backend.Schedule, error) {
-	sc, err := scanSchedule(b.pool.QueryRow(ctx, `SELECT `+scheduleColumns+` FROM schedules WHERE id = $1`, id))
+	sc, err := backend.ScanSchedule(b.pool.QueryRow(ctx, `SELECT `+backend.ScheduleColumns+` FROM schedules WHERE id = $1`, id))
 	if isNoRows(err) {
 		return nil, fmt.Errorf("schedule %q: %w", id, backend.ErrNotFound)
 	}
@@ -105,20 +78,13 @@ func (b *Backend) GetSchedule(ctx context.Context, id string) (*backend.Schedule
 
 // ListSchedules lists every schedule by ID.
 func (b *Backend) ListSchedules(ctx context.Context) ([]backend.Schedule, error) {
-	rows, err := b.pool.Query(ctx, `SELECT `+scheduleColumns+` FROM schedules ORDER BY id`)
+	rows, err := b.pool.Query(ctx, `SELECT `+backend.ScheduleColumns+` FROM schedules ORDER BY id`)
 	if err != nil {
 		return nil, b.dbError("listing schedules", err)
 	}
 	defer rows.Close()
-	var out []backend.Schedule
-	for rows.Next() {
-		sc, err := scanSchedule(rows)
-		if err != nil {
-			return nil, b.dbError("listing schedules", err)
-		}
-		out = append(out, *sc)
-	}
-	return out, b.dbError("listing schedules", rows.Err())
+	out, err := backend.ScanSchedules(rows)
+	return out, b.dbError("listing schedules", err)
 }
 
 // UpdateSchedule replaces a schedule's definition and drops its lease.
@@ -170,19 +136,8 @@ func (b *Backend) ScheduleTicks(ctx context.Context, id string, limit int) ([]ba
 		return nil, b.dbError("reading the ticks of schedule "+id, err)
 	}
 	defer rows.Close()
-	var out []backend.ScheduleTick
-	for rows.Next() {
-		var (
-			tk         backend.ScheduleTick
-			tickAt, at int64
-		)
-		if err := rows.Scan(&tickAt, &tk.Outcome, &tk.ExecutionID, &at); err != nil {
-			return nil, b.dbError("reading the ticks of schedule "+id, err)
-		}
-		tk.TickAt, tk.At = fromMS(tickAt), fromMS(at)
-		out = append(out, tk)
-	}
-	return out, b.dbError("reading the ticks of schedule "+id, rows.Err())
+	out, err := backend.ScanScheduleTicks(rows)
+	return out, b.dbError("reading the ticks of schedule "+id, err)
 }
 
 // ClaimDueSchedules leases due schedules; SKIP LOCKED keeps concurrent claimers off
@@ -198,20 +153,13 @@ WITH c AS MATERIALIZED (
 	ORDER BY next_at LIMIT $3 FOR UPDATE SKIP LOCKED
 )
 UPDATE schedules s SET lease_until = $1 FROM c WHERE s.id = c.id
-RETURNING `+prefixed("s.", scheduleColumns), until, now, max(limit, 1))
+RETURNING `+prefixed("s.", backend.ScheduleColumns), until, now, max(limit, 1))
 	if err != nil {
 		return nil, b.dbError("claiming due schedules", err)
 	}
 	defer rows.Close()
-	var out []backend.ClaimedSchedule
-	for rows.Next() {
-		sc, err := scanSchedule(rows)
-		if err != nil {
-			return nil, b.dbError("claiming due schedules", err)
-		}
-		out = append(out, backend.ClaimedSchedule{Schedule: *sc, LeaseUntil: fromMS(until)})
-	}
-	return out, b.dbError("claiming due schedules", rows.Err())
+	out, err := backend.ScanClaimedSchedules(rows, fromMS(until))
+	return out, b.dbError("claiming due schedules", err)
 }
 
 // AdvanceSchedule commits the outcome of a schedule's ticks atomically.

@@ -37,31 +37,13 @@ func (t *wtx) insertDeadLetter(executionID string, d backend.DeadLetter, fallbac
 	return nil
 }
 
-func scanDeadLetter(s scanner) (*backend.DeadLetter, error) {
-	var (
-		d             backend.DeadLetter
-		payload, errb []byte
-		created       int64
-	)
-	if err := s.Scan(&d.ID, &d.ExecutionID, &d.Seq, &d.Activity, &payload, &errb, &d.Status, &created); err != nil {
-		return nil, err
-	}
-	d.Payload = rawJSON(payload)
-	var err error
-	if d.Error, err = decodeErr(errb); err != nil {
-		return nil, fmt.Errorf("dead letter %d: %w", d.ID, err)
-	}
-	d.CreatedAt = fromMS(created)
-	return &d, nil
-}
-
 // ListDeadLetters lists dead letters, newest first; status "" means any, limit <= 0
 // means 100.
 func (b *Backend) ListDeadLetters(ctx context.Context, status string, limit int) ([]backend.DeadLetter, error) {
 	if limit <= 0 {
 		limit = 100
 	}
-	q := `SELECT ` + deadLetterColumns + ` FROM dead_letters`
+	q := `SELECT ` + backend.DeadLetterColumns + ` FROM dead_letters`
 	args := []any{}
 	if status != "" {
 		q += ` WHERE status = ?`
@@ -76,14 +58,8 @@ func (b *Backend) ListDeadLetters(ctx context.Context, status string, limit int)
 			return err
 		}
 		defer rows.Close()
-		for rows.Next() {
-			d, err := scanDeadLetter(rows)
-			if err != nil {
-				return err
-			}
-			out = append(out, *d)
-		}
-		return rows.Err()
+		out, err = backend.ScanDeadLetters(rows)
+		return err
 	})
 	if err != nil {
 		return nil, err
@@ -96,7 +72,7 @@ func (b *Backend) GetDeadLetter(ctx context.Context, id int64) (*backend.DeadLet
 	var d *backend.DeadLetter
 	err := b.read(ctx, fmt.Sprintf("reading dead letter %d", id), func(_ queryer, st *stmts) error {
 		var err error
-		d, err = scanDeadLetter(st.getDeadLetter.QueryRowContext(ctx, id))
+		d, err = backend.ScanDeadLetter(st.getDeadLetter.QueryRowContext(ctx, id))
 		if errors.Is(err, sql.ErrNoRows) {
 			return fmt.Errorf("dead letter %d: %w", id, backend.ErrNotFound)
 		}
@@ -110,7 +86,7 @@ func (b *Backend) GetDeadLetter(ctx context.Context, id int64) (*backend.DeadLet
 
 // openDeadLetter reads a dead letter inside a write transaction and checks it is open.
 func (t *wtx) openDeadLetter(id int64) (*backend.DeadLetter, error) {
-	d, err := scanDeadLetter(t.queryRowSQL(`SELECT `+deadLetterColumns+` FROM dead_letters WHERE id = ?`, id))
+	d, err := backend.ScanDeadLetter(t.queryRowSQL(`SELECT `+backend.DeadLetterColumns+` FROM dead_letters WHERE id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("dead letter %d: %w", id, backend.ErrNotFound)
 	}

@@ -1,0 +1,160 @@
+package backend
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// This file turns stored rows into backend values the same way in every store: each
+// store writes its own SQL, selects the columns named here in this order, and hands
+// the row to the scan function.
+
+// Scanner is one row of a query's result: database/sql's *Row and *Rows and pgx's Row
+// and Rows all have it.
+type Scanner interface {
+	Scan(dest ...any) error
+}
+
+// Rows is a query's result set as the shared loops read it: database/sql's *Rows and
+// pgx's Rows both have it. The caller closes it; both drivers close a result set once
+// Next has returned false.
+type Rows interface {
+	Scanner
+	Next() bool
+	Err() error
+}
+
+// CollectRows reads every row of rows with scan, in order, and returns them with the
+// first error of scan or of rows.
+func CollectRows[T any](rows Rows, scan func(Scanner) (T, error)) ([]T, error) {
+	var out []T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// DeadLetterColumns is the column list of dead_letters that ScanDeadLetter reads.
+const DeadLetterColumns = `id, execution_id, seq, activity, payload, error, status, created_at`
+
+// ScanDeadLetter reads a dead letter selected as DeadLetterColumns (times in unix
+// milliseconds, payload and error as JSON text).
+func ScanDeadLetter(s Scanner) (*DeadLetter, error) {
+	var (
+		d             DeadLetter
+		payload, errb *string
+		created       int64
+	)
+	if err := s.Scan(&d.ID, &d.ExecutionID, &d.Seq, &d.Activity, &payload, &errb, &d.Status, &created); err != nil {
+		return nil, err
+	}
+	if payload != nil {
+		d.Payload = json.RawMessage(*payload)
+	}
+	var err error
+	if d.Error, err = DecodeErrorInfo(errb); err != nil {
+		return nil, fmt.Errorf("dead letter %d: %w", d.ID, err)
+	}
+	d.CreatedAt = time.UnixMilli(created)
+	return &d, nil
+}
+
+// DecodeErrorInfo decodes an error stored as JSON text; nil or empty is no error.
+func DecodeErrorInfo(s *string) (*ErrorInfo, error) {
+	if s == nil || *s == "" {
+		return nil, nil
+	}
+	var e ErrorInfo
+	if err := json.Unmarshal([]byte(*s), &e); err != nil {
+		return nil, fmt.Errorf("decoding stored error info: %w", err)
+	}
+	return &e, nil
+}
+
+// ScheduleColumns is the column list of schedules that ScanSchedule reads.
+const ScheduleColumns = `id, spec, timezone, overlap, catchup_ms, jitter_ms, bundle, entry, args, queue, paused,
+	next_at, buffered_at, last_execution_id, created_at, updated_at`
+
+// ScanSchedule reads a schedule selected as ScheduleColumns (times and durations in
+// unix milliseconds, bundle and args as JSON text).
+func ScanSchedule(s Scanner) (*Schedule, error) {
+	var (
+		sc                         Schedule
+		catchup, jitter            int64
+		bundle, args               string
+		nextAt, createdAt, updated int64
+		buffered                   *int64
+	)
+	if err := s.Scan(&sc.ID, &sc.Spec, &sc.Timezone, &sc.Overlap, &catchup, &jitter, &bundle, &sc.Entry, &args,
+		&sc.Queue, &sc.Paused, &nextAt, &buffered, &sc.LastExecutionID, &createdAt, &updated); err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal([]byte(bundle), &sc.Bundle); err != nil {
+		return nil, fmt.Errorf("decoding the bundle of schedule %s: %w", sc.ID, err)
+	}
+	sc.Catchup, sc.Jitter = time.Duration(catchup)*time.Millisecond, time.Duration(jitter)*time.Millisecond
+	sc.Args = json.RawMessage(args)
+	sc.NextAt, sc.CreatedAt, sc.UpdatedAt = time.UnixMilli(nextAt), time.UnixMilli(createdAt), time.UnixMilli(updated)
+	if buffered != nil {
+		at := time.UnixMilli(*buffered)
+		sc.BufferedAt = &at
+	}
+	return &sc, nil
+}
+
+// ScanDeadLetters reads every dead letter of rows (see ScanDeadLetter).
+func ScanDeadLetters(rows Rows) ([]DeadLetter, error) {
+	return CollectRows(rows, deref(ScanDeadLetter))
+}
+
+// ScanSchedules reads every schedule of rows (see ScanSchedule).
+func ScanSchedules(rows Rows) ([]Schedule, error) {
+	return CollectRows(rows, deref(ScanSchedule))
+}
+
+// deref turns a scan that returns a pointer into one CollectRows takes.
+func deref[T any](scan func(Scanner) (*T, error)) func(Scanner) (T, error) {
+	return func(s Scanner) (T, error) {
+		p, err := scan(s)
+		if err != nil {
+			var zero T
+			return zero, err
+		}
+		return *p, nil
+	}
+}
+
+// ScanClaimedSchedules reads every schedule of rows, each leased until leaseUntil.
+func ScanClaimedSchedules(rows Rows, leaseUntil time.Time) ([]ClaimedSchedule, error) {
+	scs, err := ScanSchedules(rows)
+	if err != nil {
+		return nil, err
+	}
+	var out []ClaimedSchedule
+	for _, sc := range scs {
+		out = append(out, ClaimedSchedule{Schedule: sc, LeaseUntil: leaseUntil})
+	}
+	return out, nil
+}
+
+// ScanScheduleTicks reads every tick of rows selected as (tick_at, outcome,
+// execution_id, at), times in unix milliseconds.
+func ScanScheduleTicks(rows Rows) ([]ScheduleTick, error) {
+	return CollectRows(rows, func(s Scanner) (ScheduleTick, error) {
+		var (
+			tk         ScheduleTick
+			tickAt, at int64
+		)
+		err := s.Scan(&tickAt, &tk.Outcome, &tk.ExecutionID, &at)
+		tk.TickAt, tk.At = time.UnixMilli(tickAt), time.UnixMilli(at)
+		return tk, err
+	})
+}
