@@ -56,9 +56,7 @@ func ScanDeadLetter(s Scanner) (*DeadLetter, error) {
 	if err := s.Scan(&d.ID, &d.ExecutionID, &d.Seq, &d.Activity, &payload, &errb, &d.Status, &created); err != nil {
 		return nil, err
 	}
-	if payload != nil {
-		d.Payload = json.RawMessage(*payload)
-	}
+	d.Payload = rawJSON(payload)
 	var err error
 	if d.Error, err = DecodeErrorInfo(errb); err != nil {
 		return nil, fmt.Errorf("dead letter %d: %w", d.ID, err)
@@ -103,10 +101,7 @@ func ScanSchedule(s Scanner) (*Schedule, error) {
 	sc.Catchup, sc.Jitter = time.Duration(catchup)*time.Millisecond, time.Duration(jitter)*time.Millisecond
 	sc.Args = json.RawMessage(args)
 	sc.NextAt, sc.CreatedAt, sc.UpdatedAt = time.UnixMilli(nextAt), time.UnixMilli(createdAt), time.UnixMilli(updated)
-	if buffered != nil {
-		at := time.UnixMilli(*buffered)
-		sc.BufferedAt = &at
-	}
+	sc.BufferedAt = timePtr(buffered)
 	return &sc, nil
 }
 
@@ -157,4 +152,111 @@ func ScanScheduleTicks(rows Rows) ([]ScheduleTick, error) {
 		tk.TickAt, tk.At = time.UnixMilli(tickAt), time.UnixMilli(at)
 		return tk, err
 	})
+}
+
+// ExecutionColumns is the column list of executions that ScanExecution reads.
+const ExecutionColumns = `id, parent_id, parent_seq, bundle, entry, args, queue, status, result, error,
+	version, run, created_at, updated_at, start_at, deadline, completed_at,
+	CASE WHEN crash_version = version THEN crashes ELSE 0 END`
+
+// ScanExecution reads an execution selected as ExecutionColumns (times in unix
+// milliseconds, bundle, args, result and error as JSON text).
+func ScanExecution(s Scanner) (*Execution, error) {
+	var (
+		e                             Execution
+		bundle, args, result, errInfo *string
+		status                        string
+		created, updated, sAt         int64
+		deadline, completedAt         *int64
+	)
+	if err := s.Scan(&e.ID, &e.ParentID, &e.ParentSeq, &bundle, &e.Entry, &args, &e.Queue, &status,
+		&result, &errInfo, &e.Version, &e.Run, &created, &updated, &sAt, &deadline, &completedAt, &e.Crashes); err != nil {
+		return nil, err
+	}
+	if bundle != nil && *bundle != "" {
+		if err := json.Unmarshal([]byte(*bundle), &e.Bundle); err != nil {
+			return nil, fmt.Errorf("decoding bundle of %s: %w", e.ID, err)
+		}
+	}
+	e.Args, e.Result = rawJSON(args), rawJSON(result)
+	e.Status = Status(status)
+	var err error
+	if e.Error, err = DecodeErrorInfo(errInfo); err != nil {
+		return nil, fmt.Errorf("execution %s: %w", e.ID, err)
+	}
+	e.CreatedAt, e.UpdatedAt, e.StartAt = time.UnixMilli(created), time.UnixMilli(updated), time.UnixMilli(sAt)
+	e.Deadline, e.CompletedAt = timePtr(deadline), timePtr(completedAt)
+	return &e, nil
+}
+
+// ScanExecutions reads every execution of rows (see ScanExecution).
+func ScanExecutions(rows Rows) ([]Execution, error) {
+	return CollectRows(rows, deref(ScanExecution))
+}
+
+// ScanEvents reads every event of rows selected as (id, seq, kind, name, data, error,
+// at, cache_hit).
+func ScanEvents(rows Rows) ([]Event, error) {
+	return CollectRows(rows, func(s Scanner) (Event, error) {
+		var (
+			ev         Event
+			kind       string
+			data, errb *string
+			at         int64
+		)
+		if err := s.Scan(&ev.ID, &ev.Seq, &kind, &ev.Name, &data, &errb, &at, &ev.CacheHit); err != nil {
+			return ev, err
+		}
+		ev.Kind, ev.Data, ev.At = EventKind(kind), rawJSON(data), time.UnixMilli(at)
+		var err error
+		if ev.Error, err = DecodeErrorInfo(errb); err != nil {
+			return ev, fmt.Errorf("event %d: %w", ev.ID, err)
+		}
+		return ev, nil
+	})
+}
+
+// ScanLogLines reads every log line of rows selected as (execution_id, run, at,
+// message).
+func ScanLogLines(rows Rows) ([]LogLine, error) {
+	return CollectRows(rows, func(s Scanner) (LogLine, error) {
+		var (
+			l  LogLine
+			at int64
+		)
+		err := s.Scan(&l.ExecutionID, &l.Run, &at, &l.Message)
+		l.At = time.UnixMilli(at)
+		return l, err
+	})
+}
+
+// ScanSignals reads every signal of rows selected as (id, name, payload, at).
+func ScanSignals(rows Rows) ([]Signal, error) {
+	return CollectRows(rows, func(s Scanner) (Signal, error) {
+		var (
+			sig     Signal
+			payload *string
+			at      int64
+		)
+		err := s.Scan(&sig.ID, &sig.Name, &payload, &at)
+		sig.Payload, sig.At = rawJSON(payload), time.UnixMilli(at)
+		return sig, err
+	})
+}
+
+// rawJSON is JSON text as read from a nullable column: nil for NULL.
+func rawJSON(s *string) json.RawMessage {
+	if s == nil {
+		return nil
+	}
+	return json.RawMessage(*s)
+}
+
+// timePtr is a time read from a nullable unix-milliseconds column: nil for NULL.
+func timePtr(ms *int64) *time.Time {
+	if ms == nil {
+		return nil
+	}
+	t := time.UnixMilli(*ms)
+	return &t
 }

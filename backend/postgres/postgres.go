@@ -479,14 +479,6 @@ func toMS(t time.Time) int64 { return t.UnixMilli() }
 
 func fromMS(ms int64) time.Time { return time.UnixMilli(ms) }
 
-func fromMSPtr(ms *int64) *time.Time {
-	if ms == nil {
-		return nil
-	}
-	t := fromMS(*ms)
-	return &t
-}
-
 // msOr returns t in unix ms, or now when t is zero.
 func msOr(t time.Time, now int64) int64 {
 	if t.IsZero() {

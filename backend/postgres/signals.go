@@ -69,21 +69,8 @@ func (b *Backend) PendingSignals(ctx context.Context, executionID string) ([]bac
 		return nil, b.dbError(op, err)
 	}
 	defer rows.Close()
-	var out []backend.Signal
-	for rows.Next() {
-		var (
-			sig     backend.Signal
-			payload *string
-			at      int64
-		)
-		if err := rows.Scan(&sig.ID, &sig.Name, &payload, &at); err != nil {
-			return nil, b.dbError(op, err)
-		}
-		sig.Payload = rawJSON(payload)
-		sig.At = fromMS(at)
-		out = append(out, sig)
-	}
-	if err := rows.Err(); err != nil {
+	out, err := backend.ScanSignals(rows)
+	if err != nil {
 		return nil, b.dbError(op, err)
 	}
 	return out, nil

@@ -19,7 +19,7 @@ type claimedTask struct {
 }
 
 // scanClaimed scans claimedColumns.
-func scanClaimed(s scanner) (claimedTask, error) {
+func scanClaimed(s backend.Scanner) (claimedTask, error) {
 	var (
 		c       claimedTask
 		kind    string

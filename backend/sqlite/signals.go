@@ -66,20 +66,8 @@ func (b *Backend) PendingSignals(ctx context.Context, executionID string) ([]bac
 			return err
 		}
 		defer rows.Close()
-		for rows.Next() {
-			var (
-				s       backend.Signal
-				payload []byte
-				at      int64
-			)
-			if err := rows.Scan(&s.ID, &s.Name, &payload, &at); err != nil {
-				return err
-			}
-			s.Payload = rawJSON(payload)
-			s.At = fromMS(at)
-			out = append(out, s)
-		}
-		return rows.Err()
+		out, err = backend.ScanSignals(rows)
+		return err
 	})
 	if err != nil {
 		return nil, err
