@@ -29,16 +29,7 @@ func (b *Backend) ListDeadLetters(ctx context.Context, status string, limit int)
 		args = append(args, status)
 	}
 	q += ` ORDER BY id DESC LIMIT $1`
-	rows, err := b.pool.Query(ctx, q, args...)
-	if err != nil {
-		return nil, b.dbError("listing dead letters", err)
-	}
-	defer rows.Close()
-	out, err := backend.ScanDeadLetters(rows)
-	if err != nil {
-		return nil, b.dbError("listing dead letters", err)
-	}
-	return out, nil
+	return queryAll(ctx, b, "listing dead letters", backend.ScanDeadLetters, q, args...)
 }
 
 // GetDeadLetter returns a dead letter, or an error wrapping backend.ErrNotFound.

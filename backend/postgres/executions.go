@@ -189,14 +189,9 @@ func (b *Backend) ListExecutions(ctx context.Context, f backend.ListFilter) ([]b
 	}
 	q := "SELECT " + backend.ExecutionColumns + " FROM executions" + lq.whereClause() +
 		" ORDER BY created_at DESC, id DESC LIMIT " + lq.arg(limit)
-	rows, err := b.pool.Query(ctx, q, lq.args...)
+	out, err := queryAll(ctx, b, "listing executions", backend.ScanExecutions, q, lq.args...)
 	if err != nil {
-		return nil, b.dbError("listing executions", err)
-	}
-	defer rows.Close()
-	out, err := backend.ScanExecutions(rows)
-	if err != nil {
-		return nil, b.dbError("listing executions", err)
+		return nil, err
 	}
 	return orEmpty(out), nil
 }
@@ -205,15 +200,11 @@ func (b *Backend) ListExecutions(ctx context.Context, f backend.ListFilter) ([]b
 // error wrapping backend.ErrNotFound when there is no such execution.
 func (b *Backend) History(ctx context.Context, executionID string, afterEventID int64) ([]backend.Event, error) {
 	op := "reading history of " + executionID
-	rows, err := b.pool.Query(ctx, `SELECT id, seq, kind, name, data, error, at, cache_hit FROM events
+	out, err := queryAll(ctx, b, op, backend.ScanEvents,
+		`SELECT id, seq, kind, name, data, error, at, cache_hit FROM events
 		WHERE execution_id = $1 AND id > $2 ORDER BY id`, executionID, afterEventID)
 	if err != nil {
-		return nil, b.dbError(op, err)
-	}
-	defer rows.Close()
-	out, err := backend.ScanEvents(rows)
-	if err != nil {
-		return nil, b.dbError(op, err)
+		return nil, err
 	}
 	if len(out) == 0 {
 		if err := b.mustExist(ctx, executionID); err != nil {
@@ -237,15 +228,10 @@ func (b *Backend) mustExist(ctx context.Context, executionID string) error {
 // execution, as the conformance suite expects).
 func (b *Backend) Logs(ctx context.Context, executionID string) ([]backend.LogLine, error) {
 	op := "reading logs of " + executionID
-	rows, err := b.pool.Query(ctx, `SELECT execution_id, run, at, message FROM logs
+	out, err := queryAll(ctx, b, op, backend.ScanLogLines, `SELECT execution_id, run, at, message FROM logs
 		WHERE execution_id = $1 ORDER BY id`, executionID)
 	if err != nil {
-		return nil, b.dbError(op, err)
-	}
-	defer rows.Close()
-	out, err := backend.ScanLogLines(rows)
-	if err != nil {
-		return nil, b.dbError(op, err)
+		return nil, err
 	}
 	return orEmpty(out), nil
 }
@@ -295,6 +281,22 @@ func rawJSON(s *string) json.RawMessage {
 		return nil
 	}
 	return json.RawMessage(*s)
+}
+
+// queryAll runs a query on the pool and scans all its rows with scan (one of
+// backend's Scan functions); op names the operation in errors.
+func queryAll[T any](ctx context.Context, b *Backend, op string, scan func(backend.Rows) ([]T, error), sql string,
+	args ...any) ([]T, error) {
+	rows, err := b.pool.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, b.dbError(op, err)
+	}
+	defer rows.Close()
+	out, err := scan(rows)
+	if err != nil {
+		return nil, b.dbError(op, err)
+	}
+	return out, nil
 }
 
 // orEmpty returns s, or an empty slice where s is nil: the lists of this backend

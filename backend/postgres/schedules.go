@@ -78,13 +78,8 @@ func (b *Backend) GetSchedule(ctx context.Context, id string) (*backend.Schedule
 
 // ListSchedules lists every schedule by ID.
 func (b *Backend) ListSchedules(ctx context.Context) ([]backend.Schedule, error) {
-	rows, err := b.pool.Query(ctx, `SELECT `+backend.ScheduleColumns+` FROM schedules ORDER BY id`)
-	if err != nil {
-		return nil, b.dbError("listing schedules", err)
-	}
-	defer rows.Close()
-	out, err := backend.ScanSchedules(rows)
-	return out, b.dbError("listing schedules", err)
+	return queryAll(ctx, b, "listing schedules", backend.ScanSchedules,
+		`SELECT `+backend.ScheduleColumns+` FROM schedules ORDER BY id`)
 }
 
 // UpdateSchedule replaces a schedule's definition and drops its lease.
@@ -130,14 +125,9 @@ func (b *Backend) ScheduleTicks(ctx context.Context, id string, limit int) ([]ba
 	if limit <= 0 {
 		limit = 100
 	}
-	rows, err := b.pool.Query(ctx, `SELECT tick_at, outcome, execution_id, at FROM schedule_ticks
+	return queryAll(ctx, b, "reading the ticks of schedule "+id, backend.ScanScheduleTicks,
+		`SELECT tick_at, outcome, execution_id, at FROM schedule_ticks
 		WHERE schedule_id = $1 ORDER BY id DESC LIMIT $2`, id, limit)
-	if err != nil {
-		return nil, b.dbError("reading the ticks of schedule "+id, err)
-	}
-	defer rows.Close()
-	out, err := backend.ScanScheduleTicks(rows)
-	return out, b.dbError("reading the ticks of schedule "+id, err)
 }
 
 // ClaimDueSchedules leases due schedules; SKIP LOCKED keeps concurrent claimers off

@@ -63,17 +63,8 @@ func (b *Backend) SignalExecution(ctx context.Context, executionID, name string,
 // for an unknown execution).
 func (b *Backend) PendingSignals(ctx context.Context, executionID string) ([]backend.Signal, error) {
 	op := "reading signals of " + executionID
-	rows, err := b.pool.Query(ctx, `SELECT id, name, payload, at FROM signals
+	return queryAll(ctx, b, op, backend.ScanSignals, `SELECT id, name, payload, at FROM signals
 		WHERE execution_id = $1 AND consumed_at IS NULL ORDER BY id`, executionID)
-	if err != nil {
-		return nil, b.dbError(op, err)
-	}
-	defer rows.Close()
-	out, err := backend.ScanSignals(rows)
-	if err != nil {
-		return nil, b.dbError(op, err)
-	}
-	return out, nil
 }
 
 // NextTaskAt returns the earliest RunAt of the pending tasks on the queues (all

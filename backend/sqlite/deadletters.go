@@ -51,20 +51,9 @@ func (b *Backend) ListDeadLetters(ctx context.Context, status string, limit int)
 	}
 	q += ` ORDER BY id DESC LIMIT ?`
 	args = append(args, limit)
-	var out []backend.DeadLetter
-	err := b.read(ctx, "listing dead letters", func(db queryer, _ *stmts) error {
-		rows, err := db.QueryContext(ctx, q, args...)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		out, err = backend.ScanDeadLetters(rows)
-		return err
-	})
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
+	return readRows(b, ctx, "listing dead letters", func(db queryer, _ *stmts) (*sql.Rows, error) {
+		return db.QueryContext(ctx, q, args...)
+	}, backend.ScanDeadLetters)
 }
 
 // GetDeadLetter returns a dead letter, or an error wrapping backend.ErrNotFound.

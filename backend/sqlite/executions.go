@@ -361,56 +361,23 @@ func (b *Backend) ListExecutions(ctx context.Context, f backend.ListFilter) ([]b
 	}
 	q += " ORDER BY created_at DESC, id DESC LIMIT ?"
 	args = append(args, limit)
-	var out []backend.Execution
-	err = b.read(ctx, "listing executions", func(db queryer, _ *stmts) error {
-		rows, err := db.QueryContext(ctx, q, args...)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		out, err = backend.ScanExecutions(rows)
-		return err
-	})
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
+	return readRows(b, ctx, "listing executions", func(db queryer, _ *stmts) (*sql.Rows, error) {
+		return db.QueryContext(ctx, q, args...)
+	}, backend.ScanExecutions)
 }
 
 // History returns the events of an execution with ID > afterEventID, in order.
 func (b *Backend) History(ctx context.Context, executionID string, afterEventID int64) ([]backend.Event, error) {
-	var out []backend.Event
-	err := b.read(ctx, "reading history of "+executionID, func(_ queryer, st *stmts) error {
-		rows, err := st.history.QueryContext(ctx, executionID, afterEventID)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		out, err = backend.ScanEvents(rows)
-		return err
-	})
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
+	return readRows(b, ctx, "reading history of "+executionID, func(_ queryer, st *stmts) (*sql.Rows, error) {
+		return st.history.QueryContext(ctx, executionID, afterEventID)
+	}, backend.ScanEvents)
 }
 
 // Logs returns the lines an execution printed, in order.
 func (b *Backend) Logs(ctx context.Context, executionID string) ([]backend.LogLine, error) {
-	var out []backend.LogLine
-	err := b.read(ctx, "reading logs of "+executionID, func(_ queryer, st *stmts) error {
-		rows, err := st.logs.QueryContext(ctx, executionID)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		out, err = backend.ScanLogLines(rows)
-		return err
-	})
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
+	return readRows(b, ctx, "reading logs of "+executionID, func(_ queryer, st *stmts) (*sql.Rows, error) {
+		return st.logs.QueryContext(ctx, executionID)
+	}, backend.ScanLogLines)
 }
 
 // GetScript returns a stored script file by content hash, or an error wrapping
@@ -431,4 +398,24 @@ func (b *Backend) GetScript(ctx context.Context, hash string) ([]byte, error) {
 		src = []byte{}
 	}
 	return src, nil
+}
+
+// readRows runs the read query that query makes and scans all its rows with scan (one
+// of backend's Scan functions).
+func readRows[T any](b *Backend, ctx context.Context, what string, query func(q queryer, st *stmts) (*sql.Rows, error),
+	scan func(backend.Rows) ([]T, error)) ([]T, error) {
+	var out []T
+	err := b.read(ctx, what, func(q queryer, st *stmts) error {
+		rows, err := query(q, st)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		out, err = scan(rows)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
 }

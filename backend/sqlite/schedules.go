@@ -88,18 +88,9 @@ func (b *Backend) GetSchedule(ctx context.Context, id string) (*backend.Schedule
 
 // ListSchedules lists every schedule by ID.
 func (b *Backend) ListSchedules(ctx context.Context) ([]backend.Schedule, error) {
-	var out []backend.Schedule
-	err := b.read(ctx, "listing schedules", func(q queryer, _ *stmts) error {
-		out = out[:0]
-		rows, err := q.QueryContext(ctx, `SELECT `+backend.ScheduleColumns+` FROM schedules ORDER BY id`)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		out, err = backend.ScanSchedules(rows)
-		return err
-	})
-	return out, err
+	return readRows(b, ctx, "listing schedules", func(q queryer, _ *stmts) (*sql.Rows, error) {
+		return q.QueryContext(ctx, `SELECT `+backend.ScheduleColumns+` FROM schedules ORDER BY id`)
+	}, backend.ScanSchedules)
 }
 
 // UpdateSchedule replaces a schedule's definition and drops its lease.
@@ -144,19 +135,10 @@ func (b *Backend) ScheduleTicks(ctx context.Context, id string, limit int) ([]ba
 	if limit <= 0 {
 		limit = 100
 	}
-	var out []backend.ScheduleTick
-	err := b.read(ctx, "reading the ticks of schedule "+id, func(q queryer, _ *stmts) error {
-		out = out[:0]
-		rows, err := q.QueryContext(ctx, `SELECT tick_at, outcome, execution_id, at FROM schedule_ticks
+	return readRows(b, ctx, "reading the ticks of schedule "+id, func(q queryer, _ *stmts) (*sql.Rows, error) {
+		return q.QueryContext(ctx, `SELECT tick_at, outcome, execution_id, at FROM schedule_ticks
 			WHERE schedule_id = ? ORDER BY id DESC LIMIT ?`, id, limit)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		out, err = backend.ScanScheduleTicks(rows)
-		return err
-	})
-	return out, err
+	}, backend.ScanScheduleTicks)
 }
 
 // ClaimDueSchedules leases due schedules; writes are serialised (BEGIN IMMEDIATE), so
