@@ -9,13 +9,6 @@ import (
 	"github.com/stent-go/stent/backend"
 )
 
-// Dead letter states.
-const (
-	deadLetterOpen      = "open"
-	deadLetterReplayed  = "replayed"
-	deadLetterDiscarded = "discarded"
-)
-
 // ListDeadLetters lists dead letters, newest first; status "" means any, limit <= 0
 // means 100.
 func (b *Backend) ListDeadLetters(ctx context.Context, status string, limit int) ([]backend.DeadLetter, error) {
@@ -47,16 +40,7 @@ func (b *Backend) GetDeadLetter(ctx context.Context, id int64) (*backend.DeadLet
 // lockOpenDeadLetter locks a dead letter in a transaction and checks it is open.
 func lockOpenDeadLetter(ctx context.Context, q querier, id int64) (*backend.DeadLetter, error) {
 	d, err := backend.ScanDeadLetter(q.QueryRow(ctx, `SELECT `+backend.DeadLetterColumns+` FROM dead_letters WHERE id = $1 FOR UPDATE`, id))
-	if isNoRows(err) {
-		return nil, fmt.Errorf("dead letter %d: %w", id, backend.ErrNotFound)
-	}
-	if err != nil {
-		return nil, err
-	}
-	if d.Status != deadLetterOpen {
-		return nil, fmt.Errorf("dead letter %d is %s, not %s", id, d.Status, deadLetterOpen)
-	}
-	return d, nil
+	return backend.OpenDeadLetter(id, d, err, isNoRows(err))
 }
 
 // ReplayDeadLetter re-runs the failed step of a failed execution: it is running
@@ -96,7 +80,7 @@ func (b *Backend) ReplayDeadLetter(ctx context.Context, id int64) error {
 				activity)
 			VALUES ('activity', $1, $2, $3, $4, 1, $5, 'pending', $6, $7)`, d.ExecutionID, d.Seq, queue, now,
 			jsonArg(d.Payload), int32(backend.PayloadPriority(d.Payload)), activity)
-		bt.Queue(`UPDATE dead_letters SET status = $2, updated_at = $3 WHERE id = $1`, id, deadLetterReplayed, now)
+		bt.Queue(`UPDATE dead_letters SET status = $2, updated_at = $3 WHERE id = $1`, id, backend.DeadLetterReplayed, now)
 		if err := s.q.(pgx.Tx).SendBatch(ctx, &bt).Close(); err != nil {
 			return err
 		}
@@ -112,7 +96,7 @@ func (b *Backend) DiscardDeadLetter(ctx context.Context, id int64) error {
 			return err
 		}
 		_, err := s.q.Exec(ctx, `UPDATE dead_letters SET status = $2, updated_at = $3 WHERE id = $1`,
-			id, deadLetterDiscarded, toMS(b.now()))
+			id, backend.DeadLetterDiscarded, toMS(b.now()))
 		return err
 	})
 }

@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -14,18 +13,6 @@ import (
 
 // scheduleTicksKept bounds the tick records kept per schedule.
 const scheduleTicksKept = 1000
-
-func scheduleArgs(s backend.Schedule) (bundle, args string, err error) {
-	b, err := json.Marshal(s.Bundle)
-	if err != nil {
-		return "", "", err
-	}
-	args = string(s.Args)
-	if args == "" {
-		args = "[]"
-	}
-	return string(b), args, nil
-}
 
 // putSources stores script files by hash (content-addressed: existing ones are kept).
 func putSources(ctx context.Context, q querier, sources map[string][]byte) error {
@@ -43,7 +30,7 @@ func putSources(ctx context.Context, q querier, sources map[string][]byte) error
 
 // CreateSchedule stores a schedule and its sources; false when the ID exists.
 func (b *Backend) CreateSchedule(ctx context.Context, s backend.Schedule, sources map[string][]byte) (bool, error) {
-	bundle, args, err := scheduleArgs(s)
+	bundle, args, err := backend.EncodeSchedule(s)
 	if err != nil {
 		return false, err
 	}
@@ -84,7 +71,7 @@ func (b *Backend) ListSchedules(ctx context.Context) ([]backend.Schedule, error)
 
 // UpdateSchedule replaces a schedule's definition and drops its lease.
 func (b *Backend) UpdateSchedule(ctx context.Context, s backend.Schedule, sources map[string][]byte) error {
-	bundle, args, err := scheduleArgs(s)
+	bundle, args, err := backend.EncodeSchedule(s)
 	if err != nil {
 		return err
 	}

@@ -10,13 +10,6 @@ import (
 	"github.com/stent-go/stent/backend"
 )
 
-// Dead letter states.
-const (
-	deadLetterOpen      = "open"
-	deadLetterReplayed  = "replayed"
-	deadLetterDiscarded = "discarded"
-)
-
 // insertDeadLetter records the activity whose failure failed executionID. fallback is
 // the execution's error, used when d.Error is nil.
 func (t *wtx) insertDeadLetter(executionID string, d backend.DeadLetter, fallback *backend.ErrorInfo) error {
@@ -76,16 +69,7 @@ func (b *Backend) GetDeadLetter(ctx context.Context, id int64) (*backend.DeadLet
 // openDeadLetter reads a dead letter inside a write transaction and checks it is open.
 func (t *wtx) openDeadLetter(id int64) (*backend.DeadLetter, error) {
 	d, err := backend.ScanDeadLetter(t.queryRowSQL(`SELECT `+backend.DeadLetterColumns+` FROM dead_letters WHERE id = ?`, id))
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, fmt.Errorf("dead letter %d: %w", id, backend.ErrNotFound)
-	}
-	if err != nil {
-		return nil, err
-	}
-	if d.Status != deadLetterOpen {
-		return nil, fmt.Errorf("dead letter %d is %s, not %s", id, d.Status, deadLetterOpen)
-	}
-	return d, nil
+	return backend.OpenDeadLetter(id, d, err, errors.Is(err, sql.ErrNoRows))
 }
 
 // ReplayDeadLetter re-runs the failed step of a failed execution: it is running
@@ -126,7 +110,7 @@ func (b *Backend) ReplayDeadLetter(ctx context.Context, id int64) error {
 			jsonArg(d.Payload), backend.PayloadPriority(d.Payload), activity); err != nil {
 			return fmt.Errorf("creating the activity task of %s seq %d: %w", d.ExecutionID, d.Seq, err)
 		}
-		_, err = t.execSQL(`UPDATE dead_letters SET status = ?, updated_at = ? WHERE id = ?`, deadLetterReplayed, t.now, id)
+		_, err = t.execSQL(`UPDATE dead_letters SET status = ?, updated_at = ? WHERE id = ?`, backend.DeadLetterReplayed, t.now, id)
 		return err
 	})
 }
@@ -137,7 +121,7 @@ func (b *Backend) DiscardDeadLetter(ctx context.Context, id int64) error {
 		if _, err := t.openDeadLetter(id); err != nil {
 			return err
 		}
-		_, err := t.execSQL(`UPDATE dead_letters SET status = ?, updated_at = ? WHERE id = ?`, deadLetterDiscarded, t.now, id)
+		_, err := t.execSQL(`UPDATE dead_letters SET status = ?, updated_at = ? WHERE id = ?`, backend.DeadLetterDiscarded, t.now, id)
 		return err
 	})
 }

@@ -3,7 +3,6 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -27,21 +26,9 @@ func (t *wtx) putSources(sources map[string][]byte) error {
 	return nil
 }
 
-func scheduleArgs(s backend.Schedule) (bundle, args string, err error) {
-	b, err := json.Marshal(s.Bundle)
-	if err != nil {
-		return "", "", err
-	}
-	args = string(s.Args)
-	if args == "" {
-		args = "[]"
-	}
-	return string(b), args, nil
-}
-
 // CreateSchedule stores a schedule and its sources; false when the ID exists.
 func (b *Backend) CreateSchedule(ctx context.Context, s backend.Schedule, sources map[string][]byte) (bool, error) {
-	bundle, args, err := scheduleArgs(s)
+	bundle, args, err := backend.EncodeSchedule(s)
 	if err != nil {
 		return false, err
 	}
@@ -95,7 +82,7 @@ func (b *Backend) ListSchedules(ctx context.Context) ([]backend.Schedule, error)
 
 // UpdateSchedule replaces a schedule's definition and drops its lease.
 func (b *Backend) UpdateSchedule(ctx context.Context, s backend.Schedule, sources map[string][]byte) error {
-	bundle, args, err := scheduleArgs(s)
+	bundle, args, err := backend.EncodeSchedule(s)
 	if err != nil {
 		return err
 	}
