@@ -260,3 +260,31 @@ func timePtr(ms *int64) *time.Time {
 	t := time.UnixMilli(*ms)
 	return &t
 }
+
+// ScanPendingTasks reads every pending task of rows selected as (id, kind, seq, queue,
+// activity, run_at, attempt).
+func ScanPendingTasks(rows Rows) ([]PendingTask, error) {
+	return CollectRows(rows, func(s Scanner) (PendingTask, error) {
+		var (
+			p     PendingTask
+			kind  string
+			runAt int64
+		)
+		err := s.Scan(&p.ID, &kind, &p.Seq, &p.Queue, &p.Activity, &runAt, &p.Attempt)
+		p.Kind, p.RunAt = TaskKind(kind), time.UnixMilli(runAt)
+		return p, err
+	})
+}
+
+// ScanTaskCounts reads every count of rows selected as (kind, queue, count).
+func ScanTaskCounts(rows Rows) ([]TaskCount, error) {
+	return CollectRows(rows, func(s Scanner) (TaskCount, error) {
+		var kind string
+		c := TaskCount{}
+		if err := s.Scan(&kind, &c.Queue, &c.Count); err != nil {
+			return c, err
+		}
+		c.Kind = TaskKind(kind)
+		return c, nil
+	})
+}
