@@ -131,3 +131,16 @@ func ScanPruneTree(rows Rows) ([]PruneMember, error) {
 		return m, err
 	})
 }
+
+// PruneTable is a table a prune deletes the pruned executions' rows from, before the
+// executions themselves, and the PruneResult count of those rows.
+type PruneTable struct {
+	Name  string
+	Count *int64
+}
+
+// PruneTables lists the tables a prune deletes from, with their counts in res.
+func PruneTables(res *PruneResult) []PruneTable {
+	return []PruneTable{{"events", &res.Events}, {"logs", &res.Logs}, {"signals", &res.Signals},
+		{"dead_letters", &res.DeadLetters}, {"tasks", &res.Tasks}}
+}

@@ -92,23 +92,19 @@ func (b *Backend) PruneExecutions(ctx context.Context, pb backend.PruneBatch) (b
 		if len(ids) == 0 {
 			return nil
 		}
-		for _, d := range []struct {
-			table string
-			n     *int64
-		}{{"events", &res.Events}, {"logs", &res.Logs}, {"signals", &res.Signals}, {"dead_letters", &res.DeadLetters},
-			{"tasks", &res.Tasks}} {
+		for _, d := range backend.PruneTables(&res) {
 			if pb.DryRun {
-				if err := s.q.QueryRow(ctx, `SELECT count(*) FROM `+d.table+` WHERE execution_id = ANY($1)`, ids).
-					Scan(d.n); err != nil {
+				if err := s.q.QueryRow(ctx, `SELECT count(*) FROM `+d.Name+` WHERE execution_id = ANY($1)`, ids).
+					Scan(d.Count); err != nil {
 					return err
 				}
 				continue
 			}
-			tag, err := s.q.Exec(ctx, `DELETE FROM `+d.table+` WHERE execution_id = ANY($1)`, ids)
+			tag, err := s.q.Exec(ctx, `DELETE FROM `+d.Name+` WHERE execution_id = ANY($1)`, ids)
 			if err != nil {
-				return fmt.Errorf("deleting %s: %w", d.table, err)
+				return fmt.Errorf("deleting %s: %w", d.Name, err)
 			}
-			*d.n = tag.RowsAffected()
+			*d.Count = tag.RowsAffected()
 		}
 		if pb.DryRun {
 			return nil
