@@ -56,12 +56,17 @@ func collectClaimed(rows *sql.Rows, out []claimedTask) ([]claimedTask, error) {
 	return out, rows.Err()
 }
 
-// sortClaimed orders claimed tasks as ClaimTasks does: highest priority first, then
-// earliest run_at, then id.
-func sortClaimed(cs []claimedTask) {
+// claimedTasks orders claimed tasks as ClaimTasks does (highest priority first, then
+// earliest run_at, then id) and returns them as backend tasks.
+func claimedTasks(cs []claimedTask) []backend.Task {
 	slices.SortFunc(cs, func(a, b claimedTask) int {
 		return cmp.Or(cmp.Compare(b.priority, a.priority), a.task.RunAt.Compare(b.task.RunAt), cmp.Compare(a.task.ID, b.task.ID))
 	})
+	out := make([]backend.Task, len(cs))
+	for i, c := range cs {
+		out[i] = c.task
+	}
+	return out
 }
 
 // activityName is the activity name stored with a task of the kind: the payload's name
@@ -263,10 +268,5 @@ func (b *Backend) ClaimTasks(ctx context.Context, req backend.ClaimRequest) ([]b
 	if err != nil {
 		return nil, err
 	}
-	sortClaimed(got)
-	out := make([]backend.Task, len(got))
-	for i, c := range got {
-		out[i] = c.task
-	}
-	return out, nil
+	return claimedTasks(got), nil
 }

@@ -59,16 +59,11 @@ func (b *Backend) ExtendLeases(ctx context.Context, workerID string, refs []back
 		lost = lost[:0]
 		st := t.st.fencedExtend
 		for _, r := range refs {
-			res, err := st.ExecContext(t.ctx, t.now+lease.Milliseconds(), r.ID, r.Fence, workerID)
-			if err != nil {
-				return err
-			}
-			n, err := res.RowsAffected()
-			if err != nil {
-				return err
-			}
-			if n == 0 {
+			err := mustAffect(st.ExecContext(t.ctx, t.now+lease.Milliseconds(), r.ID, r.Fence, workerID))
+			if errors.Is(err, backend.ErrLeaseLost) {
 				lost = append(lost, r)
+			} else if err != nil {
+				return err
 			}
 		}
 		return nil

@@ -130,12 +130,7 @@ func (b *Backend) ClaimStartTimeouts(ctx context.Context, req backend.ClaimReque
 	if err != nil {
 		return nil, err
 	}
-	sortClaimed(got)
-	out := make([]backend.Task, len(got))
-	for i, c := range got {
-		out[i] = c.task
-	}
-	return out, nil
+	return claimedTasks(got), nil
 }
 
 var _ backend.Routing = (*Backend)(nil)
