@@ -1,10 +1,3 @@
-// Package backend defines the storage contract of Stent: the Backend interface every
-// store implements (SQLite, PostgreSQL), and the types that cross it: executions, their
-// append-only event history, pinned script files and the tasks workers claim.
-//
-// A backend owns durability and atomicity: each method that changes state does so in
-// one transaction. It must not interpret scripts or run activities; that is the
-// worker's job (root package stent and package interpreter).
 package backend
 
 import (

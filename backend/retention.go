@@ -105,3 +105,42 @@ func SelectPruned(members []PruneMember, res *PruneResult) []string {
 	slices.Sort(res.ScriptHashes)
 	return ids
 }
+
+// ScanPruneCandidates reads the candidates of a prune batch, rows of (id, completed
+// at in unix milliseconds) in cursor order, and moves res.Next past the last one.
+func ScanPruneCandidates(rows Rows, res *PruneResult) ([]string, error) {
+	return CollectRows(rows, func(s Scanner) (string, error) {
+		var (
+			id        string
+			completed int64
+		)
+		if err := s.Scan(&id, &completed); err != nil {
+			return "", err
+		}
+		res.Next = PruneCursor{CompletedAt: time.UnixMilli(completed), ID: id}
+		return id, nil
+	})
+}
+
+// ScanPruneTree reads the members of the candidates' trees, rows of (root, id,
+// status, bundle, open dead letter), for SelectPruned.
+func ScanPruneTree(rows Rows) ([]PruneMember, error) {
+	return CollectRows(rows, func(s Scanner) (PruneMember, error) {
+		var m PruneMember
+		err := s.Scan(&m.Root, &m.ID, &m.Status, &m.Bundle, &m.OpenDeadLetter)
+		return m, err
+	})
+}
+
+// PruneTable is a table a prune deletes the pruned executions' rows from, before the
+// executions themselves, and the PruneResult count of those rows.
+type PruneTable struct {
+	Name  string
+	Count *int64
+}
+
+// PruneTables lists the tables a prune deletes from, with their counts in res.
+func PruneTables(res *PruneResult) []PruneTable {
+	return []PruneTable{{"events", &res.Events}, {"logs", &res.Logs}, {"signals", &res.Signals},
+		{"dead_letters", &res.DeadLetters}, {"tasks", &res.Tasks}}
+}

@@ -113,3 +113,17 @@ type ClaimedSchedule struct {
 	Schedule
 	LeaseUntil time.Time
 }
+
+// EncodeSchedule returns a schedule's bundle and arguments as the JSON text stores
+// keep (no arguments: an empty list).
+func EncodeSchedule(s Schedule) (bundle, args string, err error) {
+	b, err := json.Marshal(s.Bundle)
+	if err != nil {
+		return "", "", err
+	}
+	args = string(s.Args)
+	if args == "" {
+		args = "[]"
+	}
+	return string(b), args, nil
+}

@@ -31,6 +31,9 @@
 //   - A child started by an earlier run of its parent (before a continue-as-new) does
 //     not report to the parent's later run: no child_completed, no workflow task.
 //   - Finishing with a status other than completed appends a failed event.
+//
+// Package backendtest imports only package backend and the standard library (testing
+// among it); it must not import a store, so that every store's tests can import it.
 package backendtest
 
 import (

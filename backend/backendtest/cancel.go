@@ -12,14 +12,7 @@ var cancelRequestTests = []test{
 	{"RequestOfAnEndedExecution", testRequestCancelEnded},
 }
 
-func (e *env) canceller() backend.CancelRequester {
-	e.t.Helper()
-	c, ok := e.b.(backend.CancelRequester)
-	if !ok {
-		e.t.Fatalf("%T does not implement backend.CancelRequester", e.b)
-	}
-	return c
-}
+func (e *env) canceller() backend.CancelRequester { return required[backend.CancelRequester](e) }
 
 func testRequestCancel(t *testing.T, e *env) {
 	c := e.canceller()

@@ -14,12 +14,7 @@ var childFirstStepTests = []test{
 	{"EndingFirstStepRefused", testChildFirstStepEnding},
 }
 
-func (e *env) childFirstSteps() {
-	e.t.Helper()
-	if _, ok := e.b.(backend.ChildFirstSteps); !ok {
-		e.t.Skip("the backend does not implement backend.ChildFirstSteps")
-	}
-}
+func (e *env) childFirstSteps() { optional[backend.ChildFirstSteps](e) }
 
 // childWithStep is child seq of parent, created with a first step that schedules
 // activity "b" at seq 1 (and children of its own, if any).

@@ -16,10 +16,7 @@ var commitTests = []test{
 // testCommitsGrow: a state change is counted, within the few seconds a store's
 // statistics may lag, and the count never goes down.
 func testCommitsGrow(t *testing.T, e *env) {
-	cc, ok := e.b.(backend.CommitCounter)
-	if !ok {
-		t.Skip("the backend does not implement backend.CommitCounter")
-	}
+	cc := optional[backend.CommitCounter](e)
 	before, err := cc.Commits(e.ctx)
 	if err != nil {
 		t.Fatalf("Commits: unexpected error %v", err)

@@ -16,14 +16,7 @@ var dispatchStepTests = []test{
 	{"LeftPendingForOtherQueues", testDispatchStepOtherQueue},
 }
 
-func (e *env) dispatchStep() backend.DispatchStep {
-	e.t.Helper()
-	d, ok := e.b.(backend.DispatchStep)
-	if !ok {
-		e.t.Skip("the backend does not implement backend.DispatchStep")
-	}
-	return d
-}
+func (e *env) dispatchStep() backend.DispatchStep { return optional[backend.DispatchStep](e) }
 
 func testDispatchStepClaims(t *testing.T, e *env) {
 	d := e.dispatchStep()

@@ -35,14 +35,7 @@ var fusedTests = []test{
 // stepShape builds a step of execution id at version that schedules activity "b" at seq.
 type stepShape func(id string, version int64, seq int) backend.WorkflowTaskResult
 
-func (e *env) fused() backend.FusedStep {
-	e.t.Helper()
-	f, ok := e.b.(backend.FusedStep)
-	if !ok {
-		e.t.Skip("the backend does not implement backend.FusedStep")
-	}
-	return f
-}
+func (e *env) fused() backend.FusedStep { return optional[backend.FusedStep](e) }
 
 // fusedSetup creates execution id with one claimed activity task at seq 1 and returns
 // the task and the execution's version.

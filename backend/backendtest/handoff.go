@@ -24,14 +24,7 @@ var handOffTests = []test{
 }
 
 // handOff returns the backend's HandOff extension, skipping the test without one.
-func (e *env) handOff() backend.HandOff {
-	e.t.Helper()
-	h, ok := e.b.(backend.HandOff)
-	if !ok {
-		e.t.Skip("the backend does not implement backend.HandOff")
-	}
-	return h
-}
+func (e *env) handOff() backend.HandOff { return optional[backend.HandOff](e) }
 
 // handOffReq is a hand-off claim of up to limit tasks for worker with the suite's lease.
 func handOffReq(worker string, limit int, queues ...string) backend.ClaimRequest {

@@ -239,3 +239,26 @@ func (e *env) heartbeat(workers ...string) {
 		}
 	}
 }
+
+// required returns the backend as the extension X, failing the test when it does not
+// implement X.
+func required[X any](e *env) X {
+	e.t.Helper()
+	return extension[X](e, e.t.Fatalf)
+}
+
+// optional returns the backend as the extension X, skipping the test when it does not
+// implement X.
+func optional[X any](e *env) X {
+	e.t.Helper()
+	return extension[X](e, e.t.Skipf)
+}
+
+func extension[X any](e *env, missing func(format string, args ...any)) X {
+	e.t.Helper()
+	x, ok := e.b.(X)
+	if !ok {
+		missing("%T does not implement %v", e.b, reflect.TypeFor[X]())
+	}
+	return x
+}

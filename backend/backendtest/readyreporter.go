@@ -16,10 +16,7 @@ var readyReporterTests = []test{
 // A result that arrives while the workflow task is held flags it to run again; the
 // holder's commit puts it back in the queue, and that is reported after the commit.
 func testReadyRequeued(t *testing.T, e *env) {
-	rr, ok := e.b.(backend.ReadyReporter)
-	if !ok {
-		t.Skip("the backend does not implement backend.ReadyReporter")
-	}
+	rr := optional[backend.ReadyReporter](e)
 	var (
 		mu     sync.Mutex
 		queues []string

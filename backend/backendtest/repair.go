@@ -15,14 +15,7 @@ var repairTests = []test{
 	{"RetryScriptError", testRetryScriptError},
 }
 
-func (e *env) repairer() backend.Repairer {
-	e.t.Helper()
-	r, ok := e.b.(backend.Repairer)
-	if !ok {
-		e.t.Fatalf("%T does not implement backend.Repairer", e.b)
-	}
-	return r
-}
+func (e *env) repairer() backend.Repairer { return required[backend.Repairer](e) }
 
 func testCustomStatus(t *testing.T, e *env) {
 	r := e.repairer()

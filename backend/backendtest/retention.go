@@ -35,10 +35,7 @@ func (e *env) endWith(id string, version int64, status backend.Status, children 
 }
 
 func testPruneTrees(t *testing.T, e *env) {
-	r, ok := e.b.(backend.Retention)
-	if !ok {
-		t.Fatalf("%T does not implement backend.Retention", e.b)
-	}
+	r := required[backend.Retention](e)
 	// old: completed with a completed child and a signal; busy: completed, its child
 	// still runs; live: running; dl: failed with an open dead letter; resolved: failed,
 	// its dead letter discarded; fresh: completed after the cutoff.

@@ -20,14 +20,7 @@ var routingTests = []test{
 	{"ScheduleToStartTimeout", testStartTimeout},
 }
 
-func (e *env) routing() backend.Routing {
-	e.t.Helper()
-	r, ok := e.b.(backend.Routing)
-	if !ok {
-		e.t.Fatalf("%T does not implement backend.Routing", e.b)
-	}
-	return r
-}
+func (e *env) routing() backend.Routing { return required[backend.Routing](e) }
 
 func testRouteClaim(t *testing.T, e *env) {
 	e.create("x")

@@ -15,14 +15,7 @@ var scheduleTests = []test{
 	{"TriggerAndTicks", testScheduleTrigger},
 }
 
-func (e *env) scheduleStore() backend.Schedules {
-	e.t.Helper()
-	s, ok := e.b.(backend.Schedules)
-	if !ok {
-		e.t.Fatalf("%T does not implement backend.Schedules", e.b)
-	}
-	return s
-}
+func (e *env) scheduleStore() backend.Schedules { return required[backend.Schedules](e) }
 
 func newSchedule(id string, next time.Time) backend.Schedule {
 	return backend.Schedule{ID: id, Spec: "@every 1m", Timezone: "UTC", Overlap: backend.OverlapSkip,

@@ -14,10 +14,7 @@ var telemetryTests = []test{
 }
 
 func testCountPendingTasks(t *testing.T, e *env) {
-	counter, ok := e.b.(backend.TaskCounter)
-	if !ok {
-		t.Skip("backend does not implement backend.TaskCounter")
-	}
+	counter := optional[backend.TaskCounter](e)
 	want := func(what string, want ...backend.TaskCount) {
 		t.Helper()
 		got, err := counter.CountPendingTasks(e.ctx)

@@ -9,68 +9,25 @@ import (
 	"github.com/stent-go/stent/backend"
 )
 
-// Dead letter states.
-const (
-	deadLetterOpen      = "open"
-	deadLetterReplayed  = "replayed"
-	deadLetterDiscarded = "discarded"
-)
-
-const deadLetterColumns = `id, execution_id, seq, activity, payload, error, status, created_at`
-
-func scanDeadLetter(row pgx.Row) (*backend.DeadLetter, error) {
-	var (
-		d             backend.DeadLetter
-		payload, errb *string
-		created       int64
-	)
-	if err := row.Scan(&d.ID, &d.ExecutionID, &d.Seq, &d.Activity, &payload, &errb, &d.Status, &created); err != nil {
-		return nil, err
-	}
-	d.Payload = rawJSON(payload)
-	var err error
-	if d.Error, err = decodeErr(errb); err != nil {
-		return nil, fmt.Errorf("dead letter %d: %w", d.ID, err)
-	}
-	d.CreatedAt = fromMS(created)
-	return &d, nil
-}
-
 // ListDeadLetters lists dead letters, newest first; status "" means any, limit <= 0
 // means 100.
 func (b *Backend) ListDeadLetters(ctx context.Context, status string, limit int) ([]backend.DeadLetter, error) {
 	if limit <= 0 {
 		limit = defaultListLimit
 	}
-	q := `SELECT ` + deadLetterColumns + ` FROM dead_letters`
+	q := `SELECT ` + backend.DeadLetterColumns + ` FROM dead_letters`
 	args := []any{limit}
 	if status != "" {
 		q += ` WHERE status = $2`
 		args = append(args, status)
 	}
 	q += ` ORDER BY id DESC LIMIT $1`
-	rows, err := b.pool.Query(ctx, q, args...)
-	if err != nil {
-		return nil, b.dbError("listing dead letters", err)
-	}
-	defer rows.Close()
-	var out []backend.DeadLetter
-	for rows.Next() {
-		d, err := scanDeadLetter(rows)
-		if err != nil {
-			return nil, b.dbError("listing dead letters", err)
-		}
-		out = append(out, *d)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, b.dbError("listing dead letters", err)
-	}
-	return out, nil
+	return queryAll(ctx, b, "listing dead letters", backend.ScanDeadLetters, q, args...)
 }
 
 // GetDeadLetter returns a dead letter, or an error wrapping backend.ErrNotFound.
 func (b *Backend) GetDeadLetter(ctx context.Context, id int64) (*backend.DeadLetter, error) {
-	d, err := scanDeadLetter(b.pool.QueryRow(ctx, `SELECT `+deadLetterColumns+` FROM dead_letters WHERE id = $1`, id))
+	d, err := backend.ScanDeadLetter(b.pool.QueryRow(ctx, `SELECT `+backend.DeadLetterColumns+` FROM dead_letters WHERE id = $1`, id))
 	if isNoRows(err) {
 		return nil, fmt.Errorf("dead letter %d: %w", id, backend.ErrNotFound)
 	}
@@ -82,17 +39,8 @@ func (b *Backend) GetDeadLetter(ctx context.Context, id int64) (*backend.DeadLet
 
 // lockOpenDeadLetter locks a dead letter in a transaction and checks it is open.
 func lockOpenDeadLetter(ctx context.Context, q querier, id int64) (*backend.DeadLetter, error) {
-	d, err := scanDeadLetter(q.QueryRow(ctx, `SELECT `+deadLetterColumns+` FROM dead_letters WHERE id = $1 FOR UPDATE`, id))
-	if isNoRows(err) {
-		return nil, fmt.Errorf("dead letter %d: %w", id, backend.ErrNotFound)
-	}
-	if err != nil {
-		return nil, err
-	}
-	if d.Status != deadLetterOpen {
-		return nil, fmt.Errorf("dead letter %d is %s, not %s", id, d.Status, deadLetterOpen)
-	}
-	return d, nil
+	d, err := backend.ScanDeadLetter(q.QueryRow(ctx, `SELECT `+backend.DeadLetterColumns+` FROM dead_letters WHERE id = $1 FOR UPDATE`, id))
+	return backend.OpenDeadLetter(id, d, err, isNoRows(err))
 }
 
 // ReplayDeadLetter re-runs the failed step of a failed execution: it is running
@@ -132,7 +80,7 @@ func (b *Backend) ReplayDeadLetter(ctx context.Context, id int64) error {
 				activity)
 			VALUES ('activity', $1, $2, $3, $4, 1, $5, 'pending', $6, $7)`, d.ExecutionID, d.Seq, queue, now,
 			jsonArg(d.Payload), int32(backend.PayloadPriority(d.Payload)), activity)
-		bt.Queue(`UPDATE dead_letters SET status = $2, updated_at = $3 WHERE id = $1`, id, deadLetterReplayed, now)
+		bt.Queue(`UPDATE dead_letters SET status = $2, updated_at = $3 WHERE id = $1`, id, backend.DeadLetterReplayed, now)
 		if err := s.q.(pgx.Tx).SendBatch(ctx, &bt).Close(); err != nil {
 			return err
 		}
@@ -148,7 +96,7 @@ func (b *Backend) DiscardDeadLetter(ctx context.Context, id int64) error {
 			return err
 		}
 		_, err := s.q.Exec(ctx, `UPDATE dead_letters SET status = $2, updated_at = $3 WHERE id = $1`,
-			id, deadLetterDiscarded, toMS(b.now()))
+			id, backend.DeadLetterDiscarded, toMS(b.now()))
 		return err
 	})
 }

@@ -11,11 +11,6 @@ import (
 	"github.com/stent-go/stent/backend"
 )
 
-// execColumns is the column list scanned by scanExecution.
-const execColumns = `id, parent_id, parent_seq, bundle, entry, args, queue, status, result, error,
-	version, run, created_at, updated_at, start_at, deadline, completed_at,
-	CASE WHEN crash_version = version THEN crashes ELSE 0 END`
-
 // sqlCreateExecutions inserts executions given as parallel arrays, skipping IDs that
 // exist, and for each one created: its started event, its first workflow task and,
 // with a deadline, its deadline task. The workflow task has the execution's priority
@@ -173,40 +168,9 @@ func (b *Backend) CreateExecution(ctx context.Context, e backend.NewExecution) (
 	return created > 0, err
 }
 
-func scanExecution(row pgx.Row) (*backend.Execution, error) {
-	var (
-		e                     backend.Execution
-		bundle                string
-		args, result, errInfo *string
-		status                string
-		created, updated, sAt int64
-		deadline, completedAt *int64
-	)
-	if err := row.Scan(&e.ID, &e.ParentID, &e.ParentSeq, &bundle, &e.Entry, &args, &e.Queue, &status,
-		&result, &errInfo, &e.Version, &e.Run, &created, &updated, &sAt, &deadline, &completedAt, &e.Crashes); err != nil {
-		return nil, err
-	}
-	if bundle != "" {
-		if err := json.Unmarshal([]byte(bundle), &e.Bundle); err != nil {
-			return nil, fmt.Errorf("decoding bundle of %s: %w", e.ID, err)
-		}
-	}
-	e.Args = rawJSON(args)
-	e.Result = rawJSON(result)
-	e.Status = backend.Status(status)
-	var err error
-	if e.Error, err = decodeErr(errInfo); err != nil {
-		return nil, fmt.Errorf("execution %s: %w", e.ID, err)
-	}
-	e.CreatedAt, e.UpdatedAt, e.StartAt = fromMS(created), fromMS(updated), fromMS(sAt)
-	e.Deadline = fromMSPtr(deadline)
-	e.CompletedAt = fromMSPtr(completedAt)
-	return &e, nil
-}
-
 // GetExecution returns the execution, or an error wrapping backend.ErrNotFound.
 func (b *Backend) GetExecution(ctx context.Context, id string) (*backend.Execution, error) {
-	e, err := scanExecution(b.pool.QueryRow(ctx, `SELECT `+execColumns+` FROM executions WHERE id = $1`, id))
+	e, err := backend.ScanExecution(b.pool.QueryRow(ctx, `SELECT `+backend.ExecutionColumns+` FROM executions WHERE id = $1`, id))
 	if err != nil {
 		return nil, b.dbError(fmt.Sprintf("reading execution %q", id), err)
 	}
@@ -223,65 +187,31 @@ func (b *Backend) ListExecutions(ctx context.Context, f backend.ListFilter) ([]b
 	if limit <= 0 {
 		limit = defaultListLimit
 	}
-	q := "SELECT " + execColumns + " FROM executions" + lq.whereClause() +
+	q := "SELECT " + backend.ExecutionColumns + " FROM executions" + lq.whereClause() +
 		" ORDER BY created_at DESC, id DESC LIMIT " + lq.arg(limit)
-	rows, err := b.pool.Query(ctx, q, lq.args...)
+	out, err := queryAll(ctx, b, "listing executions", backend.ScanExecutions, q, lq.args...)
 	if err != nil {
-		return nil, b.dbError("listing executions", err)
+		return nil, err
 	}
-	defer rows.Close()
-	out := []backend.Execution{}
-	for rows.Next() {
-		e, err := scanExecution(rows)
-		if err != nil {
-			return nil, b.dbError("listing executions", err)
-		}
-		out = append(out, *e)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, b.dbError("listing executions", err)
-	}
-	return out, nil
+	return orEmpty(out), nil
 }
 
 // History returns the events of an execution with ID > afterEventID, in order, or an
 // error wrapping backend.ErrNotFound when there is no such execution.
 func (b *Backend) History(ctx context.Context, executionID string, afterEventID int64) ([]backend.Event, error) {
 	op := "reading history of " + executionID
-	rows, err := b.pool.Query(ctx, `SELECT id, seq, kind, name, data, error, at, cache_hit FROM events
+	out, err := queryAll(ctx, b, op, backend.ScanEvents,
+		`SELECT id, seq, kind, name, data, error, at, cache_hit FROM events
 		WHERE execution_id = $1 AND id > $2 ORDER BY id`, executionID, afterEventID)
 	if err != nil {
-		return nil, b.dbError(op, err)
-	}
-	defer rows.Close()
-	out := []backend.Event{}
-	for rows.Next() {
-		var (
-			ev         backend.Event
-			kind       string
-			data, errb *string
-			at         int64
-		)
-		if err := rows.Scan(&ev.ID, &ev.Seq, &kind, &ev.Name, &data, &errb, &at, &ev.CacheHit); err != nil {
-			return nil, b.dbError(op, err)
-		}
-		ev.Kind = backend.EventKind(kind)
-		ev.Data = rawJSON(data)
-		if ev.Error, err = decodeErr(errb); err != nil {
-			return nil, fmt.Errorf("%s: event %d: %w", op, ev.ID, err)
-		}
-		ev.At = fromMS(at)
-		out = append(out, ev)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, b.dbError(op, err)
+		return nil, err
 	}
 	if len(out) == 0 {
 		if err := b.mustExist(ctx, executionID); err != nil {
 			return nil, b.dbError(op, err)
 		}
 	}
-	return out, nil
+	return orEmpty(out), nil
 }
 
 // mustExist returns an error wrapping backend.ErrNotFound unless the execution exists.
@@ -298,28 +228,12 @@ func (b *Backend) mustExist(ctx context.Context, executionID string) error {
 // execution, as the conformance suite expects).
 func (b *Backend) Logs(ctx context.Context, executionID string) ([]backend.LogLine, error) {
 	op := "reading logs of " + executionID
-	rows, err := b.pool.Query(ctx, `SELECT execution_id, run, at, message FROM logs
+	out, err := queryAll(ctx, b, op, backend.ScanLogLines, `SELECT execution_id, run, at, message FROM logs
 		WHERE execution_id = $1 ORDER BY id`, executionID)
 	if err != nil {
-		return nil, b.dbError(op, err)
+		return nil, err
 	}
-	defer rows.Close()
-	out := []backend.LogLine{}
-	for rows.Next() {
-		var (
-			l  backend.LogLine
-			at int64
-		)
-		if err := rows.Scan(&l.ExecutionID, &l.Run, &at, &l.Message); err != nil {
-			return nil, b.dbError(op, err)
-		}
-		l.At = fromMS(at)
-		out = append(out, l)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, b.dbError(op, err)
-	}
-	return out, nil
+	return orEmpty(out), nil
 }
 
 // GetScript returns a stored script file by content hash, or an error wrapping
@@ -362,22 +276,36 @@ func errArg(e *backend.ErrorInfo) (*string, error) {
 	return &s, nil
 }
 
-func decodeErr(s *string) (*backend.ErrorInfo, error) {
-	if s == nil || *s == "" {
-		return nil, nil
-	}
-	var e backend.ErrorInfo
-	if err := json.Unmarshal([]byte(*s), &e); err != nil {
-		return nil, fmt.Errorf("decoding stored error info: %w", err)
-	}
-	return &e, nil
-}
-
 func rawJSON(s *string) json.RawMessage {
 	if s == nil {
 		return nil
 	}
 	return json.RawMessage(*s)
+}
+
+// queryAll runs a query on the pool and scans all its rows with scan (one of
+// backend's Scan functions); op names the operation in errors.
+func queryAll[T any](ctx context.Context, b *Backend, op string, scan func(backend.Rows) ([]T, error), sql string,
+	args ...any) ([]T, error) {
+	rows, err := b.pool.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, b.dbError(op, err)
+	}
+	defer rows.Close()
+	out, err := scan(rows)
+	if err != nil {
+		return nil, b.dbError(op, err)
+	}
+	return out, nil
+}
+
+// orEmpty returns s, or an empty slice where s is nil: the lists of this backend
+// are never nil.
+func orEmpty[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
 }
 
 // nonNil returns ids, or an empty array where ids is nil (pgx sends nil as NULL, and

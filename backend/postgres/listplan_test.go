@@ -45,7 +45,7 @@ func TestListPagePlans(t *testing.T) {
 			t.Fatal(err)
 		}
 		// As ListExecutions asks.
-		q := "EXPLAIN SELECT " + execColumns + " FROM executions" + lq.whereClause() +
+		q := "EXPLAIN SELECT " + backend.ExecutionColumns + " FROM executions" + lq.whereClause() +
 			" ORDER BY created_at DESC, id DESC LIMIT " + lq.arg(51)
 		rows, err := b.pool.Query(ctx, q, lq.args...)
 		if err != nil {

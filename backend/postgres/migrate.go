@@ -4,11 +4,8 @@ import (
 	"context"
 	"embed"
 	"fmt"
-	"io/fs"
-	"path"
-	"sort"
-	"strconv"
-	"strings"
+
+	"github.com/stent-go/stent/backend"
 )
 
 //go:embed migrations/*.up.sql
@@ -18,43 +15,9 @@ var migrationFiles embed.FS
 // migrations; the second is a hash of the schema name.
 const migrationLockClass = 0x5354454e // "STEN"
 
-type migration struct {
-	version int
-	name    string
-	sql     string
-}
-
 // migrations lists the embedded migration files (NNN_name.up.sql) in version order.
-func migrations() ([]migration, error) {
-	entries, err := fs.ReadDir(migrationFiles, "migrations")
-	if err != nil {
-		return nil, err
-	}
-	var out []migration
-	for _, e := range entries {
-		file := e.Name()
-		base := strings.TrimSuffix(file, ".up.sql")
-		num, name, ok := strings.Cut(base, "_")
-		if !ok {
-			return nil, fmt.Errorf("migration file %s: want NNN_name.up.sql", file)
-		}
-		v, err := strconv.Atoi(num)
-		if err != nil {
-			return nil, fmt.Errorf("migration file %s: want NNN_name.up.sql", file)
-		}
-		sql, err := fs.ReadFile(migrationFiles, path.Join("migrations", file))
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, migration{version: v, name: name, sql: string(sql)})
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].version < out[j].version })
-	for i := 1; i < len(out); i++ {
-		if out[i].version == out[i-1].version {
-			return nil, fmt.Errorf("two migrations with version %d", out[i].version)
-		}
-	}
-	return out, nil
+func migrations() ([]backend.Migration, error) {
+	return backend.LoadMigrations(migrationFiles, "migrations")
 }
 
 // Migrate creates the schema (with WithSchema) and applies the migrations not yet
@@ -90,27 +53,19 @@ func (b *Backend) Migrate(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		applied := map[int]bool{}
-		for rows.Next() {
-			var v int
-			if err := rows.Scan(&v); err != nil {
-				rows.Close()
-				return err
-			}
-			applied[v] = true
-		}
+		applied, err := backend.ScanVersions(rows)
 		rows.Close()
-		if err := rows.Err(); err != nil {
+		if err != nil {
 			return err
 		}
 		for _, m := range ms {
-			if applied[m.version] {
+			if applied[m.Version] {
 				continue
 			}
-			if _, err := tx.Exec(ctx, m.sql); err != nil {
-				return fmt.Errorf("migration %03d_%s: %w", m.version, m.name, err)
+			if _, err := tx.Exec(ctx, m.SQL); err != nil {
+				return fmt.Errorf("migration %03d_%s: %w", m.Version, m.Name, err)
 			}
-			if _, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version, name) VALUES ($1, $2)`, m.version, m.name); err != nil {
+			if _, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version, name) VALUES ($1, $2)`, m.Version, m.Name); err != nil {
 				return err
 			}
 		}

@@ -80,14 +80,14 @@ func TestMigrationFilesAreOrdered(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(ms) == 0 || ms[0].version != 1 {
+	if len(ms) == 0 || ms[0].Version != 1 {
 		t.Fatalf("migrations = %v, want them to start at version 1", ms)
 	}
 	for i := 1; i < len(ms); i++ {
 		// Versions only grow: issues worked on side by side own numbers of their own, so
 		// a tree may have gaps (the migrator applies by version set).
-		if ms[i].version <= ms[i-1].version {
-			t.Errorf("migration versions go from %d to %d, want them increasing", ms[i-1].version, ms[i].version)
+		if ms[i].Version <= ms[i-1].Version {
+			t.Errorf("migration versions go from %d to %d, want them increasing", ms[i-1].Version, ms[i].Version)
 		}
 	}
 }

@@ -1,7 +1,9 @@
 // Package postgres is the PostgreSQL implementation of backend.Backend, built on pgx v5
 // (pgxpool). It owns the Postgres schema (embedded migrations applied under an advisory
 // lock), the SQL of every state change, and LISTEN/NOTIFY wake-ups (backend.Listener).
-// It must not interpret scripts or run activities.
+// It must not interpret scripts or run activities. It imports package backend, pgx and
+// the standard library, and no other Stent package; what it decides like the SQLite
+// store belongs in package backend.
 //
 //	b, err := postgres.Open(ctx, "postgres://user:pass@host:5432/db?sslmode=disable",
 //		postgres.WithSchema("stent"), postgres.WithMaxConns(20))
@@ -476,14 +478,6 @@ func (b *Backend) pipelined(ctx context.Context, op string, build func(bt *pgx.B
 func toMS(t time.Time) int64 { return t.UnixMilli() }
 
 func fromMS(ms int64) time.Time { return time.UnixMilli(ms) }
-
-func fromMSPtr(ms *int64) *time.Time {
-	if ms == nil {
-		return nil
-	}
-	t := fromMS(*ms)
-	return &t
-}
 
 // msOr returns t in unix ms, or now when t is zero.
 func msOr(t time.Time, now int64) int64 {

@@ -70,21 +70,9 @@ func (b *Backend) PruneExecutions(ctx context.Context, pb backend.PruneBatch) (b
 		if err != nil {
 			return err
 		}
-		var roots []string
-		for rows.Next() {
-			var (
-				id        string
-				completed int64
-			)
-			if err := rows.Scan(&id, &completed); err != nil {
-				rows.Close()
-				return err
-			}
-			roots = append(roots, id)
-			res.Next = backend.PruneCursor{CompletedAt: fromMS(completed), ID: id}
-		}
+		roots, err := backend.ScanPruneCandidates(rows, &res)
 		rows.Close()
-		if err := rows.Err(); err != nil {
+		if err != nil {
 			return err
 		}
 		res.Candidates = len(roots)
@@ -95,40 +83,28 @@ func (b *Backend) PruneExecutions(ctx context.Context, pb backend.PruneBatch) (b
 		if err != nil {
 			return err
 		}
-		var members []backend.PruneMember
-		for tree.Next() {
-			var m backend.PruneMember
-			if err := tree.Scan(&m.Root, &m.ID, &m.Status, &m.Bundle, &m.OpenDeadLetter); err != nil {
-				tree.Close()
-				return err
-			}
-			members = append(members, m)
-		}
+		members, err := backend.ScanPruneTree(tree)
 		tree.Close()
-		if err := tree.Err(); err != nil {
+		if err != nil {
 			return err
 		}
 		ids := backend.SelectPruned(members, &res)
 		if len(ids) == 0 {
 			return nil
 		}
-		for _, d := range []struct {
-			table string
-			n     *int64
-		}{{"events", &res.Events}, {"logs", &res.Logs}, {"signals", &res.Signals}, {"dead_letters", &res.DeadLetters},
-			{"tasks", &res.Tasks}} {
+		for _, d := range backend.PruneTables(&res) {
 			if pb.DryRun {
-				if err := s.q.QueryRow(ctx, `SELECT count(*) FROM `+d.table+` WHERE execution_id = ANY($1)`, ids).
-					Scan(d.n); err != nil {
+				if err := s.q.QueryRow(ctx, `SELECT count(*) FROM `+d.Name+` WHERE execution_id = ANY($1)`, ids).
+					Scan(d.Count); err != nil {
 					return err
 				}
 				continue
 			}
-			tag, err := s.q.Exec(ctx, `DELETE FROM `+d.table+` WHERE execution_id = ANY($1)`, ids)
+			tag, err := s.q.Exec(ctx, `DELETE FROM `+d.Name+` WHERE execution_id = ANY($1)`, ids)
 			if err != nil {
-				return fmt.Errorf("deleting %s: %w", d.table, err)
+				return fmt.Errorf("deleting %s: %w", d.Name, err)
 			}
-			*d.n = tag.RowsAffected()
+			*d.Count = tag.RowsAffected()
 		}
 		if pb.DryRun {
 			return nil

@@ -2,57 +2,17 @@ package postgres
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/stent-go/stent/backend"
 )
 
-// scheduleColumns is the column list scanned by scanSchedule.
-const scheduleColumns = `id, spec, timezone, overlap, catchup_ms, jitter_ms, bundle, entry, args, queue, paused,
-	next_at, buffered_at, last_execution_id, created_at, updated_at`
-
 // scheduleTicksKept bounds the tick records kept per schedule.
 const scheduleTicksKept = 1000
-
-func scanSchedule(row pgx.Row) (*backend.Schedule, error) {
-	var (
-		sc                         backend.Schedule
-		catchup, jitter            int64
-		bundle, args               string
-		nextAt, createdAt, updated int64
-		buffered                   *int64
-	)
-	if err := row.Scan(&sc.ID, &sc.Spec, &sc.Timezone, &sc.Overlap, &catchup, &jitter, &bundle, &sc.Entry, &args,
-		&sc.Queue, &sc.Paused, &nextAt, &buffered, &sc.LastExecutionID, &createdAt, &updated); err != nil {
-		return nil, err
-	}
-	if err := json.Unmarshal([]byte(bundle), &sc.Bundle); err != nil {
-		return nil, fmt.Errorf("decoding the bundle of schedule %s: %w", sc.ID, err)
-	}
-	sc.Catchup, sc.Jitter = time.Duration(catchup)*time.Millisecond, time.Duration(jitter)*time.Millisecond
-	sc.Args = json.RawMessage(args)
-	sc.NextAt, sc.CreatedAt, sc.UpdatedAt = fromMS(nextAt), fromMS(createdAt), fromMS(updated)
-	sc.BufferedAt = fromMSPtr(buffered)
-	return &sc, nil
-}
-
-func scheduleArgs(s backend.Schedule) (bundle, args string, err error) {
-	b, err := json.Marshal(s.Bundle)
-	if err != nil {
-		return "", "", err
-	}
-	args = string(s.Args)
-	if args == "" {
-		args = "[]"
-	}
-	return string(b), args, nil
-}
 
 // putSources stores script files by hash (content-addressed: existing ones are kept).
 func putSources(ctx context.Context, q querier, sources map[string][]byte) error {
@@ -70,7 +30,7 @@ func putSources(ctx context.Context, q querier, sources map[string][]byte) error
 
 // CreateSchedule stores a schedule and its sources; false when the ID exists.
 func (b *Backend) CreateSchedule(ctx context.Context, s backend.Schedule, sources map[string][]byte) (bool, error) {
-	bundle, args, err := scheduleArgs(s)
+	bundle, args, err := backend.EncodeSchedule(s)
 	if err != nil {
 		return false, err
 	}
@@ -96,7 +56,7 @@ func (b *Backend) CreateSchedule(ctx context.Context, s backend.Schedule, source
 
 // GetSchedule returns a schedule, or ErrNotFound.
 func (b *Backend) GetSchedule(ctx context.Context, id string) (*backend.Schedule, error) {
-	sc, err := scanSchedule(b.pool.QueryRow(ctx, `SELECT `+scheduleColumns+` FROM schedules WHERE id = $1`, id))
+	sc, err := backend.ScanSchedule(b.pool.QueryRow(ctx, `SELECT `+backend.ScheduleColumns+` FROM schedules WHERE id = $1`, id))
 	if isNoRows(err) {
 		return nil, fmt.Errorf("schedule %q: %w", id, backend.ErrNotFound)
 	}
@@ -105,25 +65,13 @@ func (b *Backend) GetSchedule(ctx context.Context, id string) (*backend.Schedule
 
 // ListSchedules lists every schedule by ID.
 func (b *Backend) ListSchedules(ctx context.Context) ([]backend.Schedule, error) {
-	rows, err := b.pool.Query(ctx, `SELECT `+scheduleColumns+` FROM schedules ORDER BY id`)
-	if err != nil {
-		return nil, b.dbError("listing schedules", err)
-	}
-	defer rows.Close()
-	var out []backend.Schedule
-	for rows.Next() {
-		sc, err := scanSchedule(rows)
-		if err != nil {
-			return nil, b.dbError("listing schedules", err)
-		}
-		out = append(out, *sc)
-	}
-	return out, b.dbError("listing schedules", rows.Err())
+	return queryAll(ctx, b, "listing schedules", backend.ScanSchedules,
+		`SELECT `+backend.ScheduleColumns+` FROM schedules ORDER BY id`)
 }
 
 // UpdateSchedule replaces a schedule's definition and drops its lease.
 func (b *Backend) UpdateSchedule(ctx context.Context, s backend.Schedule, sources map[string][]byte) error {
-	bundle, args, err := scheduleArgs(s)
+	bundle, args, err := backend.EncodeSchedule(s)
 	if err != nil {
 		return err
 	}
@@ -164,25 +112,9 @@ func (b *Backend) ScheduleTicks(ctx context.Context, id string, limit int) ([]ba
 	if limit <= 0 {
 		limit = 100
 	}
-	rows, err := b.pool.Query(ctx, `SELECT tick_at, outcome, execution_id, at FROM schedule_ticks
+	return queryAll(ctx, b, "reading the ticks of schedule "+id, backend.ScanScheduleTicks,
+		`SELECT tick_at, outcome, execution_id, at FROM schedule_ticks
 		WHERE schedule_id = $1 ORDER BY id DESC LIMIT $2`, id, limit)
-	if err != nil {
-		return nil, b.dbError("reading the ticks of schedule "+id, err)
-	}
-	defer rows.Close()
-	var out []backend.ScheduleTick
-	for rows.Next() {
-		var (
-			tk         backend.ScheduleTick
-			tickAt, at int64
-		)
-		if err := rows.Scan(&tickAt, &tk.Outcome, &tk.ExecutionID, &at); err != nil {
-			return nil, b.dbError("reading the ticks of schedule "+id, err)
-		}
-		tk.TickAt, tk.At = fromMS(tickAt), fromMS(at)
-		out = append(out, tk)
-	}
-	return out, b.dbError("reading the ticks of schedule "+id, rows.Err())
 }
 
 // ClaimDueSchedules leases due schedules; SKIP LOCKED keeps concurrent claimers off
@@ -198,20 +130,13 @@ WITH c AS MATERIALIZED (
 	ORDER BY next_at LIMIT $3 FOR UPDATE SKIP LOCKED
 )
 UPDATE schedules s SET lease_until = $1 FROM c WHERE s.id = c.id
-RETURNING `+prefixed("s.", scheduleColumns), until, now, max(limit, 1))
+RETURNING `+prefixed("s.", backend.ScheduleColumns), until, now, max(limit, 1))
 	if err != nil {
 		return nil, b.dbError("claiming due schedules", err)
 	}
 	defer rows.Close()
-	var out []backend.ClaimedSchedule
-	for rows.Next() {
-		sc, err := scanSchedule(rows)
-		if err != nil {
-			return nil, b.dbError("claiming due schedules", err)
-		}
-		out = append(out, backend.ClaimedSchedule{Schedule: *sc, LeaseUntil: fromMS(until)})
-	}
-	return out, b.dbError("claiming due schedules", rows.Err())
+	out, err := backend.ScanClaimedSchedules(rows, fromMS(until))
+	return out, b.dbError("claiming due schedules", err)
 }
 
 // AdvanceSchedule commits the outcome of a schedule's ticks atomically.

@@ -63,30 +63,8 @@ func (b *Backend) SignalExecution(ctx context.Context, executionID, name string,
 // for an unknown execution).
 func (b *Backend) PendingSignals(ctx context.Context, executionID string) ([]backend.Signal, error) {
 	op := "reading signals of " + executionID
-	rows, err := b.pool.Query(ctx, `SELECT id, name, payload, at FROM signals
+	return queryAll(ctx, b, op, backend.ScanSignals, `SELECT id, name, payload, at FROM signals
 		WHERE execution_id = $1 AND consumed_at IS NULL ORDER BY id`, executionID)
-	if err != nil {
-		return nil, b.dbError(op, err)
-	}
-	defer rows.Close()
-	var out []backend.Signal
-	for rows.Next() {
-		var (
-			sig     backend.Signal
-			payload *string
-			at      int64
-		)
-		if err := rows.Scan(&sig.ID, &sig.Name, &payload, &at); err != nil {
-			return nil, b.dbError(op, err)
-		}
-		sig.Payload = rawJSON(payload)
-		sig.At = fromMS(at)
-		out = append(out, sig)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, b.dbError(op, err)
-	}
-	return out, nil
 }
 
 // NextTaskAt returns the earliest RunAt of the pending tasks on the queues (all

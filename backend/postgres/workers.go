@@ -78,26 +78,9 @@ func (b *Backend) ListWorkers(ctx context.Context, since time.Time) ([]backend.W
 
 // PendingTasks lists the execution's pending tasks, by ID.
 func (b *Backend) PendingTasks(ctx context.Context, executionID string) ([]backend.PendingTask, error) {
-	rows, err := b.pool.Query(ctx, `SELECT id, kind, seq, queue, COALESCE(activity, ''), run_at, attempt
+	return queryAll(ctx, b, "listing the pending tasks of "+executionID, backend.ScanPendingTasks,
+		`SELECT id, kind, seq, queue, COALESCE(activity, ''), run_at, attempt
 		FROM tasks WHERE execution_id = $1 AND status = 'pending' ORDER BY id`, executionID)
-	if err != nil {
-		return nil, b.dbError("listing the pending tasks of "+executionID, err)
-	}
-	defer rows.Close()
-	var out []backend.PendingTask
-	for rows.Next() {
-		var (
-			p     backend.PendingTask
-			kind  string
-			runAt int64
-		)
-		if err := rows.Scan(&p.ID, &kind, &p.Seq, &p.Queue, &p.Activity, &runAt, &p.Attempt); err != nil {
-			return nil, b.dbError("listing the pending tasks of "+executionID, err)
-		}
-		p.Kind, p.RunAt = backend.TaskKind(kind), fromMS(runAt)
-		out = append(out, p)
-	}
-	return out, b.dbError("listing the pending tasks of "+executionID, rows.Err())
 }
 
 // ClaimStartTimeouts claims pending activity tasks whose schedule-to-start deadline

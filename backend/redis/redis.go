@@ -13,6 +13,9 @@
 // Messages go to two channels, PREFIX+"task" (payload: the queue name) and
 // PREFIX+"finished" (payload: execution IDs, one per line); the prefix defaults to
 // "stent:".
+//
+// Package redis imports package backend, go-redis and the standard library, and no
+// other Stent package.
 package redis
 
 import (

@@ -10,13 +10,6 @@ import (
 	"github.com/stent-go/stent/backend"
 )
 
-// Dead letter states.
-const (
-	deadLetterOpen      = "open"
-	deadLetterReplayed  = "replayed"
-	deadLetterDiscarded = "discarded"
-)
-
 // insertDeadLetter records the activity whose failure failed executionID. fallback is
 // the execution's error, used when d.Error is nil.
 func (t *wtx) insertDeadLetter(executionID string, d backend.DeadLetter, fallback *backend.ErrorInfo) error {
@@ -37,31 +30,13 @@ func (t *wtx) insertDeadLetter(executionID string, d backend.DeadLetter, fallbac
 	return nil
 }
 
-func scanDeadLetter(s scanner) (*backend.DeadLetter, error) {
-	var (
-		d             backend.DeadLetter
-		payload, errb []byte
-		created       int64
-	)
-	if err := s.Scan(&d.ID, &d.ExecutionID, &d.Seq, &d.Activity, &payload, &errb, &d.Status, &created); err != nil {
-		return nil, err
-	}
-	d.Payload = rawJSON(payload)
-	var err error
-	if d.Error, err = decodeErr(errb); err != nil {
-		return nil, fmt.Errorf("dead letter %d: %w", d.ID, err)
-	}
-	d.CreatedAt = fromMS(created)
-	return &d, nil
-}
-
 // ListDeadLetters lists dead letters, newest first; status "" means any, limit <= 0
 // means 100.
 func (b *Backend) ListDeadLetters(ctx context.Context, status string, limit int) ([]backend.DeadLetter, error) {
 	if limit <= 0 {
 		limit = 100
 	}
-	q := `SELECT ` + deadLetterColumns + ` FROM dead_letters`
+	q := `SELECT ` + backend.DeadLetterColumns + ` FROM dead_letters`
 	args := []any{}
 	if status != "" {
 		q += ` WHERE status = ?`
@@ -69,26 +44,9 @@ func (b *Backend) ListDeadLetters(ctx context.Context, status string, limit int)
 	}
 	q += ` ORDER BY id DESC LIMIT ?`
 	args = append(args, limit)
-	var out []backend.DeadLetter
-	err := b.read(ctx, "listing dead letters", func(db queryer, _ *stmts) error {
-		rows, err := db.QueryContext(ctx, q, args...)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			d, err := scanDeadLetter(rows)
-			if err != nil {
-				return err
-			}
-			out = append(out, *d)
-		}
-		return rows.Err()
-	})
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
+	return readRows(b, ctx, "listing dead letters", func(db queryer, _ *stmts) (*sql.Rows, error) {
+		return db.QueryContext(ctx, q, args...)
+	}, backend.ScanDeadLetters)
 }
 
 // GetDeadLetter returns a dead letter, or an error wrapping backend.ErrNotFound.
@@ -96,7 +54,7 @@ func (b *Backend) GetDeadLetter(ctx context.Context, id int64) (*backend.DeadLet
 	var d *backend.DeadLetter
 	err := b.read(ctx, fmt.Sprintf("reading dead letter %d", id), func(_ queryer, st *stmts) error {
 		var err error
-		d, err = scanDeadLetter(st.getDeadLetter.QueryRowContext(ctx, id))
+		d, err = backend.ScanDeadLetter(st.getDeadLetter.QueryRowContext(ctx, id))
 		if errors.Is(err, sql.ErrNoRows) {
 			return fmt.Errorf("dead letter %d: %w", id, backend.ErrNotFound)
 		}
@@ -110,17 +68,8 @@ func (b *Backend) GetDeadLetter(ctx context.Context, id int64) (*backend.DeadLet
 
 // openDeadLetter reads a dead letter inside a write transaction and checks it is open.
 func (t *wtx) openDeadLetter(id int64) (*backend.DeadLetter, error) {
-	d, err := scanDeadLetter(t.queryRowSQL(`SELECT `+deadLetterColumns+` FROM dead_letters WHERE id = ?`, id))
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, fmt.Errorf("dead letter %d: %w", id, backend.ErrNotFound)
-	}
-	if err != nil {
-		return nil, err
-	}
-	if d.Status != deadLetterOpen {
-		return nil, fmt.Errorf("dead letter %d is %s, not %s", id, d.Status, deadLetterOpen)
-	}
-	return d, nil
+	d, err := backend.ScanDeadLetter(t.queryRowSQL(`SELECT `+backend.DeadLetterColumns+` FROM dead_letters WHERE id = ?`, id))
+	return backend.OpenDeadLetter(id, d, err, errors.Is(err, sql.ErrNoRows))
 }
 
 // ReplayDeadLetter re-runs the failed step of a failed execution: it is running
@@ -161,7 +110,7 @@ func (b *Backend) ReplayDeadLetter(ctx context.Context, id int64) error {
 			jsonArg(d.Payload), backend.PayloadPriority(d.Payload), activity); err != nil {
 			return fmt.Errorf("creating the activity task of %s seq %d: %w", d.ExecutionID, d.Seq, err)
 		}
-		_, err = t.execSQL(`UPDATE dead_letters SET status = ?, updated_at = ? WHERE id = ?`, deadLetterReplayed, t.now, id)
+		_, err = t.execSQL(`UPDATE dead_letters SET status = ?, updated_at = ? WHERE id = ?`, backend.DeadLetterReplayed, t.now, id)
 		return err
 	})
 }
@@ -172,7 +121,7 @@ func (b *Backend) DiscardDeadLetter(ctx context.Context, id int64) error {
 		if _, err := t.openDeadLetter(id); err != nil {
 			return err
 		}
-		_, err := t.execSQL(`UPDATE dead_letters SET status = ?, updated_at = ? WHERE id = ?`, deadLetterDiscarded, t.now, id)
+		_, err := t.execSQL(`UPDATE dead_letters SET status = ?, updated_at = ? WHERE id = ?`, backend.DeadLetterDiscarded, t.now, id)
 		return err
 	})
 }

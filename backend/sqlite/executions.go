@@ -157,17 +157,6 @@ func errArg(e *backend.ErrorInfo) (any, error) {
 	return string(buf), nil
 }
 
-func decodeErr(buf []byte) (*backend.ErrorInfo, error) {
-	if len(buf) == 0 {
-		return nil, nil
-	}
-	var e backend.ErrorInfo
-	if err := json.Unmarshal(buf, &e); err != nil {
-		return nil, fmt.Errorf("decoding stored error info: %w", err)
-	}
-	return &e, nil
-}
-
 func rawJSON(buf []byte) json.RawMessage {
 	if buf == nil {
 		return nil
@@ -339,53 +328,12 @@ func (b *Backend) CreateExecution(ctx context.Context, e backend.NewExecution) (
 	return created, err
 }
 
-type scanner interface {
-	Scan(dest ...any) error
-}
-
-func scanExecution(s scanner) (*backend.Execution, error) {
-	var (
-		e                     backend.Execution
-		bundle, args, result  []byte
-		errInfo               []byte
-		status                string
-		created, updated, sAt int64
-		deadline, completed   sql.NullInt64
-	)
-	if err := s.Scan(&e.ID, &e.ParentID, &e.ParentSeq, &bundle, &e.Entry, &args, &e.Queue, &status,
-		&result, &errInfo, &e.Version, &e.Run, &created, &updated, &sAt, &deadline, &completed, &e.Crashes); err != nil {
-		return nil, err
-	}
-	if len(bundle) > 0 {
-		if err := json.Unmarshal(bundle, &e.Bundle); err != nil {
-			return nil, fmt.Errorf("decoding bundle of %s: %w", e.ID, err)
-		}
-	}
-	e.Args = rawJSON(args)
-	e.Result = rawJSON(result)
-	e.Status = backend.Status(status)
-	var err error
-	if e.Error, err = decodeErr(errInfo); err != nil {
-		return nil, fmt.Errorf("execution %s: %w", e.ID, err)
-	}
-	e.CreatedAt, e.UpdatedAt, e.StartAt = fromMS(created), fromMS(updated), fromMS(sAt)
-	if deadline.Valid {
-		d := fromMS(deadline.Int64)
-		e.Deadline = &d
-	}
-	if completed.Valid {
-		c := fromMS(completed.Int64)
-		e.CompletedAt = &c
-	}
-	return &e, nil
-}
-
 // GetExecution returns the execution, or an error wrapping backend.ErrNotFound.
 func (b *Backend) GetExecution(ctx context.Context, id string) (*backend.Execution, error) {
 	var e *backend.Execution
 	err := b.read(ctx, "reading execution "+id, func(_ queryer, st *stmts) error {
 		var err error
-		e, err = scanExecution(st.getExecution.QueryRowContext(ctx, id))
+		e, err = backend.ScanExecution(st.getExecution.QueryRowContext(ctx, id))
 		if errors.Is(err, sql.ErrNoRows) {
 			return fmt.Errorf("execution %q: %w", id, backend.ErrNotFound)
 		}
@@ -407,95 +355,29 @@ func (b *Backend) ListExecutions(ctx context.Context, f backend.ListFilter) ([]b
 	if limit <= 0 {
 		limit = 100
 	}
-	q := "SELECT " + execColumns + " FROM executions"
+	q := "SELECT " + backend.ExecutionColumns + " FROM executions"
 	if len(where) > 0 {
 		q += " WHERE " + strings.Join(where, " AND ")
 	}
 	q += " ORDER BY created_at DESC, id DESC LIMIT ?"
 	args = append(args, limit)
-	var out []backend.Execution
-	err = b.read(ctx, "listing executions", func(db queryer, _ *stmts) error {
-		rows, err := db.QueryContext(ctx, q, args...)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			e, err := scanExecution(rows)
-			if err != nil {
-				return err
-			}
-			out = append(out, *e)
-		}
-		return rows.Err()
-	})
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
+	return readRows(b, ctx, "listing executions", func(db queryer, _ *stmts) (*sql.Rows, error) {
+		return db.QueryContext(ctx, q, args...)
+	}, backend.ScanExecutions)
 }
 
 // History returns the events of an execution with ID > afterEventID, in order.
 func (b *Backend) History(ctx context.Context, executionID string, afterEventID int64) ([]backend.Event, error) {
-	var out []backend.Event
-	err := b.read(ctx, "reading history of "+executionID, func(_ queryer, st *stmts) error {
-		rows, err := st.history.QueryContext(ctx, executionID, afterEventID)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var (
-				ev         backend.Event
-				kind       string
-				data, errb []byte
-				at         int64
-			)
-			if err := rows.Scan(&ev.ID, &ev.Seq, &kind, &ev.Name, &data, &errb, &at, &ev.CacheHit); err != nil {
-				return err
-			}
-			ev.Kind = backend.EventKind(kind)
-			ev.Data = rawJSON(data)
-			if ev.Error, err = decodeErr(errb); err != nil {
-				return fmt.Errorf("event %d: %w", ev.ID, err)
-			}
-			ev.At = fromMS(at)
-			out = append(out, ev)
-		}
-		return rows.Err()
-	})
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
+	return readRows(b, ctx, "reading history of "+executionID, func(_ queryer, st *stmts) (*sql.Rows, error) {
+		return st.history.QueryContext(ctx, executionID, afterEventID)
+	}, backend.ScanEvents)
 }
 
 // Logs returns the lines an execution printed, in order.
 func (b *Backend) Logs(ctx context.Context, executionID string) ([]backend.LogLine, error) {
-	var out []backend.LogLine
-	err := b.read(ctx, "reading logs of "+executionID, func(_ queryer, st *stmts) error {
-		rows, err := st.logs.QueryContext(ctx, executionID)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var (
-				l  backend.LogLine
-				at int64
-			)
-			if err := rows.Scan(&l.ExecutionID, &l.Run, &at, &l.Message); err != nil {
-				return err
-			}
-			l.At = fromMS(at)
-			out = append(out, l)
-		}
-		return rows.Err()
-	})
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
+	return readRows(b, ctx, "reading logs of "+executionID, func(_ queryer, st *stmts) (*sql.Rows, error) {
+		return st.logs.QueryContext(ctx, executionID)
+	}, backend.ScanLogLines)
 }
 
 // GetScript returns a stored script file by content hash, or an error wrapping
@@ -516,4 +398,24 @@ func (b *Backend) GetScript(ctx context.Context, hash string) ([]byte, error) {
 		src = []byte{}
 	}
 	return src, nil
+}
+
+// readRows runs the read query that query makes and scans all its rows with scan (one
+// of backend's Scan functions).
+func readRows[T any](b *Backend, ctx context.Context, what string, query func(q queryer, st *stmts) (*sql.Rows, error),
+	scan func(backend.Rows) ([]T, error)) ([]T, error) {
+	var out []T
+	err := b.read(ctx, what, func(q queryer, st *stmts) error {
+		rows, err := query(q, st)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		out, err = scan(rows)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
 }

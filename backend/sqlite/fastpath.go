@@ -121,12 +121,7 @@ func (t *wtx) fastStep(r backend.ActivityResult, ev backend.NewEvent, step backe
 	if err != nil {
 		return err
 	}
-	if r.Cache != nil && r.Error == nil {
-		if err := t.putCache(*r.Cache, r.Name, string(ev.Data)); err != nil {
-			return err
-		}
-	}
-	errv, err := errArg(ev.Error)
+	errv, err := t.cacheCompletion(r, ev)
 	if err != nil {
 		return err
 	}

@@ -99,12 +99,7 @@ func (b *Backend) CompleteActivityAndStep(ctx context.Context, r backend.Activit
 			}
 		}
 		ev := completionEvent(r, seq)
-		if r.Cache != nil && r.Error == nil {
-			if err := t.putCache(*r.Cache, r.Name, string(ev.Data)); err != nil {
-				return err
-			}
-		}
-		errv, err := errArg(ev.Error)
+		errv, err := t.cacheCompletion(r, ev)
 		if err != nil {
 			return err
 		}
@@ -142,4 +137,15 @@ func completionEvent(r backend.ActivityResult, seq int) backend.NewEvent {
 		ev.Data = []byte("null")
 	}
 	return ev
+}
+
+// cacheCompletion stores a successful activity result with Cache set in the result
+// cache, and returns the completion event's error as stored.
+func (t *wtx) cacheCompletion(r backend.ActivityResult, ev backend.NewEvent) (errv any, err error) {
+	if r.Cache != nil && r.Error == nil {
+		if err := t.putCache(*r.Cache, r.Name, string(ev.Data)); err != nil {
+			return nil, err
+		}
+	}
+	return errArg(ev.Error)
 }

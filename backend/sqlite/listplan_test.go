@@ -84,7 +84,7 @@ func TestListPagePlans(t *testing.T) {
 				strings.Join(where, " AND ") + " GROUP BY status"
 			args = append([]any{now, now}, args...)
 		} else { // as ListExecutions asks
-			q = "SELECT " + execColumns + " FROM executions WHERE " + strings.Join(where, " AND ") +
+			q = "SELECT " + backend.ExecutionColumns + " FROM executions WHERE " + strings.Join(where, " AND ") +
 				" ORDER BY created_at DESC, id DESC LIMIT ?"
 			args = append(args, 51)
 		}

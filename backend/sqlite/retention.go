@@ -53,21 +53,9 @@ func (b *Backend) PruneExecutions(ctx context.Context, pb backend.PruneBatch) (b
 		if err != nil {
 			return err
 		}
-		var roots []string
-		for rows.Next() {
-			var (
-				id        string
-				completed int64
-			)
-			if err := rows.Scan(&id, &completed); err != nil {
-				rows.Close()
-				return err
-			}
-			roots = append(roots, id)
-			res.Next = backend.PruneCursor{CompletedAt: fromMS(completed), ID: id}
-		}
+		roots, err := backend.ScanPruneCandidates(rows, &res)
 		rows.Close()
-		if err := rows.Err(); err != nil {
+		if err != nil {
 			return err
 		}
 		res.Candidates = len(roots)
@@ -79,17 +67,9 @@ func (b *Backend) PruneExecutions(ctx context.Context, pb backend.PruneBatch) (b
 		if err != nil {
 			return err
 		}
-		var members []backend.PruneMember
-		for tree.Next() {
-			var m backend.PruneMember
-			if err := tree.Scan(&m.Root, &m.ID, &m.Status, &m.Bundle, &m.OpenDeadLetter); err != nil {
-				tree.Close()
-				return err
-			}
-			members = append(members, m)
-		}
+		members, err := backend.ScanPruneTree(tree)
 		tree.Close()
-		if err := tree.Err(); err != nil {
+		if err != nil {
 			return err
 		}
 		ids := backend.SelectPruned(members, &res)
@@ -97,16 +77,12 @@ func (b *Backend) PruneExecutions(ctx context.Context, pb backend.PruneBatch) (b
 			return countPrunedRows(t, ids, &res)
 		}
 		idJSON, _ := json.Marshal(ids)
-		for _, d := range []struct {
-			table string
-			n     *int64
-		}{{"events", &res.Events}, {"logs", &res.Logs}, {"signals", &res.Signals}, {"dead_letters", &res.DeadLetters},
-			{"tasks", &res.Tasks}} {
-			r, err := t.execSQL(`DELETE FROM `+d.table+` WHERE execution_id IN (SELECT value FROM json_each(?))`, string(idJSON))
+		for _, d := range backend.PruneTables(&res) {
+			r, err := t.execSQL(`DELETE FROM `+d.Name+` WHERE execution_id IN (SELECT value FROM json_each(?))`, string(idJSON))
 			if err != nil {
-				return fmt.Errorf("deleting %s: %w", d.table, err)
+				return fmt.Errorf("deleting %s: %w", d.Name, err)
 			}
-			if *d.n, err = r.RowsAffected(); err != nil {
+			if *d.Count, err = r.RowsAffected(); err != nil {
 				return err
 			}
 		}
@@ -126,13 +102,9 @@ func countPrunedRows(t *wtx, ids []string, res *backend.PruneResult) error {
 		return nil
 	}
 	idJSON, _ := json.Marshal(ids)
-	for _, d := range []struct {
-		table string
-		n     *int64
-	}{{"events", &res.Events}, {"logs", &res.Logs}, {"signals", &res.Signals}, {"dead_letters", &res.DeadLetters},
-		{"tasks", &res.Tasks}} {
-		if err := t.queryRowSQL(`SELECT count(*) FROM `+d.table+` WHERE execution_id IN (SELECT value FROM json_each(?))`,
-			string(idJSON)).Scan(d.n); err != nil {
+	for _, d := range backend.PruneTables(res) {
+		if err := t.queryRowSQL(`SELECT count(*) FROM `+d.Name+` WHERE execution_id IN (SELECT value FROM json_each(?))`,
+			string(idJSON)).Scan(d.Count); err != nil {
 			return err
 		}
 	}

@@ -3,7 +3,6 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -11,39 +10,8 @@ import (
 	"github.com/stent-go/stent/backend"
 )
 
-// scheduleColumns is the column list scanned by scanSchedule.
-const scheduleColumns = `id, spec, timezone, overlap, catchup_ms, jitter_ms, bundle, entry, args, queue, paused,
-	next_at, buffered_at, last_execution_id, created_at, updated_at`
-
 // scheduleTicksKept bounds the tick records kept per schedule.
 const scheduleTicksKept = 1000
-
-func scanSchedule(s scanner, extra ...any) (*backend.Schedule, error) {
-	var (
-		sc                         backend.Schedule
-		catchup, jitter            int64
-		bundle, args               string
-		paused                     bool
-		nextAt, createdAt, updated int64
-		buffered                   sql.NullInt64
-	)
-	dest := append([]any{&sc.ID, &sc.Spec, &sc.Timezone, &sc.Overlap, &catchup, &jitter, &bundle, &sc.Entry, &args,
-		&sc.Queue, &paused, &nextAt, &buffered, &sc.LastExecutionID, &createdAt, &updated}, extra...)
-	if err := s.Scan(dest...); err != nil {
-		return nil, err
-	}
-	if err := json.Unmarshal([]byte(bundle), &sc.Bundle); err != nil {
-		return nil, fmt.Errorf("decoding the bundle of schedule %s: %w", sc.ID, err)
-	}
-	sc.Catchup, sc.Jitter = time.Duration(catchup)*time.Millisecond, time.Duration(jitter)*time.Millisecond
-	sc.Args, sc.Paused = json.RawMessage(args), paused
-	sc.NextAt, sc.CreatedAt, sc.UpdatedAt = fromMS(nextAt), fromMS(createdAt), fromMS(updated)
-	if buffered.Valid {
-		at := fromMS(buffered.Int64)
-		sc.BufferedAt = &at
-	}
-	return &sc, nil
-}
 
 // putSources stores script files by hash (content-addressed: existing ones are kept).
 func (t *wtx) putSources(sources map[string][]byte) error {
@@ -58,21 +26,9 @@ func (t *wtx) putSources(sources map[string][]byte) error {
 	return nil
 }
 
-func scheduleArgs(s backend.Schedule) (bundle, args string, err error) {
-	b, err := json.Marshal(s.Bundle)
-	if err != nil {
-		return "", "", err
-	}
-	args = string(s.Args)
-	if args == "" {
-		args = "[]"
-	}
-	return string(b), args, nil
-}
-
 // CreateSchedule stores a schedule and its sources; false when the ID exists.
 func (b *Backend) CreateSchedule(ctx context.Context, s backend.Schedule, sources map[string][]byte) (bool, error) {
-	bundle, args, err := scheduleArgs(s)
+	bundle, args, err := backend.EncodeSchedule(s)
 	if err != nil {
 		return false, err
 	}
@@ -100,7 +56,7 @@ func (b *Backend) CreateSchedule(ctx context.Context, s backend.Schedule, source
 func (b *Backend) GetSchedule(ctx context.Context, id string) (*backend.Schedule, error) {
 	var sc *backend.Schedule
 	err := b.read(ctx, "reading schedule "+id, func(q queryer, _ *stmts) error {
-		rows, err := q.QueryContext(ctx, `SELECT `+scheduleColumns+` FROM schedules WHERE id = ?`, id)
+		rows, err := q.QueryContext(ctx, `SELECT `+backend.ScheduleColumns+` FROM schedules WHERE id = ?`, id)
 		if err != nil {
 			return err
 		}
@@ -111,7 +67,7 @@ func (b *Backend) GetSchedule(ctx context.Context, id string) (*backend.Schedule
 			}
 			return fmt.Errorf("schedule %q: %w", id, backend.ErrNotFound)
 		}
-		sc, err = scanSchedule(rows)
+		sc, err = backend.ScanSchedule(rows)
 		return err
 	})
 	return sc, err
@@ -119,29 +75,14 @@ func (b *Backend) GetSchedule(ctx context.Context, id string) (*backend.Schedule
 
 // ListSchedules lists every schedule by ID.
 func (b *Backend) ListSchedules(ctx context.Context) ([]backend.Schedule, error) {
-	var out []backend.Schedule
-	err := b.read(ctx, "listing schedules", func(q queryer, _ *stmts) error {
-		out = out[:0]
-		rows, err := q.QueryContext(ctx, `SELECT `+scheduleColumns+` FROM schedules ORDER BY id`)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			sc, err := scanSchedule(rows)
-			if err != nil {
-				return err
-			}
-			out = append(out, *sc)
-		}
-		return rows.Err()
-	})
-	return out, err
+	return readRows(b, ctx, "listing schedules", func(q queryer, _ *stmts) (*sql.Rows, error) {
+		return q.QueryContext(ctx, `SELECT `+backend.ScheduleColumns+` FROM schedules ORDER BY id`)
+	}, backend.ScanSchedules)
 }
 
 // UpdateSchedule replaces a schedule's definition and drops its lease.
 func (b *Backend) UpdateSchedule(ctx context.Context, s backend.Schedule, sources map[string][]byte) error {
-	bundle, args, err := scheduleArgs(s)
+	bundle, args, err := backend.EncodeSchedule(s)
 	if err != nil {
 		return err
 	}
@@ -181,29 +122,10 @@ func (b *Backend) ScheduleTicks(ctx context.Context, id string, limit int) ([]ba
 	if limit <= 0 {
 		limit = 100
 	}
-	var out []backend.ScheduleTick
-	err := b.read(ctx, "reading the ticks of schedule "+id, func(q queryer, _ *stmts) error {
-		out = out[:0]
-		rows, err := q.QueryContext(ctx, `SELECT tick_at, outcome, execution_id, at FROM schedule_ticks
+	return readRows(b, ctx, "reading the ticks of schedule "+id, func(q queryer, _ *stmts) (*sql.Rows, error) {
+		return q.QueryContext(ctx, `SELECT tick_at, outcome, execution_id, at FROM schedule_ticks
 			WHERE schedule_id = ? ORDER BY id DESC LIMIT ?`, id, limit)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var (
-				tk         backend.ScheduleTick
-				tickAt, at int64
-			)
-			if err := rows.Scan(&tickAt, &tk.Outcome, &tk.ExecutionID, &at); err != nil {
-				return err
-			}
-			tk.TickAt, tk.At = fromMS(tickAt), fromMS(at)
-			out = append(out, tk)
-		}
-		return rows.Err()
-	})
-	return out, err
+	}, backend.ScanScheduleTicks)
 }
 
 // ClaimDueSchedules leases due schedules; writes are serialised (BEGIN IMMEDIATE), so
@@ -218,19 +140,13 @@ func (b *Backend) ClaimDueSchedules(ctx context.Context, limit int, lease time.D
 				AND (next_at <= ?2 OR (buffered_at IS NOT NULL AND NOT EXISTS (SELECT 1 FROM executions x
 					WHERE x.id = s.last_execution_id AND x.status = 'running')))
 				ORDER BY next_at LIMIT ?3)
-			RETURNING `+scheduleColumns, until, t.now, max(limit, 1))
+			RETURNING `+backend.ScheduleColumns, until, t.now, max(limit, 1))
 		if err != nil {
 			return err
 		}
 		defer rows.Close()
-		for rows.Next() {
-			sc, err := scanSchedule(rows)
-			if err != nil {
-				return err
-			}
-			out = append(out, backend.ClaimedSchedule{Schedule: *sc, LeaseUntil: fromMS(until)})
-		}
-		return rows.Err()
+		out, err = backend.ScanClaimedSchedules(rows, fromMS(until))
+		return err
 	})
 	return out, err
 }

@@ -59,32 +59,9 @@ func (b *Backend) SignalExecution(ctx context.Context, executionID, name string,
 
 // PendingSignals returns the execution's signals not consumed yet, oldest first.
 func (b *Backend) PendingSignals(ctx context.Context, executionID string) ([]backend.Signal, error) {
-	var out []backend.Signal
-	err := b.read(ctx, "reading signals of "+executionID, func(_ queryer, st *stmts) error {
-		rows, err := st.pendingSignals.QueryContext(ctx, executionID)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var (
-				s       backend.Signal
-				payload []byte
-				at      int64
-			)
-			if err := rows.Scan(&s.ID, &s.Name, &payload, &at); err != nil {
-				return err
-			}
-			s.Payload = rawJSON(payload)
-			s.At = fromMS(at)
-			out = append(out, s)
-		}
-		return rows.Err()
-	})
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
+	return readRows(b, ctx, "reading signals of "+executionID, func(_ queryer, st *stmts) (*sql.Rows, error) {
+		return st.pendingSignals.QueryContext(ctx, executionID)
+	}, backend.ScanSignals)
 }
 
 // nextTaskSQL finds the earliest run_at of the pending tasks, two index reads per

@@ -10,6 +10,10 @@
 // Times are stored as unix milliseconds read from the configured backend.Clock, never
 // from SQLite's own clock.
 //
+// Package sqlite imports package backend, the modernc.org/sqlite driver and the
+// standard library, and no other Stent package; what it decides like the PostgreSQL
+// store belongs in package backend.
+//
 // Once a write transaction has begun it runs to its end even if the caller's context
 // is cancelled (the context only bounds the wait for the writer connection), so a
 // cancelled caller never leaves a half-applied state change behind.
@@ -24,9 +28,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io/fs"
 	"net/url"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -364,45 +366,9 @@ func (b *Backend) dropWriter(discard bool) {
 	}
 }
 
-// migration is one embedded schema change.
-type migration struct {
-	version int
-	name    string
-	sql     string
-}
-
-func loadMigrations() ([]migration, error) {
-	entries, err := fs.ReadDir(migrationFS, "migrations")
-	if err != nil {
-		return nil, err
-	}
-	var out []migration
-	for _, e := range entries {
-		name := e.Name()
-		if !strings.HasSuffix(name, ".up.sql") {
-			continue
-		}
-		num, _, ok := strings.Cut(name, "_")
-		if !ok {
-			return nil, fmt.Errorf("migration %s: name must be NNN_name.up.sql", name)
-		}
-		v, err := strconv.Atoi(num)
-		if err != nil {
-			return nil, fmt.Errorf("migration %s: name must be NNN_name.up.sql", name)
-		}
-		body, err := migrationFS.ReadFile("migrations/" + name)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, migration{version: v, name: strings.TrimSuffix(name, ".up.sql"), sql: string(body)})
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].version < out[j].version })
-	for i := 1; i < len(out); i++ {
-		if out[i].version == out[i-1].version {
-			return nil, fmt.Errorf("migrations %s and %s share version %d", out[i-1].name, out[i].name, out[i].version)
-		}
-	}
-	return out, nil
+// loadMigrations lists the embedded migration files (NNN_name.up.sql) in version order.
+func loadMigrations() ([]backend.Migration, error) {
+	return backend.LoadMigrations(migrationFS, "migrations")
 }
 
 // Migrate creates or upgrades the schema. The check and the changes run in one
@@ -452,35 +418,27 @@ func (b *Backend) migrate(ctx context.Context) error {
 	)`); err != nil {
 		return err
 	}
-	applied := map[int]bool{}
 	rows, err := c.QueryContext(ctx, `SELECT version FROM schema_migrations`)
 	if err != nil {
 		return err
 	}
-	for rows.Next() {
-		var v int
-		if err := rows.Scan(&v); err != nil {
-			rows.Close()
-			return err
-		}
-		applied[v] = true
+	applied, err := backend.ScanVersions(rows)
+	if cerr := rows.Close(); err == nil {
+		err = cerr
 	}
-	if err := rows.Close(); err != nil {
-		return err
-	}
-	if err := rows.Err(); err != nil {
+	if err != nil {
 		return err
 	}
 	for _, m := range migs {
-		if applied[m.version] {
+		if applied[m.Version] {
 			continue
 		}
-		if _, err := c.ExecContext(ctx, m.sql); err != nil {
-			return fmt.Errorf("applying %s: %w", m.name, err)
+		if _, err := c.ExecContext(ctx, m.SQL); err != nil {
+			return fmt.Errorf("applying %s: %w", m.File, err)
 		}
 		if _, err := c.ExecContext(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)`,
-			m.version, m.name, b.clock.Now().UnixMilli()); err != nil {
-			return fmt.Errorf("recording %s: %w", m.name, err)
+			m.Version, m.File, b.clock.Now().UnixMilli()); err != nil {
+			return fmt.Errorf("recording %s: %w", m.File, err)
 		}
 	}
 	_, err = c.ExecContext(ctx, "COMMIT")

@@ -9,14 +9,6 @@ import (
 	"github.com/stent-go/stent/backend"
 )
 
-// execColumns is the column list scanned by scanExecution.
-const execColumns = `id, parent_id, parent_seq, bundle, entry, args, queue, status, result, error,
-	version, run, created_at, updated_at, start_at, deadline, completed_at,
-	CASE WHEN crash_version = version THEN crashes ELSE 0 END`
-
-// deadLetterColumns is the column list scanned by scanDeadLetter.
-const deadLetterColumns = `id, execution_id, seq, activity, payload, error, status, created_at`
-
 // taskColumns is the column list of a task.
 const taskColumns = `id, kind, execution_id, seq, queue, run_at, attempt, payload, fence, lease_owner, lease_expires_at`
 
@@ -243,7 +235,7 @@ func (s *stmts) claimStmt(ctx context.Context, p preparer, nKinds, nQueues int, 
 
 // Reader statements.
 const (
-	sqlGetExecution = `SELECT ` + execColumns + ` FROM executions WHERE id = ?`
+	sqlGetExecution = `SELECT ` + backend.ExecutionColumns + ` FROM executions WHERE id = ?`
 	sqlHistory      = `SELECT id, seq, kind, name, data, error, at, cache_hit FROM events
 		WHERE execution_id = ? AND id > ? ORDER BY id`
 	sqlLogs           = `SELECT execution_id, run, at, message FROM logs WHERE execution_id = ? ORDER BY id`
@@ -251,7 +243,7 @@ const (
 	sqlPendingSignals = `SELECT id, name, payload, at FROM signals
 		WHERE execution_id = ? AND consumed_at IS NULL ORDER BY id`
 	sqlCachedResult  = `SELECT result FROM cache WHERE key = ? AND (expires_at IS NULL OR expires_at > ?)`
-	sqlGetDeadLetter = `SELECT ` + deadLetterColumns + ` FROM dead_letters WHERE id = ?`
+	sqlGetDeadLetter = `SELECT ` + backend.DeadLetterColumns + ` FROM dead_letters WHERE id = ?`
 )
 
 // stmts holds the prepared statements of a Backend.

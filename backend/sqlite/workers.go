@@ -101,30 +101,10 @@ func (b *Backend) ListWorkers(ctx context.Context, since time.Time) ([]backend.W
 
 // PendingTasks lists the execution's pending tasks, by ID.
 func (b *Backend) PendingTasks(ctx context.Context, executionID string) ([]backend.PendingTask, error) {
-	var out []backend.PendingTask
-	err := b.read(ctx, "listing the pending tasks of "+executionID, func(q queryer, _ *stmts) error {
-		out = out[:0]
-		rows, err := q.QueryContext(ctx, `SELECT id, kind, seq, queue, COALESCE(activity, ''), run_at, attempt
+	return readRows(b, ctx, "listing the pending tasks of "+executionID, func(q queryer, _ *stmts) (*sql.Rows, error) {
+		return q.QueryContext(ctx, `SELECT id, kind, seq, queue, COALESCE(activity, ''), run_at, attempt
 			FROM tasks WHERE execution_id = ? AND status = 'pending' ORDER BY id`, executionID)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var (
-				p     backend.PendingTask
-				kind  string
-				runAt int64
-			)
-			if err := rows.Scan(&p.ID, &kind, &p.Seq, &p.Queue, &p.Activity, &runAt, &p.Attempt); err != nil {
-				return err
-			}
-			p.Kind, p.RunAt = backend.TaskKind(kind), fromMS(runAt)
-			out = append(out, p)
-		}
-		return rows.Err()
-	})
-	return out, err
+	}, backend.ScanPendingTasks)
 }
 
 // ClaimStartTimeouts claims pending activity tasks whose schedule-to-start deadline
@@ -150,12 +130,7 @@ func (b *Backend) ClaimStartTimeouts(ctx context.Context, req backend.ClaimReque
 	if err != nil {
 		return nil, err
 	}
-	sortClaimed(got)
-	out := make([]backend.Task, len(got))
-	for i, c := range got {
-		out[i] = c.task
-	}
-	return out, nil
+	return claimedTasks(got), nil
 }
 
 var _ backend.Routing = (*Backend)(nil)
