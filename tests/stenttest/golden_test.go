@@ -129,12 +129,12 @@ func TestBrokenWorkflowFailsWithDiff(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	writeFile(t, dir, "go.mod", "module example.com/broken\n")
-	script := repoFile(t, "workflows/notification.star")
+	script := repoFile(t, "workflows/notification/notification.star")
 	broken := strings.Replace(script, "for uid in user_ids:", "for uid in reversed(user_ids):", 1)
 	if broken == script {
-		t.Fatal("workflows/notification.star changed: the loop over user_ids is gone; update this test")
+		t.Fatal("workflows/notification/notification.star changed: the loop over user_ids is gone; update this test")
 	}
-	writeFile(t, dir, "workflows/notification.star", broken)
+	writeFile(t, dir, "workflows/notification/notification.star", broken)
 	original := repoFile(t, "tests/golden/notification.txtar")
 	golden := writeFile(t, dir, "tests/notification.txtar", original)
 
