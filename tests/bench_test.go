@@ -125,13 +125,7 @@ func TestBenchBadFlags(t *testing.T) {
 // On PostgreSQL every run gets a schema of its own, and extra worker processes join it.
 func TestBenchPostgres(t *testing.T) {
 	t.Parallel()
-	dsn := os.Getenv("STENT_TEST_POSTGRES")
-	if dsn == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("STENT_TEST_POSTGRES is required in CI (e.g. postgres://root@127.0.0.1:5432/test?sslmode=disable)")
-		}
-		t.Skip("STENT_TEST_POSTGRES not set; skipping the PostgreSQL bench")
-	}
+	dsn := requiredEnv(t, "STENT_TEST_POSTGRES", "postgres://root@127.0.0.1:5432/test?sslmode=disable", "the PostgreSQL bench")
 	out, errs := runBench(t, "--db", dsn, "--scenario", "P1,P5", "--runs", "1", "--scale", "0.05", "--workers", "2", "--concurrency", "8")
 	if !strings.Contains(out, "postgres") || !strings.Contains(out, "fresh schema per run") || !strings.Contains(out, "P5") {
 		t.Errorf("report:\n%s\nstderr:\n%s", out, errs)

@@ -8,43 +8,25 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/stent-go/stent/tests/internal/stentcli"
 )
 
 // stentBin is the CLI built once for all tests.
 var stentBin string
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "stent-bin-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	stentBin = filepath.Join(dir, "stent")
-	args := []string{"build", "-o", stentBin}
-	if raceEnabled {
-		args = append(args, "-race")
-	}
-	cmd := exec.Command("go", append(args, "../cmd/stent")...)
-	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
-	if err := cmd.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "building stent:", err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
+	stentcli.Main(m, func(bin string) { stentBin = bin })
 }
 
 // repoRoot is the module root (tests run in tests/).
 func repoRoot(t *testing.T) string {
 	t.Helper()
-	_, file, _, _ := runtime.Caller(0)
-	return filepath.Dir(filepath.Dir(file))
+	return stentcli.RepoRoot()
 }
 
 type result struct {
@@ -55,21 +37,20 @@ type result struct {
 // stent runs the CLI in dir with a private database and returns what it printed.
 func stent(t *testing.T, dir string, args ...string) result {
 	t.Helper()
+	return stentOn(t, dir, filepath.Join(dir, "stent.db"), args...)
+}
+
+// stentOn runs the CLI in dir against the database dsn and returns what it printed.
+func stentOn(t *testing.T, dir, dsn string, args ...string) result {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, stentBin, args...)
 	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "STENT_DB="+filepath.Join(dir, "stent.db"))
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatalf("running stent %v: %v", args, err)
-	}
-	return result{stdout: out.String(), stderr: errb.String(), code: code}
+	cmd.Env = append(os.Environ(), "STENT_DB="+dsn)
+	var r result
+	r.stdout, r.stderr, r.code = stentcli.Run(t, cmd)
+	return r
 }
 
 func writeFile(t *testing.T, path, content string, mode os.FileMode) {
@@ -108,6 +89,19 @@ fi
 echo "done $n" >> "$STEP_LOG"
 echo "\"step $n\""
 `
+
+// stepDir is a fresh directory holding script as flow.star and the step.sh activity,
+// with the environment step.sh reads: its log, logFile, and the step it hangs at
+// (hangStep, or "none").
+func stepDir(t *testing.T, script, hangStep string) (dir, logFile string, env []string) {
+	t.Helper()
+	dir = t.TempDir()
+	writeFile(t, filepath.Join(dir, "flow.star"), script, 0o644)
+	writeFile(t, filepath.Join(dir, "step.sh"), stepScript, 0o755)
+	logFile = filepath.Join(dir, "steps.log")
+	env = []string{"STEP_LOG=" + logFile, "HANG_STEP=" + hangStep, "HANG_MARK=" + filepath.Join(dir, "hung")}
+	return dir, logFile, env
+}
 
 const fiveSteps = `
 def main():
@@ -160,11 +154,7 @@ func countLines(t *testing.T, file, prefix string) int {
 
 func TestCrashDuringThirdStepResumes(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
-	writeFile(t, filepath.Join(dir, "flow.star"), fiveSteps, 0o644)
-	writeFile(t, filepath.Join(dir, "step.sh"), stepScript, 0o755)
-	logFile := filepath.Join(dir, "steps.log")
-	env := []string{"STEP_LOG=" + logFile, "HANG_STEP=3", "HANG_MARK=" + filepath.Join(dir, "hung")}
+	dir, logFile, env := stepDir(t, fiveSteps, "3")
 	args := []string{"exec", "flow.star", "--id", "crash-1", "--activity", "step=./step.sh", "--dead-worker-grace", "2s"}
 
 	cmd, _, _ := startStent(t, dir, env, args...)
@@ -208,11 +198,7 @@ def main():
 
 func TestCrashDuringSleepResumesWhenDue(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
-	writeFile(t, filepath.Join(dir, "flow.star"), sleepFlow, 0o644)
-	writeFile(t, filepath.Join(dir, "step.sh"), stepScript, 0o755)
-	logFile := filepath.Join(dir, "steps.log")
-	env := []string{"STEP_LOG=" + logFile, "HANG_STEP=none", "HANG_MARK=" + filepath.Join(dir, "hung")}
+	dir, logFile, env := stepDir(t, sleepFlow, "none")
 	args := []string{"exec", "flow.star", "--id", "sleepy", "--activity", "step=./step.sh"}
 
 	began := time.Now()
@@ -248,14 +234,10 @@ func TestCrashDuringSleepResumesWhenDue(t *testing.T) {
 
 func TestEditedScriptKeepsPinnedSource(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
 	flow := func(version string) string {
 		return fmt.Sprintf("def main():\n    durable(\"step\", 1)\n    return %q\n", version)
 	}
-	writeFile(t, filepath.Join(dir, "flow.star"), flow("v1"), 0o644)
-	writeFile(t, filepath.Join(dir, "step.sh"), stepScript, 0o755)
-	logFile := filepath.Join(dir, "steps.log")
-	env := []string{"STEP_LOG=" + logFile, "HANG_STEP=1", "HANG_MARK=" + filepath.Join(dir, "hung")}
+	dir, logFile, env := stepDir(t, flow("v1"), "1")
 	args := []string{"exec", "flow.star", "--id", "pinned", "--activity", "step=./step.sh", "--dead-worker-grace", "2s"}
 
 	cmd, _, _ := startStent(t, dir, env, args...)

@@ -73,7 +73,7 @@ func TestSagaExampleCompensatesInReverse(t *testing.T) {
 	t.Parallel()
 	root := repoRoot(t)
 	dir := t.TempDir()
-	args := []string{"exec", filepath.Join(root, "workflows/saga.star"), "--args", `["Lisbon"]`}
+	args := []string{"exec", filepath.Join(root, "workflows/saga/saga.star"), "--args", `["Lisbon"]`}
 	for _, a := range []string{"book_flight", "book_hotel", "book_car", "cancel_flight", "cancel_hotel", "cancel_car"} {
 		args = append(args, "--activity", fmt.Sprintf("%s=%s %s", a, filepath.Join(root, "workflows/saga/travel.sh"), a))
 	}

@@ -11,7 +11,6 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
-	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -24,13 +23,7 @@ import (
 // CI where the variable is required. Set but unreachable: the test fails.
 func testPostgresURL(t *testing.T) string {
 	t.Helper()
-	u := os.Getenv("STENT_TEST_POSTGRES")
-	if u == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("STENT_TEST_POSTGRES is required in CI (e.g. postgres://root@127.0.0.1:5432/test?sslmode=disable)")
-		}
-		t.Skip("STENT_TEST_POSTGRES not set (e.g. postgres://root@127.0.0.1:5432/test?sslmode=disable); skipping PostgreSQL tests")
-	}
+	u := requiredEnv(t, "STENT_TEST_POSTGRES", "postgres://root@127.0.0.1:5432/test?sslmode=disable", "PostgreSQL tests")
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	conn, err := pgx.Connect(ctx, u)
@@ -113,15 +106,40 @@ func withParams(t *testing.T, dsn string, kv ...string) string {
 	return u.String()
 }
 
-func pgExecAdmin(t *testing.T, dsn, sql string, args ...any) {
+// requiredEnv returns the environment variable name. Unset: the test is skipped (what
+// says what is skipped), or fails in CI where the variable is required; example is a
+// value it may take.
+func requiredEnv(t *testing.T, name, example, what string) string {
+	t.Helper()
+	v := os.Getenv(name)
+	if v == "" {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("%s is required in CI (e.g. %s)", name, example)
+		}
+		t.Skipf("%s not set (e.g. %s); skipping %s", name, example, what)
+	}
+	return v
+}
+
+// pgConnect connects to dsn for a statement or two, within 30 seconds; done closes it.
+func pgConnect(t *testing.T, dsn string) (ctx context.Context, conn *pgx.Conn, done func()) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
 	conn, err := pgx.Connect(ctx, dsn)
 	if err != nil {
+		cancel()
 		t.Fatal(err)
 	}
-	defer conn.Close(context.Background())
+	return ctx, conn, func() {
+		conn.Close(context.Background())
+		cancel()
+	}
+}
+
+func pgExecAdmin(t *testing.T, dsn, sql string, args ...any) {
+	t.Helper()
+	ctx, conn, done := pgConnect(t, dsn)
+	defer done()
 	if _, err := conn.Exec(ctx, sql, args...); err != nil {
 		t.Fatalf("%s: %v", sql, err)
 	}
@@ -130,13 +148,8 @@ func pgExecAdmin(t *testing.T, dsn, sql string, args ...any) {
 // pgQueryInt runs a query returning one integer.
 func pgQueryInt(t *testing.T, dsn, sql string, args ...any) int64 {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(context.Background())
+	ctx, conn, done := pgConnect(t, dsn)
+	defer done()
 	var n int64
 	if err := conn.QueryRow(ctx, sql, args...).Scan(&n); err != nil {
 		t.Fatalf("%s: %v", sql, err)
@@ -212,20 +225,6 @@ func tail(s string, n int) string {
 }
 
 func pgQuietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
-
-func pgMedian(ds []time.Duration) time.Duration {
-	s := slices.Clone(ds)
-	slices.Sort(s)
-	return s[len(s)/2]
-}
-
-func pgRound(ds []time.Duration) []time.Duration {
-	out := make([]time.Duration, len(ds))
-	for i, d := range ds {
-		out[i] = d.Round(100 * time.Microsecond)
-	}
-	return out
-}
 
 // pgStuck describes the executions of the database still running and their tasks, for
 // a test that timed out waiting for them.

@@ -150,6 +150,15 @@ func openPgEngine(t *testing.T, dsn string) *stentapi.Engine {
 	return eng
 }
 
+// indexArgs is the arguments of n executions: each gets its index.
+func indexArgs(n int) [][]any {
+	args := make([][]any, n)
+	for i := range args {
+		args[i] = []any{i}
+	}
+	return args
+}
+
 // dispatchMany dispatches script once per argument list, from a few goroutines.
 func dispatchMany(ctx context.Context, t *testing.T, eng *stentapi.Engine, script string, args [][]any) []string {
 	t.Helper()
@@ -192,10 +201,7 @@ func TestPostgresWorkerKilledMidRun(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	eng := openPgEngine(t, db.dsn)
-	args := make([][]any, workflows)
-	for i := range args {
-		args[i] = []any{i}
-	}
+	args := indexArgs(workflows)
 	ids := dispatchMany(ctx, t, eng, filepath.Join(dir, "flow.star"), args)
 	t.Logf("dispatched %d workflows in %s", workflows, time.Since(began).Round(time.Millisecond))
 
@@ -408,11 +414,11 @@ func TestPostgresNotifyWakesIdleWorker(t *testing.T) {
 			}
 			pickups, results = append(pickups, p), append(results, r)
 		}
-		m := pgMedian(pickups)
+		m := median(pickups)
 		t.Logf("batch %d, worker polling every 10s: dispatch→activity start median %s max %s, all %v; dispatch→result median %s max %s, all %v",
-			batch+1, m.Round(100*time.Microsecond), slices.Max(pickups).Round(100*time.Microsecond), pgRound(pickups),
-			pgMedian(results).Round(100*time.Microsecond), slices.Max(results).Round(100*time.Microsecond), pgRound(results))
-		best, bestResult = min(best, m), min(bestResult, pgMedian(results))
+			batch+1, m.Round(100*time.Microsecond), slices.Max(pickups).Round(100*time.Microsecond), roundAll(pickups),
+			median(results).Round(100*time.Microsecond), slices.Max(results).Round(100*time.Microsecond), roundAll(results))
+		best, bestResult = min(best, m), min(bestResult, median(results))
 		if best < bound && bestResult < resultBound {
 			break
 		}
@@ -456,10 +462,7 @@ func TestPostgresConnectionsTerminated(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	eng := openPgEngine(t, db.dsn)
-	args := make([][]any, workflows)
-	for i := range args {
-		args[i] = []any{i}
-	}
+	args := indexArgs(workflows)
 	began := time.Now()
 	ids := dispatchMany(ctx, t, eng, filepath.Join(dir, "flow.star"), args)
 

@@ -24,13 +24,7 @@ import (
 // where the variable is required. Set but unreachable: the test fails.
 func testRedisURL(t *testing.T) string {
 	t.Helper()
-	u := os.Getenv("STENT_TEST_REDIS")
-	if u == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("STENT_TEST_REDIS is required in CI (e.g. redis://127.0.0.1:6379/0)")
-		}
-		t.Skip("STENT_TEST_REDIS not set (e.g. redis://127.0.0.1:6379/0); skipping Redis tests")
-	}
+	u := requiredEnv(t, "STENT_TEST_REDIS", "redis://127.0.0.1:6379/0", "Redis tests")
 	opts, err := goredis.ParseURL(u)
 	if err != nil {
 		t.Fatalf("STENT_TEST_REDIS: %v", err)

@@ -82,9 +82,7 @@ func TestLanguageSurvivesAWorkerKill(t *testing.T) {
 		{name: "cancel with cleanup", script: "def payment():\n    sleep('1h')\n    return 0\n\ndef main():\n    durable('slow', 1)\n    r = attempt(payment)\n    if not r.ok:\n        durable('slow', 2)\n        durable('slow', 3)\n        return r.unwrap()\n    return r.value\n",
 			killAt: "child_scheduled", killN: 1,
 			between: func(t *testing.T, dir, id string) {
-				if r := stent(t, dir, "cancel", id); r.code != 0 {
-					t.Fatalf("cancel: %s", r.stderr)
-				}
+				mustStent(t, dir, "cancel", id)
 			}, want: "status:cancelled",
 			check: func(t *testing.T, dir, id string) {
 				kinds := strings.Join(historyKinds(t, dir, id), " ")
@@ -97,9 +95,7 @@ func TestLanguageSurvivesAWorkerKill(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			dir := t.TempDir()
-			writeFile(t, filepath.Join(dir, "flow.star"), tc.script, 0o644)
-			writeFile(t, filepath.Join(dir, "slow.sh"), slowScript, 0o755)
+			dir := flowDir(t, tc.script)
 			for name, src := range tc.files {
 				if err := os.MkdirAll(filepath.Dir(filepath.Join(dir, name)), 0o755); err != nil {
 					t.Fatal(err)

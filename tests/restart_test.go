@@ -49,6 +49,40 @@ func killWorker(t *testing.T, dir string, env []string) func() {
 
 const slowScript = "#!/bin/sh\nn=$(cat | tr -d '[] \\n')\nsleep 0.3\necho \"$n\"\n"
 
+// sleepingChildren starts three children that sleep for an hour.
+const sleepingChildren = "def child(i):\n    sleep('1h')\n    return i\n\ndef main():\n    return gather([start(child, i) for i in range(3)])\n"
+
+// controlChildren is the between step of a sleepingChildren case: once the children
+// are underway, `stent COMMAND ID`, then check, if any.
+func controlChildren(command string, check func(t *testing.T, dir string)) func(t *testing.T, dir, id string) {
+	return func(t *testing.T, dir, id string) {
+		time.Sleep(500 * time.Millisecond)
+		mustStent(t, dir, command, id)
+		if check != nil {
+			check(t, dir)
+		}
+	}
+}
+
+// flowDir is a fresh directory holding script as flow.star and the slow.sh activity.
+func flowDir(t *testing.T, script string) string {
+	t.Helper()
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "flow.star"), script, 0o644)
+	writeFile(t, filepath.Join(dir, "slow.sh"), slowScript, 0o755)
+	return dir
+}
+
+// mustStent runs the CLI like stent and fails the test unless it exits 0.
+func mustStent(t *testing.T, dir string, args ...string) result {
+	t.Helper()
+	r := stent(t, dir, args...)
+	if r.code != 0 {
+		t.Fatalf("%s: %s", args[0], r.stderr)
+	}
+	return r
+}
+
 // TestControlFlowSurvivesAWorkerKill runs each control-flow case with a worker that is
 // killed (SIGKILL) in the middle, does the case's action while no worker runs, and
 // resumes with a fresh worker: the outcome is the one of an uninterrupted run.
@@ -66,39 +100,24 @@ func TestControlFlowSurvivesAWorkerKill(t *testing.T) {
 		{name: "signal buffered while no worker runs", script: "def main():\n    sleep('1s')\n    return wait_signal('go')\n",
 			killAt: "timer_scheduled", killN: 1,
 			between: func(t *testing.T, dir, id string) {
-				if r := stent(t, dir, "signal", id, "go", `{"n":1}`); r.code != 0 {
-					t.Fatalf("signal: %s", r.stderr)
-				}
+				mustStent(t, dir, "signal", id, "go", `{"n":1}`)
 			}, want: `{"n":1}`},
 		{name: "signal timeout", script: "def main():\n    return [wait_signal('never', timeout='2s'), 'after']\n",
 			killAt: "signal_wait", killN: 1, want: `[null,"after"]`},
 		{name: "cancel during sleep", script: "def main():\n    sleep('1h')\n    return 1\n",
 			killAt: "timer_scheduled", killN: 1,
 			between: func(t *testing.T, dir, id string) {
-				if r := stent(t, dir, "cancel", id); r.code != 0 {
-					t.Fatalf("cancel: %s", r.stderr)
-				}
+				mustStent(t, dir, "cancel", id)
 			}, want: "status:cancelled"},
-		{name: "cancel with children", script: "def child(i):\n    sleep('1h')\n    return i\n\ndef main():\n    return gather([start(child, i) for i in range(3)])\n",
-			killAt: "child_scheduled", killN: 3,
-			between: func(t *testing.T, dir, id string) {
-				time.Sleep(500 * time.Millisecond)
-				// A request: the scripts (parent and children) see it when a worker runs.
-				if r := stent(t, dir, "cancel", id); r.code != 0 {
-					t.Fatalf("cancel: %s", r.stderr)
-				}
-			}, want: "status:cancelled"},
-		{name: "terminate with children", script: "def child(i):\n    sleep('1h')\n    return i\n\ndef main():\n    return gather([start(child, i) for i in range(3)])\n",
-			killAt: "child_scheduled", killN: 3,
-			between: func(t *testing.T, dir, id string) {
-				time.Sleep(500 * time.Millisecond)
-				if r := stent(t, dir, "terminate", id); r.code != 0 {
-					t.Fatalf("terminate: %s", r.stderr)
-				}
+		// A request: the scripts (parent and children) see it when a worker runs.
+		{name: "cancel with children", script: sleepingChildren, killAt: "child_scheduled", killN: 3,
+			between: controlChildren("cancel", nil), want: "status:cancelled"},
+		{name: "terminate with children", script: sleepingChildren, killAt: "child_scheduled", killN: 3,
+			between: controlChildren("terminate", func(t *testing.T, dir string) {
 				if running := listRunning(t, dir); len(running) > 0 {
 					t.Fatalf("children still running after terminate: %v", running)
 				}
-			}, want: "status:cancelled"},
+			}), want: "status:cancelled"},
 		{name: "max duration during a sleep", script: "def main():\n    sleep('1h')\n    return 1\n", dispatch: []string{"--max-duration", "2s"},
 			killAt: "timer_scheduled", killN: 1, want: "status:timed_out"},
 		{name: "fan-out", script: "def main():\n    return gather([start('slow', i) for i in range(20)])\n",
@@ -109,9 +128,7 @@ func TestControlFlowSurvivesAWorkerKill(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			dir := t.TempDir()
-			writeFile(t, filepath.Join(dir, "flow.star"), tc.script, 0o644)
-			writeFile(t, filepath.Join(dir, "slow.sh"), slowScript, 0o755)
+			dir := flowDir(t, tc.script)
 			args := append([]string{"dispatch", "flow.star", "--id", "x"}, tc.dispatch...)
 			if r := stent(t, dir, args...); r.code != 0 {
 				t.Fatalf("dispatch: %s", r.stderr)
@@ -146,9 +163,7 @@ func TestControlFlowSurvivesAWorkerKill(t *testing.T) {
 // TestDelaySurvivesAWorkerKill: a delayed execution does not start early, across a kill.
 func TestDelaySurvivesAWorkerKill(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
-	writeFile(t, filepath.Join(dir, "flow.star"), "def main():\n    return 'ran'\n", 0o644)
-	writeFile(t, filepath.Join(dir, "slow.sh"), slowScript, 0o755)
+	dir := flowDir(t, "def main():\n    return 'ran'\n")
 	start := time.Now()
 	if r := stent(t, dir, "dispatch", "flow.star", "--id", "later", "--delay", "3s"); r.code != 0 {
 		t.Fatalf("dispatch: %s", r.stderr)

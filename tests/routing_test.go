@@ -1,36 +1,13 @@
 package tests
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 )
-
-// stentOn runs the CLI in dir against the database dsn and returns what it printed.
-func stentOn(t *testing.T, dir, dsn string, args ...string) result {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, stentBin, args...)
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "STENT_DB="+dsn)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatalf("running stent %v: %v", args, err)
-	}
-	return result{stdout: out.String(), stderr: errb.String(), code: code}
-}
 
 // waitForOutput runs the CLI until its stdout contains want, or fails after timeout.
 func waitForOutput(t *testing.T, dir, dsn, want string, timeout time.Duration, args ...string) {

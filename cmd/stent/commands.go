@@ -94,6 +94,28 @@ func workerOptions(c *cli.Context) (stent.WorkerOptions, []stent.Option, error) 
 	return o, engOpts, nil
 }
 
+// openWorker opens the engine for a command that serves in this process: it reads the
+// worker flags, lets prepare read the command's own (after the worker flags, before the
+// database is opened) and registers the --activity commands. The caller closes it.
+func openWorker(c *cli.Context, prepare func(*stent.WorkerOptions) error) (*stent.Engine, stent.WorkerOptions, error) {
+	wopts, eopts, err := workerOptions(c)
+	if err != nil {
+		return nil, wopts, err
+	}
+	if err := prepare(&wopts); err != nil {
+		return nil, wopts, err
+	}
+	eng, err := openEngine(c, eopts...)
+	if err != nil {
+		return nil, wopts, err
+	}
+	if err := registerCommands(c, eng); err != nil {
+		eng.Close()
+		return nil, wopts, err
+	}
+	return eng, wopts, nil
+}
+
 func registerCommands(c *cli.Context, eng *stent.Engine) error {
 	caps := map[string]int{}
 	for _, spec := range c.StringSlice("max-concurrent") {
@@ -182,22 +204,15 @@ func execCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			wopts, eopts, err := workerOptions(c)
-			if err != nil {
+			var dopts []stent.DispatchOption
+			eng, wopts, err := openWorker(c, func(*stent.WorkerOptions) (err error) {
+				dopts, err = dispatchOptions(c)
 				return err
-			}
-			dopts, err := dispatchOptions(c)
-			if err != nil {
-				return err
-			}
-			eng, err := openEngine(c, eopts...)
+			})
 			if err != nil {
 				return err
 			}
 			defer eng.Close()
-			if err := registerCommands(c, eng); err != nil {
-				return err
-			}
 			ctx, stop := signalContext(c)
 			defer stop()
 			id, err := eng.DispatchJSON(ctx, script, json.RawMessage(c.String("args")), dopts...)
@@ -282,21 +297,11 @@ func workerCommand() *cli.Command {
 			if c.NArg() != 0 {
 				return failf(exitUsage, "worker takes no arguments, got %q", c.Args().Slice())
 			}
-			wopts, eopts, err := workerOptions(c)
-			if err != nil {
-				return err
-			}
-			if err := retentionOptions(c, &wopts); err != nil {
-				return err
-			}
-			eng, err := openEngine(c, eopts...)
+			eng, wopts, err := openWorker(c, func(o *stent.WorkerOptions) error { return retentionOptions(c, o) })
 			if err != nil {
 				return err
 			}
 			defer eng.Close()
-			if err := registerCommands(c, eng); err != nil {
-				return err
-			}
 			ctx, stop := signalContext(c)
 			defer stop()
 			return eng.Serve(ctx, wopts)
@@ -312,29 +317,42 @@ func idArg(c *cli.Context) (string, error) {
 }
 
 func notFound(id string, err error) error {
+	return notFoundAs(err, "execution", id, "stent list")
+}
+
+// notFoundAs turns backend.ErrNotFound into a usage error saying that there is no such
+// thing (an execution, a schedule) and which command lists them; other errors pass.
+func notFoundAs(err error, what, id, listCommand string) error {
 	if errors.Is(err, backend.ErrNotFound) {
-		return failf(exitUsage, "no execution %q in this database (list them with `stent list`)", id)
+		return failf(exitUsage, "no %s %q in this database (list them with `%s`)", what, id, listCommand)
 	}
 	return err
 }
 
+// executionCommand is a command whose one argument is an execution ID: fn runs for
+// that execution, or the command says there is no such execution.
+func executionCommand(name, usage string, flags []cli.Flag, fn func(c *cli.Context, eng *stent.Engine, ex *backend.Execution) error) *cli.Command {
+	return &cli.Command{Name: name, Usage: usage, ArgsUsage: "ID", Flags: flags, Action: func(c *cli.Context) error {
+		return withExecution(c, func(eng *stent.Engine, ex *backend.Execution) error { return fn(c, eng, ex) })
+	}}
+}
+
+// jsonFlag is the --json flag of a command, printing what usage says.
+func jsonFlag(usage string) []cli.Flag {
+	return []cli.Flag{&cli.BoolFlag{Name: "json", Usage: usage}}
+}
+
 func waitCommand() *cli.Command {
-	return &cli.Command{
-		Name:      "wait",
-		Usage:     "wait for an execution to end; print its result as JSON",
-		ArgsUsage: "ID",
-		Action: func(c *cli.Context) error {
-			return withExecution(c, func(eng *stent.Engine, ex *backend.Execution) error {
-				ctx, stop := signalContext(c)
-				defer stop()
-				res, err := eng.WaitFor(ctx, ex.ID)
-				if res == nil {
-					return err
-				}
-				return printResult(c, res)
-			})
-		},
-	}
+	return executionCommand("wait", "wait for an execution to end; print its result as JSON", nil,
+		func(c *cli.Context, eng *stent.Engine, ex *backend.Execution) error {
+			ctx, stop := signalContext(c)
+			defer stop()
+			res, err := eng.WaitFor(ctx, ex.ID)
+			if res == nil {
+				return err
+			}
+			return printResult(c, res)
+		})
 }
 
 func writeJSON(c *cli.Context, v any) error {
@@ -343,36 +361,41 @@ func writeJSON(c *cli.Context, v any) error {
 	return enc.Encode(v)
 }
 
-func historyCommand() *cli.Command {
-	return &cli.Command{
-		Name:      "history",
-		Usage:     "show an execution's event history",
-		ArgsUsage: "ID",
-		Flags:     []cli.Flag{&cli.BoolFlag{Name: "json", Usage: "print one JSON object per event"}},
-		Action: func(c *cli.Context) error {
-			return withExecution(c, func(eng *stent.Engine, ex *backend.Execution) error {
-				events, err := eng.Backend().History(c.Context, ex.ID, 0)
-				if err != nil {
-					return err
-				}
-				// Events are numbered per execution, 1..N (the stored IDs are database-wide).
-				if c.Bool("json") {
-					for i, ev := range events {
-						if err := writeJSON(c, newEventJSON(i+1, ev)); err != nil {
-							return err
-						}
-					}
-					return nil
-				}
-				w := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
-				fmt.Fprintln(w, "EVENT\tSEQ\tKIND\tNAME\tDETAIL\tAT")
-				for i, ev := range events {
-					fmt.Fprintf(w, "%d\t%d\t%s\t%s\t%s\t%s\n", i+1, ev.Seq, ev.Kind, ev.Name, eventDetail(ev), ev.At.UTC().Format("15:04:05.000"))
-				}
-				return w.Flush()
-			})
-		},
+// writeJSONLines prints one JSON object per item, as toJSON makes it from the item's
+// index and the item.
+func writeJSONLines[T any](c *cli.Context, items []T, toJSON func(i int, item *T) any) error {
+	for i := range items {
+		if err := writeJSON(c, toJSON(i, &items[i])); err != nil {
+			return err
+		}
 	}
+	return nil
+}
+
+// newTable is the aligned table the commands print; the caller flushes it.
+func newTable(c *cli.Context) *tabwriter.Writer {
+	return tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
+}
+
+func historyCommand() *cli.Command {
+	return executionCommand("history", "show an execution's event history", jsonFlag("print one JSON object per event"), printHistory)
+}
+
+func printHistory(c *cli.Context, eng *stent.Engine, ex *backend.Execution) error {
+	events, err := eng.Backend().History(c.Context, ex.ID, 0)
+	if err != nil {
+		return err
+	}
+	// Events are numbered per execution, 1..N (the stored IDs are database-wide).
+	if c.Bool("json") {
+		return writeJSONLines(c, events, func(i int, ev *backend.Event) any { return newEventJSON(i+1, *ev) })
+	}
+	w := newTable(c)
+	fmt.Fprintln(w, "EVENT\tSEQ\tKIND\tNAME\tDETAIL\tAT")
+	for i, ev := range events {
+		fmt.Fprintf(w, "%d\t%d\t%s\t%s\t%s\t%s\n", i+1, ev.Seq, ev.Kind, ev.Name, eventDetail(ev), ev.At.UTC().Format("15:04:05.000"))
+	}
+	return w.Flush()
 }
 
 func eventDetail(ev backend.Event) string {
@@ -438,30 +461,22 @@ func migrateCommand() *cli.Command {
 }
 
 func logsCommand() *cli.Command {
-	return &cli.Command{
-		Name:      "logs",
-		Usage:     "show what an execution's script printed (print and log), once per line",
-		ArgsUsage: "ID",
-		Flags:     []cli.Flag{&cli.BoolFlag{Name: "json", Usage: "print one JSON object per line printed"}},
-		Action: func(c *cli.Context) error {
-			return withExecution(c, func(eng *stent.Engine, ex *backend.Execution) error {
-				lines, err := eng.Backend().Logs(c.Context, ex.ID)
-				if err != nil {
-					return err
-				}
-				if c.Bool("json") {
-					for _, l := range lines {
-						if err := writeJSON(c, LogLineJSON{Run: l.Run, At: l.At.UTC(), Message: l.Message}); err != nil {
-							return err
-						}
-					}
-					return nil
-				}
-				for _, l := range lines {
-					fmt.Fprintf(c.App.Writer, "%s  %s\n", l.At.Format("15:04:05.000"), l.Message)
-				}
-				return nil
-			})
-		},
+	return executionCommand("logs", "show what an execution's script printed (print and log), once per line",
+		jsonFlag("print one JSON object per line printed"), printLogs)
+}
+
+func printLogs(c *cli.Context, eng *stent.Engine, ex *backend.Execution) error {
+	lines, err := eng.Backend().Logs(c.Context, ex.ID)
+	if err != nil {
+		return err
 	}
+	if c.Bool("json") {
+		return writeJSONLines(c, lines, func(_ int, l *backend.LogLine) any {
+			return LogLineJSON{Run: l.Run, At: l.At.UTC(), Message: l.Message}
+		})
+	}
+	for _, l := range lines {
+		fmt.Fprintf(c.App.Writer, "%s  %s\n", l.At.Format("15:04:05.000"), l.Message)
+	}
+	return nil
 }

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
-	"text/tabwriter"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -14,39 +13,36 @@ import (
 )
 
 func cancelCommand() *cli.Command {
-	return &cli.Command{
-		Name:      "cancel",
-		Usage:     "ask a running execution and its children to cancel: the script sees it at its current wait and may compensate (see terminate)",
-		ArgsUsage: "ID",
-		Flags: []cli.Flag{&cli.DurationFlag{Name: "cancel-grace", Value: stent.DefaultCancelGrace,
+	return executionCommand("cancel",
+		"ask a running execution and its children to cancel: the script sees it at its current wait and may compensate (see terminate)",
+		[]cli.Flag{&cli.DurationFlag{Name: "cancel-grace", Value: stent.DefaultCancelGrace,
 			Usage: "how long the script may still run after the request before it is terminated"}},
-		Action: func(c *cli.Context) error {
-			return withExecution(c, func(eng *stent.Engine, ex *backend.Execution) error {
-				if ex.Status.Terminal() {
-					return cancelEnded(c, ex)
-				}
-				if err := eng.Cancel(c.Context, ex.ID, stent.CancelGrace(c.Duration("cancel-grace"))); err != nil {
-					return err
-				}
-				// An execution that had not started ends at once; a running script sees the
-				// request at its current wait and may compensate first.
-				now, err := eng.Get(c.Context, ex.ID)
-				if err != nil {
-					return err
-				}
-				switch {
-				case now.Status == backend.StatusCancelled:
-					fmt.Fprintf(c.App.ErrWriter, "execution %s cancelled\n", ex.ID)
-				case now.Status.Terminal():
-					return cancelEnded(c, now)
-				default:
-					fmt.Fprintf(c.App.ErrWriter, "cancellation of execution %s requested: its script may compensate, then it ends cancelled (at the latest after %s)\n",
-						ex.ID, c.Duration("cancel-grace"))
-				}
-				return nil
-			})
-		},
+		cancelExecution)
+}
+
+func cancelExecution(c *cli.Context, eng *stent.Engine, ex *backend.Execution) error {
+	if ex.Status.Terminal() {
+		return cancelEnded(c, ex)
 	}
+	if err := eng.Cancel(c.Context, ex.ID, stent.CancelGrace(c.Duration("cancel-grace"))); err != nil {
+		return err
+	}
+	// An execution that had not started ends at once; a running script sees the
+	// request at its current wait and may compensate first.
+	now, err := eng.Get(c.Context, ex.ID)
+	if err != nil {
+		return err
+	}
+	switch {
+	case now.Status == backend.StatusCancelled:
+		fmt.Fprintf(c.App.ErrWriter, "execution %s cancelled\n", ex.ID)
+	case now.Status.Terminal():
+		return cancelEnded(c, now)
+	default:
+		fmt.Fprintf(c.App.ErrWriter, "cancellation of execution %s requested: its script may compensate, then it ends cancelled (at the latest after %s)\n",
+			ex.ID, c.Duration("cancel-grace"))
+	}
+	return nil
 }
 
 func signalCommand() *cli.Command {
@@ -103,17 +99,33 @@ func cancelEnded(c *cli.Context, ex *backend.Execution) error {
 	return endedError(ex, "there is nothing to cancel")
 }
 
-func dlqCommand() *cli.Command {
-	idOf := func(c *cli.Context) (int64, error) {
-		if c.NArg() != 1 {
-			return 0, failf(exitUsage, "dlq %s takes one dead-letter ID (see `stent dlq list`)", c.Command.Name)
-		}
-		n, err := strconv.ParseInt(c.Args().First(), 10, 64)
-		if err != nil {
-			return 0, failf(exitUsage, "dead-letter ID %q is not a number (see `stent dlq list`)", c.Args().First())
-		}
-		return n, nil
+// deadLetterID reads the command's one argument, a dead-letter ID.
+func deadLetterID(c *cli.Context) (int64, error) {
+	if c.NArg() != 1 {
+		return 0, failf(exitUsage, "dlq %s takes one dead-letter ID (see `stent dlq list`)", c.Command.Name)
 	}
+	n, err := strconv.ParseInt(c.Args().First(), 10, 64)
+	if err != nil {
+		return 0, failf(exitUsage, "dead-letter ID %q is not a number (see `stent dlq list`)", c.Args().First())
+	}
+	return n, nil
+}
+
+// deadLetterCommand is a dlq subcommand whose one argument is a dead-letter ID.
+func deadLetterCommand(name, usage string, fn func(c *cli.Context, eng *stent.Engine, id int64) error) *cli.Command {
+	return &cli.Command{
+		Name: name, Usage: usage, ArgsUsage: "ID", Flags: []cli.Flag{commandLineOnly(dbFlag)},
+		Action: func(c *cli.Context) error {
+			id, err := deadLetterID(c)
+			if err != nil {
+				return err
+			}
+			return withEngine(c, func(eng *stent.Engine) error { return fn(c, eng, id) })
+		},
+	}
+}
+
+func dlqCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "dlq",
 		Usage: "inspect and act on dead letters: steps that exhausted their retries and failed their execution",
@@ -137,14 +149,9 @@ func dlqCommand() *cli.Command {
 							return err
 						}
 						if c.Bool("json") {
-							for i := range list {
-								if err := writeJSON(c, newDeadLetterJSON(&list[i])); err != nil {
-									return err
-								}
-							}
-							return nil
+							return writeJSONLines(c, list, func(_ int, d *backend.DeadLetter) any { return newDeadLetterJSON(d) })
 						}
-						w := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
+						w := newTable(c)
 						fmt.Fprintln(w, "ID\tEXECUTION\tSTEP\tACTIVITY\tSTATUS\tERROR\tAT")
 						for _, d := range list {
 							msg := ""
@@ -157,50 +164,23 @@ func dlqCommand() *cli.Command {
 					})
 				},
 			},
-			{
-				Name: "show", Usage: "show one dead letter", ArgsUsage: "ID", Flags: []cli.Flag{commandLineOnly(dbFlag)},
-				Action: func(c *cli.Context) error {
-					id, err := idOf(c)
-					if err != nil {
-						return err
-					}
-					return withEngine(c, func(eng *stent.Engine) error {
-						d, err := eng.Backend().GetDeadLetter(c.Context, id)
-						if err != nil {
-							return failf(exitUsage, "dead letter %d: %v", id, err)
-						}
-						return writeJSON(c, newDeadLetterJSON(d))
-					})
-				},
-			},
-			{
-				Name: "replay", Usage: "run the failed step again and resume its execution", ArgsUsage: "ID", Flags: []cli.Flag{commandLineOnly(dbFlag)},
-				Action: func(c *cli.Context) error {
-					id, err := idOf(c)
-					if err != nil {
-						return err
-					}
-					return withEngine(c, func(eng *stent.Engine) error {
-						if err := eng.ReplayDeadLetter(c.Context, id); err != nil {
-							return err
-						}
-						fmt.Fprintf(c.App.ErrWriter, "dead letter %d replayed; a worker resumes its execution\n", id)
-						return nil
-					})
-				},
-			},
-			{
-				Name: "discard", Usage: "mark a dead letter discarded", ArgsUsage: "ID", Flags: []cli.Flag{commandLineOnly(dbFlag)},
-				Action: func(c *cli.Context) error {
-					id, err := idOf(c)
-					if err != nil {
-						return err
-					}
-					return withEngine(c, func(eng *stent.Engine) error {
-						return eng.Backend().DiscardDeadLetter(c.Context, id)
-					})
-				},
-			},
+			deadLetterCommand("show", "show one dead letter", func(c *cli.Context, eng *stent.Engine, id int64) error {
+				d, err := eng.Backend().GetDeadLetter(c.Context, id)
+				if err != nil {
+					return failf(exitUsage, "dead letter %d: %v", id, err)
+				}
+				return writeJSON(c, newDeadLetterJSON(d))
+			}),
+			deadLetterCommand("replay", "run the failed step again and resume its execution", func(c *cli.Context, eng *stent.Engine, id int64) error {
+				if err := eng.ReplayDeadLetter(c.Context, id); err != nil {
+					return err
+				}
+				fmt.Fprintf(c.App.ErrWriter, "dead letter %d replayed; a worker resumes its execution\n", id)
+				return nil
+			}),
+			deadLetterCommand("discard", "mark a dead letter discarded", func(c *cli.Context, eng *stent.Engine, id int64) error {
+				return eng.Backend().DiscardDeadLetter(c.Context, id)
+			}),
 		},
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -64,7 +63,7 @@ func listCommand() *cli.Command {
 					}
 					return writeJSON(c, out)
 				}
-				w := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
+				w := newTable(c)
 				fmt.Fprintln(w, "ID\tSTATUS\tSCRIPT\tENTRY\tCREATED")
 				for _, ex := range list {
 					fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", ex.ID, ex.StatusAt(now), ex.Bundle.Main, ex.Entry, ex.CreatedAt.UTC().Format(time.RFC3339))

@@ -89,25 +89,18 @@ func isUsageError(err error) bool {
 	return false
 }
 
-var dbFlag = &cli.StringFlag{
-	Name:    "db",
-	Usage:   "database: a file path for SQLite, or postgres://user@host/db",
-	EnvVars: []string{"STENT_DB"},
-	Value:   "stent.db",
+// envFlag is a flag that the environment variable STENT_NAME (upper case, - as _) sets
+// too.
+func envFlag(name, value, usage string) *cli.StringFlag {
+	env := "STENT_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
+	return &cli.StringFlag{Name: name, Usage: usage, EnvVars: []string{env}, Value: value}
 }
 
-var redisFlag = &cli.StringFlag{
-	Name:    "redis",
-	Usage:   "Redis URL (redis://host:port/db) for wake-ups between processes",
-	EnvVars: []string{"STENT_REDIS"},
-}
-
-var logLevelFlag = &cli.StringFlag{
-	Name:    "log-level",
-	Usage:   "engine log level on stderr: debug, info, warn, error",
-	EnvVars: []string{"STENT_LOG_LEVEL"},
-	Value:   "warn",
-}
+var (
+	dbFlag       = envFlag("db", "stent.db", "database: a file path for SQLite, or postgres://user@host/db")
+	redisFlag    = envFlag("redis", "", "Redis URL (redis://host:port/db) for wake-ups between processes")
+	logLevelFlag = envFlag("log-level", "warn", "engine log level on stderr: debug, info, warn, error")
+)
 
 func newApp(stdout, stderr io.Writer) *cli.App {
 	app := &cli.App{

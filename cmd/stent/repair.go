@@ -16,26 +16,21 @@ import (
 // Fix-and-resume: replay, upgrade, retry.
 
 func replayCommand() *cli.Command {
-	return &cli.Command{
-		Name:      "replay",
-		Usage:     "replay an execution's history against its pinned script (or --script); print compatible or the first divergence",
-		ArgsUsage: "ID",
-		Flags:     []cli.Flag{&cli.StringFlag{Name: "script", Usage: "replay against this script (and the files it loads) instead of the pinned one"}},
-		Action: func(c *cli.Context) error {
-			return withExecution(c, func(eng *stent.Engine, ex *backend.Execution) error {
-				rep, err := eng.Replay(c.Context, ex.ID, c.String("script"))
-				if err != nil {
-					return err
-				}
-				if rep.Compatible() {
-					fmt.Fprintln(c.App.Writer, "compatible")
-					return nil
-				}
-				fmt.Fprintln(c.App.Writer, "incompatible: "+rep.Divergence.String())
-				return failf(exitFailed, "")
-			})
-		},
-	}
+	return executionCommand("replay",
+		"replay an execution's history against its pinned script (or --script); print compatible or the first divergence",
+		[]cli.Flag{&cli.StringFlag{Name: "script", Usage: "replay against this script (and the files it loads) instead of the pinned one"}},
+		func(c *cli.Context, eng *stent.Engine, ex *backend.Execution) error {
+			rep, err := eng.Replay(c.Context, ex.ID, c.String("script"))
+			if err != nil {
+				return err
+			}
+			if rep.Compatible() {
+				fmt.Fprintln(c.App.Writer, "compatible")
+				return nil
+			}
+			fmt.Fprintln(c.App.Writer, "incompatible: "+rep.Divergence.String())
+			return failf(exitFailed, "")
+		})
 }
 
 func upgradeCommand() *cli.Command {
@@ -173,14 +168,9 @@ func serveUntilEnd(c *cli.Context, eng *stent.Engine, id string, wopts stent.Wor
 }
 
 func terminateCommand() *cli.Command {
-	return &cli.Command{
-		Name:      "terminate",
-		Usage:     "end a running execution and its children at once, as cancelled, without running its script again",
-		ArgsUsage: "ID",
-		Action: func(c *cli.Context) error {
-			return withExecution(c, func(eng *stent.Engine, ex *backend.Execution) error {
-				return eng.Terminate(c.Context, ex.ID)
-			})
-		},
-	}
+	return executionCommand("terminate",
+		"end a running execution and its children at once, as cancelled, without running its script again", nil,
+		func(c *cli.Context, eng *stent.Engine, ex *backend.Execution) error {
+			return eng.Terminate(c.Context, ex.ID)
+		})
 }

@@ -2,15 +2,12 @@ package main
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
-	"text/tabwriter"
 	"time"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/stent-go/stent"
-	"github.com/stent-go/stent/backend"
 )
 
 // scheduleJSON is one schedule in `stent schedule list --json` / `show --json`.
@@ -73,10 +70,7 @@ func scheduleID(c *cli.Context, more string) (string, error) {
 }
 
 func scheduleNotFound(id string, err error) error {
-	if errors.Is(err, backend.ErrNotFound) {
-		return failf(exitUsage, "no schedule %q in this database (list them with `stent schedule list`)", id)
-	}
-	return err
+	return notFoundAs(err, "schedule", id, "stent schedule list")
 }
 
 func scheduleCommand() *cli.Command {
@@ -144,14 +138,9 @@ func scheduleCommand() *cli.Command {
 							return err
 						}
 						if c.Bool("json") {
-							for i := range list {
-								if err := writeJSON(c, toScheduleJSON(&list[i])); err != nil {
-									return err
-								}
-							}
-							return nil
+							return writeJSONLines(c, list, func(_ int, s *stent.Schedule) any { return toScheduleJSON(s) })
 						}
-						w := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
+						w := newTable(c)
 						fmt.Fprintln(w, "ID\tCRON\tTIMEZONE\tSCRIPT\tSTATE\tNEXT TICK\tLAST EXECUTION")
 						for _, s := range list {
 							state := "active"
@@ -261,7 +250,7 @@ func scheduleCommand() *cli.Command {
 }
 
 func printSchedule(c *cli.Context, j scheduleJSON) error {
-	w := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
+	w := newTable(c)
 	state := "active"
 	if j.Paused {
 		state = "paused"
@@ -291,7 +280,7 @@ func printSchedule(c *cli.Context, j scheduleJSON) error {
 		return nil
 	}
 	fmt.Fprintln(c.App.Writer, "\nlatest ticks:")
-	w = tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
+	w = newTable(c)
 	fmt.Fprintln(w, "TICK\tOUTCOME\tEXECUTION")
 	for _, t := range j.Ticks {
 		fmt.Fprintf(w, "%s\t%s\t%s\n", t.TickAt.Format(time.RFC3339), t.Outcome, t.ExecutionID)

@@ -8,12 +8,8 @@ import (
 )
 
 // sqliteSyncFlag chooses when a SQLite commit reaches the disk.
-var sqliteSyncFlag = &cli.StringFlag{
-	Name:    "sqlite-sync",
-	Usage:   "SQLite durability: normal (WAL, survives a process crash; a power loss may lose the last commits) or full (every commit synced to disk, slower)",
-	EnvVars: []string{"STENT_SQLITE_SYNC"},
-	Value:   "normal",
-}
+var sqliteSyncFlag = envFlag("sqlite-sync", "normal",
+	"SQLite durability: normal (WAL, survives a process crash; a power loss may lose the last commits) or full (every commit synced to disk, slower)")
 
 // withSQLiteSync returns dsn with the --sqlite-sync choice applied: "full" adds
 // _synchronous=FULL to a SQLite DSN. PostgreSQL DSNs are returned as they are.

@@ -3,7 +3,6 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"text/tabwriter"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -28,45 +27,40 @@ type statusField struct {
 }
 
 func statusCommand() *cli.Command {
-	return &cli.Command{
-		Name:      "status",
-		Usage:     "show an execution's state and, while it runs, what it waits for",
-		ArgsUsage: "ID",
-		Flags:     []cli.Flag{&cli.BoolFlag{Name: "json", Usage: "print JSON (see README)"}},
-		Action: func(c *cli.Context) error {
-			return withExecution(c, func(eng *stent.Engine, ex *backend.Execution) error {
-				now := time.Now()
-				waits, err := eng.Waits(c.Context, ex)
-				if err != nil {
-					return err
-				}
-				custom, err := eng.CustomStatus(c.Context, ex.ID)
-				if err != nil {
-					return err
-				}
-				var needs []string
-				if ex.StatusAt(now) == backend.StatusRunning {
-					if needs, err = eng.WaitingFor(c.Context, ex.ID); err != nil {
-						return err
-					}
-				}
-				if c.Bool("json") {
-					return writeJSON(c, StatusJSON{ExecutionJSON: newExecutionJSON(ex, now), WaitingFor: waits, CustomStatus: custom, NeedsWorker: needs})
-				}
-				w := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
-				for _, f := range statusFields(ex, waits, custom, now) {
-					fmt.Fprintf(w, "%s\t%s\n", f.label, f.value)
-				}
-				if err := w.Flush(); err != nil {
-					return err
-				}
-				for _, l := range needs { // "waiting for a worker that runs "charge" (none alive)"
-					fmt.Fprintln(c.App.Writer, l)
-				}
-				return nil
-			})
-		},
+	return executionCommand("status", "show an execution's state and, while it runs, what it waits for",
+		jsonFlag("print JSON (see README)"), printStatus)
+}
+
+func printStatus(c *cli.Context, eng *stent.Engine, ex *backend.Execution) error {
+	now := time.Now()
+	waits, err := eng.Waits(c.Context, ex)
+	if err != nil {
+		return err
 	}
+	custom, err := eng.CustomStatus(c.Context, ex.ID)
+	if err != nil {
+		return err
+	}
+	var needs []string
+	if ex.StatusAt(now) == backend.StatusRunning {
+		if needs, err = eng.WaitingFor(c.Context, ex.ID); err != nil {
+			return err
+		}
+	}
+	if c.Bool("json") {
+		return writeJSON(c, StatusJSON{ExecutionJSON: newExecutionJSON(ex, now), WaitingFor: waits, CustomStatus: custom, NeedsWorker: needs})
+	}
+	w := newTable(c)
+	for _, f := range statusFields(ex, waits, custom, now) {
+		fmt.Fprintf(w, "%s\t%s\n", f.label, f.value)
+	}
+	if err := w.Flush(); err != nil {
+		return err
+	}
+	for _, l := range needs { // "waiting for a worker that runs "charge" (none alive)"
+		fmt.Fprintln(c.App.Writer, l)
+	}
+	return nil
 }
 
 // statusFields lists what `stent status` shows about ex, in order.

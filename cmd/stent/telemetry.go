@@ -19,18 +19,10 @@ import (
 	"github.com/stent-go/stent/internal/telemetry"
 )
 
-var logFormatFlag = &cli.StringFlag{
-	Name:    "log-format",
-	Usage:   "engine log format on stderr: text or json",
-	EnvVars: []string{"STENT_LOG_FORMAT"},
-	Value:   "text",
-}
-
-var metricsAddrFlag = &cli.StringFlag{
-	Name:    "metrics-addr",
-	Usage:   "serve Prometheus metrics at http://ADDR/metrics (e.g. 127.0.0.1:9464)",
-	EnvVars: []string{"STENT_METRICS_ADDR"},
-}
+var (
+	logFormatFlag   = envFlag("log-format", "text", "engine log format on stderr: text or json")
+	metricsAddrFlag = envFlag("metrics-addr", "", "serve Prometheus metrics at http://ADDR/metrics (e.g. 127.0.0.1:9464)")
+)
 
 // newLogHandler is the handler behind --log-format and --log-level.
 func newLogHandler(w io.Writer, format, level string) (slog.Handler, error) {

@@ -1,48 +1,26 @@
 package cli_test
 
 import (
-	"fmt"
 	"io/fs"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 
 	"github.com/rogpeppe/go-internal/testscript"
+
+	"github.com/stent-go/stent/tests/internal/stentcli"
 )
 
 // binDir holds the stent binary built once for every script.
 var binDir string
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "stent-cli-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	args := []string{"build", "-o", filepath.Join(dir, "stent")}
-	if raceEnabled {
-		args = append(args, "-race")
-	}
-	cmd := exec.Command("go", append(args, "../../cmd/stent")...)
-	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
-	if err := cmd.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "building stent:", err)
-		os.Exit(1)
-	}
-	binDir = dir
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
+	stentcli.Main(m, func(bin string) { binDir = filepath.Dir(bin) })
 }
 
 // repoRoot is the module root.
-func repoRoot() string {
-	_, file, _, _ := runtime.Caller(0)
-	return filepath.Dir(filepath.Dir(filepath.Dir(file)))
-}
+func repoRoot() string { return stentcli.RepoRoot() }
 
 // TestScripts runs every testdata/*.txtar script. Each runs in a fresh $WORK holding a
 // copy of workflows/, with stent on PATH and no STENT_* variable set, so a line reads

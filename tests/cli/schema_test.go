@@ -13,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/stent-go/stent/tests/internal/stentcli"
 )
 
 // The --json contract as README.md documents it ("### JSON output"), one Go type per
@@ -246,19 +248,11 @@ func TestJSONOutputContract(t *testing.T) {
 				cmd.Env = append(cmd.Env, kv)
 			}
 		}
-		var stdout, stderr bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &stdout, &stderr
-		err := cmd.Run()
-		code := 0
-		if ee, ok := err.(*exec.ExitError); ok {
-			code = ee.ExitCode()
-		} else if err != nil {
-			t.Fatalf("stent %v: %v", args, err)
-		}
+		stdout, stderr, code := stentcli.Run(t, cmd)
 		if code != want {
-			t.Fatalf("stent %v: exit %d, want %d\n%s%s", args, code, want, stdout.String(), stderr.String())
+			t.Fatalf("stent %v: exit %d, want %d\n%s%s", args, code, want, stdout, stderr)
 		}
-		return stdout.String()
+		return stdout
 	}
 	stent(0, "exec", "talk.star", "--id", "talk", "--activity", "geo=echo '\"here\"'")
 	stent(0, "exec", "talk.star", "--id", "talk2", "--activity", "geo=echo '\"here\"'") // a cache hit

@@ -7,7 +7,7 @@
 // worker, registered activities and virtual time, closed when the test ends:
 //
 //	env := stenttest.New(t, stenttest.Activity("fetch_user_data", fetchUser))
-//	res := env.Run("workflows/notification.star", []string{"u1"}, "Welcome!")
+//	res := env.Run("workflows/notification/notification.star", []string{"u1"}, "Welcome!")
 //	res.AssertValue(report{Users: []string{"u1"}, Delivered: 1})
 //	res.AssertHistory(`
 //		1 started [["u1"],"Welcome!"]

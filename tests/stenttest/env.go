@@ -35,7 +35,7 @@ type Env struct {
 // registered and a worker serving it. It is stopped and closed when t ends.
 //
 //	env := stenttest.New(t, stenttest.Activity("fetch_user_data", fetchUser))
-//	res := env.Run("workflows/notification.star", []string{"u1"}, "Welcome")
+//	res := env.Run("workflows/notification/notification.star", []string{"u1"}, "Welcome")
 //	res.AssertValue(map[string]any{"delivered": 1})
 func New(t testing.TB, opts ...Option) *Env {
 	t.Helper()
@@ -76,7 +76,7 @@ func (e *Env) Script(src string) string {
 // Run dispatches script's main(args...) and waits until it ends (in virtual time; in
 // real time at most the Timeout option, 10s by default). A relative script path is
 // looked up from the test's directory, then from the module root, so
-// "workflows/notification.star" works from any package. A script that cannot be
+// "workflows/notification/notification.star" works from any package. A script that cannot be
 // dispatched fails the test; a workflow that fails does not (see AssertFailure).
 func (e *Env) Run(script string, args ...any) *Result {
 	e.t.Helper()

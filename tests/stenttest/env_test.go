@@ -63,7 +63,7 @@ func TestEnvSignalAtVirtualTime(t *testing.T) {
 	t.Parallel()
 	env := stenttest.New(t)
 	ctx := context.Background()
-	id, err := env.Dispatch(ctx, "../../workflows/approval.star", []any{"expense-7", 120}, stent.ID("expense-7"))
+	id, err := env.Dispatch(ctx, "../../workflows/approval/approval.star", []any{"expense-7", 120}, stent.ID("expense-7"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -27,6 +27,22 @@ func writeFile(t *testing.T, dir, name, content string) string {
 	return p
 }
 
+// failureReport is the report of a golden test that must fail: it fails t, saying
+// passed, if res passed, and for each of wants the report does not show.
+func failureReport(t *testing.T, res *stenttest.GoldenResult, passed string, wants ...string) string {
+	t.Helper()
+	if res.Passed() {
+		t.Fatal(passed)
+	}
+	report := strings.Join(res.Failures, "\n")
+	for _, want := range wants {
+		if !strings.Contains(report, want) {
+			t.Errorf("the report does not show %q; it is:\n%s", want, report)
+		}
+	}
+	return report
+}
+
 func runGolden(t *testing.T, path string, opts ...stenttest.Option) *stenttest.GoldenResult {
 	t.Helper()
 	res, err := stenttest.RunGoldenFile(context.Background(), path, opts...)
@@ -75,11 +91,7 @@ func TestReplayCheckCatchesUnrecordedValues(t *testing.T) {
 	if !res.Updated {
 		t.Errorf("the file was not updated")
 	}
-	if res.Passed() {
-		t.Fatal("a workflow that branches on an unrecorded value passed the replay check")
-	}
-	report := strings.Join(res.Failures, "\n")
-	for _, want := range []string{
+	report := failureReport(t, res, "a workflow that branches on an unrecorded value passed the replay check",
 		"replay check",
 		// The first divergence: the uninterrupted run scheduled "done" after "left";
 		// the replayed one failed there, naming both calls.
@@ -87,12 +99,7 @@ func TestReplayCheckCatchesUnrecordedValues(t *testing.T) {
 		`uninterrupted: 4 activity_scheduled #2 done []`,
 		`replayed:      4 failed nondeterminism:`,
 		`step 1 was recorded as durable(\"left\"`,
-		`but the script now calls durable(\"right\"`,
-	} {
-		if !strings.Contains(report, want) {
-			t.Errorf("the report does not say %q; it is:\n%s", want, report)
-		}
-	}
+		`but the script now calls durable(\"right\"`)
 	t.Logf("report:\n%s", report)
 }
 
@@ -129,31 +136,22 @@ func TestBrokenWorkflowFailsWithDiff(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	writeFile(t, dir, "go.mod", "module example.com/broken\n")
-	script := repoFile(t, "workflows/notification.star")
+	script := repoFile(t, "workflows/notification/notification.star")
 	broken := strings.Replace(script, "for uid in user_ids:", "for uid in reversed(user_ids):", 1)
 	if broken == script {
-		t.Fatal("workflows/notification.star changed: the loop over user_ids is gone; update this test")
+		t.Fatal("workflows/notification/notification.star changed: the loop over user_ids is gone; update this test")
 	}
-	writeFile(t, dir, "workflows/notification.star", broken)
+	writeFile(t, dir, "workflows/notification/notification.star", broken)
 	original := repoFile(t, "tests/golden/notification.txtar")
 	golden := writeFile(t, dir, "tests/notification.txtar", original)
 
 	res := runGolden(t, golden)
-	if res.Passed() {
-		t.Fatal("the golden test passed against a broken workflow")
-	}
-	report := strings.Join(res.Failures, "\n")
-	for _, want := range []string{
+	report := failureReport(t, res, "the golden test passed against a broken workflow",
 		"the outcome differs from the expectations (run with --update to accept it)",
 		"--- notification.txtar (expected)\n+++ actual\n",
 		`-2 activity_scheduled #1 fetch_user_data ["u1"]`,
 		`+2 activity_scheduled #1 fetch_user_data ["u2"]`,
-		"   \"users\": [\n-    \"u1\",\n-    \"u2\"\n+    \"u2\",\n+    \"u1\"\n",
-	} {
-		if !strings.Contains(report, want) {
-			t.Errorf("the report does not show %q; it is:\n%s", want, report)
-		}
-	}
+		"   \"users\": [\n-    \"u1\",\n-    \"u2\"\n+    \"u2\",\n+    \"u1\"\n")
 	if strings.Contains(report, "replay check") {
 		t.Errorf("the broken workflow is still deterministic, yet the replay check failed:\n%s", report)
 	}

@@ -92,20 +92,16 @@ func formatEvent(ev backend.Event) string {
 		}
 		return step(args, formatCallOptions(d.Options))
 	case backend.EventTimerScheduled:
-		var d scheduledData
-		_ = json.Unmarshal(ev.Data, &d)
 		var o struct {
 			DurationMS int64 `json:"duration_ms"`
 		}
-		_ = json.Unmarshal(d.Options, &o)
+		decodeOptions(ev, &o)
 		return step(FormatDuration(time.Duration(o.DurationMS) * time.Millisecond))
 	case backend.EventSignalWait:
-		var d scheduledData
-		_ = json.Unmarshal(ev.Data, &d)
 		var o struct {
 			TimeoutMS int64 `json:"timeout_ms"`
 		}
-		_ = json.Unmarshal(d.Options, &o)
+		decodeOptions(ev, &o)
 		if o.TimeoutMS > 0 {
 			return step("timeout=" + FormatDuration(time.Duration(o.TimeoutMS)*time.Millisecond))
 		}
@@ -260,4 +256,11 @@ func FormatDuration(d time.Duration) string {
 		b.WriteString(strconv.FormatFloat(d.Seconds(), 'f', -1, 64) + "s")
 	}
 	return b.String()
+}
+
+// decodeOptions reads the options of the step ev schedules into o.
+func decodeOptions(ev backend.Event, o any) {
+	var d scheduledData
+	_ = json.Unmarshal(ev.Data, &d)
+	_ = json.Unmarshal(d.Options, o)
 }

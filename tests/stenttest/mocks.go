@@ -191,27 +191,24 @@ func callInfo(thread *starlark.Thread, b *starlark.Builtin) (activities.Info, er
 	return info, nil
 }
 
-func mockAttempt(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
-	if err := starlark.UnpackPositionalArgs(b.Name(), args, kwargs, 0); err != nil {
-		return nil, err
+// infoBuiltin is a builtin of no arguments returning get of the running mock's call.
+func infoBuiltin(get func(activities.Info) starlark.Value) func(*starlark.Thread, *starlark.Builtin, starlark.Tuple, []starlark.Tuple) (starlark.Value, error) {
+	return func(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+		if err := starlark.UnpackPositionalArgs(b.Name(), args, kwargs, 0); err != nil {
+			return nil, err
+		}
+		info, err := callInfo(thread, b)
+		if err != nil {
+			return nil, err
+		}
+		return get(info), nil
 	}
-	info, err := callInfo(thread, b)
-	if err != nil {
-		return nil, err
-	}
-	return starlark.MakeInt(info.Attempt), nil
 }
 
-func mockExecutionID(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
-	if err := starlark.UnpackPositionalArgs(b.Name(), args, kwargs, 0); err != nil {
-		return nil, err
-	}
-	info, err := callInfo(thread, b)
-	if err != nil {
-		return nil, err
-	}
-	return starlark.String(info.ExecutionID), nil
-}
+var (
+	mockAttempt     = infoBuiltin(func(info activities.Info) starlark.Value { return starlark.MakeInt(info.Attempt) })
+	mockExecutionID = infoBuiltin(func(info activities.Info) starlark.Value { return starlark.String(info.ExecutionID) })
+)
 
 func (m *mockSet) advance(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 	var v starlark.Value

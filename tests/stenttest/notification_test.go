@@ -49,7 +49,7 @@ func TestNotificationWithGoActivities(t *testing.T) {
 		}),
 	)
 
-	res := env.Run("workflows/notification.star", []string{"u1", "u2"}, "Welcome!")
+	res := env.Run("workflows/notification/notification.star", []string{"u1", "u2"}, "Welcome!")
 	res.AssertValue(report{Users: []string{"u1", "u2"}, Delivered: 2})
 	res.AssertHistory(`
 		1 started [["u1","u2"],"Welcome!"]
@@ -94,12 +94,12 @@ func TestNotificationFailureAfterRetries(t *testing.T) {
 	})
 	env.Register("send_notification", func(ctx context.Context, email, message string) (string, error) { return "", nil })
 	env.Register("generate_report", func(ctx context.Context, users, sent []string) (report, error) { return report{}, nil })
-	res := env.Run("workflows/notification.star", []string{"u1"}, "Hi")
+	res := env.Run("workflows/notification/notification.star", []string{"u1"}, "Hi")
 	res.AssertFailure(`durable: activity "fetch_user_data" failed after 3 attempts: database is down`)
 	res.AssertHistory(`
 		1 started [["u1"],"Hi"]
 		2 activity_scheduled #1 fetch_user_data ["u1"] retry={"max_attempts":3,"initial_delay_ms":1000,"backoff_factor":2}
 		3 activity_failed #1 fetch_user_data ActivityError (3 attempts): "database is down" @+3s
-		4 failed ActivityError (3 attempts): "workflows/notification.star:10:29: durable: activity \"fetch_user_data\" failed after 3 attempts: database is down"
+		4 failed ActivityError (3 attempts): "workflows/notification/notification.star:10:29: durable: activity \"fetch_user_data\" failed after 3 attempts: database is down"
 	`)
 }

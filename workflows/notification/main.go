@@ -1,4 +1,4 @@
-// Command notification is a host program for workflows/notification.star: it registers
+// Command notification is a host program for workflows/notification/notification.star: it registers
 // the Go activities the script calls, starts an embedded worker with stent.Bootstrap,
 // runs the workflow and prints its report.
 //
@@ -80,7 +80,7 @@ func main() {
 	if err := Register(eng); err != nil {
 		log.Fatal(err)
 	}
-	res, err := eng.Run(ctx, "workflows/notification.star", []any{users, "Welcome!"})
+	res, err := eng.Run(ctx, "workflows/notification/notification.star", []any{users, "Welcome!"})
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -1,5 +1,5 @@
 #!/bin/sh
-# Command activity for workflows/saga.star: $1 is the action; stdin holds the JSON
+# Command activity for workflows/saga/saga.star: $1 is the action; stdin holds the JSON
 # arguments (["Lisbon"]). Exit code 65 marks a failure that retrying cannot fix.
 action="$1"
 city=$(cat | tr -d '[]"\n')
