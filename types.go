@@ -58,21 +58,14 @@ type Wait = engine.Wait
 // WaitKind says what a Wait is for.
 type WaitKind = engine.WaitKind
 
-// The kinds of Wait.
+// The kinds of Wait: what a running execution waits for.
 const (
-	// WaitStart: a delayed execution waits for its start time (At).
-	WaitStart = engine.WaitStart
-	// WaitActivity: an activity attempt runs on Worker, or the next attempt is due At.
-	WaitActivity = engine.WaitActivity
-	// WaitTimer: a sleep() fires At.
-	WaitTimer = engine.WaitTimer
-	// WaitSignal: wait_signal(Name) times out At (zero: no timeout).
-	WaitSignal = engine.WaitSignal
-	// WaitChild: a child execution (ChildID, ChildStatus) has not reported yet.
-	WaitChild = engine.WaitChild
-	// WaitWorkflow: the script has results to go on with and waits for a worker to run
-	// its next workflow task (or one runs it now, on Worker).
-	WaitWorkflow = engine.WaitWorkflow
+	WaitStart    = engine.WaitStart    // a delayed execution waits for its start time (At)
+	WaitActivity = engine.WaitActivity // an activity attempt runs on Worker, or the next is due At
+	WaitTimer    = engine.WaitTimer    // a sleep() fires At
+	WaitSignal   = engine.WaitSignal   // wait_signal(Name) times out At (zero: no timeout)
+	WaitChild    = engine.WaitChild    // a child execution (ChildID, ChildStatus) has not reported yet
+	WaitWorkflow = engine.WaitWorkflow // the script waits for a worker to run its next workflow task
 )
 
 // Schedule is a cron schedule that dispatches a pinned script at every tick.

@@ -311,7 +311,7 @@ func (a *Activity) argError(format string, args ...any) error {
 }
 
 func (a *Activity) encodeResult(v reflect.Value) (json.RawMessage, error) {
-	b, err := marshalJSON(v.Interface())
+	b, err := MarshalJSON(v.Interface())
 	if err != nil {
 		return nil, &Error{
 			Type:         TypeResult,
@@ -323,8 +323,9 @@ func (a *Activity) encodeResult(v reflect.Value) (json.RawMessage, error) {
 	return b, nil
 }
 
-// marshalJSON encodes v without HTML escaping and without a trailing newline.
-func marshalJSON(v any) (json.RawMessage, error) {
+// MarshalJSON encodes v as every value crossing a checkpoint is encoded: without HTML
+// escaping and without a trailing newline.
+func MarshalJSON(v any) (json.RawMessage, error) {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)

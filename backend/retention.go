@@ -106,6 +106,41 @@ func SelectPruned(members []PruneMember, res *PruneResult) []string {
 	return ids
 }
 
+// PruneQuery runs one of a store's prune reads and returns its rows with the function
+// that closes them.
+type PruneQuery func(sql string, args ...any) (rows Rows, close func(), err error)
+
+// SelectPruneBatch is the decision of one prune batch, the same on every store: it
+// reads the batch's candidate roots (the store's candidates query with candArgs, rows
+// for ScanPruneCandidates), then the trees under them (the tree query, given the roots
+// as treeArg makes them, rows for ScanPruneTree), and returns the IDs SelectPruned
+// keeps, recording the counts and the cursor in res.
+func SelectPruneBatch(q PruneQuery, candidates string, candArgs []any, tree string, treeArg func(roots []string) any, res *PruneResult) ([]string, error) {
+	rows, done, err := q(candidates, candArgs...)
+	if err != nil {
+		return nil, err
+	}
+	roots, err := ScanPruneCandidates(rows, res)
+	done()
+	if err != nil {
+		return nil, err
+	}
+	res.Candidates = len(roots)
+	if len(roots) == 0 {
+		return nil, nil
+	}
+	rows, done, err = q(tree, treeArg(roots))
+	if err != nil {
+		return nil, err
+	}
+	members, err := ScanPruneTree(rows)
+	done()
+	if err != nil {
+		return nil, err
+	}
+	return SelectPruned(members, res), nil
+}
+
 // ScanPruneCandidates reads the candidates of a prune batch, rows of (id, completed
 // at in unix milliseconds) in cursor order, and moves res.Next past the last one.
 func ScanPruneCandidates(rows Rows, res *PruneResult) ([]string, error) {

@@ -66,29 +66,18 @@ func (b *Backend) PruneExecutions(ctx context.Context, pb backend.PruneBatch) (b
 		if !pb.After.CompletedAt.IsZero() {
 			after = toMS(pb.After.CompletedAt)
 		}
-		rows, err := s.q.Query(ctx, sqlPruneCandidates, toMS(pb.EndedBefore), after, pb.After.ID, limit, status)
+		query := func(sql string, args ...any) (backend.Rows, func(), error) {
+			rows, err := s.q.Query(ctx, sql, args...)
+			if err != nil {
+				return nil, nil, err
+			}
+			return rows, rows.Close, nil
+		}
+		ids, err := backend.SelectPruneBatch(query, sqlPruneCandidates, []any{toMS(pb.EndedBefore), after, pb.After.ID, limit, status},
+			sqlPruneTree, func(roots []string) any { return roots }, &res)
 		if err != nil {
 			return err
 		}
-		roots, err := backend.ScanPruneCandidates(rows, &res)
-		rows.Close()
-		if err != nil {
-			return err
-		}
-		res.Candidates = len(roots)
-		if len(roots) == 0 {
-			return nil
-		}
-		tree, err := s.q.Query(ctx, sqlPruneTree, roots)
-		if err != nil {
-			return err
-		}
-		members, err := backend.ScanPruneTree(tree)
-		tree.Close()
-		if err != nil {
-			return err
-		}
-		ids := backend.SelectPruned(members, &res)
 		if len(ids) == 0 {
 			return nil
 		}

@@ -454,7 +454,7 @@ func (n *Notifier) Listen(ctx context.Context, fn func(backend.Notification)) er
 				lostSince = time.Now()
 				n.cfg.logger.Warn("redis notifier: subscription lost; reconnecting (workers poll meanwhile)", "redis", n.addr, "err", err)
 			}
-			sleep(ctx, backoff)
+			backend.Sleep(ctx, backoff)
 			backoff = min(backoff*2, n.cfg.maxBackoff)
 			continue
 		}
@@ -493,15 +493,6 @@ func (n *Notifier) Listen(ctx context.Context, fn func(backend.Notification)) er
 func isTimeout(err error) bool {
 	var te interface{ Timeout() bool }
 	return errors.As(err, &te) && te.Timeout()
-}
-
-func sleep(ctx context.Context, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-	case <-t.C:
-	}
 }
 
 // Close stops publishing and every Listen call, and closes the connections.

@@ -48,31 +48,18 @@ func (b *Backend) PruneExecutions(ctx context.Context, pb backend.PruneBatch) (b
 	// batch would.
 	err := b.write(ctx, "pruning ended executions", func(t *wtx) error {
 		res = backend.PruneResult{Next: pb.After}
-		rows, err := t.conn.QueryContext(t.ctx, sqlPruneCandidates, ms(pb.EndedBefore), cursorMS(pb.After), pb.After.ID,
-			limit, status)
+		query := func(sql string, args ...any) (backend.Rows, func(), error) {
+			rows, err := t.conn.QueryContext(t.ctx, sql, args...)
+			if err != nil {
+				return nil, nil, err
+			}
+			return rows, func() { _ = rows.Close() }, nil
+		}
+		ids, err := backend.SelectPruneBatch(query, sqlPruneCandidates, []any{ms(pb.EndedBefore), cursorMS(pb.After), pb.After.ID, limit, status},
+			sqlPruneTree, func(roots []string) any { js, _ := json.Marshal(roots); return string(js) }, &res)
 		if err != nil {
 			return err
 		}
-		roots, err := backend.ScanPruneCandidates(rows, &res)
-		rows.Close()
-		if err != nil {
-			return err
-		}
-		res.Candidates = len(roots)
-		if len(roots) == 0 {
-			return nil
-		}
-		js, _ := json.Marshal(roots)
-		tree, err := t.conn.QueryContext(t.ctx, sqlPruneTree, string(js))
-		if err != nil {
-			return err
-		}
-		members, err := backend.ScanPruneTree(tree)
-		tree.Close()
-		if err != nil {
-			return err
-		}
-		ids := backend.SelectPruned(members, &res)
 		if pb.DryRun || len(ids) == 0 {
 			return countPrunedRows(t, ids, &res)
 		}

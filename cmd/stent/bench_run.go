@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/stent-go/stent"
+	"github.com/stent-go/stent/backend"
 	"github.com/stent-go/stent/backend/postgres"
 )
 
@@ -110,7 +111,7 @@ func oneRun(ctx context.Context, cfg benchConfig, body func(context.Context, *st
 			stopBenchWorkers(workers)
 			workers = nil
 			_ = closeEngine()
-			sleepCtx(ctx, 200*time.Millisecond)
+			backend.Sleep(ctx, 200*time.Millisecond)
 			if after, err := pgCommits(ctx, dsn); err == nil {
 				st.commits = after - before - 1 // the count's own transaction
 			}
@@ -119,15 +120,6 @@ func oneRun(ctx context.Context, cfg benchConfig, body func(context.Context, *st
 		}
 	}
 	return st, err
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-	case <-t.C:
-	}
 }
 
 // openBenchEngine opens an engine on dsn (in schema, for PostgreSQL, when given) with

@@ -34,27 +34,33 @@ func testBackends(t *testing.T) []testBackend {
 	}
 	return append(list, testBackend{name: "postgres", open: func(t *testing.T) backend.Backend {
 		t.Helper()
-		var b [6]byte
-		_, _ = rand.Read(b[:])
-		schema := "stent_e2e_" + hex.EncodeToString(b[:])
-		ctx := context.Background()
-		be, err := postgres.Open(ctx, dsn, postgres.WithSchema(schema), postgres.WithMaxConns(8))
-		if err != nil {
-			t.Fatalf("opening postgres (STENT_TEST_POSTGRES): %v", err)
-		}
-		t.Cleanup(func() {
-			conn, err := pgx.Connect(ctx, dsn)
-			if err != nil {
-				t.Logf("dropping schema %s: %v", schema, err)
-				return
-			}
-			defer conn.Close(ctx)
-			if _, err := conn.Exec(ctx, "DROP SCHEMA IF EXISTS "+pgx.Identifier{schema}.Sanitize()+" CASCADE"); err != nil {
-				t.Logf("dropping schema %s: %v", schema, err)
-			}
-		})
-		return be
+		return openPostgresSchema(t, dsn, "stent_e2e_", postgres.WithMaxConns(8))
 	}})
+}
+
+// openPostgresSchema opens the PostgreSQL backend at dsn on a fresh schema named
+// prefix+random, dropped when tb ends.
+func openPostgresSchema(tb testing.TB, dsn, prefix string, opts ...postgres.Option) backend.Backend {
+	var r [6]byte
+	_, _ = rand.Read(r[:])
+	schema := prefix + hex.EncodeToString(r[:])
+	ctx := context.Background()
+	be, err := postgres.Open(ctx, dsn, append([]postgres.Option{postgres.WithSchema(schema)}, opts...)...)
+	if err != nil {
+		tb.Fatalf("opening postgres (STENT_TEST_POSTGRES): %v", err)
+	}
+	tb.Cleanup(func() {
+		conn, err := pgx.Connect(ctx, dsn)
+		if err != nil {
+			tb.Logf("dropping schema %s: %v", schema, err)
+			return
+		}
+		defer conn.Close(ctx)
+		if _, err := conn.Exec(ctx, "DROP SCHEMA IF EXISTS "+pgx.Identifier{schema}.Sanitize()+" CASCADE"); err != nil {
+			tb.Logf("dropping schema %s: %v", schema, err)
+		}
+	})
+	return be
 }
 
 // newFixtureOn is newFixture on a given store.

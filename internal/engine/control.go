@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/stent-go/stent/activities"
 	"github.com/stent-go/stent/backend"
 )
 
@@ -42,7 +43,7 @@ func (e *Engine) terminate(ctx context.Context, id, message string) error {
 // Signal sends a named signal with a JSON-encodable payload to a running execution.
 // Signals sent before the script waits for them are buffered in order.
 func (e *Engine) Signal(ctx context.Context, id, name string, payload any) error {
-	raw, err := marshalJSON(payload)
+	raw, err := activities.MarshalJSON(payload)
 	if err != nil {
 		return &InputError{Err: fmt.Errorf("signal %q: payload is not JSON-encodable: %w", name, err)}
 	}

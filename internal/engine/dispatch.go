@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/stent-go/stent/activities"
 	"github.com/stent-go/stent/backend"
 	"github.com/stent-go/stent/internal/telemetry"
 	"github.com/stent-go/stent/interpreter"
@@ -60,7 +61,7 @@ func (e *Engine) Dispatch(ctx context.Context, script string, args []any, opts .
 	if args == nil {
 		args = []any{}
 	}
-	raw, err := marshalJSON(args)
+	raw, err := activities.MarshalJSON(args)
 	if err != nil {
 		return "", &InputError{Err: fmt.Errorf("arguments are not JSON-encodable: %w", err)}
 	}
@@ -185,16 +186,6 @@ func bundleKey(b backend.Bundle) string {
 		sb.WriteString("\x00" + k + "=" + b.Files[k])
 	}
 	return sb.String()
-}
-
-func marshalJSON(v any) (json.RawMessage, error) {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		return nil, err
-	}
-	return bytes.TrimRight(buf.Bytes(), "\n"), nil
 }
 
 // Result is how an execution ended.

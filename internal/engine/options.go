@@ -91,3 +91,12 @@ func WithTracerProvider(tp trace.TracerProvider) Option {
 func WithMeterProvider(mp metric.MeterProvider) Option {
 	return func(o *engineConfig) { o.meterProvider = mp }
 }
+
+// positiveOr is v when it is positive, else def: an option set to 0 or less keeps its
+// default.
+func positiveOr(v, def int) int {
+	if v > 0 {
+		return v
+	}
+	return def
+}

@@ -17,20 +17,9 @@ const DefaultMaxPayload = 16 << 20
 // the arguments of a dispatch or of a step, an activity's result, a signal's payload and
 // an execution's result (default DefaultMaxPayload; 0 or less keeps the default). A
 // larger one fails the call or the step with its size and the limit.
-func WithMaxPayload(n int) Option {
-	return func(o *engineConfig) {
-		if n > 0 {
-			o.maxPayload = n
-		}
-	}
-}
+func WithMaxPayload(n int) Option { return func(o *engineConfig) { o.maxPayload = n } }
 
-func (e *Engine) maxPayload() int {
-	if e.cfg.maxPayload > 0 {
-		return e.cfg.maxPayload
-	}
-	return DefaultMaxPayload
-}
+func (e *Engine) maxPayload() int { return positiveOr(e.cfg.maxPayload, DefaultMaxPayload) }
 
 // checkPayload says when what (e.g. "arguments") is over the payload limit.
 func (e *Engine) checkPayload(what string, v json.RawMessage) error {

@@ -19,20 +19,9 @@ const DefaultCrashLimit = 3
 // instead of killing the next worker; default DefaultCrashLimit. For activities the
 // deaths count as attempts against the retry policy, and an activity is not run again
 // after more deaths than this limit and its policy's attempts allow.
-func WithCrashLimit(n int) Option {
-	return func(o *engineConfig) {
-		if n > 0 {
-			o.crashLimit = n
-		}
-	}
-}
+func WithCrashLimit(n int) Option { return func(o *engineConfig) { o.crashLimit = n } }
 
-func (e *Engine) crashLimit() int {
-	if e.cfg.crashLimit > 0 {
-		return e.cfg.crashLimit
-	}
-	return DefaultCrashLimit
-}
+func (e *Engine) crashLimit() int { return positiveOr(e.cfg.crashLimit, DefaultCrashLimit) }
 
 // poisonPill is the failure of an execution whose current step killed its workers
 // crashLimit times, with a dead letter that records it; nil while under the limit.

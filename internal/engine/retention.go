@@ -82,7 +82,7 @@ func (e *Engine) Prune(ctx context.Context, o PruneOptions) (PruneReport, error)
 		}
 		batch.After = res.Next
 		if o.Pause > 0 {
-			sleepCtx(ctx, o.Pause)
+			backend.Sleep(ctx, o.Pause)
 		}
 		if err := ctx.Err(); err != nil {
 			return rep, err

@@ -2,17 +2,12 @@ package engine
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/stent-go/stent/backend"
-	"github.com/stent-go/stent/backend/postgres"
 )
 
 const sequentialScript = `
@@ -72,27 +67,7 @@ func BenchmarkSequentialSteps(b *testing.B) {
 // benchmark. Its commit count is the whole database's, so other sessions on the same
 // database add to it.
 func benchPostgres(b *testing.B) backend.Backend {
-	dsn := os.Getenv("STENT_TEST_POSTGRES")
-	var r [6]byte
-	_, _ = rand.Read(r[:])
-	schema := "stent_bench_" + hex.EncodeToString(r[:])
-	ctx := context.Background()
-	be, err := postgres.Open(ctx, dsn, postgres.WithSchema(schema))
-	if err != nil {
-		b.Fatalf("opening postgres (STENT_TEST_POSTGRES): %v", err)
-	}
-	b.Cleanup(func() {
-		conn, err := pgx.Connect(ctx, dsn)
-		if err != nil {
-			b.Logf("dropping schema %s: %v", schema, err)
-			return
-		}
-		defer conn.Close(ctx)
-		if _, err := conn.Exec(ctx, "DROP SCHEMA IF EXISTS "+pgx.Identifier{schema}.Sanitize()+" CASCADE"); err != nil {
-			b.Logf("dropping schema %s: %v", schema, err)
-		}
-	})
-	return be
+	return openPostgresSchema(b, os.Getenv("STENT_TEST_POSTGRES"), "stent_bench_")
 }
 
 // startSequentialEngine opens an engine in dir with opts, registers the "work" activity,

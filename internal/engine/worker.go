@@ -164,7 +164,7 @@ func (e *Engine) Serve(ctx context.Context, opts WorkerOptions) error {
 				break
 			}
 			e.logger.Error("claiming tasks", "worker_id", opts.ID, "err", err)
-			sleepCtx(ctx, backoff)
+			backend.Sleep(ctx, backoff)
 			backoff = min(backoff*2, 5*time.Second)
 			continue
 		}
@@ -221,15 +221,6 @@ func (e *Engine) Serve(ctx context.Context, opts WorkerOptions) error {
 	stopBg()
 	bg.Wait()
 	return nil
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-	case <-t.C:
-	}
 }
 
 // stopGrace is how long a stopping worker waits for its tasks after cancelling them.

@@ -109,39 +109,40 @@ func newMetrics(m metric.Meter, src Sources) (*metrics, error) {
 			err = e
 		}
 	}
-	var e1 error
-	x.executionsStarted, e1 = m.Int64Counter("stent.executions.started", metric.WithDescription("Executions created (dispatched, or started by a parent), by script."))
-	check(e1)
-	x.executionsEnded, e1 = m.Int64Counter("stent.executions.ended", metric.WithDescription("Executions that ended, by script and status."))
-	check(e1)
-	x.activityDuration, e1 = m.Float64Histogram("stent.activity.duration", metric.WithUnit("s"), metric.WithExplicitBucketBoundaries(durationBuckets...),
-		metric.WithDescription("How long activity attempts ran, by activity and outcome."))
-	check(e1)
-	x.workflowTaskDur, e1 = m.Float64Histogram("stent.workflow_task.duration", metric.WithUnit("s"), metric.WithExplicitBucketBoundaries(durationBuckets...),
-		metric.WithDescription("How long workflow tasks took (history read, script step, commit), by outcome."))
-	check(e1)
-	x.scheduleToStart, e1 = m.Float64Histogram("stent.task.schedule_to_start", metric.WithUnit("s"), metric.WithExplicitBucketBoundaries(durationBuckets...),
-		metric.WithDescription("Time from a task becoming due to a worker starting it, by kind and queue."))
-	check(e1)
-	x.leasesReclaimed, e1 = m.Int64Counter("stent.leases.reclaimed", metric.WithDescription("Tasks taken back from workers whose lease expired or that stopped sending heartbeats."))
-	check(e1)
-	x.deadLetters, e1 = m.Int64Counter("stent.dead_letters", metric.WithDescription("Dead letters recorded (activities that exhausted their retries and failed their execution), by activity."))
-	check(e1)
-
-	attempts, e1 := m.Int64ObservableCounter("stent.activity.attempts", metric.WithDescription("Activity attempts run, by activity and outcome (completed or failed)."))
-	check(e1)
-	hits, e1 := m.Int64ObservableCounter("stent.live_cache.hits", metric.WithDescription("Workflow tasks that found their execution's script parked in memory."))
-	check(e1)
-	misses, e1 := m.Int64ObservableCounter("stent.live_cache.misses", metric.WithDescription("Workflow tasks that had to rebuild their execution's script (replay)."))
-	check(e1)
-	evictions, e1 := m.Int64ObservableCounter("stent.live_cache.evictions", metric.WithDescription("Parked scripts closed to keep the live cache within its bound."))
-	check(e1)
-	size, e1 := m.Int64ObservableGauge("stent.live_cache.size", metric.WithDescription("Scripts parked in memory."))
-	check(e1)
-	wakeups, e1 := m.Int64ObservableCounter("stent.wakeups", metric.WithDescription("Worker wake-ups, by path: in_process, notify (LISTEN/NOTIFY), redis, poll."))
-	check(e1)
-	pending, e1 := m.Int64ObservableGauge("stent.tasks.pending", metric.WithDescription("Tasks waiting to be claimed (due or not), by kind and queue."))
-	check(e1)
+	newCounter := func(name, desc string) metric.Int64Counter {
+		c, e := m.Int64Counter(name, metric.WithDescription(desc))
+		check(e)
+		return c
+	}
+	seconds := func(name, desc string) metric.Float64Histogram {
+		h, e := m.Float64Histogram(name, metric.WithUnit("s"), metric.WithExplicitBucketBoundaries(durationBuckets...), metric.WithDescription(desc))
+		check(e)
+		return h
+	}
+	observed := func(name, desc string) metric.Int64ObservableCounter {
+		c, e := m.Int64ObservableCounter(name, metric.WithDescription(desc))
+		check(e)
+		return c
+	}
+	gauge := func(name, desc string) metric.Int64ObservableGauge {
+		g, e := m.Int64ObservableGauge(name, metric.WithDescription(desc))
+		check(e)
+		return g
+	}
+	x.executionsStarted = newCounter("stent.executions.started", "Executions created (dispatched, or started by a parent), by script.")
+	x.executionsEnded = newCounter("stent.executions.ended", "Executions that ended, by script and status.")
+	x.activityDuration = seconds("stent.activity.duration", "How long activity attempts ran, by activity and outcome.")
+	x.workflowTaskDur = seconds("stent.workflow_task.duration", "How long workflow tasks took (history read, script step, commit), by outcome.")
+	x.scheduleToStart = seconds("stent.task.schedule_to_start", "Time from a task becoming due to a worker starting it, by kind and queue.")
+	x.leasesReclaimed = newCounter("stent.leases.reclaimed", "Tasks taken back from workers whose lease expired or that stopped sending heartbeats.")
+	x.deadLetters = newCounter("stent.dead_letters", "Dead letters recorded (activities that exhausted their retries and failed their execution), by activity.")
+	attempts := observed("stent.activity.attempts", "Activity attempts run, by activity and outcome (completed or failed).")
+	hits := observed("stent.live_cache.hits", "Workflow tasks that found their execution's script parked in memory.")
+	misses := observed("stent.live_cache.misses", "Workflow tasks that had to rebuild their execution's script (replay).")
+	evictions := observed("stent.live_cache.evictions", "Parked scripts closed to keep the live cache within its bound.")
+	size := gauge("stent.live_cache.size", "Scripts parked in memory.")
+	wakeups := observed("stent.wakeups", "Worker wake-ups, by path: in_process, notify (LISTEN/NOTIFY), redis, poll.")
+	pending := gauge("stent.tasks.pending", "Tasks waiting to be claimed (due or not), by kind and queue.")
 	if err != nil {
 		return nil, err
 	}

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"go.opentelemetry.io/otel/metric"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
 
@@ -39,12 +40,7 @@ func BenchmarkTelemetryPerStep(b *testing.B) {
 		b.Run(c.name, func(b *testing.B) {
 			tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(c.proc()), sdktrace.WithIDGenerator(IDGenerator()))
 			defer func() { _ = tp.Shutdown(context.Background()) }()
-			mp, _, err := NewPrometheusMeterProvider()
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer func() { _ = mp.Shutdown(context.Background()) }()
-			tel := New(quietLogger(), tp, mp, Sources{})
+			tel := New(quietLogger(), tp, prometheusProvider(b), Sources{})
 			ex := &backend.Execution{ID: "0123456789abcdef", Queue: "default", Bundle: backend.Bundle{Main: "main.star"}}
 			parent := trace.NewSpanContext(trace.SpanContextConfig{TraceID: trace.TraceID{1}, SpanID: trace.SpanID{2}, TraceFlags: trace.FlagsSampled})
 			TraceNewExecution(trace.ContextWithSpanContext(context.Background(), parent), &ex.Bundle, ex.ID)
@@ -55,14 +51,19 @@ func BenchmarkTelemetryPerStep(b *testing.B) {
 
 // BenchmarkMetricsPerStep is BenchmarkTelemetryPerStep with metrics only.
 func BenchmarkMetricsPerStep(b *testing.B) {
+	tel := New(quietLogger(), nil, prometheusProvider(b), Sources{})
+	ex := &backend.Execution{ID: "0123456789abcdef", Queue: "default", Bundle: backend.Bundle{Main: "main.star"}}
+	telemetrySteps(b, tel, ex, &backend.ActivityPayload{Name: "work"})
+}
+
+// prometheusProvider is a Prometheus MeterProvider shut down when b ends.
+func prometheusProvider(b *testing.B) metric.MeterProvider {
 	mp, _, err := NewPrometheusMeterProvider()
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer func() { _ = mp.Shutdown(context.Background()) }()
-	tel := New(quietLogger(), nil, mp, Sources{})
-	ex := &backend.Execution{ID: "0123456789abcdef", Queue: "default", Bundle: backend.Bundle{Main: "main.star"}}
-	telemetrySteps(b, tel, ex, &backend.ActivityPayload{Name: "work"})
+	b.Cleanup(func() { _ = mp.Shutdown(context.Background()) })
+	return mp
 }
 
 // telemetrySteps runs b.N steps' worth of telemetry calls, as a fused step makes them.
