@@ -138,6 +138,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			retryCommand(),
 			terminateCommand(),
 			uiCommand(),
+			serveCommand(),
 		},
 	}
 	for _, c := range app.Commands {

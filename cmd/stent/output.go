@@ -1,121 +1,20 @@
 package main
 
-import (
-	"encoding/json"
-	"time"
+import "github.com/stent-go/stent/internal/wire"
 
-	"github.com/stent-go/stent/backend"
+// The --json output contract is package wire's, shared with the HTTP API.
+type (
+	ExecutionJSON  = wire.Execution
+	ListJSON       = wire.List
+	EventJSON      = wire.Event
+	LogLineJSON    = wire.LogLine
+	DeadLetterJSON = wire.DeadLetter
+	CacheClearJSON = wire.CacheClear
+	StatusJSON     = wire.Status
 )
 
-// The --json output contract. Every command's JSON is built from these types only, so
-// field names are snake_case and stable; README.md documents each one, and
-// tests/cli/schema_test.go decodes the real output into copies of them.
-
-// ExecutionJSON is an execution as `status --json` and `list --json` print it.
-type ExecutionJSON struct {
-	ID          string             `json:"id"`
-	Status      backend.Status     `json:"status"` // scheduled, running, completed, failed, cancelled, timed_out
-	Script      string             `json:"script"`
-	Entry       string             `json:"entry"`
-	Args        json.RawMessage    `json:"args"`
-	Queue       string             `json:"queue"`
-	ParentID    string             `json:"parent_id,omitempty"`
-	ParentSeq   int                `json:"parent_seq,omitempty"`
-	CreatedAt   time.Time          `json:"created_at"`
-	StartAt     time.Time          `json:"start_at"`
-	Deadline    *time.Time         `json:"deadline,omitempty"`
-	CompletedAt *time.Time         `json:"completed_at,omitempty"`
-	Result      json.RawMessage    `json:"result,omitempty"`
-	Error       *backend.ErrorInfo `json:"error,omitempty"`
-	Version     int64              `json:"version"`
-	Run         int                `json:"run"`
-}
-
-// newExecutionJSON shows ex as it is at now (scheduled derived from its start time).
-func newExecutionJSON(ex *backend.Execution, now time.Time) ExecutionJSON {
-	args := ex.Args
-	if len(args) == 0 {
-		args = json.RawMessage("[]")
-	}
-	return ExecutionJSON{
-		ID: ex.ID, Status: ex.StatusAt(now), Script: ex.Bundle.Main, Entry: ex.Entry, Args: args,
-		Queue: ex.Queue, ParentID: ex.ParentID, ParentSeq: ex.ParentSeq,
-		CreatedAt: ex.CreatedAt.UTC(), StartAt: ex.StartAt.UTC(), Deadline: utcPtr(ex.Deadline),
-		CompletedAt: utcPtr(ex.CompletedAt), Result: ex.Result, Error: ex.Error,
-		Version: ex.Version, Run: ex.Run,
-	}
-}
-
-func utcPtr(t *time.Time) *time.Time {
-	if t == nil {
-		return nil
-	}
-	u := t.UTC()
-	return &u
-}
-
-// ListJSON is what `list --json` prints: one page of executions, newest first, the
-// count of every matching execution per status, and the cursor of the next page.
-type ListJSON struct {
-	Executions []ExecutionJSON        `json:"executions"`
-	Counts     map[backend.Status]int `json:"counts"`
-	NextCursor string                 `json:"next_cursor,omitempty"`
-}
-
-// EventJSON is one history event as `history --json` prints it (one object per line).
-// Number counts the execution's events from 1; Seq is the script step it belongs to
-// (0 for started, completed, failed).
-type EventJSON struct {
-	Number   int                `json:"number"`
-	Seq      int                `json:"seq"`
-	Kind     backend.EventKind  `json:"kind"`
-	Name     string             `json:"name,omitempty"`
-	Data     json.RawMessage    `json:"data,omitempty"`
-	Error    *backend.ErrorInfo `json:"error,omitempty"`
-	CacheHit bool               `json:"cache_hit,omitempty"`
-	At       time.Time          `json:"at"`
-}
-
-func newEventJSON(number int, ev backend.Event) EventJSON {
-	data := ev.Data
-	if string(data) == "null" {
-		data = nil
-	}
-	return EventJSON{Number: number, Seq: ev.Seq, Kind: ev.Kind, Name: ev.Name, Data: data, Error: ev.Error,
-		CacheHit: ev.CacheHit, At: ev.At.UTC()}
-}
-
-// LogLineJSON is one printed line as `logs --json` prints it (one object per line).
-type LogLineJSON struct {
-	Run     int       `json:"run"`
-	At      time.Time `json:"at"`
-	Message string    `json:"message"`
-}
-
-// DeadLetterJSON is a dead letter as `dlq list --json` (one per line) and `dlq show`
-// print it.
-type DeadLetterJSON struct {
-	ID          int64              `json:"id"`
-	ExecutionID string             `json:"execution_id"`
-	Seq         int                `json:"seq"`
-	Activity    string             `json:"activity"`
-	Payload     json.RawMessage    `json:"payload"`
-	Error       *backend.ErrorInfo `json:"error,omitempty"`
-	Status      string             `json:"status"` // open, replayed, discarded
-	CreatedAt   time.Time          `json:"created_at"`
-}
-
-func newDeadLetterJSON(d *backend.DeadLetter) DeadLetterJSON {
-	payload := d.Payload
-	if len(payload) == 0 {
-		payload = json.RawMessage("null")
-	}
-	return DeadLetterJSON{ID: d.ID, ExecutionID: d.ExecutionID, Seq: d.Seq, Activity: d.Activity, Payload: payload,
-		Error: d.Error, Status: d.Status, CreatedAt: d.CreatedAt.UTC()}
-}
-
-// CacheClearJSON is what `cache clear --json` prints.
-type CacheClearJSON struct {
-	Activity string `json:"activity,omitempty"` // empty: every activity
-	Cleared  int    `json:"cleared"`
-}
+var (
+	newExecutionJSON  = wire.NewExecution
+	newEventJSON      = wire.NewEvent
+	newDeadLetterJSON = wire.NewDeadLetter
+)

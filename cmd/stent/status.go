@@ -11,15 +11,6 @@ import (
 	"github.com/stent-go/stent/backend"
 )
 
-// StatusJSON is what `status --json` prints: the execution and, while it runs, what it
-// waits for.
-type StatusJSON struct {
-	ExecutionJSON
-	WaitingFor   []stent.Wait    `json:"waiting_for,omitempty"`
-	CustomStatus json.RawMessage `json:"custom_status,omitempty"` // set_status(value): the latest value
-	NeedsWorker  []string        `json:"needs_worker,omitempty"`  // steps no live worker can take
-}
-
 // statusField is one line of `stent status`: a label and its value. Status is built as
 // a list of fields so that new facts (a custom status, a worker, …) are one more entry.
 type statusField struct {
@@ -48,7 +39,7 @@ func printStatus(c *cli.Context, eng *stent.Engine, ex *backend.Execution) error
 		}
 	}
 	if c.Bool("json") {
-		return writeJSON(c, StatusJSON{ExecutionJSON: newExecutionJSON(ex, now), WaitingFor: waits, CustomStatus: custom, NeedsWorker: needs})
+		return writeJSON(c, StatusJSON{Execution: newExecutionJSON(ex, now), WaitingFor: waits, CustomStatus: custom, NeedsWorker: needs})
 	}
 	w := newTable(c)
 	for _, f := range statusFields(ex, waits, custom, now) {

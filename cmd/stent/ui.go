@@ -13,6 +13,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/stent-go/stent"
+	"github.com/stent-go/stent/internal/httpapi"
 	"github.com/stent-go/stent/ui"
 )
 
@@ -57,7 +58,7 @@ func uiCommand() *cli.Command {
 					return fmt.Errorf("listening on %s: %w", addr, err)
 				}
 				fmt.Fprintf(c.App.Writer, "stent ui: serving on http://%s/\n", ln.Addr())
-				srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, BaseContext: func(net.Listener) context.Context { return ctx }}
+				srv := &http.Server{Handler: httpapi.HostGuard(h, nil), ReadHeaderTimeout: 10 * time.Second, BaseContext: func(net.Listener) context.Context { return ctx }}
 				go func() {
 					<-ctx.Done()
 					sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
