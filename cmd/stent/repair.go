@@ -170,7 +170,25 @@ func serveUntilEnd(c *cli.Context, eng *stent.Engine, id string, wopts stent.Wor
 func terminateCommand() *cli.Command {
 	return executionCommand("terminate",
 		"end a running execution and its children at once, as cancelled, without running its script again", nil,
-		func(c *cli.Context, eng *stent.Engine, ex *backend.Execution) error {
-			return eng.Terminate(c.Context, ex.ID)
-		})
+		terminateExecution)
+}
+
+// terminateExecution ends ex at once and confirms it; an execution that already ended
+// is refused as cancel and signal refuse it (exit 1).
+func terminateExecution(c *cli.Context, eng *stent.Engine, ex *backend.Execution) error {
+	if ex.Status.Terminal() {
+		return endedError(ex, "there is nothing to terminate")
+	}
+	if err := eng.Terminate(c.Context, ex.ID); err != nil {
+		return err
+	}
+	now, err := eng.Get(c.Context, ex.ID)
+	if err != nil {
+		return err
+	}
+	if now.Status != backend.StatusCancelled { // it ended otherwise meanwhile
+		return endedError(now, "there is nothing to terminate")
+	}
+	fmt.Fprintf(c.App.ErrWriter, "execution %s terminated\n", ex.ID)
+	return nil
 }
