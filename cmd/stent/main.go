@@ -140,6 +140,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			uiCommand(),
 		},
 	}
+	checkArgsFirst(app.Commands)
 	for _, c := range app.Commands {
 		c.OnUsageError = app.OnUsageError
 		// The database and log flags are accepted after the command name too.
