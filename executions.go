@@ -113,3 +113,14 @@ func (e *Engine) SignalJSON(ctx context.Context, id, name string, payload json.R
 func (e *Engine) Retry(ctx context.Context, id string) error {
 	return e.e.Retry(ctx, id)
 }
+
+// CheckRunnable reports, as an *InputError naming them, the activities that
+// serving execution id in this process needs first and that neither this
+// process nor a live worker runs: for a failed execution the activity its
+// retry runs again, for a running one those of its pending steps. Call it
+// (after registering activities) before Retry and Serve, so that a program
+// serving one execution fails at once, having changed nothing, instead of
+// waiting for a worker that does not exist.
+func (e *Engine) CheckRunnable(ctx context.Context, id string) error {
+	return e.e.CheckRunnable(ctx, id)
+}

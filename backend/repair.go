@@ -36,7 +36,8 @@ type Repairer interface {
 	// RetryExecution resumes a failed execution: in one transaction it is set running
 	// (result, error and completed_at cleared), a retried event (seq, data) appended and
 	// the version bumped; then task (an activity attempt, seq's step) is created when
-	// given, else the workflow task, runnable now. History is kept: nothing is deleted.
+	// given, else the workflow task, runnable now; the open dead letters of seq's step
+	// (when seq is not 0) are marked retried. History is kept: nothing is deleted.
 	// An error wrapping ErrNotRunning when the execution is not failed.
 	RetryExecution(ctx context.Context, executionID string, seq int, data json.RawMessage, task *NewTask) error
 }

@@ -16,11 +16,15 @@ import (
 
 // CheckAddr refuses to serve on an address other hosts can reach unless the view asks
 // for credentials. Loopback addresses (127.0.0.0/8, ::1, localhost) are always allowed;
-// an empty host (":8233") listens on every interface and is not loopback.
+// an empty host (":8233") listens on every interface and is not loopback. A port out
+// of range (or an unknown service name) is refused too.
 func CheckAddr(addr string, opts Options) error {
-	host, _, err := net.SplitHostPort(addr)
+	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
 		return fmt.Errorf("--addr %q: want host:port, e.g. 127.0.0.1:8233: %w", addr, err)
+	}
+	if _, err := net.LookupPort("tcp", port); err != nil {
+		return fmt.Errorf("--addr %q: port %q: want a number from 0 to 65535, e.g. 127.0.0.1:8233", addr, port)
 	}
 	if IsLoopback(host) || opts.Username != "" || opts.Token != "" {
 		return nil

@@ -85,6 +85,9 @@ func testRetryFailedStep(t *testing.T, e *env) {
 		t.Fatalf("retried activity task: seq %d attempt %d, want seq 2 attempt 1", act.Seq, act.Attempt)
 	}
 	wantJSON(t, "retried activity payload", act.Payload, payload)
+	if dls := e.deadLetters("", 10); len(dls) != 1 || dls[0].Status != backend.DeadLetterRetried {
+		t.Fatalf("dead letters after the retry of their step: %+v; want the one marked %s", dls, backend.DeadLetterRetried)
+	}
 	if err := r.RetryExecution(e.ctx, "x", 2, data, nil); !errors.Is(err, backend.ErrNotRunning) {
 		t.Fatalf("RetryExecution of a running execution: %v, want ErrNotRunning", err)
 	}

@@ -79,6 +79,10 @@ func (b *Backend) RetryExecution(ctx context.Context, executionID string, seq in
 			updated_at = $2, version = version + 1 WHERE id = $1`, executionID, now)
 		bt.Queue(`INSERT INTO events (execution_id, seq, kind, name, data, at) VALUES ($1, $2, $3, '', $4, $5)`,
 			executionID, seq, string(backend.EventRetried), jsonArg(data), now)
+		if seq > 0 {
+			bt.Queue(`UPDATE dead_letters SET status = $3, updated_at = $4 WHERE execution_id = $1 AND seq = $2 AND status = $5`,
+				executionID, seq, backend.DeadLetterRetried, now, backend.DeadLetterOpen)
+		}
 		q := queue
 		if task == nil {
 			bt.Queue(`INSERT INTO tasks (kind, execution_id, seq, queue, run_at, attempt, status, priority)

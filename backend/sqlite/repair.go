@@ -89,6 +89,12 @@ func (b *Backend) RetryExecution(ctx context.Context, executionID string, seq in
 		if err := t.appendEvent(executionID, backend.NewEvent{Seq: seq, Kind: backend.EventRetried, Data: data}); err != nil {
 			return err
 		}
+		if seq > 0 {
+			if _, err := t.execSQL(`UPDATE dead_letters SET status = ?, updated_at = ? WHERE execution_id = ? AND seq = ? AND status = ?`,
+				backend.DeadLetterRetried, t.now, executionID, seq, backend.DeadLetterOpen); err != nil {
+				return fmt.Errorf("resolving the dead letters of %s seq %d: %w", executionID, seq, err)
+			}
+		}
 		if task == nil {
 			return t.enqueueWorkflow(executionID)
 		}

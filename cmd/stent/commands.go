@@ -219,28 +219,35 @@ func execCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			serveCtx, stopServe := context.WithCancel(ctx)
-			served := make(chan error, 1)
-			go func() { served <- eng.Serve(serveCtx, wopts) }()
-			if isTerminal(c.App.ErrWriter) {
-				go showProgress(serveCtx, eng, id, c.App.ErrWriter)
-			}
-			res, werr := eng.WaitFor(ctx, id)
-			stopServe()
-			// Stopping the worker cancels it; that is not an error of its own (an execution
-			// that had already ended returns before the worker is even up).
-			if serr := <-served; serr != nil && werr == nil && !errors.Is(serr, context.Canceled) {
-				return serr
-			}
-			if res == nil {
-				if errors.Is(werr, context.Canceled) {
-					return failf(exitCanceled, "interrupted; execution %s is saved: run `stent exec %s --id %s` (same arguments) to continue it", id, script, id)
-				}
-				return werr
-			}
-			return printResult(c, res)
+			return serveUntilEnd(ctx, c, eng, id, wopts,
+				fmt.Sprintf("interrupted; execution %s is saved: run `stent exec %s --id %s` (same arguments) to continue it", id, script, id))
 		},
 	}
+}
+
+// serveUntilEnd serves in this process until execution id ends, then prints its
+// result; interrupted (ctx cancelled), it says interrupted, exit 130.
+func serveUntilEnd(ctx context.Context, c *cli.Context, eng *stent.Engine, id string, wopts stent.WorkerOptions, interrupted string) error {
+	serveCtx, stopServe := context.WithCancel(ctx)
+	served := make(chan error, 1)
+	go func() { served <- eng.Serve(serveCtx, wopts) }()
+	if isTerminal(c.App.ErrWriter) {
+		go showProgress(serveCtx, eng, id, c.App.ErrWriter)
+	}
+	res, werr := eng.WaitFor(ctx, id)
+	stopServe()
+	// Stopping the worker cancels it; that is not an error of its own (an execution
+	// that had already ended returns before the worker is even up).
+	if serr := <-served; serr != nil && werr == nil && !errors.Is(serr, context.Canceled) {
+		return serr
+	}
+	if res == nil {
+		if errors.Is(werr, context.Canceled) {
+			return failf(exitCanceled, "%s", interrupted)
+		}
+		return werr
+	}
+	return printResult(c, res)
 }
 
 // printResult writes a completed execution's value as one line of JSON, or its failure.

@@ -13,11 +13,16 @@ import (
 )
 
 func cancelCommand() *cli.Command {
-	return executionCommand("cancel",
+	cmd := executionCommand("cancel",
 		"ask a running execution and its children to cancel: the script sees it at its current wait and may compensate (see terminate)",
 		[]cli.Flag{&cli.DurationFlag{Name: "cancel-grace", Value: stent.DefaultCancelGrace,
 			Usage: "how long the script may still run after the request before it is terminated"}},
 		cancelExecution)
+	cmd.Before = func(c *cli.Context) error {
+		_, err := positiveDuration(c, "cancel-grace")
+		return err
+	}
+	return cmd
 }
 
 func cancelExecution(c *cli.Context, eng *stent.Engine, ex *backend.Execution) error {
@@ -111,8 +116,9 @@ func deadLetterID(c *cli.Context) (int64, error) {
 	return n, nil
 }
 
-// deadLetterCommand is a dlq subcommand whose one argument is a dead-letter ID.
-func deadLetterCommand(name, usage string, fn func(c *cli.Context, eng *stent.Engine, id int64) error) *cli.Command {
+// deadLetterCommand is a dlq subcommand whose one argument is a dead-letter ID: fn runs
+// for that dead letter, or the command says there is no such dead letter.
+func deadLetterCommand(name, usage string, fn func(c *cli.Context, eng *stent.Engine, d *backend.DeadLetter) error) *cli.Command {
 	return &cli.Command{
 		Name: name, Usage: usage, ArgsUsage: "ID", Flags: []cli.Flag{commandLineOnly(dbFlag)},
 		Action: func(c *cli.Context) error {
@@ -120,7 +126,13 @@ func deadLetterCommand(name, usage string, fn func(c *cli.Context, eng *stent.En
 			if err != nil {
 				return err
 			}
-			return withEngine(c, func(eng *stent.Engine) error { return fn(c, eng, id) })
+			return withEngine(c, func(eng *stent.Engine) error {
+				d, err := eng.Backend().GetDeadLetter(c.Context, id)
+				if err != nil {
+					return notFoundAs(err, "dead letter", c.Args().First(), "stent dlq list")
+				}
+				return fn(c, eng, d)
+			})
 		},
 	}
 }
@@ -134,16 +146,19 @@ func dlqCommand() *cli.Command {
 				Name:  "list",
 				Usage: "list dead letters",
 				Flags: []cli.Flag{
-					&cli.StringFlag{Name: "status", Usage: "only this status: open, replayed or discarded", Value: "open"},
+					&cli.StringFlag{Name: "status", Usage: "only this status: " + orList(backend.DeadLetterStatuses...), Value: backend.DeadLetterOpen},
 					&cli.BoolFlag{Name: "all", Usage: "every dead letter, whatever its status"},
 					&cli.BoolFlag{Name: "json", Usage: "print one JSON object per dead letter"},
 					commandLineOnly(dbFlag)},
 				Action: func(c *cli.Context) error {
+					status, err := enumFlag(c, "status", backend.DeadLetterStatuses...)
+					if err != nil {
+						return err
+					}
+					if c.Bool("all") {
+						status = ""
+					}
 					return withEngine(c, func(eng *stent.Engine) error {
-						status := c.String("status")
-						if c.Bool("all") {
-							status = ""
-						}
 						list, err := eng.DeadLetters(c.Context, status, 200)
 						if err != nil {
 							return err
@@ -164,22 +179,22 @@ func dlqCommand() *cli.Command {
 					})
 				},
 			},
-			deadLetterCommand("show", "show one dead letter", func(c *cli.Context, eng *stent.Engine, id int64) error {
-				d, err := eng.Backend().GetDeadLetter(c.Context, id)
-				if err != nil {
-					return failf(exitUsage, "dead letter %d: %v", id, err)
-				}
+			deadLetterCommand("show", "show one dead letter", func(c *cli.Context, eng *stent.Engine, d *backend.DeadLetter) error {
 				return writeJSON(c, newDeadLetterJSON(d))
 			}),
-			deadLetterCommand("replay", "run the failed step again and resume its execution", func(c *cli.Context, eng *stent.Engine, id int64) error {
-				if err := eng.ReplayDeadLetter(c.Context, id); err != nil {
+			deadLetterCommand("replay", "run the failed step again and resume its execution", func(c *cli.Context, eng *stent.Engine, d *backend.DeadLetter) error {
+				if err := eng.ReplayDeadLetter(c.Context, d.ID); err != nil {
 					return err
 				}
-				fmt.Fprintf(c.App.ErrWriter, "dead letter %d replayed; a worker resumes its execution\n", id)
+				fmt.Fprintf(c.App.ErrWriter, "dead letter %d replayed; a worker resumes its execution\n", d.ID)
 				return nil
 			}),
-			deadLetterCommand("discard", "mark a dead letter discarded", func(c *cli.Context, eng *stent.Engine, id int64) error {
-				return eng.Backend().DiscardDeadLetter(c.Context, id)
+			deadLetterCommand("discard", "mark a dead letter discarded", func(c *cli.Context, eng *stent.Engine, d *backend.DeadLetter) error {
+				if err := eng.Backend().DiscardDeadLetter(c.Context, d.ID); err != nil {
+					return err
+				}
+				fmt.Fprintf(c.App.ErrWriter, "dead letter %d discarded\n", d.ID)
+				return nil
 			}),
 		},
 	}

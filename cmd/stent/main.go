@@ -141,6 +141,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			serveCommand(),
 		},
 	}
+	checkArgsFirst(app.Commands)
 	for _, c := range app.Commands {
 		c.OnUsageError = app.OnUsageError
 		// The database and log flags are accepted after the command name too.

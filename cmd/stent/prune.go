@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/urfave/cli/v2"
 
@@ -26,24 +27,28 @@ func retentionOptions(c *cli.Context, o *stent.WorkerOptions) error {
 	return nil
 }
 
+// prunable are the states of the executions prune deletes.
+var prunable = []string{string(backend.StatusCompleted), string(backend.StatusFailed), string(backend.StatusCancelled), string(backend.StatusTimedOut)}
+
 func pruneCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "prune",
 		Usage: "delete ended executions (history, logs, signals, resolved dead letters, unreferenced scripts) older than an age",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "older-than", Usage: "age of the executions to delete, from their end (e.g. 7d)", Required: true},
-			&cli.StringFlag{Name: "status", Usage: "only root executions that ended so: completed, failed, cancelled, timed_out"},
+			&cli.StringFlag{Name: "status", Usage: "only root executions that ended so: " + strings.Join(prunable, ", ")},
 			&cli.BoolFlag{Name: "dry-run", Usage: "count what would be deleted; delete nothing"},
 		},
 		Action: func(c *cli.Context) error {
-			if c.NArg() != 0 {
-				return failf(exitUsage, "prune takes no arguments, got %q", c.Args().Slice())
-			}
 			age, err := parseDurationFlag(c, "older-than")
 			if err != nil {
 				return err
 			}
-			o := stent.PruneOptions{OlderThan: age, Status: backend.Status(c.String("status")), DryRun: c.Bool("dry-run")}
+			status, err := enumFlag(c, "status", prunable...)
+			if err != nil {
+				return err
+			}
+			o := stent.PruneOptions{OlderThan: age, Status: backend.Status(status), DryRun: c.Bool("dry-run")}
 			return withEngine(c, func(eng *stent.Engine) error {
 				rep, err := eng.Prune(c.Context, o)
 				if err != nil {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -122,55 +121,76 @@ func retryCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			wopts, eopts, err := workerOptions(c)
-			if err != nil {
-				return err
+			if !c.Bool("wait") {
+				if _, _, err := workerOptions(c); err != nil {
+					return err
+				}
+				return withExecution(c, func(eng *stent.Engine, ex *backend.Execution) error {
+					if ex.Status == backend.StatusRunning {
+						return failf(exitUsage, "execution %s is already running: a worker resumes it, or `stent retry %s --wait` (with its --activity flags) serves it here", id, id)
+					}
+					if err := eng.Retry(c.Context, id); err != nil {
+						return err
+					}
+					fmt.Fprintf(c.App.Writer, "%s: retried\n", id)
+					return nil
+				})
 			}
-			eng, err := openEngine(c, eopts...)
+			eng, wopts, err := openWorker(c, func(*stent.WorkerOptions) error { return nil })
 			if err != nil {
 				return err
 			}
 			defer eng.Close()
-			if _, err := eng.Get(c.Context, id); err != nil {
-				return notFound(id, err)
-			}
-			if err := eng.Retry(c.Context, id); err != nil {
-				return err
-			}
-			if !c.Bool("wait") {
-				fmt.Fprintf(c.App.Writer, "%s: retried\n", id)
-				return nil
-			}
-			if err := registerCommands(c, eng); err != nil {
-				return err
-			}
-			return serveUntilEnd(c, eng, id, wopts)
+			return retryAndServe(c, eng, id, wopts)
 		},
 	}
 }
 
-// serveUntilEnd serves in this process until execution id ends, then prints its result.
-func serveUntilEnd(c *cli.Context, eng *stent.Engine, id string, wopts stent.WorkerOptions) error {
+// retryAndServe is `stent retry ID --wait`: it checks that this process (or a live
+// worker) runs what the execution needs first, retries it (one that is running
+// already, as an interrupted retry leaves it, is resumed as it is) and serves it in
+// this process until it ends.
+func retryAndServe(c *cli.Context, eng *stent.Engine, id string, wopts stent.WorkerOptions) error {
+	ex, err := eng.Get(c.Context, id)
+	if err != nil {
+		return notFound(id, err)
+	}
+	if err := eng.CheckRunnable(c.Context, id); err != nil {
+		return err
+	}
+	if ex.Status == backend.StatusRunning {
+		fmt.Fprintf(c.App.ErrWriter, "execution %s is already running; serving it here until it ends\n", id)
+	} else if err := eng.Retry(c.Context, id); err != nil {
+		return err
+	}
 	ctx, stop := signalContext(c)
 	defer stop()
-	serveCtx, stopServe := context.WithCancel(ctx)
-	served := make(chan error, 1)
-	go func() { served <- eng.Serve(serveCtx, wopts) }()
-	res, werr := eng.WaitFor(ctx, id)
-	stopServe()
-	if serr := <-served; serr != nil && werr == nil {
-		return serr
-	}
-	if res == nil {
-		return werr
-	}
-	return printResult(c, res)
+	return serveUntilEnd(ctx, c, eng, id, wopts,
+		fmt.Sprintf("interrupted; execution %s is running: `stent retry %s --wait` (with its --activity flags) or a worker resumes it", id, id))
 }
 
 func terminateCommand() *cli.Command {
 	return executionCommand("terminate",
 		"end a running execution and its children at once, as cancelled, without running its script again", nil,
-		func(c *cli.Context, eng *stent.Engine, ex *backend.Execution) error {
-			return eng.Terminate(c.Context, ex.ID)
-		})
+		terminateExecution)
+}
+
+// terminateExecution ends ex at once and confirms it; an execution that already ended
+// is refused as cancel and signal refuse it (exit 1).
+func terminateExecution(c *cli.Context, eng *stent.Engine, ex *backend.Execution) error {
+	if ex.Status.Terminal() {
+		return endedError(ex, "there is nothing to terminate")
+	}
+	if err := eng.Terminate(c.Context, ex.ID); err != nil {
+		return err
+	}
+	now, err := eng.Get(c.Context, ex.ID)
+	if err != nil {
+		return err
+	}
+	if now.Status != backend.StatusCancelled { // it ended otherwise meanwhile
+		return endedError(now, "there is nothing to terminate")
+	}
+	fmt.Fprintf(c.App.ErrWriter, "execution %s terminated\n", ex.ID)
+	return nil
 }

@@ -108,6 +108,9 @@ func scheduleCommand() *cli.Command {
 					if c.String("cron") == "" {
 						return failf(exitUsage, "schedule create needs --cron (e.g. --cron '0 */6 * * *' or --cron '@every 1h')")
 					}
+					if err := checkScheduleFlags(c); err != nil {
+						return err
+					}
 					o := stent.ScheduleOptions{Cron: c.String("cron"), Timezone: c.String("timezone"),
 						Overlap: c.String("overlap"), Args: json.RawMessage(c.String("args")), Entry: c.String("entry"),
 						Queue: c.String("queue"), Paused: c.Bool("paused")}
@@ -207,6 +210,9 @@ func scheduleCommand() *cli.Command {
 				Action: func(c *cli.Context) error {
 					id, err := scheduleID(c, "")
 					if err != nil {
+						return err
+					}
+					if err := checkScheduleFlags(c); err != nil {
 						return err
 					}
 					var u stent.ScheduleUpdate

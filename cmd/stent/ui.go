@@ -31,9 +31,6 @@ func uiCommand() *cli.Command {
 			&cli.BoolFlag{Name: "read-only", Usage: "hide and refuse every action"},
 		},
 		Action: func(c *cli.Context) error {
-			if c.NArg() > 0 {
-				return failf(exitUsage, "ui takes no arguments (got %q)", c.Args().First())
-			}
 			opts := ui.Options{ReadOnly: c.Bool("read-only"), Token: os.Getenv("STENT_UI_TOKEN"), Logger: logger(c)}
 			if a := c.String("auth"); a != "" {
 				user, pass, ok := strings.Cut(a, ":")

@@ -5,6 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+	"strconv"
+	"strings"
 
 	"github.com/stent-go/stent/backend"
 	"github.com/stent-go/stent/interpreter"
@@ -128,64 +131,161 @@ func (e *Engine) Retry(ctx context.Context, id string) error {
 	if !ok {
 		return fmt.Errorf("retry: the %T backend cannot retry executions", e.b)
 	}
-	ex, err := e.b.GetExecution(ctx, id)
+	ex, plan, err := e.planRetry(ctx, id)
 	if err != nil {
-		return fmt.Errorf("retrying %s: %w", id, err)
-	}
-	if ex.Status != backend.StatusFailed {
-		return &InputError{Err: fmt.Errorf("retry: execution %s is %s; only a failed execution can be retried", id, ex.Status)}
+		return err
 	}
 	data, _ := json.Marshal(map[string]any{"error": ex.Error})
-	seq := 0
-	if ex.Error != nil {
-		seq = ex.Error.Seq
-	}
-	var task *backend.NewTask
-	child := ""
-	if seq > 0 {
-		events, err := e.b.History(ctx, id, 0)
-		if err != nil {
-			return fmt.Errorf("retrying %s: reading history: %w", id, err)
-		}
-		scheduled, ok := scheduledAt(events, seq)
-		switch {
-		case !ok:
-			seq = 0 // not a step of this run: let the script go on
-		case scheduled.Kind == backend.EventActivityScheduled:
-			var d interpreter.ScheduledData
-			if err := json.Unmarshal(scheduled.Data, &d); err != nil {
-				return fmt.Errorf("retrying %s: step %d: %w", id, seq, err)
-			}
-			payload, _ := json.Marshal(backend.ActivityPayload{Name: scheduled.Name, Args: d.Args, Options: d.Options})
-			task = &backend.NewTask{Kind: backend.TaskActivity, Seq: seq, Attempt: 1, Payload: payload}
-			if len(d.Options) > 0 {
-				var o struct {
-					Queue    string `json:"queue"`
-					Priority int    `json:"priority"`
-				}
-				_ = json.Unmarshal(d.Options, &o)
-				task.Queue, task.Priority = o.Queue, o.Priority
-			}
-		case scheduled.Kind == backend.EventChildScheduled:
-			child = fmt.Sprintf("%s/%d", id, seq)
-		default:
-			seq = 0
-		}
-	}
 	// The parent first: the child's result is only delivered to a running parent.
-	if err := r.RetryExecution(ctx, id, seq, data, task); err != nil {
+	if err := r.RetryExecution(ctx, id, plan.seq, data, plan.task); err != nil {
 		if errors.Is(err, backend.ErrNotRunning) {
 			return &InputError{Err: fmt.Errorf("retry: %w", err)}
 		}
 		return fmt.Errorf("retrying %s: %w", id, err)
 	}
 	e.taskReady("")
-	if child != "" {
-		if err := e.Retry(ctx, child); err != nil {
+	if plan.child != "" {
+		if err := e.Retry(ctx, plan.child); err != nil {
 			return fmt.Errorf("retrying %s: its failed child: %w", id, err)
 		}
 	}
 	return nil
+}
+
+// retryPlan is what a retry of a failed execution does.
+type retryPlan struct {
+	seq   int              // the step that runs again (0: the script goes on from its error)
+	task  *backend.NewTask // the activity attempt that runs it, for an activity step
+	child string           // the failed child retried in turn, for a child workflow step
+}
+
+// activity is the name of the activity the plan runs again ("" when none).
+func (p retryPlan) activity() string {
+	if p.task == nil {
+		return ""
+	}
+	var a backend.ActivityPayload
+	_ = json.Unmarshal(p.task.Payload, &a)
+	return a.Name
+}
+
+// planRetry reads failed execution id and decides what its retry does. Nothing is
+// written.
+func (e *Engine) planRetry(ctx context.Context, id string) (*backend.Execution, retryPlan, error) {
+	var plan retryPlan
+	ex, err := e.b.GetExecution(ctx, id)
+	if err != nil {
+		return nil, plan, fmt.Errorf("retrying %s: %w", id, err)
+	}
+	if ex.Status != backend.StatusFailed {
+		return nil, plan, &InputError{Err: fmt.Errorf("retry: execution %s is %s; only a failed execution can be retried", id, ex.Status)}
+	}
+	if ex.Error == nil || ex.Error.Seq <= 0 {
+		return ex, plan, nil
+	}
+	seq := ex.Error.Seq
+	events, err := e.b.History(ctx, id, 0)
+	if err != nil {
+		return nil, plan, fmt.Errorf("retrying %s: reading history: %w", id, err)
+	}
+	scheduled, ok := scheduledAt(events, seq)
+	switch {
+	case !ok:
+		// not a step of this run: let the script go on
+	case scheduled.Kind == backend.EventActivityScheduled:
+		var d interpreter.ScheduledData
+		if err := json.Unmarshal(scheduled.Data, &d); err != nil {
+			return nil, plan, fmt.Errorf("retrying %s: step %d: %w", id, seq, err)
+		}
+		payload, _ := json.Marshal(backend.ActivityPayload{Name: scheduled.Name, Args: d.Args, Options: d.Options})
+		plan.seq, plan.task = seq, &backend.NewTask{Kind: backend.TaskActivity, Seq: seq, Attempt: 1, Payload: payload}
+		if len(d.Options) > 0 {
+			var o struct {
+				Queue    string `json:"queue"`
+				Priority int    `json:"priority"`
+			}
+			_ = json.Unmarshal(d.Options, &o)
+			plan.task.Queue, plan.task.Priority = o.Queue, o.Priority
+		}
+	case scheduled.Kind == backend.EventChildScheduled:
+		plan.seq, plan.child = seq, fmt.Sprintf("%s/%d", id, seq)
+	}
+	return ex, plan, nil
+}
+
+// CheckRunnable reports, as an InputError naming them, the activities that serving
+// execution id in this process needs first and that neither this process nor a live
+// worker runs: for a failed execution the activity its retry runs again (for a failed
+// child, the child's), for a running one those of its pending steps. Called before
+// Retry and Serve, it lets a command that serves one execution fail at once, having
+// changed nothing, instead of waiting for a worker that does not exist.
+func (e *Engine) CheckRunnable(ctx context.Context, id string) error {
+	ex, err := e.b.GetExecution(ctx, id)
+	if err != nil {
+		return fmt.Errorf("checking %s: %w", id, err)
+	}
+	var needs []string
+	switch ex.Status {
+	case backend.StatusFailed:
+		for next := id; next != ""; {
+			_, plan, err := e.planRetry(ctx, next)
+			if err != nil {
+				return err
+			}
+			if name := plan.activity(); name != "" {
+				needs = append(needs, name)
+			}
+			next = plan.child
+		}
+	case backend.StatusRunning:
+		r, ok := e.b.(backend.Routing)
+		if !ok {
+			return nil
+		}
+		pending, err := r.PendingTasks(ctx, id)
+		if err != nil {
+			return fmt.Errorf("checking %s: %w", id, err)
+		}
+		for _, p := range pending {
+			if p.Kind == backend.TaskActivity && !slices.Contains(needs, p.Activity) {
+				needs = append(needs, p.Activity)
+			}
+		}
+	}
+	var missing []string
+	for _, name := range needs {
+		if e.acceptActivity(name) != nil {
+			missing = append(missing, name)
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	flags := make([]string, len(missing))
+	for i, name := range missing {
+		flags[i] = "--activity " + name + "=COMMAND"
+	}
+	return &InputError{Err: fmt.Errorf("execution %s needs %s, which neither this process nor a live worker runs; register %s with Engine.Register, or on the command line with %s",
+		id, quotedList(missing), pronoun(len(missing)), strings.Join(flags, " "))}
+}
+
+// quotedList is names quoted and joined: "a", "a" and "b", "a", "b" and "c".
+func quotedList(names []string) string {
+	q := make([]string, len(names))
+	for i, n := range names {
+		q[i] = strconv.Quote(n)
+	}
+	if len(q) == 1 {
+		return "activity " + q[0]
+	}
+	return "activities " + strings.Join(q[:len(q)-1], ", ") + " and " + q[len(q)-1]
+}
+
+func pronoun(n int) string {
+	if n == 1 {
+		return "it"
+	}
+	return "them"
 }
 
 // scheduledAt finds the scheduled event of a step in a history.

@@ -10,6 +10,7 @@ package schedule
 import (
 	"fmt"
 	"hash/fnv"
+	"strings"
 	"time"
 
 	"github.com/robfig/cron/v3"
@@ -50,6 +51,12 @@ func Parse(spec, tz string) (Cron, error) {
 	s, err := cronParser.Parse(spec)
 	if err != nil {
 		return Cron{}, &errs.InputError{Err: fmt.Errorf("cron expression %q: %v (want 5 fields, minute hour day-of-month month day-of-week, or @daily, @every 1h, …)", spec, err)}
+	}
+	if _, ok := s.(cron.ConstantDelaySchedule); ok {
+		// The library turns a delay under a second, zero or negative included, into 1s.
+		if d, _ := time.ParseDuration(strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(spec), "@every"))); d < time.Second {
+			return Cron{}, &errs.InputError{Err: fmt.Errorf("cron expression %q: @every wants a duration of at least 1s (e.g. @every 30s), got %s", spec, d)}
+		}
 	}
 	return Cron{sched: s, loc: loc}, nil
 }
