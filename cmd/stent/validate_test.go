@@ -28,7 +28,7 @@ var strayArgs = []struct {
 	{path: "schedule trigger", n: 1}, {path: "schedule delete", n: 1}, {path: "schedule update", n: 1},
 	{path: "prune", flags: []string{"--older-than", "7d"}}, {path: "replay", n: 1},
 	{path: "upgrade", n: -1, flags: []string{"--script", "x.star"}}, {path: "retry", n: 1},
-	{path: "terminate", n: 1}, {path: "ui"},
+	{path: "terminate", n: 1}, {path: "ui"}, {path: "serve", flags: []string{"--scripts", "."}},
 }
 
 // leafCommands lists the paths of the commands that run, subcommands included.
