@@ -24,10 +24,21 @@ func isTerminal(w io.Writer) bool {
 // showProgress prints the steps of execution id as they are scheduled and finish.
 func showProgress(ctx context.Context, eng *stent.Engine, id string, w io.Writer) {
 	var last int64
-	done := 0
+	done, ticks := 0, 0
+	stopped := ""
 	tick := time.NewTicker(250 * time.Millisecond)
 	defer tick.Stop()
 	for {
+		if ticks%4 == 0 { // every second: is a worker holding a step gone?
+			if s := stoppedWorker(ctx, eng, id); s != stopped {
+				fmt.Fprintf(w, "\r\033[K")
+				if s != "" {
+					fmt.Fprintf(w, "… %s", s)
+				}
+				stopped = s
+			}
+		}
+		ticks++
 		events, err := eng.Backend().History(ctx, id, last)
 		if err == nil {
 			for _, ev := range events {
@@ -53,4 +64,23 @@ func showProgress(ctx context.Context, eng *stent.Engine, id string, w io.Writer
 		case <-tick.C:
 		}
 	}
+}
+
+// stoppedWorker says which worker holding a step of execution id stopped heartbeating
+// and when its work is reclaimed, or "".
+func stoppedWorker(ctx context.Context, eng *stent.Engine, id string) string {
+	ex, err := eng.Backend().GetExecution(ctx, id)
+	if err != nil {
+		return ""
+	}
+	waits, err := eng.Waits(ctx, ex)
+	if err != nil {
+		return ""
+	}
+	for _, wt := range waits {
+		if s := wt.Stopped(); s != "" {
+			return s
+		}
+	}
+	return ""
 }
