@@ -54,6 +54,10 @@ const (
 	EventCancelRequested   EventKind = "cancel_requested"
 	EventCompleted         EventKind = "completed"
 	EventFailed            EventKind = "failed"
+	// EventActivityAttemptFailed records an attempt of the activity at Seq that failed
+	// and is retried (see AttemptData; Error: why it failed). It is informational:
+	// replay skips it, the step's outcome is its activity_completed or activity_failed.
+	EventActivityAttemptFailed EventKind = "activity_attempt_failed"
 	// EventDeadLetterReplayed records `stent dlq replay` of the step at Seq: the step's
 	// earlier activity_failed and the execution's failed event stay in the history, and
 	// the step's outcome is what comes after this event. Data: {"dead_letter_id": N}.
@@ -458,8 +462,10 @@ type Backend interface {
 	// task is deleted and nothing else happens.
 	CompleteActivityTask(ctx context.Context, r ActivityResult) error
 	// RetryActivityTask schedules the next attempt of a claimed activity task at runAt
-	// with the given attempt number and payload, releasing the lease.
-	RetryActivityTask(ctx context.Context, ref TaskRef, runAt time.Time, attempt int, payload json.RawMessage) error
+	// with the given attempt number and payload, releasing the lease. A non-nil failed
+	// (the activity_attempt_failed event of the attempt that failed) is appended to the
+	// task's execution, while it runs, in the same transaction.
+	RetryActivityTask(ctx context.Context, ref TaskRef, runAt time.Time, attempt int, payload json.RawMessage, failed *NewEvent) error
 	// FireTimer appends timer_fired for the timer task, deletes it and enqueues the
 	// execution's workflow task, atomically.
 	FireTimer(ctx context.Context, ref TaskRef) error

@@ -255,6 +255,10 @@ func (r *Run) ingest(events []backend.Event) {
 				info = &backend.ErrorInfo{Message: "activity failed"}
 			}
 			r.outcomes[ev.Seq] = outcome{o: builtins.Outcome{Err: info}, ok: true, at: ev.ID}
+		case backend.EventActivityAttemptFailed:
+			// Informational: a failed attempt that was retried. The step's outcome is
+			// its activity_completed or activity_failed.
+			continue
 		case backend.EventDeadLetterReplayed:
 			// The step runs again: its recorded failure no longer counts; the outcome is
 			// whatever follows.

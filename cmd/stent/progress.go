@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -49,6 +50,8 @@ func showProgress(ctx context.Context, eng *stent.Engine, id string, w io.Writer
 				case backend.EventActivityCompleted, backend.EventChildCompleted, backend.EventTimerFired:
 					done++
 					fmt.Fprintf(w, "\r\033[K✓ %d steps done (last: %s)", done, ev.Name)
+				case backend.EventActivityAttemptFailed:
+					fmt.Fprintf(w, "\r\033[K… step %d: %s %s, retrying", ev.Seq, ev.Name, attemptDetail(ev))
 				case backend.EventActivityFailed:
 					fmt.Fprintf(w, "\r\033[K✗ step %d: %s failed\n", ev.Seq, ev.Name)
 				case backend.EventCompleted, backend.EventFailed:
@@ -83,4 +86,23 @@ func stoppedWorker(ctx context.Context, eng *stent.Engine, id string) string {
 		}
 	}
 	return ""
+}
+
+// attemptDetail describes an activity_attempt_failed event: "attempt 2 on W failed
+// after 1.2s: error: …".
+func attemptDetail(ev backend.Event) string {
+	var d backend.AttemptData
+	_ = json.Unmarshal(ev.Data, &d)
+	s := fmt.Sprintf("attempt %d", d.Attempt)
+	if d.Worker != "" {
+		s += " on " + d.Worker
+	}
+	s += " failed"
+	if !d.StartedAt.IsZero() && d.EndedAt.After(d.StartedAt) {
+		s += " after " + d.EndedAt.Sub(d.StartedAt).Round(time.Millisecond).String()
+	}
+	if ev.Error != nil {
+		s += ": " + shorten(ev.Error.Message, 80)
+	}
+	return s
 }
