@@ -50,10 +50,13 @@ const (
 	EventTimerFired        EventKind = "timer_fired"
 	EventSignalWait        EventKind = "signal_wait" // wait_signal() at Seq; Data: name, timeout
 	EventSignalReceived    EventKind = "signal_received"
-	EventSideEffect        EventKind = "side_effect"
-	EventCancelRequested   EventKind = "cancel_requested"
-	EventCompleted         EventKind = "completed"
-	EventFailed            EventKind = "failed"
+	// EventSignalTimedOut: the wait_signal at Seq timed out (Name: the signal). Older
+	// histories record it as timer_fired; replay accepts both.
+	EventSignalTimedOut  EventKind = "signal_timed_out"
+	EventSideEffect      EventKind = "side_effect"
+	EventCancelRequested EventKind = "cancel_requested"
+	EventCompleted       EventKind = "completed"
+	EventFailed          EventKind = "failed"
 	// EventActivityAttemptFailed records an attempt of the activity at Seq that failed
 	// and is retried (see AttemptData; Error: why it failed). It is informational:
 	// replay skips it, the step's outcome is its activity_completed or activity_failed.
@@ -466,7 +469,8 @@ type Backend interface {
 	// (the activity_attempt_failed event of the attempt that failed) is appended to the
 	// task's execution, while it runs, in the same transaction.
 	RetryActivityTask(ctx context.Context, ref TaskRef, runAt time.Time, attempt int, payload json.RawMessage, failed *NewEvent) error
-	// FireTimer appends timer_fired for the timer task, deletes it and enqueues the
+	// FireTimer appends timer_fired (signal_timed_out when the timer is the timeout of a
+	// signal_wait) for the timer task, deletes it and enqueues the
 	// execution's workflow task, atomically.
 	FireTimer(ctx context.Context, ref TaskRef) error
 	// DeleteTask removes a claimed task without recording anything (e.g. a workflow task

@@ -235,7 +235,8 @@ func (r *Run) ingest(events []backend.Event) {
 		case backend.EventCancelRequested:
 			r.cancelRequested(ev)
 			continue
-		case backend.EventActivityCompleted, backend.EventChildCompleted, backend.EventTimerFired:
+		case backend.EventActivityCompleted, backend.EventChildCompleted, backend.EventTimerFired, backend.EventSignalTimedOut:
+			// A signal wait's timeout is signal_timed_out, or timer_fired in older histories.
 			if r.outcomes[ev.Seq].ok {
 				continue
 			}

@@ -79,7 +79,7 @@ func steps(events []backend.Event) []*step {
 				st.Start = st.Prior[len(st.Prior)-1].End
 			}
 		case backend.EventActivityCompleted, backend.EventActivityFailed, backend.EventChildCompleted,
-			backend.EventTimerFired, backend.EventSignalReceived:
+			backend.EventTimerFired, backend.EventSignalTimedOut, backend.EventSignalReceived:
 			st := bySeq[ev.Seq]
 			if st == nil || !st.End.IsZero() {
 				continue
@@ -90,7 +90,7 @@ func steps(events []backend.Event) []*step {
 			case ev.Error != nil:
 				st.Outcome = "failed"
 				st.Attempts = ev.Error.Attempts
-			case st.Kind == "signal" && ev.Kind == backend.EventTimerFired:
+			case st.Kind == "signal" && (ev.Kind == backend.EventTimerFired || ev.Kind == backend.EventSignalTimedOut):
 				st.Outcome = "timeout"
 			default:
 				st.Outcome = "ok"

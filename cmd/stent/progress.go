@@ -47,7 +47,7 @@ func showProgress(ctx context.Context, eng *stent.Engine, id string, w io.Writer
 				switch ev.Kind {
 				case backend.EventActivityScheduled, backend.EventChildScheduled, backend.EventTimerScheduled:
 					fmt.Fprintf(w, "\r\033[K… step %d: %s %s", ev.Seq, ev.Name, eventDetail(ev))
-				case backend.EventActivityCompleted, backend.EventChildCompleted, backend.EventTimerFired:
+				case backend.EventActivityCompleted, backend.EventChildCompleted, backend.EventTimerFired, backend.EventSignalTimedOut:
 					done++
 					fmt.Fprintf(w, "\r\033[K✓ %d steps done (last: %s)", done, ev.Name)
 				case backend.EventActivityAttemptFailed:

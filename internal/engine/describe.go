@@ -268,7 +268,7 @@ func pendingSteps(events []backend.Event) []backend.Event {
 			}
 			scheduled[ev.Seq] = ev
 		case backend.EventActivityCompleted, backend.EventActivityFailed, backend.EventChildCompleted,
-			backend.EventTimerFired, backend.EventSignalReceived:
+			backend.EventTimerFired, backend.EventSignalTimedOut, backend.EventSignalReceived:
 			delete(scheduled, ev.Seq)
 		case backend.EventDeadLetterReplayed:
 			// The step runs again: it is pending once more (its scheduled event is

@@ -107,7 +107,7 @@ func formatEvent(ev backend.Event) string {
 			return step("timeout=" + FormatDuration(time.Duration(o.TimeoutMS)*time.Millisecond))
 		}
 		return step()
-	case backend.EventTimerFired:
+	case backend.EventTimerFired, backend.EventSignalTimedOut:
 		return step()
 	case backend.EventActivityFailed:
 		return step(formatError(ev.Error))
