@@ -17,6 +17,7 @@ var routingTests = []test{
 	{"RoutedWithQueueAndCaps", testRouteQueueCaps},
 	{"WorkersRegistry", testWorkersRegistry},
 	{"PendingTasks", testPendingTasks},
+	{"RemovedWorkerIsReclaimed", testRemovedWorkerIsReclaimed},
 	{"ScheduleToStartTimeout", testStartTimeout},
 }
 
