@@ -50,10 +50,17 @@ const (
 	EventTimerFired        EventKind = "timer_fired"
 	EventSignalWait        EventKind = "signal_wait" // wait_signal() at Seq; Data: name, timeout
 	EventSignalReceived    EventKind = "signal_received"
-	EventSideEffect        EventKind = "side_effect"
-	EventCancelRequested   EventKind = "cancel_requested"
-	EventCompleted         EventKind = "completed"
-	EventFailed            EventKind = "failed"
+	// EventSignalTimedOut: the wait_signal at Seq timed out (Name: the signal). Older
+	// histories record it as timer_fired; replay accepts both.
+	EventSignalTimedOut  EventKind = "signal_timed_out"
+	EventSideEffect      EventKind = "side_effect"
+	EventCancelRequested EventKind = "cancel_requested"
+	EventCompleted       EventKind = "completed"
+	EventFailed          EventKind = "failed"
+	// EventActivityAttemptFailed records an attempt of the activity at Seq that failed
+	// and is retried (see AttemptData; Error: why it failed). It is informational:
+	// replay skips it, the step's outcome is its activity_completed or activity_failed.
+	EventActivityAttemptFailed EventKind = "activity_attempt_failed"
 	// EventDeadLetterReplayed records `stent dlq replay` of the step at Seq: the step's
 	// earlier activity_failed and the execution's failed event stay in the history, and
 	// the step's outcome is what comes after this event. Data: {"dead_letter_id": N}.
@@ -458,9 +465,12 @@ type Backend interface {
 	// task is deleted and nothing else happens.
 	CompleteActivityTask(ctx context.Context, r ActivityResult) error
 	// RetryActivityTask schedules the next attempt of a claimed activity task at runAt
-	// with the given attempt number and payload, releasing the lease.
-	RetryActivityTask(ctx context.Context, ref TaskRef, runAt time.Time, attempt int, payload json.RawMessage) error
-	// FireTimer appends timer_fired for the timer task, deletes it and enqueues the
+	// with the given attempt number and payload, releasing the lease. A non-nil failed
+	// (the activity_attempt_failed event of the attempt that failed) is appended to the
+	// task's execution, while it runs, in the same transaction.
+	RetryActivityTask(ctx context.Context, ref TaskRef, runAt time.Time, attempt int, payload json.RawMessage, failed *NewEvent) error
+	// FireTimer appends timer_fired (signal_timed_out when the timer is the timeout of a
+	// signal_wait) for the timer task, deletes it and enqueues the
 	// execution's workflow task, atomically.
 	FireTimer(ctx context.Context, ref TaskRef) error
 	// DeleteTask removes a claimed task without recording anything (e.g. a workflow task

@@ -235,7 +235,8 @@ func (r *Run) ingest(events []backend.Event) {
 		case backend.EventCancelRequested:
 			r.cancelRequested(ev)
 			continue
-		case backend.EventActivityCompleted, backend.EventChildCompleted, backend.EventTimerFired:
+		case backend.EventActivityCompleted, backend.EventChildCompleted, backend.EventTimerFired, backend.EventSignalTimedOut:
+			// A signal wait's timeout is signal_timed_out, or timer_fired in older histories.
 			if r.outcomes[ev.Seq].ok {
 				continue
 			}
@@ -255,6 +256,10 @@ func (r *Run) ingest(events []backend.Event) {
 				info = &backend.ErrorInfo{Message: "activity failed"}
 			}
 			r.outcomes[ev.Seq] = outcome{o: builtins.Outcome{Err: info}, ok: true, at: ev.ID}
+		case backend.EventActivityAttemptFailed:
+			// Informational: a failed attempt that was retried. The step's outcome is
+			// its activity_completed or activity_failed.
+			continue
 		case backend.EventDeadLetterReplayed:
 			// The step runs again: its recorded failure no longer counts; the outcome is
 			// whatever follows.

@@ -22,8 +22,8 @@ type step struct {
 	Outcome  string    // ok, failed, running, timeout
 	Attempts int       // activity attempts, when known
 	Attempt  int       // the attempt now running or due, for a running activity
-	// Prior are earlier runs of the step that failed before a dead-letter replay or a
-	// retry ran it again.
+	// Prior are earlier runs of the step that failed: its failed attempts, and its runs
+	// before a dead-letter replay or a retry ran it again.
 	Prior    []span
 	CacheHit bool
 	Pos      string // file:line:col of the call, once located
@@ -73,8 +73,13 @@ func steps(events []backend.Event) []*step {
 				st.Prior = append(st.Prior, span{st.Start, st.End})
 				st.Start, st.End, st.Outcome = ev.At, time.Time{}, "running"
 			}
+		case backend.EventActivityAttemptFailed:
+			if st := bySeq[ev.Seq]; st != nil && st.End.IsZero() {
+				st.Prior = append(st.Prior, attemptSpan(ev, st.Start))
+				st.Start = st.Prior[len(st.Prior)-1].End
+			}
 		case backend.EventActivityCompleted, backend.EventActivityFailed, backend.EventChildCompleted,
-			backend.EventTimerFired, backend.EventSignalReceived:
+			backend.EventTimerFired, backend.EventSignalTimedOut, backend.EventSignalReceived:
 			st := bySeq[ev.Seq]
 			if st == nil || !st.End.IsZero() {
 				continue
@@ -85,7 +90,7 @@ func steps(events []backend.Event) []*step {
 			case ev.Error != nil:
 				st.Outcome = "failed"
 				st.Attempts = ev.Error.Attempts
-			case st.Kind == "signal" && ev.Kind == backend.EventTimerFired:
+			case st.Kind == "signal" && (ev.Kind == backend.EventTimerFired || ev.Kind == backend.EventSignalTimedOut):
 				st.Outcome = "timeout"
 			default:
 				st.Outcome = "ok"
@@ -93,6 +98,21 @@ func steps(events []backend.Event) []*step {
 		}
 	}
 	return out
+}
+
+// attemptSpan is when the failed attempt of an activity_attempt_failed event ran
+// (from since, to the event, when it does not say).
+func attemptSpan(ev backend.Event, since time.Time) span {
+	var d backend.AttemptData
+	_ = json.Unmarshal(ev.Data, &d)
+	sp := span{d.StartedAt, d.EndedAt}
+	if sp.Start.IsZero() {
+		sp.Start = since
+	}
+	if sp.End.IsZero() {
+		sp.End = ev.At
+	}
+	return sp
 }
 
 // splitPos splits "path/file.star:12:5" (or "file:12") into the file and the line.
@@ -137,7 +157,8 @@ type bar struct {
 	Href         string
 }
 
-// priorBar is an earlier, failed run of a step (before a dead-letter replay).
+// priorBar is an earlier, failed run of a step (a failed attempt, or a run before a
+// dead-letter replay).
 type priorBar struct{ X, W float64 }
 
 type tick struct {

@@ -84,6 +84,7 @@ func Run(t *testing.T, newBackend NewBackendFunc) {
 		{"Deadlines", deadlineTests},
 		{"HandOff", handOffTests},
 		{"Crashes", crashTests},
+		{"Attempts", attemptTests},
 		{"Priority", priorityTests},
 		{"DelayedStart", delayedStartTests},
 		{"Routing", routingTests},

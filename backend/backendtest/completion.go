@@ -65,7 +65,7 @@ func (e *env) staleRefFails(ref backend.TaskRef, execID string, version int64) {
 	wantErrIs(e.t, "CompleteActivityTask with a stale fence", err, backend.ErrLeaseLost)
 	err = e.b.FireTimer(e.ctx, ref)
 	wantErrIs(e.t, "FireTimer with a stale fence", err, backend.ErrLeaseLost)
-	err = e.b.RetryActivityTask(e.ctx, ref, e.clock.Now(), 2, activityPayload("evil"))
+	err = e.b.RetryActivityTask(e.ctx, ref, e.clock.Now(), 2, activityPayload("evil"), nil)
 	wantErrIs(e.t, "RetryActivityTask with a stale fence", err, backend.ErrLeaseLost)
 	err = e.b.ReleaseTask(e.ctx, ref, time.Time{})
 	wantErrIs(e.t, "ReleaseTask with a stale fence", err, backend.ErrLeaseLost)
@@ -281,7 +281,7 @@ func testRetryActivity(t *testing.T, e *env) {
 	e.scheduleActivities("x", 0, 1, "flaky")
 	first := e.claimOne(backend.TaskActivity, "x")
 	next := activityPayload("flaky-2")
-	if err := e.b.RetryActivityTask(e.ctx, first.Ref(), Epoch.Add(5*time.Second), 2, next); err != nil {
+	if err := e.b.RetryActivityTask(e.ctx, first.Ref(), Epoch.Add(5*time.Second), 2, next, nil); err != nil {
 		t.Fatalf("RetryActivityTask: %v", err)
 	}
 	e.claimNone("before the retry's RunAt")

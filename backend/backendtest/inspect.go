@@ -38,7 +38,7 @@ func testExecutionTasks(t *testing.T, e *env) {
 		}
 	}
 	next := e.clock.Now().Add(time.Hour)
-	if err := e.b.RetryActivityTask(e.ctx, act[0].Ref(), next, 2, act[0].Payload); err != nil {
+	if err := e.b.RetryActivityTask(e.ctx, act[0].Ref(), next, 2, act[0].Payload, nil); err != nil {
 		t.Fatalf("RetryActivityTask: %v", err)
 	}
 	got, err = e.b.ExecutionTasks(e.ctx, "x")

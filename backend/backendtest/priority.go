@@ -124,7 +124,7 @@ func testPriorityRetry(t *testing.T, e *env) {
 		t.Fatalf("claimed %s, want [x/1]", got)
 	}
 	e.clock.Advance(time.Second)
-	if err := e.b.RetryActivityTask(e.ctx, tasks[0].Ref(), e.clock.Now(), 2, activityPayload("hi")); err != nil {
+	if err := e.b.RetryActivityTask(e.ctx, tasks[0].Ref(), e.clock.Now(), 2, activityPayload("hi"), nil); err != nil {
 		t.Fatalf("RetryActivityTask: %v", err)
 	}
 	// The retry is due later than x/2 but keeps its priority.
@@ -306,7 +306,7 @@ func testCapRetryRelease(t *testing.T, e *env) {
 	}
 	e.claimNoneCapped("cap 1 reached", caps)
 	// A retry releases the slot, and the retried task is still a task of "cap".
-	if err := e.b.RetryActivityTask(e.ctx, a[0].Ref(), e.clock.Now(), 2, activityPayload("cap")); err != nil {
+	if err := e.b.RetryActivityTask(e.ctx, a[0].Ref(), e.clock.Now(), 2, activityPayload("cap"), nil); err != nil {
 		t.Fatalf("RetryActivityTask: %v", err)
 	}
 	b := e.claim(backend.ClaimRequest{WorkerID: "w2", Kinds: activities(), MaxConcurrent: caps})

@@ -17,6 +17,7 @@ var routingTests = []test{
 	{"RoutedWithQueueAndCaps", testRouteQueueCaps},
 	{"WorkersRegistry", testWorkersRegistry},
 	{"PendingTasks", testPendingTasks},
+	{"RemovedWorkerIsReclaimed", testRemovedWorkerIsReclaimed},
 	{"ScheduleToStartTimeout", testStartTimeout},
 }
 
@@ -157,7 +158,7 @@ func testStartTimeout(t *testing.T, e *env) {
 		t.Fatalf("ClaimStartTimeouts again took %s", describe(again))
 	}
 	// A retry counts from its own RunAt.
-	if err := e.b.RetryActivityTask(e.ctx, got[0].Ref(), e.clock.Now().Add(time.Second), 2, timed); err != nil {
+	if err := e.b.RetryActivityTask(e.ctx, got[0].Ref(), e.clock.Now().Add(time.Second), 2, timed, nil); err != nil {
 		t.Fatalf("RetryActivityTask: %v", err)
 	}
 	e.clock.Advance(5 * time.Second)

@@ -16,6 +16,7 @@ var signalTests = []test{
 	{"ConsumedSignalsAreNoLongerPending", testSignalsConsumed},
 	{"SignalEndedOrUnknownExecution", testSignalNotRunning},
 	{"CancelTimersDeletesPendingTimers", testCancelTimers},
+	{"TimeoutIsSignalTimedOut", testSignalTimedOut},
 }
 
 // signal sends a signal, failing the test on error.

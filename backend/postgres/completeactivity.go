@@ -12,8 +12,8 @@ import (
 // one statement. The execution's row is locked first (p is evaluated before the
 // DELETE's filter can pass), as in every writer. Parameters: $1 task, $2 fence, $3
 // execution (” : the task's), $4 seq (0: the task's), $5 event kind, $6 event name
-// (with timerName, NULL takes the name of the timer_scheduled event of the same seq,
-// else "sleep"), $7 data, $8 error, $9 now, $10 required task kind (NULL: any), $11
+// (with timerName, NULL takes the name of the timer_scheduled or signal_wait event of
+// the same seq, else "sleep"; after a signal_wait, the kind is signal_timed_out), $7 data, $8 error, $9 now, $10 required task kind (NULL: any), $11
 // cache_hit, $12 claim the workflow task for $13 until $14 if it is pending on one of
 // the queues $15 (NULL: any); with cache, $16 result cache key, $17 activity, $18
 // expiry. The result is cached whenever the task was taken, even if the execution
@@ -22,11 +22,15 @@ import (
 // event, and the workflow task as enqueued. Variants keep the plan (whose set-up is a
 // good part of the statement's cost) to what is used.
 func takeTaskSQL(timerName, cache bool) string {
-	name := `$6::text`
+	name, kind := `$6::text`, `$5::text`
 	if timerName {
 		name = `COALESCE($6::text, (SELECT e.name FROM events e
-			WHERE e.execution_id = ok.execution_id AND e.seq = ok.seq AND e.kind = 'timer_scheduled'
+			WHERE e.execution_id = ok.execution_id AND e.seq = ok.seq AND e.kind IN ('timer_scheduled', 'signal_wait')
 			ORDER BY e.id DESC LIMIT 1), 'sleep')`
+		// The timeout of a wait_signal is recorded as signal_timed_out.
+		kind = `COALESCE((SELECT CASE WHEN e.kind = 'signal_wait' THEN 'signal_timed_out' END FROM events e
+			WHERE e.execution_id = ok.execution_id AND e.seq = ok.seq AND e.kind IN ('timer_scheduled', 'signal_wait')
+			ORDER BY e.id DESC LIMIT 1), $5::text)`
 	}
 	q := `
 WITH p AS MATERIALIZED (
@@ -49,7 +53,7 @@ ok AS (
 ),
 ev AS (
 	INSERT INTO events (execution_id, seq, kind, name, data, error, at, cache_hit)
-	SELECT ok.execution_id, ok.seq, $5::text, ` + name + `, $7::text, $8::text, $9::bigint, $11::boolean
+	SELECT ok.execution_id, ok.seq, ` + kind + `, ` + name + `, $7::text, $8::text, $9::bigint, $11::boolean
 	FROM ok
 ),
 wt AS (
@@ -242,7 +246,7 @@ func (b *Backend) completeActivity(ctx context.Context, r backend.ActivityResult
 }
 
 // FireTimer appends timer_fired (named like the timer_scheduled event of the same
-// seq) for the timer task, deletes it and enqueues the execution's workflow task,
+// seq), or signal_timed_out for the timeout of a signal wait, for the timer task, deletes it and enqueues the execution's workflow task,
 // atomically.
 func (b *Backend) FireTimer(ctx context.Context, ref backend.TaskRef) error {
 	_, err := b.takeTask(ctx, takeRequest{

@@ -114,7 +114,7 @@ func TestWorkflowFlow(t *testing.T) {
 	if act.Attempt != 1 || string(act.Payload) != `{"name":"fetch","args":[1]}` {
 		t.Fatalf("activity task = %+v", act)
 	}
-	if err := b.RetryActivityTask(ctx, act.Ref(), clock.Now().Add(time.Second), 2, nil); err != nil {
+	if err := b.RetryActivityTask(ctx, act.Ref(), clock.Now().Add(time.Second), 2, nil, nil); err != nil {
 		t.Fatal(err)
 	}
 	if err := b.CompleteActivityTask(ctx, backend.ActivityResult{Task: act.Ref(), ExecutionID: "p", Seq: 2, Name: "fetch", Result: []byte(`1`)}); !errors.Is(err, backend.ErrLeaseLost) {

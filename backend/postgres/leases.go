@@ -168,15 +168,37 @@ func (b *Backend) ReleaseTask(ctx context.Context, ref backend.TaskRef, runAt ti
 
 // RetryActivityTask schedules the next attempt of a claimed activity task at runAt
 // (now when zero). A nil payload keeps the task's payload.
-func (b *Backend) RetryActivityTask(ctx context.Context, ref backend.TaskRef, runAt time.Time, attempt int, payload json.RawMessage) error {
+// A non-nil failed is appended to the task's execution, while it runs, in the same
+// statement.
+func (b *Backend) RetryActivityTask(ctx context.Context, ref backend.TaskRef, runAt time.Time, attempt int, payload json.RawMessage, failed *backend.NewEvent) error {
+	var (
+		kind, name *string
+		seq        int
+		data, errv *string
+	)
+	if failed != nil {
+		k := string(failed.Kind)
+		kind, name, seq, data = &k, &failed.Name, failed.Seq, jsonArg(failed.Data)
+		var err error
+		if errv, err = errArg(failed.Error); err != nil {
+			return err
+		}
+	}
 	return b.single(ctx, fmt.Sprintf("retrying task %d", ref.ID), func(s *txState) error {
 		now := toMS(b.now())
 		at := msOr(runAt, now)
 		var queue string
-		err := s.q.QueryRow(ctx, `UPDATE tasks SET status = 'pending', run_at = $3, attempt = $4,
+		err := s.q.QueryRow(ctx, `WITH t AS (
+			UPDATE tasks SET status = 'pending', run_at = $3, attempt = $4,
 			payload = COALESCE($5, payload), rerun = false, lease_owner = NULL, lease_expires_at = NULL
-			WHERE id = $1 AND fence = $2 AND status = 'claimed' RETURNING queue`,
-			ref.ID, ref.Fence, at, attempt, jsonArg(payload)).Scan(&queue)
+			WHERE id = $1 AND fence = $2 AND status = 'claimed' RETURNING queue, execution_id
+		), ev AS (
+			INSERT INTO events (execution_id, seq, kind, name, data, error, at)
+			SELECT e.id, $7, $6::text, $8::text, $9::text, $10::text, $11 FROM t JOIN executions e ON e.id = t.execution_id
+			WHERE $6::text IS NOT NULL AND e.status = 'running'
+		)
+		SELECT queue FROM t`,
+			ref.ID, ref.Fence, at, attempt, jsonArg(payload), kind, seq, name, data, errv, now).Scan(&queue)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return backend.ErrLeaseLost
 		}

@@ -65,8 +65,8 @@ func (t *wtx) completeActivity(r backend.ActivityResult) (wfID int64, pending bo
 	return t.enqueueWorkflowTask(execID)
 }
 
-// FireTimer appends timer_fired for the timer task, deletes it and enqueues the
-// execution's workflow task, atomically.
+// FireTimer appends timer_fired (signal_timed_out for the timeout of a signal wait)
+// for the timer task, deletes it and enqueues the execution's workflow task, atomically.
 func (b *Backend) FireTimer(ctx context.Context, ref backend.TaskRef) error {
 	return b.write(ctx, fmt.Sprintf("firing timer task %d", ref.ID), func(t *wtx) error {
 		kind, execID, seq, err := t.fencedDelete(ref)
@@ -76,15 +76,19 @@ func (b *Backend) FireTimer(ctx context.Context, ref backend.TaskRef) error {
 		if kind != string(backend.TaskTimer) {
 			return fmt.Errorf("task %d is a %s task, not a timer", ref.ID, kind)
 		}
-		// timer_fired carries the name of the timer_scheduled event of the same seq.
-		name := "sleep"
-		err = t.queryRow(t.st.timerName, execID, seq).Scan(&name)
+		// timer_fired carries the name of the timer_scheduled event of the same seq; the
+		// timeout of a signal wait is signal_timed_out, with the signal's name.
+		scheduled, name, fired := "", "sleep", backend.EventTimerFired
+		err = t.queryRow(t.st.timerName, execID, seq).Scan(&scheduled, &name)
 		if err != nil && !errors.Is(err, sql.ErrNoRows) {
 			return err
 		}
-		res, err := t.exec(t.st.insertEventIfRunning, execID, seq, string(backend.EventTimerFired), name, nil, nil, t.now, false)
+		if scheduled == string(backend.EventSignalWait) {
+			fired = backend.EventSignalTimedOut
+		}
+		res, err := t.exec(t.st.insertEventIfRunning, execID, seq, string(fired), name, nil, nil, t.now, false)
 		if err != nil {
-			return fmt.Errorf("appending timer_fired event: %w", err)
+			return fmt.Errorf("appending %s event: %w", fired, err)
 		}
 		if n, err := res.RowsAffected(); err != nil {
 			return err

@@ -96,10 +96,27 @@ func (b *Backend) ReleaseTask(ctx context.Context, ref backend.TaskRef, runAt ti
 	})
 }
 
-// RetryActivityTask schedules the next attempt of a claimed activity task.
-func (b *Backend) RetryActivityTask(ctx context.Context, ref backend.TaskRef, runAt time.Time, attempt int, payload json.RawMessage) error {
+// sqlInsertTaskEvent appends an event to the execution of task ?1 while it runs.
+const sqlInsertTaskEvent = `INSERT INTO events (execution_id, seq, kind, name, data, error, at, cache_hit)
+	SELECT e.id, ?2, ?3, ?4, ?5, ?6, ?7, 0 FROM tasks t JOIN executions e ON e.id = t.execution_id
+	WHERE t.id = ?1 AND e.status = 'running'`
+
+// RetryActivityTask schedules the next attempt of a claimed activity task, appending
+// failed (when given) to its execution in the same transaction.
+func (b *Backend) RetryActivityTask(ctx context.Context, ref backend.TaskRef, runAt time.Time, attempt int, payload json.RawMessage, failed *backend.NewEvent) error {
+	var errv any
+	if failed != nil {
+		var err error
+		if errv, err = errArg(failed.Error); err != nil {
+			return err
+		}
+	}
 	return b.write(ctx, fmt.Sprintf("retrying task %d", ref.ID), func(t *wtx) error {
-		return mustAffect(t.exec(t.st.fencedRetry, msOr(runAt, t.now), attempt, jsonArg(payload), ref.ID, ref.Fence))
+		if err := mustAffect(t.exec(t.st.fencedRetry, msOr(runAt, t.now), attempt, jsonArg(payload), ref.ID, ref.Fence)); err != nil || failed == nil {
+			return err
+		}
+		_, err := t.execSQL(sqlInsertTaskEvent, ref.ID, failed.Seq, string(failed.Kind), failed.Name, jsonArg(failed.Data), errv, t.now)
+		return err
 	})
 }
 

@@ -122,9 +122,10 @@ const (
 			AND (lease_expires_at < ?1 OR (?2 IS NOT NULL AND NOT EXISTS (
 				SELECT 1 FROM workers w WHERE w.id = tasks.lease_owner AND w.heartbeat_at >= ?2))))`
 	sqlPruneWorkers = `DELETE FROM workers WHERE heartbeat_at < ?`
-	// sqlTimerName is the name of the timer_scheduled event a timer task belongs to.
-	sqlTimerName = `SELECT name FROM events
-		WHERE execution_id = ? AND seq = ? AND kind = 'timer_scheduled' ORDER BY id DESC LIMIT 1`
+	// sqlTimerName is the kind (timer_scheduled or signal_wait) and the name of the event
+	// a timer task belongs to.
+	sqlTimerName = `SELECT kind, name FROM events
+		WHERE execution_id = ? AND seq = ? AND kind IN ('timer_scheduled', 'signal_wait') ORDER BY id DESC LIMIT 1`
 )
 
 // allKinds are the task kinds a claim without a Kinds filter covers.

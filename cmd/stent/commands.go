@@ -406,6 +406,9 @@ func printHistory(c *cli.Context, eng *stent.Engine, ex *backend.Execution) erro
 }
 
 func eventDetail(ev backend.Event) string {
+	if ev.Kind == backend.EventActivityAttemptFailed {
+		return attemptDetail(ev)
+	}
 	if ev.Error != nil {
 		return "error: " + shorten(ev.Error.Message, 80)
 	}

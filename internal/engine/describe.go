@@ -44,6 +44,10 @@ type Wait struct {
 	// until LeaseUntil.
 	Worker     string     `json:"worker,omitempty"`
 	LeaseUntil *time.Time `json:"lease_until,omitempty"`
+	// StoppedAt is set when Worker stopped heartbeating (its last heartbeat), and
+	// ReclaimAt when its work is reclaimed: the task is not running any more.
+	StoppedAt *time.Time `json:"stopped_at,omitempty"`
+	ReclaimAt *time.Time `json:"reclaim_at,omitempty"`
 	// At: start time, next attempt, timer due time or signal timeout.
 	At *time.Time `json:"at,omitempty"`
 	// ChildID and ChildStatus describe a child execution.
@@ -63,6 +67,8 @@ func (w Wait) String() string {
 			s += fmt.Sprintf("/%d", w.MaxAttempts)
 		}
 		switch {
+		case w.StoppedAt != nil:
+			s += ", " + w.stopped()
 		case w.Worker != "":
 			s += ", running on worker " + w.Worker + " (lease until " + at(w.LeaseUntil) + ")"
 		case w.At != nil:
@@ -80,12 +86,32 @@ func (w Wait) String() string {
 	case WaitChild:
 		return fmt.Sprintf("child %s (%s, step %d): %s", w.ChildID, w.Name, w.Seq, w.ChildStatus)
 	case WaitWorkflow:
+		if w.StoppedAt != nil {
+			return "its next step: " + w.stopped()
+		}
 		if w.Worker != "" {
 			return "its next step, running on worker " + w.Worker
 		}
 		return "a worker to run its next step"
 	}
 	return string(w.Kind)
+}
+
+// Stopped says, for a wait whose worker stopped heartbeating, when and when its work
+// is reclaimed; "" otherwise.
+func (w Wait) Stopped() string {
+	if w.StoppedAt == nil {
+		return ""
+	}
+	return w.stopped()
+}
+
+func (w Wait) stopped() string {
+	s := "worker " + w.Worker + " stopped heartbeating at " + w.StoppedAt.UTC().Format(time.RFC3339)
+	if w.ReclaimAt != nil {
+		s += "; its work is reclaimed at " + w.ReclaimAt.UTC().Format(time.RFC3339)
+	}
+	return s
 }
 
 // Waits says what a running execution waits for, one entry per pending step (in step
@@ -127,6 +153,14 @@ func (e *Engine) Waits(ctx context.Context, ex *backend.Execution) ([]Wait, erro
 			workflowTask = &tasks[i]
 		}
 	}
+	var workers map[string]backend.WorkerInfo
+	for _, t := range tasks {
+		if t.LeaseOwner != "" {
+			workers = e.workersByID(ctx)
+			break
+		}
+	}
+	grace, now := e.liveGrace(), e.clock.Now()
 	var out []Wait
 	for _, ev := range pending {
 		w := Wait{Seq: ev.Seq, Name: ev.Name}
@@ -141,6 +175,7 @@ func (e *Engine) Waits(ctx context.Context, ex *backend.Execution) ([]Wait, erro
 			if t, ok := taskAt[ev.Seq]; ok {
 				w.Attempt = t.Attempt
 				holdTask(&w, t)
+				e.stoppedHolder(&w, workers, grace, now)
 			}
 		case backend.EventTimerScheduled:
 			w.Kind, w.Name = WaitTimer, ""
@@ -167,6 +202,7 @@ func (e *Engine) Waits(ctx context.Context, ex *backend.Execution) ([]Wait, erro
 		w := Wait{Kind: WaitWorkflow}
 		holdTask(&w, *workflowTask)
 		w.At = nil
+		e.stoppedHolder(&w, workers, grace, now)
 		out = append(out, w)
 	}
 	return out, nil
@@ -232,7 +268,7 @@ func pendingSteps(events []backend.Event) []backend.Event {
 			}
 			scheduled[ev.Seq] = ev
 		case backend.EventActivityCompleted, backend.EventActivityFailed, backend.EventChildCompleted,
-			backend.EventTimerFired, backend.EventSignalReceived:
+			backend.EventTimerFired, backend.EventSignalTimedOut, backend.EventSignalReceived:
 			delete(scheduled, ev.Seq)
 		case backend.EventDeadLetterReplayed:
 			// The step runs again: it is pending once more (its scheduled event is

@@ -121,9 +121,10 @@ func (e *Engine) Serve(ctx context.Context, opts WorkerOptions) error {
 		return e.workerStartFailed(ctx, err)
 	}
 	defer w.removeWorker(context.WithoutCancel(ctx))
+	gone := w.reclaimGone(ctx)
 	if n, err := e.b.ReclaimTasks(ctx, opts.DeadWorkerGrace); err != nil {
 		return e.workerStartFailed(ctx, err)
-	} else if n > 0 {
+	} else if n += gone; n > 0 {
 		e.logger.Info("reclaimed tasks of stopped workers", "count", n, "worker_id", opts.ID)
 		e.tel.Reclaimed(n)
 	}

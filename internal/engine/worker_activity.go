@@ -90,6 +90,7 @@ func (w *worker) runActivityTask(ctx, workCtx context.Context, t backend.Task) (
 		})
 		defer stopWatch()
 	}
+	started := e.clock.Now()
 	out, err := act.Invoke(actx, p.Args)
 	span.Attempted(err)
 	if err == nil {
@@ -129,7 +130,10 @@ func (w *worker) runActivityTask(ctx, workCtx context.Context, t backend.Task) (
 	if policy.ShouldRetry(t.Attempt, err) {
 		at := e.clock.Now().Add(policy.Delay(t.Attempt + 1))
 		payload, _ := json.Marshal(p)
-		if rerr := e.b.RetryActivityTask(workCtx, t.Ref(), at, t.Attempt+1, payload); rerr != nil {
+		failed := backend.AttemptFailedEvent(t.Seq, p.Name,
+			backend.AttemptData{Attempt: t.Attempt, Worker: w.opts.ID, StartedAt: started, EndedAt: e.clock.Now()},
+			interpreter.BoundError(&backend.ErrorInfo{Message: err.Error(), Type: activities.ErrorType(err), Activity: p.Name}))
+		if rerr := e.b.RetryActivityTask(workCtx, t.Ref(), at, t.Attempt+1, payload, failed); rerr != nil {
 			return nil, rerr
 		}
 		e.logger.Debug("activity attempt failed; retrying", "activity", p.Name, "execution_id", t.ExecutionID, "seq", t.Seq, "task_id", t.ID, "worker_id", w.opts.ID, "attempt", t.Attempt, "next", at, "err", err)

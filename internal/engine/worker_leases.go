@@ -26,7 +26,9 @@ func (w *worker) heartbeatLoop(ctx context.Context) {
 			continue
 		}
 		w.failUnstarted(ctx)
-		if n, err := e.b.ReclaimTasks(ctx, w.opts.DeadWorkerGrace); err == nil && n > 0 {
+		gone := w.reclaimGone(ctx)
+		if n, err := e.b.ReclaimTasks(ctx, w.opts.DeadWorkerGrace); err == nil && n+gone > 0 {
+			n += gone
 			e.logger.Info("reclaimed tasks of stopped workers", "count", n, "worker_id", w.opts.ID)
 			e.tel.Reclaimed(n)
 			e.wake.Notify()

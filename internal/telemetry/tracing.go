@@ -353,7 +353,7 @@ func (s *WorkflowTaskSpan) Step(events []backend.Event, step *interpreter.Step) 
 	s.startSpan()
 	for _, ev := range events {
 		switch ev.Kind {
-		case backend.EventTimerFired:
+		case backend.EventTimerFired, backend.EventSignalTimedOut:
 			s.span.AddEvent(string(ev.Kind), trace.WithAttributes(attrSeq.Int(ev.Seq)))
 		case backend.EventSignalReceived:
 			s.span.AddEvent(string(ev.Kind), trace.WithAttributes(attrSeq.Int(ev.Seq), attrSignal.String(ev.Name)))
@@ -423,7 +423,7 @@ func (s *WorkflowTaskSpan) End(err error) {
 // notable reports events a workflow task span records: a timer fired, a signal arrived.
 func notable(events []backend.Event) bool {
 	for _, ev := range events {
-		if ev.Kind == backend.EventTimerFired || ev.Kind == backend.EventSignalReceived {
+		if ev.Kind == backend.EventTimerFired || ev.Kind == backend.EventSignalTimedOut || ev.Kind == backend.EventSignalReceived {
 			return true
 		}
 	}

@@ -58,6 +58,8 @@ type waitJSON struct {
 	MaxAttempts int        `json:"max_attempts,omitempty"`
 	Worker      string     `json:"worker,omitempty"`
 	LeaseUntil  *time.Time `json:"lease_until,omitempty"`
+	StoppedAt   *time.Time `json:"stopped_at,omitempty"`
+	ReclaimAt   *time.Time `json:"reclaim_at,omitempty"`
 	At          *time.Time `json:"at,omitempty"`
 	ChildID     string     `json:"child_id,omitempty"`
 	ChildStatus string     `json:"child_status,omitempty"`

@@ -21,8 +21,9 @@ import (
 //	4 timer_scheduled #2 sleep 30d
 //	5 timer_fired #2 sleep @+30d3s
 //	6 side_effect #3 uuid <uuid1>
-//	7 activity_failed #4 charge_card ActivityError (3 attempts): "card declined"
-//	8 failed ActivityError: "durable: activity \"charge_card\" failed after 3 attempts: card declined"
+//	7 activity_attempt_failed #4 charge_card attempt 1 ActivityError: "card declined"
+//	8 activity_failed #4 charge_card ActivityError (3 attempts): "card declined"
+//	9 failed ActivityError: "durable: activity \"charge_card\" failed after 3 attempts: card declined"
 //
 // Lines are numbered from 1 (the number of the event, not its storage ID); #N is the
 // step's sequence number. "@+D" marks an event that happened later than the one before
@@ -106,10 +107,16 @@ func formatEvent(ev backend.Event) string {
 			return step("timeout=" + FormatDuration(time.Duration(o.TimeoutMS)*time.Millisecond))
 		}
 		return step()
-	case backend.EventTimerFired:
+	case backend.EventTimerFired, backend.EventSignalTimedOut:
 		return step()
 	case backend.EventActivityFailed:
 		return step(formatError(ev.Error))
+	case backend.EventActivityAttemptFailed:
+		// The worker and the attempt's times vary from run to run: the attempt and the
+		// error are what a golden history keeps.
+		var d backend.AttemptData
+		_ = json.Unmarshal(ev.Data, &d)
+		return step("attempt "+strconv.Itoa(d.Attempt), formatError(ev.Error))
 	case backend.EventActivityCompleted, backend.EventChildCompleted:
 		if ev.Error != nil {
 			return step(formatError(ev.Error))

@@ -54,16 +54,20 @@ func TestNotificationWithGoActivities(t *testing.T) {
 	res.AssertHistory(`
 		1 started [["u1","u2"],"Welcome!"]
 		2 activity_scheduled #1 fetch_user_data ["u1"] retry={"max_attempts":3,"initial_delay_ms":1000,"backoff_factor":2}
-		3 activity_completed #1 fetch_user_data {"id":"u1","email":"u1@example.com"} @+3s
-		4 activity_scheduled #2 fetch_user_data ["u2"] retry={"max_attempts":3,"initial_delay_ms":1000,"backoff_factor":2}
-		5 activity_completed #2 fetch_user_data {"id":"u2","email":"u2@example.com"} @+6s
-		6 activity_scheduled #3 send_notification ["u1@example.com","Welcome!"]
-		7 activity_scheduled #4 send_notification ["u2@example.com","Welcome!"]
-		8 activity_completed #3 send_notification "sent:u1@example.com"
-		9 activity_completed #4 send_notification "sent:u2@example.com"
-		10 activity_scheduled #5 generate_report [["u1","u2"],["sent:u1@example.com","sent:u2@example.com"]]
-		11 activity_completed #5 generate_report {"users":["u1","u2"],"delivered":2}
-		12 completed {"users":["u1","u2"],"delivered":2}
+		3 activity_attempt_failed #1 fetch_user_data attempt 1 ActivityError: "connection reset"
+		4 activity_attempt_failed #1 fetch_user_data attempt 2 ActivityError: "connection reset" @+1s
+		5 activity_completed #1 fetch_user_data {"id":"u1","email":"u1@example.com"} @+3s
+		6 activity_scheduled #2 fetch_user_data ["u2"] retry={"max_attempts":3,"initial_delay_ms":1000,"backoff_factor":2}
+		7 activity_attempt_failed #2 fetch_user_data attempt 1 ActivityError: "connection reset"
+		8 activity_attempt_failed #2 fetch_user_data attempt 2 ActivityError: "connection reset" @+4s
+		9 activity_completed #2 fetch_user_data {"id":"u2","email":"u2@example.com"} @+6s
+		10 activity_scheduled #3 send_notification ["u1@example.com","Welcome!"]
+		11 activity_scheduled #4 send_notification ["u2@example.com","Welcome!"]
+		12 activity_completed #3 send_notification "sent:u1@example.com"
+		13 activity_completed #4 send_notification "sent:u2@example.com"
+		14 activity_scheduled #5 generate_report [["u1","u2"],["sent:u1@example.com","sent:u2@example.com"]]
+		15 activity_completed #5 generate_report {"users":["u1","u2"],"delivered":2}
+		16 completed {"users":["u1","u2"],"delivered":2}
 	`)
 	if got := res.Logs(); strings.Join(got, "\n") != "sent 2 notifications" {
 		t.Errorf("log = %q", got)
@@ -99,7 +103,9 @@ func TestNotificationFailureAfterRetries(t *testing.T) {
 	res.AssertHistory(`
 		1 started [["u1"],"Hi"]
 		2 activity_scheduled #1 fetch_user_data ["u1"] retry={"max_attempts":3,"initial_delay_ms":1000,"backoff_factor":2}
-		3 activity_failed #1 fetch_user_data ActivityError (3 attempts): "database is down" @+3s
-		4 failed ActivityError (3 attempts): "workflows/notification/notification.star:10:29: durable: activity \"fetch_user_data\" failed after 3 attempts: database is down"
+		3 activity_attempt_failed #1 fetch_user_data attempt 1 ActivityError: "database is down"
+		4 activity_attempt_failed #1 fetch_user_data attempt 2 ActivityError: "database is down" @+1s
+		5 activity_failed #1 fetch_user_data ActivityError (3 attempts): "database is down" @+3s
+		6 failed ActivityError (3 attempts): "workflows/notification/notification.star:10:29: durable: activity \"fetch_user_data\" failed after 3 attempts: database is down"
 	`)
 }
