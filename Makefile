@@ -4,8 +4,13 @@ GO       ?= go
 PKGS     ?= ./...
 TESTFLAGS ?=
 FUZZTIME ?= 5s
+TEST_TIMEOUT ?= 15m
+LOAD_CPUS ?= 6
 
-.PHONY: help test vet fmt tidy build bench fuzz
+# The suite's command, shared by test and test-loaded.
+TESTCMD = $(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) $(TESTFLAGS) $(PKGS)
+
+.PHONY: help test test-loaded vet fmt tidy build bench fuzz
 
 help: ## show this help
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -14,7 +19,23 @@ build: ## build the stent CLI into ./bin/stent
 	$(GO) build -o bin/stent ./cmd/stent
 
 test: vet ## vet, then run every test with the race detector (Postgres/Redis tests need STENT_TEST_POSTGRES / STENT_TEST_REDIS)
-	$(GO) test -race -count=1 -timeout 15m $(TESTFLAGS) $(PKGS)
+	$(TESTCMD)
+
+# The suite must not depend on an idle machine: the same command while LOAD_CPUS
+# busy threads (stress-ng --cpu, or tests/internal/burn without it) keep the load above
+# LOAD_CPUS. The package timeout is longer: everything runs slower, nothing may fail.
+test-loaded: TEST_TIMEOUT = 45m
+test-loaded: vet ## make test's suite while a CPU burner keeps the load above LOAD_CPUS (6)
+	@set -e; \
+	if command -v stress-ng >/dev/null 2>&1; then \
+		stress-ng --cpu $(LOAD_CPUS) --timeout 90m --quiet & burner=$$!; \
+	else \
+		burn=$$(mktemp -d)/burn; $(GO) build -o "$$burn" ./tests/internal/burn; \
+		"$$burn" -cpus $(LOAD_CPUS) -timeout 90m & burner=$$!; \
+	fi; \
+	trap 'kill $$burner 2>/dev/null || true; wait $$burner 2>/dev/null || true' EXIT INT TERM; \
+	$(TESTCMD); \
+	echo "load average at the end: $$(cut -d' ' -f1-3 /proc/loadavg)"
 
 vet: ## go vet and gofmt check
 	$(GO) vet $(PKGS)

@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // Migration is one schema change of a store, from an embedded file NNN_name.up.sql.
@@ -63,4 +64,33 @@ func ScanVersions(rows Rows) (map[int]bool, error) {
 		applied[v] = true
 	}
 	return applied, err
+}
+
+// MigrationLog records the migrations a Backend applied since it was opened (its own
+// Migrate calls, the one at open included), for `stent migrate` to say what it did.
+// A Backend embeds it; the zero value is empty.
+type MigrationLog struct {
+	mu      sync.Mutex
+	applied []string // NNN_name, in the order applied
+}
+
+// Applied records migrations committed by this Backend.
+func (l *MigrationLog) Applied(files ...string) {
+	l.mu.Lock()
+	l.applied = append(l.applied, files...)
+	l.mu.Unlock()
+}
+
+// MigrationsApplied returns the migrations (NNN_name) this Backend applied since it
+// was opened; none when the schema was already up to date.
+func (l *MigrationLog) MigrationsApplied() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]string(nil), l.applied...)
+}
+
+// MigrationReporter is a Backend that says which migrations it applied
+// (MigrationLog).
+type MigrationReporter interface {
+	MigrationsApplied() []string
 }

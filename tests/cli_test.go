@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stent-go/stent/internal/testlog"
 	"github.com/stent-go/stent/tests/internal/stentcli"
 )
 
@@ -20,6 +21,7 @@ import (
 var stentBin string
 
 func TestMain(m *testing.M) {
+	testlog.Setup() // warn unless -v
 	stentcli.Main(m, func(bin string) { stentBin = bin })
 }
 

@@ -24,7 +24,7 @@ func startListener(t *testing.T, b *Backend) <-chan backend.Notification {
 			if err != nil {
 				t.Errorf("Listen returned %v after its context ended, want nil", err)
 			}
-		case <-time.After(10 * time.Second):
+		case <-time.After(patience):
 			t.Error("Listen did not return after its context ended")
 		}
 	})
@@ -32,10 +32,14 @@ func startListener(t *testing.T, b *Backend) <-chan backend.Notification {
 	return notes
 }
 
+// patience is how long a test waits for a state it needs (a notification, a listener
+// connected) before it fails: generous, so that a loaded machine only makes it slower.
+const patience = 2 * time.Minute
+
 // waitListening waits until b's listener connection has subscribed.
 func waitListening(t *testing.T, b *Backend) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(patience)
 	for time.Now().Before(deadline) {
 		var n int
 		err := b.pool.QueryRow(context.Background(), `SELECT count(*) FROM pg_stat_activity
@@ -48,7 +52,7 @@ func waitListening(t *testing.T, b *Backend) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	t.Fatal("the listener did not connect within 10s")
+	t.Fatalf("the listener did not connect within %s", patience)
 }
 
 // expectNote waits up to within for a notification equal to want, skipping others.
@@ -115,7 +119,7 @@ func TestListenReceivesNotifications(t *testing.T) {
 	if _, err := b2.CreateExecution(ctx, newExec("e1")); err != nil {
 		t.Fatal(err)
 	}
-	expectNote(t, notes, backend.Notification{Kind: "task", Queue: backend.DefaultQueue}, 100*time.Millisecond)
+	expectNote(t, notes, backend.Notification{Kind: "task", Queue: backend.DefaultQueue}, patience)
 	finish("e1") // awaited by no one: not announced
 
 	if _, err := b2.CreateExecution(ctx, newExec("e2")); err != nil {
@@ -126,7 +130,7 @@ func TestListenReceivesNotifications(t *testing.T) {
 	}
 	finish("e2")
 	// Until e2's end is announced, and a little longer (one flush may carry both).
-	timer := time.NewTimer(5 * time.Second)
+	timer := time.NewTimer(patience)
 	defer timer.Stop()
 	for sawE2 := false; ; {
 		select {
@@ -221,13 +225,13 @@ func TestListenReconnects(t *testing.T) {
 	if tag.RowsAffected() != 1 {
 		t.Fatalf("terminated %d listener connections, want 1", tag.RowsAffected())
 	}
-	expectNote(t, notes, backend.Notification{Kind: "task"}, 10*time.Second)
+	expectNote(t, notes, backend.Notification{Kind: "task"}, patience)
 	waitListening(t, b)
 
 	if _, err := b.CreateExecution(ctx, newExec("after-reconnect")); err != nil {
 		t.Fatal(err)
 	}
-	expectNote(t, notes, backend.Notification{Kind: "task", Queue: backend.DefaultQueue}, time.Second)
+	expectNote(t, notes, backend.Notification{Kind: "task", Queue: backend.DefaultQueue}, patience)
 }
 
 // Close ends a running Listen.
@@ -247,7 +251,7 @@ func TestListenEndsOnClose(t *testing.T) {
 		if err != nil {
 			t.Errorf("Listen returned %v after Close, want nil", err)
 		}
-	case <-time.After(10 * time.Second):
+	case <-time.After(patience):
 		t.Fatal("Listen did not return after Close")
 	}
 	if err := b.Listen(context.Background(), func(backend.Notification) {}); err == nil {

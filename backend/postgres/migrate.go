@@ -28,7 +28,9 @@ func (b *Backend) Migrate(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("migrating: %w", err)
 	}
+	var done []string
 	err = b.inTx(ctx, "migrating", func(s *txState) error {
+		done = nil
 		tx := s.q
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1, hashtext($2))`, int32(migrationLockClass), b.schema); err != nil {
 			return err
@@ -62,6 +64,7 @@ func (b *Backend) Migrate(ctx context.Context) error {
 			if applied[m.Version] {
 				continue
 			}
+			done = append(done, m.File)
 			if _, err := tx.Exec(ctx, m.SQL); err != nil {
 				return fmt.Errorf("migration %03d_%s: %w", m.Version, m.Name, err)
 			}
@@ -71,5 +74,8 @@ func (b *Backend) Migrate(ctx context.Context) error {
 		}
 		return nil
 	})
+	if err == nil {
+		b.Applied(done...)
+	}
 	return err
 }

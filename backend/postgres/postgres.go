@@ -62,6 +62,7 @@ const (
 
 // Backend is a backend.Backend (and backend.Listener) stored in PostgreSQL.
 type Backend struct {
+	backend.MigrationLog
 	pool   *pgxpool.Pool
 	dsn    string // redacted, for error messages
 	secret string // password of the DSN, scrubbed from every error we return

@@ -72,6 +72,7 @@ func WithClock(c backend.Clock) Option {
 
 // Backend is a backend.Backend on SQLite. Create it with Open.
 type Backend struct {
+	backend.MigrationLog
 	clock  backend.Clock
 	name   string  // the DSN as given, for error messages
 	w      *sql.DB // pool of the single writer connection
@@ -429,10 +430,12 @@ func (b *Backend) migrate(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	var done []string
 	for _, m := range migs {
 		if applied[m.Version] {
 			continue
 		}
+		done = append(done, m.File)
 		if _, err := c.ExecContext(ctx, m.SQL); err != nil {
 			return fmt.Errorf("applying %s: %w", m.File, err)
 		}
@@ -441,8 +444,11 @@ func (b *Backend) migrate(ctx context.Context) error {
 			return fmt.Errorf("recording %s: %w", m.File, err)
 		}
 	}
-	_, err = c.ExecContext(ctx, "COMMIT")
-	return err
+	if _, err = c.ExecContext(ctx, "COMMIT"); err != nil {
+		return err
+	}
+	b.Applied(done...)
+	return nil
 }
 
 // rollback ends a failed transaction on the writer connection. If that fails for

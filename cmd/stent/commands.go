@@ -463,11 +463,25 @@ func migrateCommand() *cli.Command {
 				if err := eng.Backend().Migrate(c.Context); err != nil {
 					return fmt.Errorf("migrating: %w", err)
 				}
-				fmt.Fprintln(c.App.ErrWriter, "schema is up to date")
+				fmt.Fprintln(c.App.ErrWriter, migrateReport(eng.Backend()))
 				return nil
 			})
 		},
 	}
+}
+
+// migrateReport says what migrating did: the migrations this process applied (when it
+// opened the database, or since), or that there was nothing to do.
+func migrateReport(b backend.Backend) string {
+	r, ok := b.(backend.MigrationReporter)
+	if !ok {
+		return "schema is up to date"
+	}
+	applied := r.MigrationsApplied()
+	if len(applied) == 0 {
+		return "schema is up to date: no migration to apply"
+	}
+	return fmt.Sprintf("applied %d migration(s): %s", len(applied), strings.Join(applied, ", "))
 }
 
 func logsCommand() *cli.Command {

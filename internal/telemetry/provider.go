@@ -4,10 +4,13 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 
+	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
 	"go.opentelemetry.io/otel/exporters/stdout/stdouttrace"
@@ -49,6 +52,7 @@ func NewTracerProviderFromEnv(ctx context.Context, console io.Writer) (tp trace.
 		if exp, err = otlptracehttp.New(ctx); err != nil {
 			return nil, none, fmt.Errorf("creating the OTLP trace exporter: %w", err)
 		}
+		otel.SetErrorHandler(warnOnce(otlpEndpoint()))
 	case "console":
 		if console == nil {
 			console = os.Stderr
@@ -70,6 +74,31 @@ func NewTracerProviderFromEnv(ctx context.Context, console io.Writer) (tp trace.
 		sdktrace.WithBatcher(exp),
 	)
 	return sdk, sdk.Shutdown, nil
+}
+
+// otlpEndpoint is where the OTLP exporter sends traces, as configured.
+func otlpEndpoint() string {
+	if e := os.Getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"); e != "" {
+		return e
+	}
+	if e := os.Getenv("OTEL_EXPORTER_OTLP_ENDPOINT"); e != "" {
+		return e
+	}
+	return "the default OTLP endpoint"
+}
+
+// warnOnce is the OpenTelemetry error handler of a process that exports traces: the
+// first error (a collector that cannot be reached, typically) is one warning on
+// slog.Default() naming the endpoint, and the later ones are dropped, so a worker
+// whose collector is down says so once instead of every few seconds.
+func warnOnce(endpoint string) otel.ErrorHandler {
+	var once sync.Once
+	return otel.ErrorHandlerFunc(func(err error) {
+		once.Do(func() {
+			slog.Default().Warn("OpenTelemetry export failed; further export errors are not reported",
+				"endpoint", endpoint, "error", err.Error())
+		})
+	})
 }
 
 // serviceName is OTEL_SERVICE_NAME, or "stent".

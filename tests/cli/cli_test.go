@@ -1,6 +1,7 @@
 package cli_test
 
 import (
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -12,18 +13,46 @@ import (
 	"github.com/stent-go/stent/tests/internal/stentcli"
 )
 
-// binDir holds the stent binary built once for every script.
+// binDir holds the stent binary every script runs: installed once by README.md's
+// install line (readmeInstallLine) into a fresh GOBIN.
 var binDir string
 
 func TestMain(m *testing.M) {
-	stentcli.Main(m, func(bin string) { binDir = filepath.Dir(bin) })
+	readme, err := os.ReadFile(filepath.Join(repoRoot(), "README.md"))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	line, err := readmeInstallLine(string(readme))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "README.md:", err)
+		os.Exit(1)
+	}
+	stentcli.InstallMain(m, line, func(bin string) { binDir = filepath.Dir(bin) })
+}
+
+// pathWithout is the list of directories path without those that hold a stent
+// executable, so that only binDir provides one.
+func pathWithout(path string) string {
+	var keep []string
+	for _, dir := range filepath.SplitList(path) {
+		if dir == "" {
+			continue
+		}
+		if info, err := os.Stat(filepath.Join(dir, "stent")); err == nil && !info.IsDir() {
+			continue
+		}
+		keep = append(keep, dir)
+	}
+	return strings.Join(keep, string(os.PathListSeparator))
 }
 
 // repoRoot is the module root.
 func repoRoot() string { return stentcli.RepoRoot() }
 
 // TestScripts runs every testdata/*.txtar script. Each runs in a fresh $WORK holding a
-// copy of workflows/, with stent on PATH and no STENT_* variable set, so a line reads
+// copy of workflows/, with the stent that README.md's install line installed on PATH
+// (and no other) and no STENT_* variable set, so a line reads
 // exactly as a user would type it in a fresh clone.
 func TestScripts(t *testing.T) {
 	root := repoRoot()
@@ -33,7 +62,7 @@ func TestScripts(t *testing.T) {
 		Condition:           scriptCondition,
 		Cmds:                scriptCommands,
 		Setup: func(env *testscript.Env) error {
-			env.Setenv("PATH", binDir+string(os.PathListSeparator)+env.Getenv("PATH"))
+			env.Setenv("PATH", binDir+string(os.PathListSeparator)+pathWithout(env.Getenv("PATH")))
 			env.Setenv("REPO", root)
 			vars := env.Vars[:0]
 			for _, kv := range env.Vars {

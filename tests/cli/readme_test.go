@@ -2,6 +2,7 @@ package cli_test
 
 import (
 	"bufio"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -124,6 +125,65 @@ func TestReadmeCommandExtraction(t *testing.T) {
 	for i := range want {
 		if got[i] != want[i] {
 			t.Errorf("command %d = %+v, want %+v", i, got[i], want[i])
+		}
+	}
+}
+
+// readmeInstallLine is README.md's one line that installs stent: the only
+// `go install ./cmd/stent` of its ```sh blocks, before the first line that types
+// `stent …`. The CLI scripts run the stent it installs.
+func readmeInstallLine(readme string) (string, error) {
+	const want = "go install ./cmd/stent"
+	var (
+		inSh       bool
+		install    int
+		firstStent int
+	)
+	sc := bufio.NewScanner(strings.NewReader(readme))
+	for n := 1; sc.Scan(); n++ {
+		trimmed := strings.TrimSpace(sc.Text())
+		if strings.HasPrefix(trimmed, "```") {
+			inSh = !inSh && strings.TrimPrefix(trimmed, "```") == "sh"
+			continue
+		}
+		if !inSh {
+			continue
+		}
+		text := strings.TrimSpace(stripComment(trimmed))
+		switch {
+		case strings.HasPrefix(text, "go install ") || strings.Contains(text, "bin/stent"):
+			if text != want || install != 0 {
+				return "", fmt.Errorf("line %d: %q: the README installs stent once, with %q", n, text, want)
+			}
+			install = n
+		case strings.HasPrefix(text, "stent ") && firstStent == 0:
+			firstStent = n
+		}
+	}
+	switch {
+	case install == 0:
+		return "", fmt.Errorf("no %q line in a ```sh block: a newcomer's `stent …` is `command not found`", want)
+	case firstStent != 0 && firstStent < install:
+		return "", fmt.Errorf("line %d types stent before line %d installs it", firstStent, install)
+	}
+	return want, nil
+}
+
+func TestReadmeInstallLine(t *testing.T) {
+	readme, err := os.ReadFile(filepath.Join(repoRoot(), "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := readmeInstallLine(string(readme)); err != nil {
+		t.Errorf("README.md: %v", err)
+	}
+	for _, bad := range []string{
+		"```sh\nstent exec a.star\n```\n",
+		"```sh\nstent exec a.star\ngo install ./cmd/stent\n```\n",
+		"```sh\ngo install ./cmd/stent\nmake build && ./bin/stent exec a.star\n```\n",
+	} {
+		if line, err := readmeInstallLine(bad); err == nil {
+			t.Errorf("readmeInstallLine(%q) = %q, want an error", bad, line)
 		}
 	}
 }

@@ -76,7 +76,8 @@
 //     assertion, or an error a mock raises other than fail(), fails the test. Globals
 //     are not frozen, so mocks may keep state; they run one at a time.
 //   - signals: lines "at DURATION send NAME [JSON]" and "at DURATION cancel", acted on
-//     the execution at that virtual time after its start.
+//     the execution at that virtual time after its start; one that finds the execution
+//     ended is dropped (the history shows it never arrived).
 //
 // Expectations, which Update rewrites (inputs and comment are kept as they are):
 //
@@ -88,8 +89,11 @@
 //     child started at step #N, history/N/M for its own children.
 //
 // Values of uuid() and random() are masked as <uuid1>, <random1>, ... wherever they
-// appear, and paths are relative to the module root or the test, so expectations do not
-// change from run to run. now() reads the virtual clock, which starts at DefaultStart.
+// appear, and paths are relative to the module root or the test (a workflow outside
+// both is written by its path from the test file, ../flows/x.star), so expectations do
+// not change from run to run or checkout to checkout. An activity no mock defines fails
+// the execution with advice to add it to the mocks. README.md's "Golden tests" section
+// describes the same format for users of `stent test`. now() reads the virtual clock, which starts at DefaultStart.
 //
 // The package drives only the public engine API (package stent); it must not reach into
 // the interpreter or the backend's storage.

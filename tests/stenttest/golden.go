@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"time"
@@ -267,7 +268,7 @@ func (g *goldenTest) run(ctx context.Context, o options, cacheSize int) (*golden
 		return nil, err
 	}
 	defer os.RemoveAll(dir)
-	script, maskDirs, err := g.prepareScripts(dir)
+	script, maskDirs, maskAs, err := g.prepareScripts(dir)
 	if err != nil {
 		return nil, err
 	}
@@ -300,7 +301,10 @@ func (g *goldenTest) run(ctx context.Context, o options, cacheSize int) (*golden
 	if err != nil {
 		return nil, err
 	}
-	out.sections = snap.sections(newMasker(snap, maskDirs...))
+	out.sections = snap.sections(newMaskerAs(snap, maskAs, maskDirs...))
+	for i := range out.sections {
+		out.sections[i].Data = mockHint(out.sections[i].Data)
+	}
 	out.text = expectationText(out.sections)
 	if err := mocks.takeProblems(); err != nil {
 		out.problems = append(out.problems, err.Error())
@@ -309,16 +313,24 @@ func (g *goldenTest) run(ctx context.Context, o options, cacheSize int) (*golden
 }
 
 // prepareScripts writes embedded scripts to dir, or resolves the named workflow. It
-// returns the script to dispatch and the directories to mask in the output.
-func (g *goldenTest) prepareScripts(dir string) (string, []string, error) {
+// returns the script to dispatch, the directories to mask in the output and those to
+// write relative to the test file: a named workflow outside the test's directory and
+// the module is shown by its path from the test file, never an absolute one.
+func (g *goldenTest) prepareScripts(dir string) (string, []string, map[string]string, error) {
 	fileDir, _ := filepath.Abs(filepath.Dir(g.path))
 	root := moduleRoot(fileDir)
 	if g.workflow != "" {
 		script, err := resolveScript(fileDir, g.workflow)
 		if err != nil {
-			return "", nil, fmt.Errorf("%s: workflow: %w", g.path, err)
+			return "", nil, nil, fmt.Errorf("%s: workflow: %w", g.path, err)
 		}
-		return script, []string{root, fileDir}, nil
+		var as map[string]string
+		if wd := filepath.Dir(script); !within(wd, fileDir) && (root == "" || !within(wd, root)) {
+			if rel, err := filepath.Rel(fileDir, wd); err == nil {
+				as = map[string]string{wd: filepath.ToSlash(rel)}
+			}
+		}
+		return script, []string{root, fileDir}, as, nil
 	}
 	names := make([]string, 0, len(g.scripts))
 	for name := range g.scripts {
@@ -328,13 +340,28 @@ func (g *goldenTest) prepareScripts(dir string) (string, []string, error) {
 	for _, name := range names {
 		p := filepath.Join(dir, filepath.FromSlash(name))
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			return "", nil, err
+			return "", nil, nil, err
 		}
 		if err := os.WriteFile(p, g.scripts[name], 0o644); err != nil {
-			return "", nil, err
+			return "", nil, nil, err
 		}
 	}
-	return filepath.Join(dir, "workflow.star"), []string{dir, root, fileDir}, nil
+	return filepath.Join(dir, "workflow.star"), []string{dir, root, fileDir}, nil, nil
+}
+
+// within reports whether path is dir or below it.
+func within(path, dir string) bool {
+	rel, err := filepath.Rel(dir, path)
+	return err == nil && rel != ".." && !strings.HasPrefix(rel, "../")
+}
+
+// unknownActivityHint is the engine's advice for an activity nobody registered, which
+// in a golden test means a missing mock.
+var unknownActivityHint = regexp.MustCompile(`register it with Engine\.Register, or on the command line with --activity ([^=\s"\\]+)=COMMAND`)
+
+// mockHint rewrites the engine's advice for an unknown activity into a golden test's.
+func mockHint(text []byte) []byte {
+	return unknownActivityHint.ReplaceAll(text, []byte("add it to the mocks: def $1(...) in mocks.star"))
 }
 
 // execute dispatches the workflow, acts the scripted signals and waits for the end.
@@ -363,7 +390,7 @@ func (g *goldenTest) execute(ctx context.Context, eng *stent.Engine, script stri
 			} else {
 				err = eng.SignalJSON(ctx, id, s.name, s.payload)
 			}
-			if err != nil {
+			if err != nil && !g.ended(ctx, eng, id) {
 				report(fmt.Sprintf("signals line %d (at %s): %v", s.line, FormatDuration(s.at), err))
 			}
 		})
@@ -382,6 +409,14 @@ func (g *goldenTest) execute(ctx context.Context, eng *stent.Engine, script stri
 		}}
 	}
 	return takeSnapshot(ctx, eng, id, res)
+}
+
+// ended reports whether the execution ended. A scripted event that finds it ended is
+// dropped without a word: whether virtual time reaches the event before the run stops
+// depends on how fast the run is, and the history shows that it never arrived.
+func (g *goldenTest) ended(ctx context.Context, eng *stent.Engine, id string) bool {
+	ex, err := eng.Get(ctx, id)
+	return err == nil && ex.Status.Terminal()
 }
 
 // expectationText renders the expectation sections of a list, in their order, as the

@@ -293,3 +293,69 @@ def step():
 		}
 	}
 }
+
+// A scripted signal that comes after the execution ended is no problem in either run:
+// the replay run, slower, used to report "the execution already ended" on its own.
+func TestSignalAfterTheEndIsNoProblem(t *testing.T) {
+	dir := t.TempDir()
+	path := writeFile(t, dir, "late.txtar", `A signal scripted after the end.
+-- workflow.star --
+def main():
+    sleep("1h")
+    return "done"
+-- signals --
+at 2h send go {}
+-- result --
+"done"
+-- history --
+1 started []
+2 timer_scheduled #1 sleep 1h
+3 timer_fired #1 sleep @+1h
+4 completed "done"
+`)
+	for range 5 {
+		if res := runGolden(t, path); !res.Passed() {
+			t.Fatalf("failed:\n%s", strings.Join(res.Failures, "\n"))
+		}
+	}
+}
+
+// updated runs the golden test in path with Update(true) and returns the file it
+// rewrote.
+func updated(t *testing.T, path string) []byte {
+	t.Helper()
+	res := runGolden(t, path, stenttest.Update(true))
+	if !res.Updated {
+		t.Fatalf("not updated: %v", res.Failures)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
+}
+
+// An expected error names a workflow outside the test's directory and the module by
+// its path relative to the test file, so the file passes wherever the tree is.
+func TestWorkflowPathsAreRelativeToTheTest(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, dir, "flows/broken.star", "def main():\n    return 1 // 0\n")
+	path := writeFile(t, dir, "tests/broken.txtar", "workflow: ../flows/broken.star\n")
+	data := updated(t, path)
+	if strings.Contains(string(data), dir) || !strings.Contains(string(data), "../flows/broken.star:2") {
+		t.Errorf("the expectations name the workflow by an absolute path, or not at all:\n%s", data)
+	}
+	if res := runGolden(t, path); !res.Passed() {
+		t.Errorf("the updated file fails:\n%s", strings.Join(res.Failures, "\n"))
+	}
+}
+
+// An activity a golden test does not mock is an error that says to mock it.
+func TestUnknownActivitySaysAddItToTheMocks(t *testing.T) {
+	dir := t.TempDir()
+	path := writeFile(t, dir, "unknown.txtar", "-- workflow.star --\ndef main():\n    return durable(\"fetch\", 1)\n")
+	data := updated(t, path)
+	if strings.Contains(string(data), "Engine.Register") || !strings.Contains(string(data), "add it to the mocks: def fetch(...) in mocks.star") {
+		t.Errorf("the error does not say to mock the activity:\n%s", data)
+	}
+}

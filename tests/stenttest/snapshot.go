@@ -165,13 +165,27 @@ type masker struct {
 }
 
 func newMasker(s *snapshot, dirs ...string) *masker {
+	return newMaskerAs(s, nil, dirs...)
+}
+
+// newMaskerAs is newMasker that also writes each directory key of as (with its
+// files) as its value, a relative path.
+func newMaskerAs(s *snapshot, as map[string]string, dirs ...string) *masker {
 	var pairs []string
-	sort.Slice(dirs, func(i, j int) bool { return len(dirs[i]) > len(dirs[j]) })
-	for _, d := range dirs {
+	all := append([]string(nil), dirs...)
+	for d := range as {
+		all = append(all, d)
+	}
+	sort.Slice(all, func(i, j int) bool { return len(all[i]) > len(all[j]) })
+	for _, d := range all {
 		if d == "" {
 			continue
 		}
-		pairs = append(pairs, strings.TrimSuffix(d, "/")+"/", "")
+		to := ""
+		if rel, ok := as[d]; ok {
+			to = strings.TrimSuffix(rel, "/") + "/"
+		}
+		pairs = append(pairs, strings.TrimSuffix(d, "/")+"/", to)
 	}
 	counts := map[string]int{}
 	seen := map[string]bool{}
