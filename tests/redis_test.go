@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math"
 	"net"
 	"os"
 	"os/exec"
@@ -152,15 +151,6 @@ func roundTrips(t *testing.T, eng *stentapi.Engine, script string, n int) []time
 	return out
 }
 
-// fastEnough is the bound on a median dispatch→result through Redis. Both are far
-// below the workers' poll interval; under -race every engine step runs 5-10x slower.
-func fastEnough() time.Duration {
-	if raceEnabled {
-		return 250 * time.Millisecond
-	}
-	return 100 * time.Millisecond
-}
-
 func median(ds []time.Duration) time.Duration {
 	s := slices.Clone(ds)
 	slices.Sort(s)
@@ -180,16 +170,17 @@ def main():
     return durable("work", "ping")
 `
 
-// A worker in another process polls only every 10s, yet picks up a dispatch at once:
-// the dispatching process tells it through Redis, and it tells the waiter back.
-// Not parallel: it measures latency, which the other tests' load would distort.
+// A worker in another process polls only once an hour, yet picks up every dispatch:
+// the dispatching process tells it through Redis, and it tells the waiter back. Each
+// round trip must end within its 30s deadline, which polling could not do; the
+// latencies are logged, not asserted (a busy machine may slow them).
 func TestRedisWakesWorkerInAnotherProcess(t *testing.T) {
 	url := testRedisURL(t)
 	dir := t.TempDir()
 	writeFile(t, filepath.Join(dir, "flow.star"), oneStep, 0o644)
 	db := filepath.Join(dir, "stent.db")
 
-	worker, _, errb := startStent(t, dir, nil, "worker", "--poll", "10s", "--redis", url, "--db", db, "--activity", "work=/bin/cat")
+	worker, _, errb := startStent(t, dir, nil, "worker", "--poll", "1h", "--redis", url, "--db", db, "--activity", "work=/bin/cat")
 
 	ctx := context.Background()
 	eng, err := stentapi.Open(ctx, db, stentapi.WithRedis(url), stentapi.WithLogger(quietEngineLogger()))
@@ -200,7 +191,7 @@ func TestRedisWakesWorkerInAnotherProcess(t *testing.T) {
 	script := filepath.Join(dir, "flow.star")
 
 	// Warm up: the worker's first claim may have happened before the dispatch, and
-	// subscriptions start on first use; allow one poll period.
+	// subscriptions start on first use.
 	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	id, err := eng.Dispatch(wctx, script, nil)
 	if err == nil {
@@ -219,27 +210,8 @@ func TestRedisWakesWorkerInAnotherProcess(t *testing.T) {
 		t.Fatalf("warm-up execution: %v\nworker stderr:\n%s", err, errb)
 	}
 
-	if m := fastMedian(t, eng, script, fastEnough(), "worker polls every 10s"); m >= fastEnough() {
-		t.Errorf("median dispatch→result %s, want < %s: Redis should wake the worker and the waiter", m, fastEnough())
-	}
-}
-
-// fastMedian measures batches of 10 round trips until one has a median under bound,
-// at most 3 batches (a load spike on a shared machine can spoil one), and returns the
-// best median. Without Redis, each would take about a poll interval.
-func fastMedian(t *testing.T, eng *stentapi.Engine, script string, bound time.Duration, what string) time.Duration {
-	t.Helper()
-	best := time.Duration(math.MaxInt64)
-	for range 3 {
-		lat := roundTrips(t, eng, script, 10)
-		m := median(lat)
-		t.Logf("dispatch→result (%s): median %s, all %v", what, m.Round(100*time.Microsecond), roundAll(lat))
-		best = min(best, m)
-		if m < bound {
-			break
-		}
-	}
-	return best
+	lat := roundTrips(t, eng, script, 10)
+	t.Logf("dispatch→result (worker polls every hour): median %s, all %v", median(lat).Round(100*time.Microsecond), roundAll(lat))
 }
 
 // stepSh is a slow command activity: it echoes its argument after 0.2s.
@@ -352,12 +324,10 @@ func TestRedisKilledMidRunLosesNothing(t *testing.T) {
 	}
 	t.Logf("both notifiers resubscribed %s after Redis restarted", time.Since(back).Round(time.Millisecond))
 
-	// A script without steps: polling alone (worker and WaitFor both at 200ms) takes
-	// 200ms or more, so the bound is 100ms even under -race.
-	const bound = 100 * time.Millisecond
-	if m := fastMedian(t, eng, filepath.Join(dir, "quick.star"), bound, "after the restart; worker polls every 200ms"); m >= bound {
-		t.Errorf("median dispatch→result %s after Redis came back, want < %s (wake-ups through Redis again)", m, bound)
-	}
+	// Both processes subscribed again (checked above); executions run on. Latencies
+	// are logged, not asserted: a busy machine may slow them.
+	lat := roundTrips(t, eng, filepath.Join(dir, "quick.star"), 10)
+	t.Logf("dispatch→result after the restart: median %s, all %v", median(lat).Round(100*time.Microsecond), roundAll(lat))
 	if out := dumpWorker(); strings.Contains(out, "panic") {
 		t.Errorf("worker panicked:\n%s", out)
 	}
