@@ -95,18 +95,16 @@ func TestLanguageSurvivesAWorkerKill(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			dir := flowDir(t, tc.script)
-			for name, src := range tc.files {
-				if err := os.MkdirAll(filepath.Dir(filepath.Join(dir, name)), 0o755); err != nil {
-					t.Fatal(err)
+			dir, kill := killMidRun(t, func() string {
+				dir := flowDir(t, tc.script)
+				for name, src := range tc.files {
+					if err := os.MkdirAll(filepath.Dir(filepath.Join(dir, name)), 0o755); err != nil {
+						t.Fatal(err)
+					}
+					writeFile(t, filepath.Join(dir, name), src, 0o644)
 				}
-				writeFile(t, filepath.Join(dir, name), src, 0o644)
-			}
-			if r := stent(t, dir, "dispatch", "flow.star", "--id", "x"); r.code != 0 {
-				t.Fatalf("dispatch: %s", r.stderr)
-			}
-			kill := killWorker(t, dir, nil)
-			waitForKind(t, dir, "x", tc.killAt, tc.killN)
+				return dir
+			}, nil, tc.killAt, tc.killN)
 			kill()
 			if tc.between != nil {
 				tc.between(t, dir, "x")
