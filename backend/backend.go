@@ -516,61 +516,6 @@ type Backend interface {
 	DiscardDeadLetter(ctx context.Context, id int64) error
 }
 
-// Clock tells backends and workers the time. Real clocks use time.Now.
-type Clock interface {
-	Now() time.Time
-}
-
-// SystemClock is the wall clock.
-type SystemClock struct{}
-
-// Now returns time.Now().
-func (SystemClock) Now() time.Time { return time.Now() }
-
-// Listener is implemented by backends that can wake workers in other processes (for
-// example PostgreSQL LISTEN/NOTIFY). Listen calls fn for every notification until ctx
-// ends, reconnecting by itself; a lost notification may only cost latency.
-type Listener interface {
-	Listen(ctx context.Context, fn func(Notification)) error
-}
-
-// Awaiter is implemented by backends whose Listener announces an execution's end only
-// to those who asked: after AwaitExecution returns, the end of execution id, if it has
-// not ended yet, reaches every Listener as a "finished" notification (a lost one may
-// only cost latency). Ends of executions no one awaited may go unannounced. The mark
-// need not be durable: a waiter that lost it still polls.
-type Awaiter interface {
-	AwaitExecution(ctx context.Context, id string) error
-}
-
-// Notification tells that something happened in another process.
-type Notification struct {
-	// Kind is "task" (a task became runnable on Queue) or "finished" (ExecutionID ended).
-	Kind        string
-	Queue       string
-	ExecutionID string
-}
-
-// Notifier carries wake-ups between processes (for example over Redis pub/sub), beside
-// whatever the backend itself offers. Publish must not block for long: implementations
-// queue and coalesce. A lost notification may only cost latency.
-type Notifier interface {
-	Listener
-	// Publish announces a notification to every process.
-	Publish(n Notification)
-	// Close stops publishing and listening.
-	Close() error
-}
-
-// ReadyReporter is an optional extension of Backend for a backend without
-// notifications of its own (SQLite): fn is called, after the commit and in the process
-// that committed, for each task a commit made runnable that the engine cannot see from
-// the change it asked for: a workflow task put back in the queue because new results
-// arrived while its holder ran it.
-type ReadyReporter interface {
-	OnTaskReady(fn func(queue string))
-}
-
 // HandOff is an optional extension of Backend: state changes that also claim, in the
 // same transaction, the task they make runnable, for the worker that made the change.
 // The worker then goes on with the execution at once, without another claim round trip

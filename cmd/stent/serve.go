@@ -1,14 +1,12 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"os"
 	"strings"
-	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -62,6 +60,10 @@ func serveCommand() *cli.Command {
 			mux := http.NewServeMux()
 			mux.Handle("/api/v1/", api)
 			mux.Handle("/", view)
+			ln, err := net.Listen("tcp", addr)
+			if err != nil {
+				return failf(exitUsage, "listening on %s: %v", addr, err)
+			}
 			ctx, stop := signalContext(c)
 			defer stop()
 			served := make(chan error, 1)
@@ -70,28 +72,10 @@ func serveCommand() *cli.Command {
 			} else {
 				served <- nil
 			}
-			ln, err := net.Listen("tcp", addr)
-			if err != nil {
-				return failf(exitUsage, "listening on %s: %v", addr, err)
-			}
 			fmt.Fprintf(c.App.Writer, "stent serve: API at http://%s/api/v1, web view at http://%s/\n", ln.Addr(), ln.Addr())
-			srv := &http.Server{
-				Handler:           httpapi.HostGuard(mux, c.StringSlice("allowed-host")),
-				ReadHeaderTimeout: 10 * time.Second,
-				ReadTimeout:       time.Minute,
-				IdleTimeout:       2 * time.Minute,
-				BaseContext:       func(net.Listener) context.Context { return ctx },
-			}
-			go func() {
-				<-ctx.Done()
-				sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-				defer cancel()
-				_ = srv.Shutdown(sctx)
-			}()
-			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				return fmt.Errorf("serving the HTTP API: %w", err)
-			}
-			return <-served
+			err = serveHTTP(ctx, ln, mux, c.StringSlice("allowed-host"), "the HTTP API")
+			stop() // the worker drains when the server stops, whatever stopped it
+			return errors.Join(err, <-served)
 		},
 	}
 }

@@ -1,19 +1,14 @@
 package main
 
 import (
-	"context"
-	"errors"
 	"fmt"
 	"net"
-	"net/http"
 	"os"
 	"strings"
-	"time"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/stent-go/stent"
-	"github.com/stent-go/stent/internal/httpapi"
 	"github.com/stent-go/stent/ui"
 )
 
@@ -55,17 +50,7 @@ func uiCommand() *cli.Command {
 					return fmt.Errorf("listening on %s: %w", addr, err)
 				}
 				fmt.Fprintf(c.App.Writer, "stent ui: serving on http://%s/\n", ln.Addr())
-				srv := &http.Server{Handler: httpapi.HostGuard(h, nil), ReadHeaderTimeout: 10 * time.Second, BaseContext: func(net.Listener) context.Context { return ctx }}
-				go func() {
-					<-ctx.Done()
-					sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-					defer cancel()
-					_ = srv.Shutdown(sctx)
-				}()
-				if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-					return fmt.Errorf("serving the web view: %w", err)
-				}
-				return nil
+				return serveHTTP(ctx, ln, h, nil, "the web view")
 			})
 		},
 	}

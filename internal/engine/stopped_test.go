@@ -45,7 +45,7 @@ func deadPID(t *testing.T) int {
 	t.Helper()
 	cmd := exec.Command("true")
 	if err := cmd.Run(); err != nil {
-		t.Skipf("no process to outlive: %v", err)
+		t.Fatalf("running true(1) to get the pid of an exited process: %v", err)
 	}
 	return cmd.Process.Pid
 }
