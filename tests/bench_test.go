@@ -53,6 +53,26 @@ func TestBenchSmoke(t *testing.T) {
 	t.Logf("stdout:\n%s\nstderr:\n%s", out, errs)
 }
 
+// P5 over the HTTP API: a client process starts and waits for each execution through
+// /api/v1 and the report says so.
+func TestBenchHTTP(t *testing.T) {
+	t.Parallel()
+	out, _ := runBench(t, "--scenario", "P5", "--http", "--runs", "1", "--scale", "0.1", "--json")
+	var m struct {
+		Scenario   string  `json:"scenario"`
+		What       string  `json:"what"`
+		HTTP       bool    `json:"http"`
+		Executions int     `json:"executions"`
+		P50        float64 `json:"latency_p50_ms"`
+	}
+	if err := json.Unmarshal([]byte(out), &m); err != nil {
+		t.Fatalf("not JSON: %v\n%s", err, out)
+	}
+	if m.Scenario != "P5" || !m.HTTP || !strings.Contains(m.What, "HTTP API") || m.Executions != 20 || m.P50 <= 0 {
+		t.Errorf("report = %+v, want P5 over HTTP with 20 executions and a p50", m)
+	}
+}
+
 func TestBenchJSON(t *testing.T) {
 	t.Parallel()
 	out, _ := runBench(t, "--scenario", "P4,P5", "--runs", "2", "--scale", "0.03", "--json", "--concurrency", "8")

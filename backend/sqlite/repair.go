@@ -15,21 +15,16 @@ var _ backend.Repairer = (*Backend)(nil)
 // CustomStatus returns the data of the execution's latest set_status side effect.
 func (b *Backend) CustomStatus(ctx context.Context, executionID string) (json.RawMessage, error) {
 	var out json.RawMessage
-	err := b.read(ctx, "reading the custom status of "+executionID, func(q queryer, _ *stmts) error {
-		rows, err := q.QueryContext(ctx, `SELECT data FROM events WHERE execution_id = ? AND kind = ? AND name = ?
-			ORDER BY id DESC LIMIT 1`, executionID, string(backend.EventSideEffect), backend.CustomStatusName)
-		if err != nil {
+	err := b.read(ctx, "reading the custom status of "+executionID, func(_ queryer, st *stmts) error {
+		var data []byte
+		switch err := st.customStatus.QueryRowContext(ctx, executionID).Scan(&data); {
+		case errors.Is(err, sql.ErrNoRows):
+			return nil
+		case err != nil:
 			return err
 		}
-		defer rows.Close()
-		if rows.Next() {
-			var data []byte
-			if err := rows.Scan(&data); err != nil {
-				return err
-			}
-			out = rawJSON(data)
-		}
-		return rows.Err()
+		out = rawJSON(data)
+		return nil
 	})
 	return out, err
 }

@@ -245,6 +245,10 @@ const (
 		WHERE execution_id = ? AND consumed_at IS NULL ORDER BY id`
 	sqlCachedResult  = `SELECT result FROM cache WHERE key = ? AND (expires_at IS NULL OR expires_at > ?)`
 	sqlGetDeadLetter = `SELECT ` + backend.DeadLetterColumns + ` FROM dead_letters WHERE id = ?`
+	// sqlCustomStatus names the kind and name as literals, so that the partial index
+	// events_custom_status serves it.
+	sqlCustomStatus = `SELECT data FROM events WHERE execution_id = ? AND kind = '` + string(backend.EventSideEffect) +
+		`' AND name = '` + backend.CustomStatusName + `' ORDER BY id DESC LIMIT 1`
 )
 
 // stmts holds the prepared statements of a Backend.
@@ -256,7 +260,7 @@ type stmts struct {
 	fencedDelete, fencedRelease, fencedRetry, fencedExtend, deleteTask, rerunTask,
 	heartbeat, claimHeartbeat, reclaim, countCrashes, pruneWorkers, claimedActivities *sql.Stmt
 
-	getExecution, history, logs, getScript, pendingSignals, cachedResult, getDeadLetter *sql.Stmt
+	getExecution, history, logs, getScript, pendingSignals, cachedResult, getDeadLetter, customStatus *sql.Stmt
 
 	timerName, begin, commit *sql.Stmt
 
@@ -344,6 +348,7 @@ func prepare(ctx context.Context, p preparer, writer bool) (*stmts, error) {
 	do(&s.pendingSignals, sqlPendingSignals)
 	do(&s.cachedResult, sqlCachedResult)
 	do(&s.getDeadLetter, sqlGetDeadLetter)
+	do(&s.customStatus, sqlCustomStatus)
 	if err != nil {
 		s.close()
 		return nil, err

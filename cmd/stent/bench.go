@@ -36,11 +36,14 @@ meaningful for PostgreSQL.`,
 			&cli.IntFlag{Name: "concurrency", Usage: "tasks each worker runs at once", Value: 64},
 			&cli.IntFlag{Name: "workers", Usage: "worker processes (this one included)", Value: 1},
 			&cli.BoolFlag{Name: "json", Usage: "print one JSON object per scenario"},
+			&cli.BoolFlag{Name: "http", Usage: "P5 over the HTTP API: a separate client process starts and waits for each execution through /api/v1"},
 			&cli.BoolFlag{Name: "telemetry", Usage: "trace (spans exported over OTLP/HTTP to a local sink) and record metrics, to measure their cost"},
 			&cli.Float64Flag{Name: "scale", Usage: "multiply workload sizes (for quick checks)", Value: 1, Hidden: true},
 			&cli.StringFlag{Name: "cpuprofile", Usage: "write a CPU profile of this process to FILE", Hidden: true},
 			&cli.StringFlag{Name: "timeout", Usage: "give up on a run after this long", Value: "10m", Hidden: true},
 			&cli.BoolFlag{Name: "serve-worker", Usage: "internal: serve as an extra bench worker until SIGTERM", Hidden: true},
+			&cli.StringFlag{Name: "http-client", Usage: "internal: make P5's round trips through the API at this URL", Hidden: true},
+			&cli.IntFlag{Name: "http-n", Usage: "internal: round trips of --http-client", Value: 200, Hidden: true},
 			&cli.StringFlag{Name: "pg-schema", Usage: "internal: the PostgreSQL schema of the run (with --serve-worker)", Hidden: true},
 		},
 		Action: runBench,
@@ -57,6 +60,7 @@ type benchConfig struct {
 	db          string // "" → fresh temporary SQLite per run
 	redis       string
 	exe         string
+	http        bool // P5 through the HTTP API from a client process
 	c           *cli.Context
 }
 
@@ -70,6 +74,9 @@ func runBench(c *cli.Context) error {
 	}
 	if dbGiven(c) {
 		cfg.db = flagValue(c, "db")
+	}
+	if base := c.String("http-client"); base != "" {
+		return runHTTPClient(c, base, c.Int("http-n"))
 	}
 	if c.Bool("serve-worker") {
 		return serveBenchWorker(c, cfg, c.String("pg-schema"))
@@ -93,7 +100,10 @@ func runBench(c *cli.Context) error {
 	if cfg.scenarios, err = parseScenarios(c.String("scenario")); err != nil {
 		return err
 	}
-	if cfg.workers > 1 {
+	if cfg.http = c.Bool("http"); cfg.http && !slices.Equal(cfg.scenarios, []string{"P5"}) {
+		return failf(exitUsage, "--http measures P5 only: use --scenario P5 --http")
+	}
+	if cfg.workers > 1 || cfg.http {
 		if cfg.exe, err = os.Executable(); err != nil {
 			return fmt.Errorf("finding this binary to start workers: %w", err)
 		}

@@ -18,6 +18,7 @@ type scenarioResult struct {
 	Workers     int       `json:"workers"`
 	Concurrency int       `json:"concurrency"`
 	Runs        int       `json:"runs"`
+	HTTP        bool      `json:"http,omitempty"` // P5 through the HTTP API (--http)
 	Executions  int       `json:"executions"`
 	Activities  int       `json:"activities"`
 	WallMS      float64   `json:"wall_ms"`      // median over runs

@@ -127,8 +127,14 @@ func benchScenario(ctx context.Context, cfg benchConfig, sc string) (*scenarioRe
 	case "P5":
 		n := scaled(200, cfg.scale)
 		res.What = fmt.Sprintf(scenarioWhat[sc], n)
+		if res.HTTP = cfg.http; cfg.http {
+			res.What += " over the HTTP API, from a client process"
+		}
 		res.Executions, res.Activities = n, n
 		body = func(ctx context.Context, eng *stent.Engine, dir string) (runStats, error) {
+			if cfg.http {
+				return httpRoundTrips(ctx, cfg, eng, dir, n)
+			}
 			return runRoundTrips(ctx, eng, filepath.Join(dir, "one.star"), n)
 		}
 	}

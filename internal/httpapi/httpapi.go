@@ -165,6 +165,10 @@ func (a *API) create(w http.ResponseWriter, r *http.Request) {
 		}
 		req.ID = key
 	}
+	if _, err := waitParam(r); err != nil {
+		a.problem(w, http.StatusBadRequest, "invalid-request", "bad wait", err.Error())
+		return
+	}
 	script, err := a.scriptPath(req.Script)
 	if err != nil {
 		a.problem(w, http.StatusBadRequest, "invalid-script", "script not allowed", err.Error())
@@ -212,12 +216,25 @@ func (a *API) create(w http.ResponseWriter, r *http.Request) {
 	if existed {
 		code = http.StatusOK
 	}
+	w.Header().Set("Location", "/api/v1/executions/"+url.PathEscape(id))
+	if r.URL.Query().Has("wait") {
+		// Start and wait in one request: answer as GET …/{id}?wait= does.
+		if !a.waitEnd(w, r, id) {
+			return
+		}
+		ex, err := a.eng.Get(r.Context(), id)
+		if err != nil {
+			a.fail(w, err)
+			return
+		}
+		a.status(w, r, code, ex)
+		return
+	}
 	ex, err := a.eng.Get(r.Context(), id)
 	if err != nil {
 		a.fail(w, err)
 		return
 	}
-	w.Header().Set("Location", "/api/v1/executions/"+url.PathEscape(id))
 	a.json(w, code, wire.NewExecution(ex, time.Now()))
 }
 
@@ -251,33 +268,58 @@ func duration(field, s string) (time.Duration, error) {
 
 func (a *API) get(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	if wait := r.URL.Query().Get("wait"); wait != "" {
-		d, err := duration("wait", wait)
-		if err != nil {
-			a.problem(w, http.StatusBadRequest, "invalid-request", "bad wait", err.Error())
-			return
-		}
-		ctx, cancel := context.WithTimeout(r.Context(), min(d, a.opts.MaxWait))
-		_, err = a.eng.WaitFor(ctx, id)
-		cancel()
-		var ee *stent.ExecutionError
-		switch {
-		case err == nil, errors.As(err, &ee), errors.Is(err, context.DeadlineExceeded):
-		case errors.Is(err, backend.ErrNotFound):
-			a.notFound(w, id)
-			return
-		default:
-			if r.Context().Err() != nil {
-				return
-			}
-			a.fail(w, err)
-			return
-		}
+	if !a.waitEnd(w, r, id) {
+		return
 	}
 	ex, ok := a.execution(w, r)
 	if !ok {
 		return
 	}
+	a.status(w, r, http.StatusOK, ex)
+}
+
+// waitParam reads ?wait=D: zero when the request does not ask to wait.
+func waitParam(r *http.Request) (time.Duration, error) {
+	wait := r.URL.Query().Get("wait")
+	if wait == "" {
+		return 0, nil
+	}
+	return duration("wait", wait)
+}
+
+// waitEnd long-polls, when the request asks with ?wait=D, until execution id ends or
+// D (at most MaxWait) passes. It answers the request itself, and returns false, when
+// the wait is malformed, the execution is missing or the wait failed.
+func (a *API) waitEnd(w http.ResponseWriter, r *http.Request, id string) bool {
+	d, err := waitParam(r)
+	if err != nil {
+		a.problem(w, http.StatusBadRequest, "invalid-request", "bad wait", err.Error())
+		return false
+	}
+	if d == 0 {
+		return true
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), min(d, a.opts.MaxWait))
+	_, err = a.eng.WaitFor(ctx, id)
+	cancel()
+	var ee *stent.ExecutionError
+	switch {
+	case err == nil, errors.As(err, &ee), errors.Is(err, context.DeadlineExceeded):
+		return true
+	case errors.Is(err, backend.ErrNotFound):
+		a.notFound(w, id)
+		return false
+	default:
+		if r.Context().Err() == nil {
+			a.fail(w, err)
+		}
+		return false
+	}
+}
+
+// status answers with ex as `stent status --json` prints it: the execution, what it
+// waits for, its custom status and, while it runs, the activities no live worker runs.
+func (a *API) status(w http.ResponseWriter, r *http.Request, code int, ex *backend.Execution) {
 	st := wire.Status{Execution: wire.NewExecution(ex, time.Now())}
 	var err error
 	if st.WaitingFor, err = a.eng.Waits(r.Context(), ex); err == nil {
@@ -290,7 +332,7 @@ func (a *API) get(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, err)
 		return
 	}
-	a.json(w, http.StatusOK, st)
+	a.json(w, code, st)
 }
 
 // execution reads the execution the path names, answering 404 when there is none.
