@@ -37,6 +37,7 @@ meaningful for PostgreSQL.`,
 			&cli.IntFlag{Name: "workers", Usage: "worker processes (this one included)", Value: 1},
 			&cli.BoolFlag{Name: "json", Usage: "print one JSON object per scenario"},
 			&cli.BoolFlag{Name: "http", Usage: "P5 over the HTTP API: a separate client process starts and waits for each execution through /api/v1"},
+			&cli.IntFlag{Name: "http-clients", Usage: "with --http, round trips the client process keeps in flight at once (1: one after the other)", Value: 1},
 			&cli.BoolFlag{Name: "telemetry", Usage: "trace (spans exported over OTLP/HTTP to a local sink) and record metrics, to measure their cost"},
 			&cli.Float64Flag{Name: "scale", Usage: "multiply workload sizes (for quick checks)", Value: 1, Hidden: true},
 			&cli.StringFlag{Name: "cpuprofile", Usage: "write a CPU profile of this process to FILE", Hidden: true},
@@ -61,6 +62,7 @@ type benchConfig struct {
 	redis       string
 	exe         string
 	http        bool // P5 through the HTTP API from a client process
+	httpClients int  // round trips that client keeps in flight
 	c           *cli.Context
 }
 
@@ -76,7 +78,7 @@ func runBench(c *cli.Context) error {
 		cfg.db = flagValue(c, "db")
 	}
 	if base := c.String("http-client"); base != "" {
-		return runHTTPClient(c, base, c.Int("http-n"))
+		return runHTTPClient(c, base, c.Int("http-n"), c.Int("http-clients"))
 	}
 	if c.Bool("serve-worker") {
 		return serveBenchWorker(c, cfg, c.String("pg-schema"))
@@ -102,6 +104,9 @@ func runBench(c *cli.Context) error {
 	}
 	if cfg.http = c.Bool("http"); cfg.http && !slices.Equal(cfg.scenarios, []string{"P5"}) {
 		return failf(exitUsage, "--http measures P5 only: use --scenario P5 --http")
+	}
+	if cfg.httpClients = c.Int("http-clients"); cfg.httpClients < 1 {
+		return failf(exitUsage, "--http-clients must be at least 1, got %d", cfg.httpClients)
 	}
 	if cfg.workers > 1 || cfg.http {
 		if cfg.exe, err = os.Executable(); err != nil {

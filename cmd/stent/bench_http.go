@@ -34,7 +34,8 @@ func httpRoundTrips(ctx context.Context, cfg benchConfig, eng *stent.Engine, dir
 	go func() { _ = srv.Serve(ln) }()
 	defer srv.Close()
 
-	cmd := exec.CommandContext(ctx, cfg.exe, "bench", "--http-client", "http://"+ln.Addr().String(), "--http-n", fmt.Sprint(n))
+	cmd := exec.CommandContext(ctx, cfg.exe, "bench", "--http-client", "http://"+ln.Addr().String(),
+		"--http-n", fmt.Sprint(n), "--http-clients", fmt.Sprint(cfg.httpClients))
 	cmd.Stderr = cfg.c.App.ErrWriter
 	out, err := cmd.Output()
 	if err != nil {
@@ -57,23 +58,46 @@ type httpClientReport struct {
 	LatenciesNS []int64 `json:"latencies_ns"`
 }
 
-// runHTTPClient is the hidden --http-client mode: n sequential round trips of the P5
-// workflow through the API at base, each checked, then the report on stdout.
-func runHTTPClient(c *cli.Context, base string, n int) error {
-	if n < 1 {
-		return failf(exitUsage, "--http-n must be at least 1, got %d", n)
+// runHTTPClient is the hidden --http-client mode: n round trips of the P5 workflow
+// through the API at base, clients at a time (1: one after the other), each checked,
+// then the report on stdout.
+func runHTTPClient(c *cli.Context, base string, n, clients int) error {
+	if n < 1 || clients < 1 {
+		return failf(exitUsage, "--http-n and --http-clients must be at least 1, got %d and %d", n, clients)
 	}
 	ctx, stop := signalContext(c)
 	defer stop()
-	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4}}
-	var rep httpClientReport
-	start := time.Now()
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: clients}}
+	rep := httpClientReport{LatenciesNS: make([]int64, n)}
+	next := make(chan int, n)
 	for i := range n {
-		t0 := time.Now()
-		if err := httpRoundTrip(ctx, client, base); err != nil {
-			return fmt.Errorf("round trip %d: %w", i+1, err)
+		next <- i
+	}
+	close(next)
+	errs := make(chan error, clients)
+	start := time.Now()
+	for range min(clients, n) {
+		go func() {
+			for i := range next {
+				t0 := time.Now()
+				if err := httpRoundTrip(ctx, client, base); err != nil {
+					errs <- fmt.Errorf("round trip %d: %w", i+1, err)
+					return
+				}
+				rep.LatenciesNS[i] = int64(time.Since(t0))
+			}
+			errs <- nil
+		}()
+	}
+	var first error
+	for range min(clients, n) {
+		if err := <-errs; err != nil && first == nil {
+			first = err
+			stop()
 		}
-		rep.LatenciesNS = append(rep.LatenciesNS, int64(time.Since(t0)))
+	}
+	if first != nil {
+		return first
 	}
 	rep.WallNS = int64(time.Since(start))
 	return json.NewEncoder(c.App.Writer).Encode(rep)

@@ -129,6 +129,9 @@ func benchScenario(ctx context.Context, cfg benchConfig, sc string) (*scenarioRe
 		res.What = fmt.Sprintf(scenarioWhat[sc], n)
 		if res.HTTP = cfg.http; cfg.http {
 			res.What += " over the HTTP API, from a client process"
+			if cfg.httpClients > 1 {
+				res.What = fmt.Sprintf("%d dispatch→result round trips (1 activity) over the HTTP API, %d at once from a client process", n, cfg.httpClients)
+			}
 		}
 		res.Executions, res.Activities = n, n
 		body = func(ctx context.Context, eng *stent.Engine, dir string) (runStats, error) {
