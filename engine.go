@@ -56,6 +56,21 @@ func (e *Engine) RegisterCommand(spec string, opts ...activities.Option) error {
 	return e.e.RegisterCommand(spec, opts...)
 }
 
+// HTTPActivity is an activity that POSTs its JSON array of arguments to url (http or
+// https) on each attempt, with an Idempotency-Key header stable across attempts, and
+// takes the JSON response body as its result; 408, 429, 5xx and network errors are
+// retried (per the retry policy, no sooner than Retry-After), other 4xx are not. Register
+// it like a function:
+//
+//	eng.Register("charge", stent.HTTPActivity("https://billing.internal/charge",
+//		activities.HTTPHeader("Authorization", "Bearer "+token),
+//		activities.HTTPTimeout(10*time.Second)))
+//
+// See the activities package for the protocol.
+func HTTPActivity(url string, opts ...activities.HTTPOption) *activities.HTTPEndpoint {
+	return activities.HTTPActivity(url, opts...)
+}
+
 // Serve runs a worker until ctx is cancelled, then stops claiming,
 // lets running work finish (up to ShutdownTimeout), hands back what did not,
 // and returns nil.

@@ -12,7 +12,7 @@ import (
 	"strings"
 )
 
-// Activity is a registered activity: a Go function or a command.
+// Activity is a registered activity: a Go function, a command or an HTTP endpoint.
 type Activity struct {
 	Name    string
 	Options Options
@@ -25,12 +25,19 @@ type Activity struct {
 
 	// Command activities: argv of the command.
 	command []string
+
+	// HTTP activities: where to POST (immutable once registered).
+	http *HTTPEndpoint
 }
 
-// Kind is "go" for a Go function and "command" for a command activity.
+// Kind is "go" for a Go function, "command" for a command activity and "http" for an
+// HTTP activity.
 func (a *Activity) Kind() string {
-	if a.command != nil {
+	switch {
+	case a.command != nil:
 		return "command"
+	case a.http != nil:
+		return "http"
 	}
 	return "go"
 }
@@ -206,6 +213,9 @@ func (a *Activity) stoppedErr(ctx context.Context, err error) error {
 func (a *Activity) run(ctx context.Context, args json.RawMessage) (json.RawMessage, error) {
 	if a.command != nil {
 		return a.runCommand(ctx, args)
+	}
+	if a.http != nil {
+		return a.runHTTP(ctx, args)
 	}
 	if !a.fn.IsValid() {
 		return nil, &Error{Type: TypeActivityError, Message: fmt.Sprintf("activity %q has no function", a.Name), NonRetryable: true}

@@ -1,6 +1,6 @@
 // Package activities owns the registry of activities a Stent worker can run: Go
-// functions registered by a host program and command activities (NAME=COMMAND) named on
-// the command line. It converts JSON arguments into Go parameters and Go results back
+// functions registered by a host program, command activities (NAME=COMMAND) named on
+// the command line and HTTP endpoints (NAME=https://…). It converts JSON arguments into Go parameters and Go results back
 // into JSON, defines retry policies and the typed, possibly non-retryable, errors an
 // activity returns, and carries the facts an attempt sees in its context (execution id,
 // sequence number, attempt, idempotency key, heartbeat callback).
@@ -36,6 +36,24 @@
 // It writes its JSON result on stdout (empty output means null). A non-zero exit is a
 // failure whose message is the command's stderr; exit code 65 (EX_DATAERR in
 // sysexits.h) marks the failure non-retryable, so no retry policy tries again.
+//
+// # HTTP activities
+//
+// An HTTP activity ([HTTPActivity]) POSTs, once per attempt, the JSON array of
+// arguments (the bytes a command activity reads on stdin, [] without arguments) to its
+// URL with these headers, besides those given with [HTTPHeader]:
+//
+//	Content-Type: application/json
+//	Idempotency-Key: EXECUTION_ID/SEQ   the same on every attempt
+//	Stent-Attempt: N                    1 for the first attempt
+//	traceparent                         the attempt's span (W3C), when tracing is on
+//
+// A 2xx response's body is the JSON result (an empty body means null; a body that is
+// not JSON is a non-retryable failure). 408, 429 and 5xx responses, network errors and
+// timeouts are retryable failures, and a Retry-After header (seconds or an HTTP date)
+// makes the next attempt wait at least that long ([Error].RetryAfter). Other statuses
+// (4xx, and redirects, which are not followed) are non-retryable failures whose message
+// is the start of the response body. Header values never appear in errors.
 //
 // # Errors
 //

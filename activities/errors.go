@@ -1,5 +1,7 @@
 package activities
 
+import "time"
+
 // Error types set by this package. A workflow sees them as error.type; they can be
 // listed in RetryPolicy.NonRetryable.
 const (
@@ -32,6 +34,10 @@ type Error struct {
 	Message      string
 	NonRetryable bool
 	Cause        error
+	// RetryAfter is the least wait before the next attempt that the failed call asked
+	// for (an HTTP Retry-After, say). The worker waits at least this long, and longer
+	// when the retry policy says so; it changes nothing when no retry is left.
+	RetryAfter time.Duration
 }
 
 // NewError returns an *Error of the given type and message.
@@ -105,6 +111,19 @@ func ErrorType(err error) string {
 		return TypeActivityError
 	}
 	return typ
+}
+
+// RetryAfter is the longest Error.RetryAfter in err's chain: the soonest after this
+// failure that the next attempt may start. 0 when nothing asks for a wait.
+func RetryAfter(err error) time.Duration {
+	var d time.Duration
+	walk(err, func(e error) bool {
+		if te, ok := e.(*Error); ok && te != nil && te.RetryAfter > d {
+			d = te.RetryAfter
+		}
+		return false
+	})
+	return d
 }
 
 // walk visits err and every error it wraps (depth first, like errors.Is) until visit

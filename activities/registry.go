@@ -33,14 +33,19 @@ var (
 //	func(ctx context.Context, a A, b B, ...) error
 //
 // and may be variadic. Its parameters must be decodable from JSON and T encodable to
-// JSON. Register fails if the name is empty or taken, fn is nil or not such a function,
-// or the options are invalid.
+// JSON. fn may also be an *HTTPEndpoint (see HTTPActivity), which makes an HTTP
+// activity. Register fails if the name is empty or taken, fn is nil or not such a
+// function or endpoint, or the options are invalid.
 func (r *Registry) Register(name string, fn any, opts ...Option) error {
 	if err := checkName(name, false); err != nil {
 		return fmt.Errorf("registering activity %q: %w", name, err)
 	}
 	a := &Activity{Name: name, Options: NewOptions(opts...)}
-	if err := a.bindFunc(fn); err != nil {
+	bind := func() error { return a.bindFunc(fn) }
+	if h, ok := fn.(*HTTPEndpoint); ok {
+		bind = func() error { return a.bindHTTP(h) }
+	}
+	if err := bind(); err != nil {
 		return fmt.Errorf("registering activity %q: %w", name, err)
 	}
 	return r.add(a)

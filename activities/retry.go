@@ -48,6 +48,13 @@ func (p RetryPolicy) Delay(next int) time.Duration {
 	return p.delay(next, rand.Float64)
 }
 
+// DelayAfter is the wait before attempt number next after a failure with err: Delay(next),
+// or the RetryAfter the error asks for when that is longer. MaxDelay caps the policy's
+// own delay, not the error's request.
+func (p RetryPolicy) DelayAfter(next int, err error) time.Duration {
+	return max(p.Delay(next), RetryAfter(err))
+}
+
 // DelayWithRand is Delay drawing its jitter from r (math/rand/v2 when r is nil), for
 // reproducible schedules in tests.
 func (p RetryPolicy) DelayWithRand(next int, r *rand.Rand) time.Duration {

@@ -177,3 +177,30 @@ func TestParseDuration(t *testing.T) {
 		}
 	}
 }
+
+func TestRetryDelayAfter(t *testing.T) {
+	s := time.Second
+	p := RetryPolicy{MaxAttempts: 5, InitialDelay: s, BackoffFactor: 2, MaxDelay: 4 * s}
+	hint := &Error{Type: "HTTPError", Message: "busy", RetryAfter: 30 * s}
+	tests := []struct {
+		name string
+		err  error
+		next int
+		want time.Duration
+	}{
+		{"no hint: the policy's delay", errors.New("x"), 3, 2 * s},
+		{"hint longer than the policy's delay, and than MaxDelay", hint, 2, 30 * s},
+		{"hint shorter than the policy's delay", &Error{RetryAfter: s / 2}, 3, 2 * s},
+		{"hint found through wrapping", fmt.Errorf("calling: %w", hint), 2, 30 * s},
+		{"the longest hint in a joined error", errors.Join(&Error{RetryAfter: 5 * s}, hint), 2, 30 * s},
+		{"nil error", nil, 2, s},
+	}
+	for _, tc := range tests {
+		if got := p.DelayAfter(tc.next, tc.err); got != tc.want {
+			t.Errorf("%s: DelayAfter(%d): got %s, want %s", tc.name, tc.next, got, tc.want)
+		}
+	}
+	if got := RetryAfter(NonRetryable(hint)); got != 30*s {
+		t.Errorf("RetryAfter(NonRetryable(hint)): got %s, want 30s", got)
+	}
+}

@@ -25,7 +25,7 @@ var (
 	argsFlag     = &cli.StringFlag{Name: "args", Usage: "JSON array of positional arguments for the entry function", Value: "[]"}
 	idFlag       = &cli.StringFlag{Name: "id", Usage: "execution ID; dispatching an existing ID resumes it instead of starting another"}
 	entryFlag    = &cli.StringFlag{Name: "entry", Usage: "entry function", Value: "main"}
-	activityFlag = &cli.StringSliceFlag{Name: "activity", Usage: "register a command activity NAME=COMMAND (repeatable)"}
+	activityFlag = &cli.StringSliceFlag{Name: "activity", Usage: "register an activity: NAME=COMMAND runs a command, NAME=URL (http:// or https://) POSTs to an HTTP endpoint (repeatable)"}
 	queueFlag    = &cli.StringFlag{Name: "queue", Usage: "queue of the execution's tasks", Value: backend.DefaultQueue}
 	delayFlag    = &cli.StringFlag{Name: "delay", Usage: "start the execution after this long (e.g. 30m)"}
 	maxDurFlag   = &cli.StringFlag{Name: "max-duration", Usage: "end the execution as timed out after this long (e.g. 1h)"}
@@ -36,6 +36,7 @@ var (
 func workerFlags() []cli.Flag {
 	return []cli.Flag{
 		activityFlag,
+		activityHeaderFlag,
 		&cli.StringSliceFlag{Name: "activity-env", Usage: "pass this environment variable to command activities although it names Stent or libpq configuration (STENT_*, PG*) (repeatable)"},
 		&cli.StringSliceFlag{Name: "max-concurrent", Usage: "cap an activity's attempts running at once across all workers: NAME=N (repeatable)"},
 		&cli.IntFlag{Name: "concurrency", Usage: "tasks run at once", Value: 16},
@@ -132,12 +133,24 @@ func registerCommands(c *cli.Context, eng *stent.Engine) error {
 			return failf(exitUsage, "--activity-env: %v", err)
 		}
 	}
+	headers, err := activityHeaders(c)
+	if err != nil {
+		return err
+	}
 	for _, spec := range c.StringSlice("activity") {
-		name, _, _ := strings.Cut(spec, "=")
+		name, value, _ := strings.Cut(spec, "=")
+		name, value = strings.TrimSpace(name), strings.TrimSpace(value)
 		opts := []activities.Option{activities.WithPassEnv(pass...)}
-		if n, ok := caps[strings.TrimSpace(name)]; ok {
+		if n, ok := caps[name]; ok {
 			opts = append(opts, activities.WithMaxConcurrent(n))
-			delete(caps, strings.TrimSpace(name))
+			delete(caps, name)
+		}
+		if activities.IsHTTPURL(value) {
+			if err := eng.Register(name, stent.HTTPActivity(value, headers[name]...), opts...); err != nil {
+				return failf(exitUsage, "--activity: %v", err)
+			}
+			delete(headers, name)
+			continue
 		}
 		if err := eng.RegisterCommand(spec, opts...); err != nil {
 			return failf(exitUsage, "--activity: %v", err)
@@ -145,6 +158,9 @@ func registerCommands(c *cli.Context, eng *stent.Engine) error {
 	}
 	for name := range caps {
 		return failf(exitUsage, "--max-concurrent %s: no --activity %s=COMMAND to apply it to", name, name)
+	}
+	for name := range headers {
+		return failf(exitUsage, "--activity-header %s: no --activity %s=URL (an HTTP activity) to apply it to", name, name)
 	}
 	return nil
 }

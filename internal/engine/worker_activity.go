@@ -128,7 +128,7 @@ func (w *worker) runActivityTask(ctx, workCtx context.Context, t backend.Task) (
 		p.Heartbeat = details
 	}
 	if policy.ShouldRetry(t.Attempt, err) {
-		at := e.clock.Now().Add(policy.Delay(t.Attempt + 1))
+		at := e.clock.Now().Add(policy.DelayAfter(t.Attempt+1, err))
 		payload, _ := json.Marshal(p)
 		failed := backend.AttemptFailedEvent(t.Seq, p.Name,
 			backend.AttemptData{Attempt: t.Attempt, Worker: w.opts.ID, StartedAt: started, EndedAt: e.clock.Now()},

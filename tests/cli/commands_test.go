@@ -4,12 +4,17 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -36,8 +41,48 @@ func scriptCondition(cond string) (bool, error) {
 
 // scriptCommands are the custom commands of the scripts.
 var scriptCommands = map[string]func(ts *testscript.TestScript, neg bool, args []string){
-	"pgdb":     cmdPostgresDB,
-	"linkrepo": cmdLinkRepo,
+	"pgdb":       cmdPostgresDB,
+	"linkrepo":   cmdLinkRepo,
+	"httpserver": cmdHTTPServer,
+}
+
+// cmdHTTPServer (`httpserver VARIABLE`) starts an HTTP server for HTTP activities, sets
+// $VARIABLE to its URL and stops it when the script ends. It wants the header
+// `Authorization: Bearer hunter2` (401 without it) and serves:
+//
+//	/flaky     503 with Retry-After: 1 on its first request, then the JSON object of
+//	           what it got: args, attempt (Stent-Attempt), key (Idempotency-Key)
+//	/declined  422 with the body `card declined`
+func cmdHTTPServer(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: httpserver VARIABLE")
+	}
+	var flaky atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		if r.Header.Get("Authorization") != "Bearer hunter2" {
+			http.Error(w, "who are you?", http.StatusUnauthorized)
+			return
+		}
+		switch r.URL.Path {
+		case "/flaky":
+			if flaky.Add(1) == 1 {
+				w.Header().Set("Retry-After", "1")
+				http.Error(w, "busy, try again", http.StatusServiceUnavailable)
+				return
+			}
+			w.Header().Set("Content-Type", "application/json")
+			_ = json.NewEncoder(w).Encode(map[string]any{
+				"args": json.RawMessage(body), "attempt": r.Header.Get("Stent-Attempt"), "key": r.Header.Get("Idempotency-Key"),
+			})
+		case "/declined":
+			http.Error(w, "card declined", http.StatusUnprocessableEntity)
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	ts.Defer(srv.Close)
+	ts.Setenv(args[0], srv.URL)
 }
 
 // cmdPostgresDB (`pgdb NAME`) creates a fresh PostgreSQL database on the server of
