@@ -11,10 +11,14 @@ type (
 	DeadLetterJSON = wire.DeadLetter
 	CacheClearJSON = wire.CacheClear
 	StatusJSON     = wire.Status
+	WorkerJSON     = wire.Worker
+	ScheduleJSON   = wire.Schedule
 )
 
 var (
 	newExecutionJSON  = wire.NewExecution
 	newEventJSON      = wire.NewEvent
 	newDeadLetterJSON = wire.NewDeadLetter
+	newWorkerJSON     = wire.NewWorker
+	newScheduleJSON   = wire.NewSchedule
 )

@@ -10,40 +10,6 @@ import (
 	"github.com/stent-go/stent"
 )
 
-// scheduleJSON is one schedule in `stent schedule list --json` / `show --json`.
-type scheduleJSON struct {
-	ID              string          `json:"id"`
-	Cron            string          `json:"cron"`
-	Timezone        string          `json:"timezone"`
-	Overlap         string          `json:"overlap"`
-	CatchupMS       int64           `json:"catchup_ms"`
-	JitterMS        int64           `json:"jitter_ms"`
-	Script          string          `json:"script"`
-	Entry           string          `json:"entry"`
-	Args            json.RawMessage `json:"args"`
-	Queue           string          `json:"queue"`
-	Paused          bool            `json:"paused"`
-	NextAt          time.Time       `json:"next_at"`
-	BufferedAt      *time.Time      `json:"buffered_at,omitempty"`
-	LastExecutionID string          `json:"last_execution_id,omitempty"`
-	CreatedAt       time.Time       `json:"created_at"`
-	Ticks           []tickJSON      `json:"ticks,omitempty"`
-}
-
-type tickJSON struct {
-	TickAt      time.Time `json:"tick_at"`
-	Outcome     string    `json:"outcome"`
-	ExecutionID string    `json:"execution_id,omitempty"`
-	At          time.Time `json:"at"`
-}
-
-func toScheduleJSON(s *stent.Schedule) scheduleJSON {
-	return scheduleJSON{ID: s.ID, Cron: s.Spec, Timezone: s.Timezone, Overlap: s.Overlap,
-		CatchupMS: s.Catchup.Milliseconds(), JitterMS: s.Jitter.Milliseconds(), Script: s.Bundle.Main, Entry: s.Entry,
-		Args: s.Args, Queue: s.Queue, Paused: s.Paused, NextAt: s.NextAt.UTC(), BufferedAt: s.BufferedAt,
-		LastExecutionID: s.LastExecutionID, CreatedAt: s.CreatedAt.UTC()}
-}
-
 var scheduleDefFlags = []cli.Flag{
 	&cli.StringFlag{Name: "cron", Usage: "cron expression: 5 fields (minute hour day month weekday) or @daily, @every 1h, …"},
 	&cli.StringFlag{Name: "timezone", Usage: "IANA zone the expression is read in (default UTC)"},
@@ -141,7 +107,7 @@ func scheduleCommand() *cli.Command {
 							return err
 						}
 						if c.Bool("json") {
-							return writeJSONLines(c, list, func(_ int, s *stent.Schedule) any { return toScheduleJSON(s) })
+							return writeJSONLines(c, list, func(_ int, s *stent.Schedule) any { return newScheduleJSON(s, nil) })
 						}
 						w := newTable(c)
 						fmt.Fprintln(w, "ID\tCRON\tTIMEZONE\tSCRIPT\tSTATE\tNEXT TICK\tLAST EXECUTION")
@@ -176,10 +142,7 @@ func scheduleCommand() *cli.Command {
 						if err != nil {
 							return err
 						}
-						j := toScheduleJSON(s)
-						for _, t := range ticks {
-							j.Ticks = append(j.Ticks, tickJSON{TickAt: t.TickAt.UTC(), Outcome: t.Outcome, ExecutionID: t.ExecutionID, At: t.At.UTC()})
-						}
+						j := newScheduleJSON(s, ticks)
 						if c.Bool("json") {
 							return writeJSON(c, j)
 						}
@@ -255,7 +218,7 @@ func scheduleCommand() *cli.Command {
 	return cmd
 }
 
-func printSchedule(c *cli.Context, j scheduleJSON) error {
+func printSchedule(c *cli.Context, j ScheduleJSON) error {
 	w := newTable(c)
 	state := "active"
 	if j.Paused {

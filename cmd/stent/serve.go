@@ -23,7 +23,9 @@ func serveCommand() *cli.Command {
 		Usage: "serve the HTTP API (/api/v1) and the web view (/); with --worker, run executions too",
 		Description: "Starts, inspects, signals, cancels and retries executions over HTTP for callers in any\n" +
 			"language (see README, HTTP API). Scripts are named relative to --scripts. Another address\n" +
-			"than loopback needs a token (--token or STENT_API_TOKEN; --read-only-token may only read).",
+			"than loopback needs a token (--token or STENT_API_TOKEN; --read-only-token may only read);\n" +
+			"--tls-cert and --tls-key serve HTTPS. GET /metrics serves the engine's Prometheus metrics and\n" +
+			"GET /api/v1/openapi.json the API's OpenAPI document, under the same token rules.",
 		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "addr", Value: "127.0.0.1:8233", Usage: "address to listen on (host:port)"},
 			&cli.StringFlag{Name: "scripts", Usage: "directory the API's scripts are named relative to (required)"},
@@ -31,7 +33,7 @@ func serveCommand() *cli.Command {
 			&cli.StringSliceFlag{Name: "read-only-token", Usage: "bearer token that may only read (repeatable)"},
 			&cli.StringSliceFlag{Name: "allowed-host", Usage: "a host name this server may be reached as besides localhost and IP addresses (repeatable)"},
 			&cli.BoolFlag{Name: "worker", Usage: "also run a worker in this process (with the worker flags)"},
-		}, workerFlags()...),
+		}, append(tlsFlags(), workerFlags()...)...),
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 0 {
 				return failf(exitUsage, "serve takes no arguments, got %q", c.Args().Slice())
@@ -44,11 +46,16 @@ func serveCommand() *cli.Command {
 			if err := httpapi.CheckAddr(addr, opts); err != nil {
 				return failf(exitUsage, "%v", err)
 			}
+			tc, err := tlsConfig(c)
+			if err != nil {
+				return err
+			}
 			eng, wopts, err := openWorker(c, func(*stent.WorkerOptions) error { return nil })
 			if err != nil {
 				return err
 			}
 			defer eng.Close()
+			opts.Metrics = metricsHandler(c)
 			api, err := httpapi.Handler(eng, opts)
 			if err != nil {
 				return failf(exitUsage, "%v", err)
@@ -59,6 +66,7 @@ func serveCommand() *cli.Command {
 			}
 			mux := http.NewServeMux()
 			mux.Handle("/api/v1/", api)
+			mux.Handle("/metrics", api)
 			mux.Handle("/", view)
 			ln, err := net.Listen("tcp", addr)
 			if err != nil {
@@ -72,8 +80,8 @@ func serveCommand() *cli.Command {
 			} else {
 				served <- nil
 			}
-			fmt.Fprintf(c.App.Writer, "stent serve: API at http://%s/api/v1, web view at http://%s/\n", ln.Addr(), ln.Addr())
-			err = serveHTTP(ctx, ln, mux, c.StringSlice("allowed-host"), "the HTTP API")
+			fmt.Fprintf(c.App.Writer, "stent serve: API at %[1]s://%[2]s/api/v1, web view at %[1]s://%[2]s/\n", scheme(tc), ln.Addr())
+			err = serveHTTP(ctx, ln, mux, c.StringSlice("allowed-host"), tc, "the HTTP API")
 			stop() // the worker drains when the server stops, whatever stopped it
 			return errors.Join(err, <-served)
 		},

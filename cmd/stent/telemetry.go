@@ -88,7 +88,9 @@ func callerTraceContext(ctx context.Context) context.Context {
 }
 
 // telemetryOptions gives the engine a TracerProvider from the OTEL_* variables and,
-// when --metrics-addr is given, a MeterProvider served there.
+// when --metrics-addr is given or the command serves /metrics itself (stent serve), a
+// Prometheus MeterProvider: served at --metrics-addr, and its handler kept for
+// metricsHandler.
 func telemetryOptions(c *cli.Context) ([]stent.Option, error) {
 	var opts []stent.Option
 	tp, shutdown, err := telemetry.NewTracerProviderFromEnv(c.Context, c.App.ErrWriter)
@@ -99,14 +101,18 @@ func telemetryOptions(c *cli.Context) ([]stent.Option, error) {
 		atExit(shutdown)
 		opts = append(opts, stent.WithTracerProvider(tp))
 	}
-	if addr := c.String("metrics-addr"); addr != "" {
-		mp, handler, err := telemetry.NewPrometheusMeterProvider()
-		if err != nil {
-			return nil, err
-		}
+	addr := c.String("metrics-addr")
+	if addr == "" && c.Command.Name != "serve" {
+		return opts, nil
+	}
+	mp, handler, err := telemetry.NewPrometheusMeterProvider()
+	if err != nil {
+		return nil, err
+	}
+	atExit(mp.Shutdown)
+	if addr != "" {
 		ln, err := net.Listen("tcp", addr)
 		if err != nil {
-			_ = mp.Shutdown(c.Context)
 			return nil, failf(exitUsage, "--metrics-addr %s: %v", addr, err)
 		}
 		mux := http.NewServeMux()
@@ -118,11 +124,22 @@ func telemetryOptions(c *cli.Context) ([]stent.Option, error) {
 			}
 		}()
 		logger(c).Info("serving metrics", "url", "http://"+ln.Addr().String()+"/metrics")
-		atExit(mp.Shutdown)
 		atExit(srv.Shutdown)
-		opts = append(opts, stent.WithMeterProvider(mp))
 	}
-	return opts, nil
+	if c.App.Metadata == nil {
+		c.App.Metadata = map[string]any{}
+	}
+	c.App.Metadata[metricsKey] = handler
+	return append(opts, stent.WithMeterProvider(mp)), nil
+}
+
+const metricsKey = "stent.metrics"
+
+// metricsHandler is the Prometheus handler of the engine telemetryOptions configured,
+// or nil.
+func metricsHandler(c *cli.Context) http.Handler {
+	h, _ := c.App.Metadata[metricsKey].(http.Handler)
+	return h
 }
 
 // benchTelemetry is what `stent bench --telemetry` measures: spans exported over

@@ -20,11 +20,11 @@ func uiCommand() *cli.Command {
 		Description: "Serves the executions, their timelines, sources and dead letters, with cancel, signal and\n" +
 			"dead-letter actions. Another address than loopback needs --auth user:pass or a bearer token in\n" +
 			"STENT_UI_TOKEN (a browser sends it as the password of any user).",
-		Flags: []cli.Flag{
+		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "addr", Value: "127.0.0.1:8233", Usage: "address to listen on (host:port)"},
 			&cli.StringFlag{Name: "auth", Usage: "require HTTP Basic authentication as user:pass"},
 			&cli.BoolFlag{Name: "read-only", Usage: "hide and refuse every action"},
-		},
+		}, tlsFlags()...),
 		Action: func(c *cli.Context) error {
 			opts := ui.Options{ReadOnly: c.Bool("read-only"), Token: os.Getenv("STENT_UI_TOKEN"), Logger: logger(c)}
 			if a := c.String("auth"); a != "" {
@@ -38,6 +38,10 @@ func uiCommand() *cli.Command {
 			if err := ui.CheckAddr(addr, opts); err != nil {
 				return failf(exitUsage, "%v", err)
 			}
+			tc, err := tlsConfig(c)
+			if err != nil {
+				return err
+			}
 			ctx, stop := signalContext(c)
 			defer stop()
 			return withEngine(c, func(eng *stent.Engine) error {
@@ -49,8 +53,8 @@ func uiCommand() *cli.Command {
 				if err != nil {
 					return fmt.Errorf("listening on %s: %w", addr, err)
 				}
-				fmt.Fprintf(c.App.Writer, "stent ui: serving on http://%s/\n", ln.Addr())
-				return serveHTTP(ctx, ln, h, nil, "the web view")
+				fmt.Fprintf(c.App.Writer, "stent ui: serving on %s://%s/\n", scheme(tc), ln.Addr())
+				return serveHTTP(ctx, ln, h, nil, tc, "the web view")
 			})
 		},
 	}

@@ -12,19 +12,6 @@ import (
 	"github.com/stent-go/stent"
 )
 
-// workerJSON is one line of `stent workers --json`.
-type workerJSON struct {
-	ID          string    `json:"id"`
-	Host        string    `json:"host"`
-	PID         int       `json:"pid"`
-	Queues      []string  `json:"queues"` // [] = every queue
-	Activities  []string  `json:"activities"`
-	Concurrency int       `json:"concurrency"`
-	InFlight    int       `json:"tasks_in_flight"`
-	StartedAt   time.Time `json:"started_at"`
-	HeartbeatAt time.Time `json:"last_heartbeat_at"`
-}
-
 func workersCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "workers",
@@ -40,21 +27,7 @@ func workersCommand() *cli.Command {
 					return err
 				}
 				if c.Bool("json") {
-					for _, w := range ws {
-						j := workerJSON{ID: w.ID, Host: w.Host, PID: w.PID, Queues: w.Queues, Activities: w.Activities,
-							Concurrency: w.Concurrency, InFlight: w.InFlight, StartedAt: w.StartedAt.UTC(),
-							HeartbeatAt: w.HeartbeatAt.UTC()}
-						if j.Queues == nil {
-							j.Queues = []string{}
-						}
-						if j.Activities == nil {
-							j.Activities = []string{}
-						}
-						if err := writeJSON(c, j); err != nil {
-							return err
-						}
-					}
-					return nil
+					return writeJSONLines(c, ws, func(_ int, w *stent.WorkerInfo) any { return newWorkerJSON(w) })
 				}
 				if len(ws) == 0 {
 					fmt.Fprintln(c.App.ErrWriter, "no live worker (start one with `stent worker`)")

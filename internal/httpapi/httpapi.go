@@ -4,8 +4,9 @@
 // errors. It also guards the listening address: bearer tokens (full or read-only),
 // the Host and Origin checks that stop DNS rebinding, body size caps.
 //
-// It imports the root package stent (the Engine a host program uses), package wire and
-// package backend; cmd/stent mounts it (`stent serve`).
+// It imports the root package stent (the Engine a host program uses), package wire,
+// package backend and package api (the OpenAPI document it serves); cmd/stent mounts it
+// (`stent serve`).
 package httpapi
 
 import (
@@ -23,6 +24,7 @@ import (
 	"time"
 
 	"github.com/stent-go/stent"
+	"github.com/stent-go/stent/api"
 	"github.com/stent-go/stent/backend"
 	"github.com/stent-go/stent/internal/wire"
 )
@@ -39,6 +41,9 @@ type Options struct {
 	MaxBody int64
 	// MaxWait bounds the ?wait= of a long poll (default 60s).
 	MaxWait time.Duration
+	// Metrics, when set, is served at GET /metrics (the Prometheus text format) under
+	// the same token rules as the API.
+	Metrics http.Handler
 	Logger  *slog.Logger
 }
 
@@ -46,7 +51,23 @@ type Options struct {
 type API struct {
 	eng  *stent.Engine
 	opts Options
-	mux  *http.ServeMux
+	mux  *routeMux
+}
+
+// routeMux is the API's ServeMux, remembering the patterns registered on it so that a
+// test can check that the OpenAPI document describes each one.
+type routeMux struct {
+	*http.ServeMux
+	patterns []string
+}
+
+func (m *routeMux) Handle(pattern string, h http.Handler) {
+	m.patterns = append(m.patterns, pattern)
+	m.ServeMux.Handle(pattern, h)
+}
+
+func (m *routeMux) HandleFunc(pattern string, h func(http.ResponseWriter, *http.Request)) {
+	m.Handle(pattern, http.HandlerFunc(h))
 }
 
 // Handler returns the API of eng.
@@ -71,7 +92,7 @@ func Handler(eng *stent.Engine, opts Options) (*API, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	a := &API{eng: eng, opts: opts, mux: http.NewServeMux()}
+	a := &API{eng: eng, opts: opts, mux: &routeMux{ServeMux: http.NewServeMux()}}
 	a.routes()
 	return a, nil
 }
@@ -88,6 +109,12 @@ func (a *API) routes() {
 	m.HandleFunc("POST /api/v1/executions/{id}/terminate", a.control(a.eng.Terminate))
 	m.HandleFunc("POST /api/v1/executions/{id}/retry", a.retry)
 	m.HandleFunc("GET /api/v1/workers", a.workers)
+	m.HandleFunc("GET /api/v1/openapi.json", a.openapi)
+	a.deadLetterRoutes()
+	a.scheduleRoutes()
+	if a.opts.Metrics != nil {
+		m.Handle("GET /metrics", a.opts.Metrics)
+	}
 	m.HandleFunc("/api/v1/", func(w http.ResponseWriter, r *http.Request) {
 		a.problem(w, http.StatusNotFound, "not-found", "no such endpoint", fmt.Sprintf("%s %s is not part of the API", r.Method, r.URL.Path))
 	})
@@ -482,10 +509,17 @@ func (a *API) workers(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, err)
 		return
 	}
-	if list == nil {
-		list = []stent.WorkerInfo{}
+	out := make([]wire.Worker, len(list))
+	for i := range list {
+		out[i] = wire.NewWorker(&list[i])
 	}
-	a.json(w, http.StatusOK, map[string]any{"workers": list})
+	a.json(w, http.StatusOK, map[string]any{"workers": out})
+}
+
+// openapi serves the OpenAPI 3.1 document of this API (api/openapi.yaml, as JSON).
+func (a *API) openapi(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write(api.JSON)
 }
 
 // decode reads a JSON body into v, answering 400 or 413 when it cannot.

@@ -18,16 +18,25 @@ import (
 // apiServer serves the API of an engine with a worker, on a scripts directory holding
 // hello.star and wait.star, plus a secret file outside it.
 func apiServer(t *testing.T, opts Options) *httptest.Server {
+	srv, _ := apiEngine(t, opts)
+	return srv
+}
+
+// apiEngine is apiServer with the engine's options and the engine, on which a test
+// registers activities, plus whatever scripts the test names (path → source).
+func apiEngine(t *testing.T, opts Options, engOpts ...stent.Option) (*httptest.Server, *stent.Engine) {
 	t.Helper()
 	dir := t.TempDir()
 	scripts := filepath.Join(dir, "scripts")
 	must(t, os.MkdirAll(scripts, 0o755))
 	must(t, os.WriteFile(filepath.Join(scripts, "hello.star"), []byte("def main(name):\n    return 'hi ' + name\n"), 0o644))
 	must(t, os.WriteFile(filepath.Join(scripts, "wait.star"), []byte("def main():\n    print('waiting')\n    return wait_signal('go')\n"), 0o644))
+	must(t, os.WriteFile(filepath.Join(scripts, "fails.star"), []byte("def main():\n    return durable('boom')\n"), 0o644))
+	must(t, os.WriteFile(filepath.Join(scripts, "remote.star"), []byte("def main():\n    return durable('remote', 1)\n"), 0o644))
 	must(t, os.WriteFile(filepath.Join(dir, "secret.star"), []byte("def main():\n    return 'secret'\n"), 0o644))
 	must(t, os.Symlink(filepath.Join(dir, "secret.star"), filepath.Join(scripts, "escape.star")))
 	quiet := slog.New(slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	eng, stop, err := stent.Bootstrap(context.Background(), filepath.Join(dir, "stent.db"), stent.WithLogger(quiet))
+	eng, stop, err := stent.Bootstrap(context.Background(), filepath.Join(dir, "stent.db"), append([]stent.Option{stent.WithLogger(quiet)}, engOpts...)...)
 	must(t, err)
 	t.Cleanup(stop)
 	opts.ScriptsDir, opts.Logger = scripts, quiet
@@ -38,7 +47,7 @@ func apiServer(t *testing.T, opts Options) *httptest.Server {
 	must(t, err)
 	srv := httptest.NewServer(HostGuard(api, []string{"stent.internal"}))
 	t.Cleanup(srv.Close)
-	return srv
+	return srv, eng
 }
 
 func must(t *testing.T, err error) {

@@ -131,3 +131,75 @@ type Status struct {
 	CustomStatus json.RawMessage `json:"custom_status,omitempty"` // set_status(value): the latest value
 	NeedsWorker  []string        `json:"needs_worker,omitempty"`  // steps no live worker can take
 }
+
+// Worker is a live worker as `workers --json` prints it (one per line) and
+// GET /api/v1/workers lists it.
+type Worker struct {
+	ID          string    `json:"id"`
+	Host        string    `json:"host"`
+	PID         int       `json:"pid"`
+	Queues      []string  `json:"queues"` // [] = every queue
+	Activities  []string  `json:"activities"`
+	Concurrency int       `json:"concurrency"`
+	InFlight    int       `json:"tasks_in_flight"`
+	StartedAt   time.Time `json:"started_at"`
+	HeartbeatAt time.Time `json:"last_heartbeat_at"`
+}
+
+func NewWorker(w *backend.WorkerInfo) Worker {
+	j := Worker{ID: w.ID, Host: w.Host, PID: w.PID, Queues: w.Queues, Activities: w.Activities,
+		Concurrency: w.Concurrency, InFlight: w.InFlight, StartedAt: w.StartedAt.UTC(), HeartbeatAt: w.HeartbeatAt.UTC()}
+	if j.Queues == nil {
+		j.Queues = []string{}
+	}
+	if j.Activities == nil {
+		j.Activities = []string{}
+	}
+	return j
+}
+
+// Schedule is a schedule as `schedule list --json` (one per line) and
+// `schedule show --json` (with its latest ticks) print it.
+type Schedule struct {
+	ID              string          `json:"id"`
+	Cron            string          `json:"cron"`
+	Timezone        string          `json:"timezone"`
+	Overlap         string          `json:"overlap"` // skip, buffer_one, allow
+	CatchupMS       int64           `json:"catchup_ms"`
+	JitterMS        int64           `json:"jitter_ms"`
+	Script          string          `json:"script"`
+	Entry           string          `json:"entry"`
+	Args            json.RawMessage `json:"args"`
+	Queue           string          `json:"queue"`
+	Paused          bool            `json:"paused"`
+	NextAt          time.Time       `json:"next_at"`
+	BufferedAt      *time.Time      `json:"buffered_at,omitempty"`
+	LastExecutionID string          `json:"last_execution_id,omitempty"`
+	CreatedAt       time.Time       `json:"created_at"`
+	Ticks           []ScheduleTick  `json:"ticks,omitempty"`
+}
+
+// ScheduleTick is what one tick of a schedule did (dispatched, triggered, buffered,
+// skipped, missed), newest first in Schedule.Ticks.
+type ScheduleTick struct {
+	TickAt      time.Time `json:"tick_at"`
+	Outcome     string    `json:"outcome"`
+	ExecutionID string    `json:"execution_id,omitempty"`
+	At          time.Time `json:"at"`
+}
+
+// NewSchedule shows s with ticks (newest first; none for a list).
+func NewSchedule(s *backend.Schedule, ticks []backend.ScheduleTick) Schedule {
+	args := s.Args
+	if len(args) == 0 {
+		args = json.RawMessage("[]")
+	}
+	j := Schedule{ID: s.ID, Cron: s.Spec, Timezone: s.Timezone, Overlap: s.Overlap,
+		CatchupMS: s.Catchup.Milliseconds(), JitterMS: s.Jitter.Milliseconds(), Script: s.Bundle.Main, Entry: s.Entry,
+		Args: args, Queue: s.Queue, Paused: s.Paused, NextAt: s.NextAt.UTC(), BufferedAt: utcPtr(s.BufferedAt),
+		LastExecutionID: s.LastExecutionID, CreatedAt: s.CreatedAt.UTC()}
+	for _, t := range ticks {
+		j.Ticks = append(j.Ticks, ScheduleTick{TickAt: t.TickAt.UTC(), Outcome: t.Outcome, ExecutionID: t.ExecutionID, At: t.At.UTC()})
+	}
+	return j
+}
