@@ -84,6 +84,8 @@ func contractExecutions(c *contract) {
 		{method: "POST", path: "/api/v1/executions", body: `{"script": "hello.star", "args": ["Bob"], "id": "h1"}`, code: 409, want: `id-conflict`},
 		{method: "POST", path: "/api/v1/executions", body: `{"script": "hello.star", "args": ["Bob"]}`, header: map[string]string{"Idempotency-Key": "k1"}, code: 201, want: `"id":"k1"`},
 		{method: "POST", path: "/api/v1/executions", body: `{"script": `, code: 400, want: `invalid-json`, badInput: true},
+		{method: "POST", path: "/api/v1/executions?wait=30s", body: `{"script": "hello.star", "args": ["Cy"], "id": "h2"}`, code: 201, want: `"result":"hi Cy"`},
+		{method: "POST", path: "/api/v1/executions?wait=soon", body: `{"script": "hello.star", "args": ["Cy"]}`, code: 400, want: `positive duration`},
 		{method: "POST", path: "/api/v1/executions", body: `{"script": "../secret.star"}`, code: 400, want: `invalid-script`},
 		{method: "POST", path: "/api/v1/executions", body: `{"script": "missing.star"}`, code: 400, want: `no such file`},
 		{method: "POST", path: "/api/v1/executions", body: `{"script": "hello.star", "args": ["` + strings.Repeat("x", 5000) + `"]}`, code: 413, want: `payload-too-large`},
