@@ -40,6 +40,8 @@ type Options struct {
 	// MaxWait bounds the ?wait= of a long poll (default 60s).
 	MaxWait time.Duration
 	Logger  *slog.Logger
+	// Remote hands activity attempts to pollers (/api/v1/activity-tasks); nil: none.
+	Remote *stent.RemoteActivities
 }
 
 // API serves /api/v1.
@@ -88,6 +90,7 @@ func (a *API) routes() {
 	m.HandleFunc("POST /api/v1/executions/{id}/terminate", a.control(a.eng.Terminate))
 	m.HandleFunc("POST /api/v1/executions/{id}/retry", a.retry)
 	m.HandleFunc("GET /api/v1/workers", a.workers)
+	a.activityTaskRoutes(m)
 	m.HandleFunc("/api/v1/", func(w http.ResponseWriter, r *http.Request) {
 		a.problem(w, http.StatusNotFound, "not-found", "no such endpoint", fmt.Sprintf("%s %s is not part of the API", r.Method, r.URL.Path))
 	})
