@@ -125,7 +125,9 @@ def main(order, amount):
 
 	first, firstOut := startWorker("600")
 	eventually(t, time.Minute, "a worker advertises charge", func() bool {
-		var ws struct{ Workers []struct{ Activities []string } }
+		var ws struct {
+			Workers []struct{ Activities []string }
+		}
 		if _, err := apiCall("GET", base+"/workers", "", &ws); err != nil {
 			return false
 		}

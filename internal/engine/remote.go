@@ -2,8 +2,6 @@ package engine
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -99,6 +97,7 @@ type RemoteActivities struct {
 	serve   context.Context    // Run's context: no polls once done
 	work    context.Context    // the attempts' context
 	running bool
+	stopped bool // Run is waiting for the attempts: no new ones
 	wg      sync.WaitGroup
 
 	recorded atomic.Bool // the worker's row exists
@@ -220,6 +219,9 @@ func (r *RemoteActivities) Run(ctx context.Context) error {
 	}
 	tick.Stop()
 	// The pollers cannot answer a stopping server: give their attempts back now.
+	r.mu.Lock()
+	r.stopped = true
+	r.mu.Unlock()
 	cancelWork()
 	finished := make(chan struct{})
 	go func() { r.wg.Wait(); close(finished) }()
@@ -393,7 +395,16 @@ func (r *RemoteActivities) runs(name string) bool {
 // the poll went away; its attempt is then given back untouched.
 func (r *RemoteActivities) start(ctx context.Context, t backend.Task) *remoteTask {
 	o := &offer{got: make(chan *remoteTask), gone: make(chan struct{}), done: make(chan struct{})}
+	r.mu.Lock()
+	if r.stopped {
+		r.mu.Unlock()
+		if err := r.e.b.ReleaseTask(context.WithoutCancel(ctx), t.Ref(), r.e.clock.Now()); err != nil {
+			r.e.logger.Warn("handing back an activity task claimed while stopping", "task_id", t.ID, "err", err)
+		}
+		return nil
+	}
 	r.wg.Add(1)
+	r.mu.Unlock()
 	go r.run(o, t)
 	select {
 	case rt := <-o.got:
@@ -493,121 +504,6 @@ func (r *RemoteActivities) end(rt *remoteTask, reason string, cancelled bool) {
 		rt.state, rt.reason, rt.cancelled, rt.endedAt = remoteEnded, reason, cancelled, time.Now()
 	}
 	r.mu.Unlock()
-}
-
-// deadline is when the attempt is lost without another heartbeat: now plus the
-// heartbeat timeout, or the attempt's timeout when sooner.
-func (rt *remoteTask) deadline(now time.Time) time.Time {
-	d := now.Add(rt.hb)
-	if at, ok := rt.ctx.Deadline(); ok && at.Before(d) {
-		d = at
-	}
-	return d.UTC()
-}
-
-func (r *RemoteActivities) view(rt *remoteTask) *RemoteTask {
-	v := rt.view
-	return &v
-}
-
-// lookup returns the attempt of a token; with live, it must still wait for an answer.
-func (r *RemoteActivities) lookup(token string) (*remoteTask, error) {
-	rt, ok := r.tokens[token]
-	if !ok {
-		return nil, ErrRemoteTaskUnknown
-	}
-	return rt, nil
-}
-
-func (rt *remoteTask) endedErr() error {
-	if rt.state == remoteAnswered {
-		return fmt.Errorf("%w: it was completed or failed already", ErrRemoteTaskEnded)
-	}
-	return fmt.Errorf("%w: %s", ErrRemoteTaskEnded, rt.reason)
-}
-
-// Heartbeat tells that the poller holding token still works on it, optionally with
-// progress details (JSON, given to the next attempt if this one fails).
-func (r *RemoteActivities) Heartbeat(token string, details json.RawMessage) (RemoteHeartbeat, error) {
-	r.mu.Lock()
-	rt, err := r.lookup(token)
-	if err != nil {
-		r.mu.Unlock()
-		return RemoteHeartbeat{}, err
-	}
-	switch {
-	case rt.state == remoteEnded && rt.cancelled:
-		r.mu.Unlock()
-		return RemoteHeartbeat{Deadline: time.Now().UTC(), CancelRequested: true}, nil
-	case rt.state != remoteLive:
-		r.mu.Unlock()
-		return RemoteHeartbeat{}, rt.endedErr()
-	}
-	r.seen(rt)
-	r.mu.Unlock()
-	var d any
-	if len(details) > 0 && string(details) != "null" {
-		d = details
-	}
-	activities.Heartbeat(rt.ctx, d)
-	return RemoteHeartbeat{Deadline: rt.deadline(time.Now())}, nil
-}
-
-// Complete records the attempt's result (JSON; empty means null) once, and returns
-// when its outcome is committed.
-func (r *RemoteActivities) Complete(ctx context.Context, token string, result json.RawMessage) error {
-	if len(result) == 0 {
-		result = json.RawMessage("null")
-	}
-	return r.settle(ctx, token, remoteAnswer{result: result})
-}
-
-// Fail records that the attempt failed with message (of type typ, default
-// "ActivityError"); it is retried per the activity's retry policy unless nonRetryable.
-func (r *RemoteActivities) Fail(ctx context.Context, token, message, typ string, nonRetryable bool) error {
-	if typ == "" {
-		typ = activities.TypeActivityError
-	}
-	if message == "" {
-		message = "the remote activity failed"
-	}
-	return r.settle(ctx, token, remoteAnswer{err: &activities.Error{Type: typ, Message: message, NonRetryable: nonRetryable}})
-}
-
-func (r *RemoteActivities) settle(ctx context.Context, token string, a remoteAnswer) error {
-	r.mu.Lock()
-	rt, err := r.lookup(token)
-	if err != nil {
-		r.mu.Unlock()
-		return err
-	}
-	if rt.state != remoteLive {
-		r.mu.Unlock()
-		return rt.endedErr()
-	}
-	rt.state, rt.endedAt = remoteAnswered, time.Now()
-	rt.answer <- a
-	r.seen(rt)
-	r.mu.Unlock()
-	select {
-	case <-rt.recorded:
-	case <-ctx.Done():
-		return fmt.Errorf("waiting for the outcome of activity task %s to be recorded: %w", rt.view.ExecutionID, ctx.Err())
-	}
-	if errors.Is(rt.recErr, backend.ErrLeaseLost) || errors.Is(rt.recErr, backend.ErrStaleExecution) {
-		return fmt.Errorf("%w: its lease was lost or its execution ended before the answer was recorded", ErrRemoteTaskEnded)
-	}
-	if rt.recErr != nil {
-		return fmt.Errorf("recording the outcome of activity %q of %s: %w", rt.view.Activity, rt.view.ExecutionID, rt.recErr)
-	}
-	return nil
-}
-
-// newToken returns 128 random bits, hex-encoded.
-func newToken() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	return hex.EncodeToString(b[:])
 }
 
 // activity stands for a remote activity in runActivityTask: no function, the
