@@ -196,6 +196,14 @@ def main(order, amount):
 		t.Fatalf("attempts failed %d, completed %d; charges %q, want [%s]\nstarted: %q", failed, completed, got, want, lines(started))
 	}
 
+	// While the Python worker polls, `stent exec` in another process accepts a script
+	// that calls charge (routing sees the server's remote worker) and gets its result.
+	r := stentOn(t, dir, filepath.Join(dir, "stent.db"), "exec", "scripts/checkout.star", "--args", `["order-exec", 5]`, "--id", "order-exec",
+		"--activity", "ship="+filepath.Join(root, "workflows/checkout/ship.sh"))
+	if r.code != 0 || !strings.Contains(r.stdout, `"charged":5`) {
+		t.Fatalf("stent exec: exit %d\nstdout: %s\nstderr: %s", r.code, r.stdout, r.stderr)
+	}
+
 	// SIGTERM stops the idle worker cleanly.
 	if err := second.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
