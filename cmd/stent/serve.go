@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -33,6 +34,8 @@ func serveCommand() *cli.Command {
 			&cli.StringSliceFlag{Name: "read-only-token", Usage: "bearer token that may only read (repeatable)"},
 			&cli.StringSliceFlag{Name: "allowed-host", Usage: "a host name this server may be reached as besides localhost and IP addresses (repeatable)"},
 			&cli.BoolFlag{Name: "worker", Usage: "also run a worker in this process (with the worker flags)"},
+			&cli.DurationFlag{Name: "remote-heartbeat-timeout", Value: 30 * time.Second,
+				Usage: "how long an activity worker polling /api/v1/activity-tasks may hold an attempt without a heartbeat (a call's heartbeat_timeout overrides it)"},
 		}, append(tlsFlags(), workerFlags()...)...),
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 0 {
@@ -56,6 +59,9 @@ func serveCommand() *cli.Command {
 			}
 			defer eng.Close()
 			opts.Metrics = metricsHandler(c)
+			remote := eng.NewRemoteActivities(stent.RemoteOptions{HeartbeatTimeout: c.Duration("remote-heartbeat-timeout"),
+				PollInterval: wopts.PollInterval, HeartbeatInterval: wopts.HeartbeatInterval, DeadWorkerGrace: wopts.DeadWorkerGrace, LeaseDuration: wopts.LeaseDuration})
+			opts.Remote = remote
 			api, err := httpapi.Handler(eng, opts)
 			if err != nil {
 				return failf(exitUsage, "%v", err)
@@ -80,10 +86,12 @@ func serveCommand() *cli.Command {
 			} else {
 				served <- nil
 			}
+			remoteDone := make(chan error, 1)
+			go func() { remoteDone <- remote.Run(ctx) }()
 			fmt.Fprintf(c.App.Writer, "stent serve: API at %[1]s://%[2]s/api/v1, web view at %[1]s://%[2]s/\n", scheme(tc), ln.Addr())
 			err = serveHTTP(ctx, ln, mux, c.StringSlice("allowed-host"), tc, "the HTTP API")
 			stop() // the worker drains when the server stops, whatever stopped it
-			return errors.Join(err, <-served)
+			return errors.Join(err, <-served, <-remoteDone)
 		},
 	}
 }

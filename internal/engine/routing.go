@@ -85,8 +85,13 @@ func (w *worker) info() WorkerInfo {
 	w.mu.Lock()
 	inFlight := len(w.inflight)
 	w.mu.Unlock()
-	return WorkerInfo{ID: w.opts.ID, Host: host, PID: os.Getpid(), Queues: w.opts.Queues,
+	info := WorkerInfo{ID: w.opts.ID, Host: host, PID: os.Getpid(), Queues: w.opts.Queues,
 		Activities: w.e.activityNames(), Concurrency: w.opts.Concurrency, InFlight: inFlight, StartedAt: w.started}
+	if w.remote != nil {
+		info.Activities, info.Queues = w.remote.advertised()
+		info.Concurrency = max(1, inFlight)
+	}
+	return info
 }
 
 // recordWorker records the worker's info and heartbeat (a plain heartbeat on a backend
@@ -118,7 +123,7 @@ func (w *worker) routes(tasks []backend.NewTask, now time.Time) bool {
 		var p struct {
 			Name string `json:"name"`
 		}
-		if json.Unmarshal(t.Payload, &p) != nil {
+		if json.Unmarshal(t.Payload, &p) != nil || w.remote != nil {
 			return false
 		}
 		if _, ok := w.e.reg.Lookup(p.Name); !ok {
@@ -136,7 +141,7 @@ func (e *Engine) acceptActivity(name string) error {
 	if _, ok := e.reg.Lookup(name); ok {
 		return nil
 	}
-	if e.routing.await.Load() > 0 {
+	if e.routing.await.Load() > 0 || e.remoteRuns(name) {
 		return nil
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -151,6 +156,18 @@ func (e *Engine) acceptActivity(name string) error {
 		}
 	}
 	return e.checkActivity(name)
+}
+
+// remoteRuns reports whether a poller of this process runs activity name.
+func (e *Engine) remoteRuns(name string) bool {
+	e.workersMu.Lock()
+	defer e.workersMu.Unlock()
+	for w := range e.workers {
+		if w.remote != nil && w.remote.runs(name) {
+			return true
+		}
+	}
+	return false
 }
 
 // WaitingFor describes what keeps an execution's pending tasks from being claimed:

@@ -98,6 +98,9 @@ type worker struct {
 	started  time.Time
 
 	adopt adopter // first workflow tasks of executions dispatched in this process
+
+	// remote, for the worker of remote activities, hands its attempts to pollers.
+	remote *RemoteActivities
 }
 
 // Serve runs a worker until ctx is cancelled, then stops claiming, lets running work

@@ -31,7 +31,7 @@ func (w *worker) runActivityTask(ctx, workCtx context.Context, t backend.Task) (
 			Error: &backend.ErrorInfo{Message: err.Error(), Type: activities.ErrorType(err), Activity: p.Name, Attempts: attempts},
 		})
 	}
-	act, ok := e.reg.Lookup(p.Name)
+	act, ok := w.activity(p.Name)
 	if !ok {
 		return fail(e.checkActivity(p.Name), t.Attempt)
 	}
@@ -91,7 +91,15 @@ func (w *worker) runActivityTask(ctx, workCtx context.Context, t backend.Task) (
 		defer stopWatch()
 	}
 	started := e.clock.Now()
-	out, err := act.Invoke(actx, p.Args)
+	var (
+		out json.RawMessage
+		err error
+	)
+	if w.remote != nil {
+		out, err = w.remote.invoke(actx, t, &p, hbTimeout)
+	} else {
+		out, err = act.Invoke(actx, p.Args)
+	}
 	span.Attempted(err)
 	if err == nil {
 		err = e.checkPayload(fmt.Sprintf("activity %q: the result", p.Name), out)
@@ -112,8 +120,9 @@ func (w *worker) runActivityTask(ctx, workCtx context.Context, t backend.Task) (
 			Task: t.Ref(), ExecutionID: t.ExecutionID, Seq: t.Seq, Name: p.Name, Result: out, Cache: entry,
 		})
 	}
-	if workCtx.Err() != nil {
-		// The worker is shutting down: give the task back untouched.
+	if workCtx.Err() != nil || errors.Is(err, errUndelivered) {
+		// The worker is shutting down (or no poller took the remote attempt): give the
+		// task back untouched.
 		return nil, e.b.ReleaseTask(context.WithoutCancel(workCtx), t.Ref(), e.clock.Now())
 	}
 	var hbErr *activities.Error
@@ -141,6 +150,15 @@ func (w *worker) runActivityTask(ctx, workCtx context.Context, t backend.Task) (
 		return nil, nil
 	}
 	return fail(err, t.Attempt)
+}
+
+// activity returns what runs the activity name for this worker: a registered one, or
+// for the worker of remote activities one that a poller runs.
+func (w *worker) activity(name string) (*activities.Activity, bool) {
+	if w.remote != nil {
+		return w.remote.activity(name), true
+	}
+	return w.e.reg.Lookup(name)
 }
 
 // completeActivity records an activity's outcome and, where the backend can, claims the

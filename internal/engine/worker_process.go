@@ -49,8 +49,12 @@ func (w *worker) claimsWithCommit(ex *backend.Execution, res *backend.WorkflowTa
 
 // claimOne describes a claim of one task for this worker, used by hand-offs.
 func (w *worker) claimOne() backend.ClaimRequest {
+	names := w.e.activityNames()
+	if w.remote != nil {
+		names = nil // no poll waits for an activity a commit would claim
+	}
 	return backend.ClaimRequest{WorkerID: w.opts.ID, Queues: w.opts.Queues, Limit: 1, Lease: w.opts.LeaseDuration, MaxConcurrent: w.e.activityCaps(),
-		RouteActivities: true, Activities: w.e.activityNames()}
+		RouteActivities: true, Activities: names}
 }
 
 func (w *worker) process(ctx, workCtx context.Context, t backend.Task) (next *backend.Task) {

@@ -45,6 +45,8 @@ type Options struct {
 	// the same token rules as the API.
 	Metrics http.Handler
 	Logger  *slog.Logger
+	// Remote hands activity attempts to pollers (/api/v1/activity-tasks); nil: none.
+	Remote *stent.RemoteActivities
 }
 
 // API serves /api/v1.
@@ -115,6 +117,7 @@ func (a *API) routes() {
 	if a.opts.Metrics != nil {
 		m.Handle("GET /metrics", a.opts.Metrics)
 	}
+	a.activityTaskRoutes(m)
 	m.HandleFunc("/api/v1/", func(w http.ResponseWriter, r *http.Request) {
 		a.problem(w, http.StatusNotFound, "not-found", "no such endpoint", fmt.Sprintf("%s %s is not part of the API", r.Method, r.URL.Path))
 	})

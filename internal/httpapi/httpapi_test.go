@@ -40,6 +40,19 @@ func apiEngine(t *testing.T, opts Options, engOpts ...stent.Option) (*httptest.S
 	must(t, err)
 	t.Cleanup(stop)
 	opts.ScriptsDir, opts.Logger = scripts, quiet
+	if opts.Remote == nil {
+		// As stent serve does: activity tasks for pollers.
+		opts.Remote = eng.NewRemoteActivities(stent.RemoteOptions{})
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- opts.Remote.Run(ctx) }()
+		t.Cleanup(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("remote activities: %v", err)
+			}
+		})
+	}
 	if opts.MaxBody == 0 {
 		opts.MaxBody = 4096
 	}

@@ -35,6 +35,14 @@ func scriptCondition(cond string) (bool, error) {
 			return false, fmt.Errorf("STENT_TEST_POSTGRES is required in CI (e.g. postgres://root@127.0.0.1:5432/test?sslmode=disable)")
 		}
 		return false, nil
+	case "python3":
+		if _, err := exec.LookPath("python3"); err == nil {
+			return true, nil
+		}
+		if os.Getenv("CI") == "true" {
+			return false, fmt.Errorf("python3 is required in CI (Debian package python3; .ci/run installs it)")
+		}
+		return false, nil
 	}
 	return false, fmt.Errorf("unknown condition %q", cond)
 }
