@@ -30,3 +30,22 @@ type StepCommit struct {
 	// Claimed are the new activity tasks claimed for the caller, in sequence order.
 	Claimed []Task
 }
+
+// SequentialStep tells whether step is a sequential step that claim can take: an
+// activity completes and the script, fed its outcome, asks for exactly one more
+// activity, due now (nowMS, unix milliseconds), and nothing else. It returns that one
+// new task. A backend commits such a step on the finished activity's own task row,
+// which becomes the next activity's, claimed: fewer statements and fewer rows written.
+func SequentialStep(step WorkflowTaskResult, claim ClaimRequest, nowMS int64) (NewTask, bool) {
+	if step.CheckSeen || step.Finish != nil || step.ContinueAsNew != nil || step.DeadLetter != nil || len(step.Children) > 0 ||
+		len(step.Logs) > 0 || len(step.ConsumedSignals) > 0 || len(step.CancelTimers) > 0 ||
+		len(step.Tasks) != 1 || len(step.Events) != 1 || len(claim.MaxConcurrent) > 0 {
+		return NewTask{}, false
+	}
+	nt, ev := step.Tasks[0], step.Events[0]
+	if nt.Kind != TaskActivity || ev.Kind != EventActivityScheduled || ev.Seq != nt.Seq ||
+		ev.Error != nil || (!nt.RunAt.IsZero() && nt.RunAt.UnixMilli() > nowMS) || len(nt.Payload) == 0 {
+		return NewTask{}, false
+	}
+	return nt, true
+}

@@ -81,6 +81,10 @@ func testFusedNextStep(t *testing.T, e *env, shape stepShape) {
 		t.Fatalf("claimed %s, want the activity of seq 2", describe(out.Claimed))
 	}
 	e.wantClaimed("the new activity", out.Claimed[0], backend.TaskActivity, "x", "w1", 0)
+	if _, ok := backend.SequentialStep(step, handOffReq("w1", 1), time.Now().UnixMilli()); ok && out.Claimed[0].ID != a.ID {
+		// Both stores commit a sequential step on the finished activity's own row.
+		t.Errorf("a sequential step claimed task %d, want the finished activity's row %d carrying it", out.Claimed[0].ID, a.ID)
+	}
 	h := e.wantKinds("x", backend.EventStarted, backend.EventActivityScheduled, backend.EventActivityCompleted, backend.EventActivityScheduled)
 	if h[2].ID != out.EventID || h[2].Seq != 1 || string(h[2].Data) != "1" {
 		t.Errorf("completion event = id %d seq %d data %s, want id %d seq 1 data 1", h[2].ID, h[2].Seq, h[2].Data, out.EventID)

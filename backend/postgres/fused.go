@@ -107,6 +107,11 @@ func (b *Backend) CompleteActivityAndStep(ctx context.Context, r backend.Activit
 		}
 	}
 	c := newHandOffClaim(claim)
+	if nt, ok := backend.SequentialStep(step, claim, toMS(b.now())); ok {
+		if out, done, err := b.sequentialStep(ctx, act, step, nt, &c); done {
+			return out, err
+		}
+	}
 	version, claimed, err := b.completeWorkflow(ctx, step, &c, act)
 	if err != nil {
 		return backend.StepCommit{}, err

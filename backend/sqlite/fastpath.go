@@ -69,22 +69,6 @@ func (s *stmts) fastStmts(ctx context.Context, p preparer) (*fastStmts, error) {
 	return f, nil
 }
 
-// sequentialStep tells whether step is a sequential step that claim can take, and
-// returns its one new task.
-func sequentialStep(step backend.WorkflowTaskResult, claim backend.ClaimRequest, now int64) (backend.NewTask, bool) {
-	if step.CheckSeen || step.Finish != nil || step.ContinueAsNew != nil || step.DeadLetter != nil || len(step.Children) > 0 ||
-		len(step.Logs) > 0 || len(step.ConsumedSignals) > 0 || len(step.CancelTimers) > 0 ||
-		len(step.Tasks) != 1 || len(step.Events) != 1 || len(claim.MaxConcurrent) > 0 {
-		return backend.NewTask{}, false
-	}
-	nt, ev := step.Tasks[0], step.Events[0]
-	if nt.Kind != backend.TaskActivity || ev.Kind != backend.EventActivityScheduled || ev.Seq != nt.Seq ||
-		ev.Error != nil || msOr(nt.RunAt, now) > now || len(nt.Payload) == 0 {
-		return backend.NewTask{}, false
-	}
-	return nt, true
-}
-
 // fastStep commits a sequential step (see above), or returns errFastMiss having
 // written nothing that the rollback does not undo.
 func (t *wtx) fastStep(r backend.ActivityResult, ev backend.NewEvent, step backend.WorkflowTaskResult, nt backend.NewTask, c claimFor, out *backend.StepCommit) error {

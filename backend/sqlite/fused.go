@@ -44,7 +44,7 @@ func (b *Backend) CompleteActivityAndStep(ctx context.Context, r backend.Activit
 		return out, errors.New("a workflow step cannot both finish and continue as new")
 	}
 	what := fmt.Sprintf("completing activity task %d with the step of %s", r.Task.ID, step.ExecutionID)
-	if nt, ok := sequentialStep(step, claim, b.clock.Now().UnixMilli()); ok {
+	if nt, ok := backend.SequentialStep(step, claim, b.clock.Now().UnixMilli()); ok {
 		err := b.write(ctx, what, func(t *wtx) error {
 			out = backend.StepCommit{}
 			return t.fastStep(r, completionEvent(r, r.Seq), step, nt, t.claimFor(claim), &out)
