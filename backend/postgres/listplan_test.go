@@ -38,7 +38,10 @@ func TestListPagePlans(t *testing.T) {
 		{"roots, next page", backend.ListFilter{RootOnly: true, After: cursor}},
 		{"failed roots", backend.ListFilter{RootOnly: true, Status: backend.StatusFailed}},
 		{"running roots", backend.ListFilter{RootOnly: true, Status: backend.StatusRunning}},
+		{"roots of a script", backend.ListFilter{RootOnly: true, Script: "flow.star"}},
+		{"roots on a queue", backend.ListFilter{RootOnly: true, Queue: "default"}},
 		{"children", backend.ListFilter{ParentID: "e-000001"}},
+		{"all", backend.ListFilter{}},
 	} {
 		var lq listQuery
 		if err := listConditions(&lq, tc.f, now, true, true); err != nil {
