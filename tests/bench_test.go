@@ -113,6 +113,9 @@ func TestBenchJSON(t *testing.T) {
 		if runs, _ := m["runs_wall_ms"].([]any); len(runs) != 2 {
 			t.Errorf("%s: runs_wall_ms = %v, want 2 runs", want, m["runs_wall_ms"])
 		}
+		if w, _ := m["work_per_step"].(map[string]any); w == nil || w["client_cpu_ms"].(float64) <= 0 {
+			t.Errorf("%s: work_per_step = %v, want this process's CPU per step", want, m["work_per_step"])
+		}
 	}
 	var p4 struct {
 		Steps []struct {

@@ -35,6 +35,10 @@ type scenarioResult struct {
 	// CommitsPerStep is the median over runs of committed transactions per activity
 	// (see commitsPerStep); for P4, of the largest N.
 	CommitsPerStep float64 `json:"commits_per_step,omitempty"`
+	// WorkPerStep: CPU of this process and of the PostgreSQL server (when it runs on
+	// this machine) and WAL bytes, per activity, median over runs; for P4, of the
+	// largest N.
+	WorkPerStep *workPerStep `json:"work_per_step,omitempty"`
 }
 
 type stepResult struct {
@@ -44,7 +48,8 @@ type stepResult struct {
 	ActsPerSec float64   `json:"activities_per_sec"`
 	RunsWallMS []float64 `json:"runs_wall_ms"`
 	// CommitsPerStep: committed transactions per step, median over runs.
-	CommitsPerStep float64 `json:"commits_per_step,omitempty"`
+	CommitsPerStep float64      `json:"commits_per_step,omitempty"`
+	WorkPerStep    *workPerStep `json:"work_per_step,omitempty"`
 }
 
 // runStats is what one run measured.
@@ -53,6 +58,7 @@ type runStats struct {
 	dispatch  time.Duration
 	latencies []time.Duration
 	commits   int64 // transactions committed during the run; -1 when the backend does not count
+	work      work  // CPU and WAL the run took
 }
 
 func ms(d time.Duration) float64 { return math.Round(float64(d)/float64(time.Microsecond)) / 1000 }
@@ -140,5 +146,10 @@ func printBenchTable(w io.Writer, results []*scenarioResult) {
 			what = "pg_stat_database.xact_commit, reads included"
 		}
 		fmt.Fprintf(w, "transactions per step (%s): %s\n", what, strings.Join(per, ", "))
+	}
+	for _, r := range results {
+		if r.WorkPerStep != nil {
+			fmt.Fprintf(w, "work per step, %s: %s\n", r.Scenario, r.WorkPerStep)
+		}
 	}
 }

@@ -33,7 +33,7 @@ func repeatRuns(ctx context.Context, cfg benchConfig, sc, label string, body fun
 	return out, nil
 }
 
-func oneRun(ctx context.Context, cfg benchConfig, body func(context.Context, *stent.Engine, string) (runStats, error)) (runStats, error) {
+func oneRun(ctx context.Context, cfg benchConfig, body func(context.Context, *stent.Engine, string) (runStats, error)) (st runStats, err error) {
 	dir, err := os.MkdirTemp("", "stent-bench-")
 	if err != nil {
 		return runStats{}, err
@@ -101,8 +101,10 @@ func oneRun(ctx context.Context, cfg benchConfig, body func(context.Context, *st
 	} else {
 		before, counted = readCommits(ctx, eng)
 	}
-	st, err := body(rctx, eng, dir)
+	workBefore := readWork(ctx, dsn, pg)
+	st, err = body(rctx, eng, dir)
 	st.commits = -1
+	defer func() { st.work = readWork(ctx, dsn, pg).since(workBefore) }()
 	if err == nil && counted {
 		if pg {
 			// A session reports its transactions when it has been idle a while (up to

@@ -109,7 +109,7 @@ func benchScenario(ctx context.Context, cfg benchConfig, sc string) (*scenarioRe
 			res.Steps = append(res.Steps, stepResult{
 				N: n, WallMS: ms(wall), PerStepMS: ms(wall) / float64(n),
 				ActsPerSec: float64(n) / wall.Seconds(), RunsWallMS: runWalls(stats),
-				CommitsPerStep: commitsPerStep(stats, n),
+				CommitsPerStep: commitsPerStep(stats, n), WorkPerStep: workPer(stats, n),
 			})
 			res.Executions++
 			res.Activities += n
@@ -119,7 +119,7 @@ func benchScenario(ctx context.Context, cfg benchConfig, sc string) (*scenarioRe
 		res.ExecsPerSec = 1 / (last.WallMS / 1000)
 		res.ActsPerSec = last.ActsPerSec
 		res.Executions, res.Activities = 1, last.N
-		res.CommitsPerStep = last.CommitsPerStep
+		res.CommitsPerStep, res.WorkPerStep = last.CommitsPerStep, last.WorkPerStep
 		if res.Steps[0].PerStepMS > 0 {
 			res.PerStepRatio = last.PerStepMS / res.Steps[0].PerStepMS
 		}
@@ -150,6 +150,7 @@ func benchScenario(ctx context.Context, cfg benchConfig, sc string) (*scenarioRe
 	res.ExecsPerSec = float64(res.Executions) / wall.Seconds()
 	res.ActsPerSec = float64(res.Activities) / wall.Seconds()
 	res.CommitsPerStep = commitsPerStep(stats, res.Activities)
+	res.WorkPerStep = workPer(stats, res.Activities)
 	if sc != "P5" {
 		res.DispatchMS = ms(medianDur(stats, func(s runStats) time.Duration { return s.dispatch }))
 	}
