@@ -179,6 +179,8 @@ func contractSchedules(c *contract) {
 		{method: "GET", path: "/api/v1/schedules/s1", code: 200, want: `"cron":"@every 1h"`},
 		{method: "GET", path: "/api/v1/schedules/nope", code: 404, want: `no-such-schedule`},
 		{method: "PATCH", path: "/api/v1/schedules/s1", body: `{"cron": "@every 2h", "jitter": "1s"}`, code: 200, want: `"jitter_ms":1000`},
+		{method: "POST", path: "/api/v1/schedules", body: `{"id": "s2", "script": "hello.star", "cron": "0 0 30 2 *"}`, code: 400, want: `never fires`},
+		{method: "PATCH", path: "/api/v1/schedules/s1", body: `{"cron": "0 0 30 2 *"}`, code: 400, want: `never fires`},
 		{method: "PATCH", path: "/api/v1/schedules/s1", body: `{"entry": "other"}`, code: 400, want: `needs the script too`},
 		{method: "PATCH", path: "/api/v1/schedules/s1", body: `{"paused": true}`, code: 400, want: `field not changeable`},
 		{method: "PATCH", path: "/api/v1/schedules/nope", body: `{"cron": "@daily"}`, code: 404, want: `no-such-schedule`},

@@ -172,6 +172,7 @@ type Schedule struct {
 	Args            json.RawMessage `json:"args"`
 	Queue           string          `json:"queue"`
 	Paused          bool            `json:"paused"`
+	PausedReason    string          `json:"paused_reason,omitempty"` // why the scheduler paused it
 	NextAt          time.Time       `json:"next_at"`
 	BufferedAt      *time.Time      `json:"buffered_at,omitempty"`
 	LastExecutionID string          `json:"last_execution_id,omitempty"`
@@ -196,7 +197,7 @@ func NewSchedule(s *backend.Schedule, ticks []backend.ScheduleTick) Schedule {
 	}
 	j := Schedule{ID: s.ID, Cron: s.Spec, Timezone: s.Timezone, Overlap: s.Overlap,
 		CatchupMS: s.Catchup.Milliseconds(), JitterMS: s.Jitter.Milliseconds(), Script: s.Bundle.Main, Entry: s.Entry,
-		Args: args, Queue: s.Queue, Paused: s.Paused, NextAt: s.NextAt.UTC(), BufferedAt: utcPtr(s.BufferedAt),
+		Args: args, Queue: s.Queue, Paused: s.Paused, PausedReason: s.PausedReason, NextAt: s.NextAt.UTC(), BufferedAt: utcPtr(s.BufferedAt),
 		LastExecutionID: s.LastExecutionID, CreatedAt: s.CreatedAt.UTC()}
 	for _, t := range ticks {
 		j.Ticks = append(j.Ticks, ScheduleTick{TickAt: t.TickAt.UTC(), Outcome: t.Outcome, ExecutionID: t.ExecutionID, At: t.At.UTC()})
