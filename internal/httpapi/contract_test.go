@@ -85,6 +85,8 @@ func contractExecutions(c *contract) {
 		{method: "POST", path: "/api/v1/executions", body: `{"script": "hello.star", "args": ["Bob"]}`, header: map[string]string{"Idempotency-Key": "k1"}, code: 201, want: `"id":"k1"`},
 		{method: "POST", path: "/api/v1/executions", body: `{"script": `, code: 400, want: `invalid-json`, badInput: true},
 		{method: "POST", path: "/api/v1/executions?wait=30s", body: `{"script": "hello.star", "args": ["Cy"], "id": "h2"}`, code: 201, want: `"result":"hi Cy"`},
+		{method: "POST", path: "/api/v1/executions?wait=30s", body: `{"script": "hello.star", "args": ["Di"], "id": "tg1", "tags": {"customer": "42"}}`, code: 201, want: `"tags":{"customer":"42"}`},
+		{method: "POST", path: "/api/v1/executions", body: `{"script": "hello.star", "args": ["Di"], "tags": {"k": "` + strings.Repeat("v", 129) + `"}}`, code: 400, want: `over the limit of 128`},
 		{method: "POST", path: "/api/v1/executions?wait=soon", body: `{"script": "hello.star", "args": ["Cy"]}`, code: 400, want: `positive duration`},
 		{method: "POST", path: "/api/v1/executions", body: `{"script": "../secret.star"}`, code: 400, want: `invalid-script`},
 		{method: "POST", path: "/api/v1/executions", body: `{"script": "missing.star"}`, code: 400, want: `no such file`},

@@ -127,9 +127,10 @@ type CacheClear struct {
 // execution and, while it runs, what it waits for.
 type Status struct {
 	Execution
-	WaitingFor   []engine.Wait   `json:"waiting_for,omitempty"`
-	CustomStatus json.RawMessage `json:"custom_status,omitempty"` // set_status(value): the latest value
-	NeedsWorker  []string        `json:"needs_worker,omitempty"`  // steps no live worker can take
+	WaitingFor   []engine.Wait     `json:"waiting_for,omitempty"`
+	CustomStatus json.RawMessage   `json:"custom_status,omitempty"` // set_status(value): the latest value
+	Tags         map[string]string `json:"tags,omitempty"`          // given at dispatch or by set_tags
+	NeedsWorker  []string          `json:"needs_worker,omitempty"`  // steps no live worker can take
 }
 
 // Worker is a live worker as `workers --json` prints it (one per line) and
