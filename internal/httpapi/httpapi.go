@@ -392,6 +392,9 @@ func (a *API) list(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	if !a.applyWhere(w, q, &f) {
+		return
+	}
 	list, err := a.eng.List(r.Context(), f)
 	if errors.Is(err, backend.ErrBadCursor) {
 		a.problem(w, http.StatusBadRequest, "invalid-request", "bad cursor", fmt.Sprintf("after %q is not a next_cursor this API returned", f.After))
