@@ -53,6 +53,12 @@ func (e *Engine) CustomStatus(ctx context.Context, id string) (json.RawMessage, 
 	return e.e.CustomStatus(ctx, id)
 }
 
+// Tags returns the tags of an execution: those given at dispatch (WithTags) and
+// those its script set with set_tags (empty when it has none).
+func (e *Engine) Tags(ctx context.Context, id string) (map[string]string, error) {
+	return e.e.Tags(ctx, id)
+}
+
 // Waits says what a running execution waits for, one entry per pending step
 // (in step order), or its start time when it is scheduled. An execution
 // that ended waits for nothing. It reads the execution's history, tasks and

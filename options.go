@@ -132,6 +132,12 @@ func Queue(q string) DispatchOption { return engine.Queue(q) }
 // (higher first; default 0).
 func Priority(p int) DispatchOption { return engine.Priority(p) }
 
+// WithTags tags the execution: `stent list --where tag:KEY=VALUE` and
+// ListFilter.Tags find it. At most 16 tags, keys and values at most 128 bytes
+// (backend.MaxTags, backend.MaxTagBytes); more is an *InputError. The script may add
+// tags with set_tags({"key": "value"}).
+func WithTags(tags map[string]string) DispatchOption { return engine.WithTags(tags) }
+
 // ModulePath widens the directory tree that the script's load() statements may read
 // from: dir instead of the script's own directory. The script must lie inside dir.
 // Absolute paths, ".." that leaves the tree and symlinks pointing out of it are refused

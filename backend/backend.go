@@ -249,6 +249,8 @@ type NewExecution struct {
 	Priority int       // of the execution's workflow tasks; higher first
 	StartAt  time.Time // first workflow task's RunAt
 	Deadline *time.Time
+	// Tags are stored with the execution (checked by the caller with CheckTags).
+	Tags map[string]string
 	// FirstStep, for a child created by a workflow task result, is the child's first
 	// step, taken already by the parent's worker: the child is created with it instead
 	// of a first workflow task (its ExecutionID and ExpectedVersion are ignored; its own
@@ -392,6 +394,8 @@ type ListFilter struct {
 	// Since and Until bound CreatedAt: Since <= created_at < Until.
 	Since, Until time.Time
 	Queue        string
+	// Tags matches executions that have every one of these tags.
+	Tags map[string]string
 	// After is the cursor of the last execution of the previous page (ListCursor);
 	// the list continues with the executions after it in list order.
 	After string

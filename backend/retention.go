@@ -44,7 +44,7 @@ type PruneResult struct {
 	// Roots and Executions (roots and their descendants) deleted.
 	Roots, Executions int64
 	// Rows deleted from the other tables.
-	Events, Logs, Signals, DeadLetters, Tasks int64
+	Events, Logs, Signals, DeadLetters, Tasks, Tags int64
 	// ScriptHashes are the script hashes of the deleted executions' bundles (candidates
 	// for PruneScripts).
 	ScriptHashes []string
@@ -177,5 +177,5 @@ type PruneTable struct {
 // PruneTables lists the tables a prune deletes from, with their counts in res.
 func PruneTables(res *PruneResult) []PruneTable {
 	return []PruneTable{{"events", &res.Events}, {"logs", &res.Logs}, {"signals", &res.Signals},
-		{"dead_letters", &res.DeadLetters}, {"tasks", &res.Tasks}}
+		{"dead_letters", &res.DeadLetters}, {"tasks", &res.Tasks}, {"execution_tags", &res.Tags}}
 }

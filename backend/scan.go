@@ -79,7 +79,7 @@ func DecodeErrorInfo(s *string) (*ErrorInfo, error) {
 
 // ScheduleColumns is the column list of schedules that ScanSchedule reads.
 const ScheduleColumns = `id, spec, timezone, overlap, catchup_ms, jitter_ms, bundle, entry, args, queue, paused,
-	next_at, buffered_at, last_execution_id, created_at, updated_at`
+	paused_reason, next_at, buffered_at, last_execution_id, created_at, updated_at`
 
 // ScanSchedule reads a schedule selected as ScheduleColumns (times and durations in
 // unix milliseconds, bundle and args as JSON text).
@@ -92,7 +92,7 @@ func ScanSchedule(s Scanner) (*Schedule, error) {
 		buffered                   *int64
 	)
 	if err := s.Scan(&sc.ID, &sc.Spec, &sc.Timezone, &sc.Overlap, &catchup, &jitter, &bundle, &sc.Entry, &args,
-		&sc.Queue, &sc.Paused, &nextAt, &buffered, &sc.LastExecutionID, &createdAt, &updated); err != nil {
+		&sc.Queue, &sc.Paused, &sc.PausedReason, &nextAt, &buffered, &sc.LastExecutionID, &createdAt, &updated); err != nil {
 		return nil, err
 	}
 	if err := json.Unmarshal([]byte(bundle), &sc.Bundle); err != nil {

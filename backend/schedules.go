@@ -37,6 +37,9 @@ type Schedule struct {
 	Args     json.RawMessage
 	Queue    string
 	Paused   bool
+	// PausedReason says why the scheduler paused the schedule (its next fire time could
+	// not be computed); "" when paused by hand or not paused.
+	PausedReason string
 	// NextAt is the first tick not processed yet.
 	NextAt time.Time
 	// BufferedAt is a tick held back by overlap=buffer_one, if any.
@@ -63,7 +66,10 @@ type ScheduleAdvance struct {
 	// used): a schedule updated, deleted or claimed again since writes nothing.
 	LeaseUntil time.Time
 	// Trigger: a run by hand; no lease is checked and NextAt and BufferedAt are kept.
-	Trigger         bool
+	Trigger bool
+	// Pause, when not empty, pauses the schedule with this reason (its next fire time
+	// could not be computed); NextAt is stored as given.
+	Pause           string
 	NextAt          time.Time
 	BufferedAt      *time.Time
 	LastExecutionID string
@@ -85,7 +91,7 @@ type Schedules interface {
 	// ListSchedules lists every schedule by ID.
 	ListSchedules(ctx context.Context) ([]Schedule, error)
 	// UpdateSchedule replaces the definition of an existing schedule (every field but
-	// ID, CreatedAt, BufferedAt and LastExecutionID), storing new sources, and drops any
+	// ID, CreatedAt, BufferedAt and LastExecutionID; PausedReason included), storing new sources, and drops any
 	// lease on it. ErrNotFound when there is none.
 	UpdateSchedule(ctx context.Context, s Schedule, sources map[string][]byte) error
 	// DeleteSchedule deletes a schedule and its tick records; ErrNotFound when there is

@@ -1,6 +1,6 @@
 // Package builtins defines the Starlark names a workflow script sees: durable, start,
 // gather, wait_any, attempt, workflow, sleep, now, uuid, random, retry_policy, log,
-// set_status, and the json, math and time modules.
+// set_status, set_tags, and the json, math and time modules.
 //
 // Builtins own argument checking and the conversion of values across checkpoints. They
 // do not own history: every call that must be recorded goes through the Host installed
@@ -155,6 +155,7 @@ func Universe() starlark.StringDict {
 		"gather":          starlark.NewBuiltin("gather", gather),
 		"wait_any":        starlark.NewBuiltin("wait_any", waitAny),
 		"set_status":      starlark.NewBuiltin("set_status", setStatus),
+		"set_tags":        starlark.NewBuiltin("set_tags", setTags),
 		"workflow":        starlark.NewBuiltin("workflow", workflowBuiltin),
 		"attempt":         starlark.NewBuiltin("attempt", attempt),
 		"sleep":           starlark.NewBuiltin("sleep", sleep),

@@ -89,6 +89,7 @@ func Run(t *testing.T, newBackend NewBackendFunc) {
 		{"DelayedStart", delayedStartTests},
 		{"Routing", routingTests},
 		{"Schedules", scheduleTests},
+		{"Tags", tagTests},
 		{"Retention", retentionTests},
 		{"Repair", repairTests},
 		{"CancelRequest", cancelRequestTests},

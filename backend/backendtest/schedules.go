@@ -13,6 +13,7 @@ var scheduleTests = []test{
 	{"CreateGetListUpdateDelete", testScheduleCRUD},
 	{"ClaimAdvance", testScheduleClaimAdvance},
 	{"TriggerAndTicks", testScheduleTrigger},
+	{"Pause", testSchedulePause},
 }
 
 func (e *env) scheduleStore() backend.Schedules { return required[backend.Schedules](e) }
@@ -160,5 +161,37 @@ func testScheduleTrigger(t *testing.T, e *env) {
 	}
 	if ticks, _ := st.ScheduleTicks(e.ctx, "s", 10); len(ticks) != 0 {
 		t.Fatalf("ScheduleTicks after delete = %+v", ticks)
+	}
+}
+
+// testSchedulePause: an advance with Pause pauses the schedule with its reason (no
+// longer claimed nor counted by NextScheduleAt); an update clears the reason.
+func testSchedulePause(t *testing.T, e *env) {
+	st := e.scheduleStore()
+	st.CreateSchedule(e.ctx, newSchedule("bad", Epoch), nil)
+	claimed, err := st.ClaimDueSchedules(e.ctx, 10, time.Minute)
+	if err != nil || len(claimed) != 1 {
+		t.Fatalf("ClaimDueSchedules = %+v, %v; want bad", claimed, err)
+	}
+	if err := st.AdvanceSchedule(e.ctx, backend.ScheduleAdvance{ID: "bad", LeaseUntil: claimed[0].LeaseUntil,
+		NextAt: Epoch, Pause: "never fires"}); err != nil {
+		t.Fatalf("AdvanceSchedule with Pause: %v", err)
+	}
+	got, err := st.GetSchedule(e.ctx, "bad")
+	if err != nil || !got.Paused || got.PausedReason != "never fires" {
+		t.Fatalf("after a pausing advance: %+v, %v; want paused with the reason", got, err)
+	}
+	if again, _ := st.ClaimDueSchedules(e.ctx, 10, time.Minute); len(again) != 0 {
+		t.Fatalf("ClaimDueSchedules of a paused schedule = %+v, want none", again)
+	}
+	if _, ok, err := st.NextScheduleAt(e.ctx); err != nil || ok {
+		t.Fatalf("NextScheduleAt = %v, %v; want none", ok, err)
+	}
+	got.Paused, got.PausedReason = false, ""
+	if err := st.UpdateSchedule(e.ctx, *got, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ = st.GetSchedule(e.ctx, "bad"); got.Paused || got.PausedReason != "" {
+		t.Fatalf("after UpdateSchedule: %+v", got)
 	}
 }

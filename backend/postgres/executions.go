@@ -19,7 +19,8 @@ import (
 // one execution was created, so a duplicate dispatch writes nothing at all. It returns
 // the queue and run_at of every task created. The executions named in $14 get no
 // workflow task: they are created with their first step (NewExecution.FirstStep),
-// which takes its place in the same transaction.
+// which takes its place in the same transaction. $15-$17 are the tags of the
+// executions (execution ID, key, value), stored for those created.
 const sqlCreateExecutions = `
 WITH input AS (
 	SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::text[], $6::text[],
@@ -48,6 +49,12 @@ ev AS (
 	INSERT INTO events (execution_id, seq, kind, name, data, at)
 	SELECT id, 0, 'started', '', args, $10 FROM ins
 ),
+tg AS (
+	INSERT INTO execution_tags (execution_id, key, value)
+	SELECT t.e, t.k, t.v FROM unnest($15::text[], $16::text[], $17::text[]) AS t(e, k, v)
+	WHERE t.e IN (SELECT id FROM ins)
+	ON CONFLICT (execution_id, key) DO NOTHING
+),
 tk AS (
 	INSERT INTO tasks (kind, execution_id, seq, queue, run_at, attempt, status, priority)
 	SELECT 'workflow', id, 0, queue, start_at, 0, 'pending', priority FROM ins WHERE id <> ALL($14::text[])
@@ -67,6 +74,7 @@ type newExecutions struct {
 	sources                                      [][]byte
 	seen                                         map[string]bool
 	firstSteps                                   []string // IDs created with their first step: no workflow task
+	tagIDs, tagKeys, tagValues                   []string
 }
 
 // add appends e; an empty queue becomes defaultQueue (empty: the parent's queue).
@@ -104,6 +112,9 @@ func (n *newExecutions) add(e backend.NewExecution, defaultQueue string, now int
 	n.queues = append(n.queues, queue)
 	n.startAts = append(n.startAts, msOr(e.StartAt, now))
 	n.deadlines = append(n.deadlines, deadline)
+	for _, k := range backend.SortedTagKeys(e.Tags) {
+		n.tagIDs, n.tagKeys, n.tagValues = append(n.tagIDs, e.ID), append(n.tagKeys, k), append(n.tagValues, e.Tags[k])
+	}
 	for hash, src := range e.Sources {
 		if n.seen == nil {
 			n.seen = make(map[string]bool)
@@ -123,7 +134,8 @@ func (n *newExecutions) add(e backend.NewExecution, defaultQueue string, now int
 
 func (n *newExecutions) params(now int64) []any {
 	return []any{n.ids, n.parents, n.parentSeqs, n.bundles, n.entries, n.args, n.queues, n.startAts,
-		n.deadlines, now, n.hashes, n.sources, n.priorities, nonNil(n.firstSteps)}
+		n.deadlines, now, n.hashes, n.sources, n.priorities, nonNil(n.firstSteps),
+		nonNil(n.tagIDs), nonNil(n.tagKeys), nonNil(n.tagValues)}
 }
 
 // scanCreated reads sqlCreateExecutions' rows, notes the queues with a task runnable

@@ -64,6 +64,9 @@ func listConditions(q *listQuery, f backend.ListFilter, nowMS int64, withStatus,
 	if f.Queue != "" {
 		q.where = append(q.where, "queue = "+q.arg(f.Queue))
 	}
+	for _, k := range backend.SortedTagKeys(f.Tags) {
+		q.where = append(q.where, "id IN (SELECT execution_id FROM execution_tags WHERE key = "+q.arg(k)+" AND value = "+q.arg(f.Tags[k])+")")
+	}
 	if withCursor && f.After != "" {
 		createdMS, id, err := backend.DecodeListCursor(f.After)
 		if err != nil {

@@ -78,10 +78,10 @@ func (b *Backend) UpdateSchedule(ctx context.Context, s backend.Schedule, source
 	return b.inTx(ctx, "updating schedule "+s.ID, func(st *txState) error {
 		tag, err := st.q.Exec(ctx, `UPDATE schedules SET spec = $2, timezone = $3, overlap = $4, catchup_ms = $5,
 				jitter_ms = $6, bundle = $7, entry = $8, args = $9, queue = $10, paused = $11, next_at = $12,
-				lease_until = 0, updated_at = $13
+				lease_until = 0, updated_at = $13, paused_reason = $14
 			WHERE id = $1`,
 			s.ID, s.Spec, s.Timezone, s.Overlap, s.Catchup.Milliseconds(), s.Jitter.Milliseconds(), bundle, s.Entry,
-			args, s.Queue, s.Paused, toMS(s.NextAt), toMS(b.now()))
+			args, s.Queue, s.Paused, toMS(s.NextAt), toMS(b.now()), s.PausedReason)
 		if err != nil {
 			return err
 		}
@@ -158,9 +158,10 @@ func (b *Backend) AdvanceSchedule(ctx context.Context, a backend.ScheduleAdvance
 				WHERE id = $1`, a.ID, a.LastExecutionID)
 		} else {
 			tag, err = st.q.Exec(ctx, `UPDATE schedules SET next_at = $2, buffered_at = $3,
-					last_execution_id = COALESCE(NULLIF($4, ''), last_execution_id), lease_until = 0
+					last_execution_id = COALESCE(NULLIF($4, ''), last_execution_id), lease_until = 0,
+					paused = paused OR $6 <> '', paused_reason = CASE WHEN $6 = '' THEN paused_reason ELSE $6 END
 				WHERE id = $1 AND lease_until = $5`,
-				a.ID, toMS(a.NextAt), bufferedMS(a.BufferedAt), a.LastExecutionID, toMS(a.LeaseUntil))
+				a.ID, toMS(a.NextAt), bufferedMS(a.BufferedAt), a.LastExecutionID, toMS(a.LeaseUntil), a.Pause)
 		}
 		if err != nil {
 			return err

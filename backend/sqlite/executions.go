@@ -299,6 +299,12 @@ func (t *wtx) createExecutionWith(e backend.NewExecution, defaultQueue string, p
 			return false, fmt.Errorf("storing script %s: %w", hash, err)
 		}
 	}
+	for _, k := range backend.SortedTagKeys(e.Tags) {
+		if _, err := t.execSQL(`INSERT INTO execution_tags (execution_id, key, value) VALUES (?, ?, ?)
+			ON CONFLICT (execution_id, key) DO UPDATE SET value = excluded.value`, e.ID, k, e.Tags[k]); err != nil {
+			return false, fmt.Errorf("storing tag %q of %s: %w", k, e.ID, err)
+		}
+	}
 	if err := t.appendEvent(e.ID, backend.NewEvent{Kind: backend.EventStarted, Data: args}); err != nil {
 		return false, err
 	}

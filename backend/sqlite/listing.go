@@ -52,6 +52,9 @@ func listConditions(f backend.ListFilter, nowMS int64, withStatus, withCursor bo
 	if f.Queue != "" {
 		add("queue = ?", f.Queue)
 	}
+	for _, k := range backend.SortedTagKeys(f.Tags) {
+		add("id IN (SELECT execution_id FROM execution_tags WHERE key = ? AND value = ?)", k, f.Tags[k])
+	}
 	if withCursor && f.After != "" {
 		createdMS, id, err := backend.DecodeListCursor(f.After)
 		if err != nil {

@@ -88,10 +88,11 @@ func (b *Backend) UpdateSchedule(ctx context.Context, s backend.Schedule, source
 	}
 	return b.write(ctx, "updating schedule "+s.ID, func(t *wtx) error {
 		res, err := t.execSQL(`UPDATE schedules SET spec = ?, timezone = ?, overlap = ?, catchup_ms = ?, jitter_ms = ?,
-				bundle = ?, entry = ?, args = ?, queue = ?, paused = ?, next_at = ?, lease_until = 0, updated_at = ?
+				bundle = ?, entry = ?, args = ?, queue = ?, paused = ?, paused_reason = ?, next_at = ?, lease_until = 0,
+				updated_at = ?
 			WHERE id = ?`,
 			s.Spec, s.Timezone, s.Overlap, s.Catchup.Milliseconds(), s.Jitter.Milliseconds(), bundle, s.Entry, args,
-			s.Queue, s.Paused, ms(s.NextAt), t.now, s.ID)
+			s.Queue, s.Paused, s.PausedReason, ms(s.NextAt), t.now, s.ID)
 		if err := mustAffect(res, err); err != nil {
 			if errors.Is(err, backend.ErrLeaseLost) {
 				return fmt.Errorf("schedule %q: %w", s.ID, backend.ErrNotFound)
@@ -167,8 +168,10 @@ func (b *Backend) AdvanceSchedule(ctx context.Context, a backend.ScheduleAdvance
 				buffered = ms(*a.BufferedAt)
 			}
 			res, err = t.execSQL(`UPDATE schedules SET next_at = ?, buffered_at = ?,
-					last_execution_id = COALESCE(NULLIF(?, ''), last_execution_id), lease_until = 0
-				WHERE id = ? AND lease_until = ?`, ms(a.NextAt), buffered, a.LastExecutionID, a.ID, ms(a.LeaseUntil))
+					last_execution_id = COALESCE(NULLIF(?, ''), last_execution_id), lease_until = 0,
+					paused = CASE WHEN ? = '' THEN paused ELSE 1 END, paused_reason = CASE WHEN ? = '' THEN paused_reason ELSE ? END
+				WHERE id = ? AND lease_until = ?`, ms(a.NextAt), buffered, a.LastExecutionID, a.Pause, a.Pause, a.Pause,
+				a.ID, ms(a.LeaseUntil))
 		}
 		if err := mustAffect(res, err); err != nil {
 			return fmt.Errorf("schedule %q was updated, deleted or claimed again: %w", a.ID, err)

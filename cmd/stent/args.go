@@ -1,9 +1,13 @@
 package main
 
 import (
+	"fmt"
 	"strings"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/stent-go/stent"
+	"github.com/stent-go/stent/backend"
 )
 
 // interspersed moves a command's flags before its positional arguments, so that
@@ -88,4 +92,49 @@ func takesValue(flags []cli.Flag, arg string) bool {
 		}
 	}
 	return false
+}
+
+// tagsValue collects repeated --tag KEY=VALUE flags (a value may hold commas).
+type tagsValue struct{ m map[string]string }
+
+func (t *tagsValue) Set(s string) error {
+	k, v, ok := strings.Cut(s, "=")
+	if !ok || k == "" {
+		return fmt.Errorf("want KEY=VALUE, got %q", s)
+	}
+	if t.m == nil {
+		t.m = map[string]string{}
+	}
+	t.m[k] = v
+	return nil
+}
+
+func (t *tagsValue) String() string {
+	if t == nil {
+		return ""
+	}
+	var kv []string
+	for _, k := range backend.SortedTagKeys(t.m) {
+		kv = append(kv, k+"="+t.m[k])
+	}
+	return strings.Join(kv, " ")
+}
+
+// tagFlag is --tag, made afresh for each command (its value collects the flags given).
+func tagFlag() cli.Flag {
+	return &cli.GenericFlag{Name: "tag", Value: &tagsValue{}, Usage: fmt.Sprintf(
+		"tag the execution KEY=VALUE, to list it with --where tag:KEY=VALUE (repeatable; at most %d, each key and value at most %d bytes)",
+		backend.MaxTags, backend.MaxTagBytes)}
+}
+
+// tagOptions reads --tag into a dispatch option, checking the bounds (a usage error).
+func tagOptions(c *cli.Context) ([]stent.DispatchOption, error) {
+	t, _ := c.Generic("tag").(*tagsValue)
+	if t == nil || len(t.m) == 0 {
+		return nil, nil
+	}
+	if err := backend.CheckTags(t.m); err != nil {
+		return nil, failf(exitUsage, "--tag: %v", err)
+	}
+	return []stent.DispatchOption{stent.WithTags(t.m)}, nil
 }

@@ -195,7 +195,11 @@ func dispatchOptions(c *cli.Context) ([]stent.DispatchOption, error) {
 	if d > 0 {
 		opts = append(opts, stent.MaxDuration(d))
 	}
-	return opts, nil
+	tags, err := tagOptions(c)
+	if err != nil {
+		return nil, err
+	}
+	return append(opts, tags...), nil
 }
 
 func scriptArg(c *cli.Context) (string, error) {
@@ -214,7 +218,7 @@ func execCommand() *cli.Command {
 		Name:      "exec",
 		Usage:     "dispatch a script and serve it in this process until it ends; print its result as JSON",
 		ArgsUsage: "SCRIPT",
-		Flags:     append([]cli.Flag{argsFlag, idFlag, entryFlag, queueFlag, priorityFlag, delayFlag, maxDurFlag, modPathFlag}, workerFlags()...),
+		Flags:     append([]cli.Flag{argsFlag, idFlag, entryFlag, queueFlag, priorityFlag, delayFlag, maxDurFlag, modPathFlag, tagFlag()}, workerFlags()...),
 		Action: func(c *cli.Context) error {
 			script, err := scriptArg(c)
 			if err != nil {
@@ -289,7 +293,7 @@ func dispatchCommand() *cli.Command {
 		Name:      "dispatch",
 		Usage:     "create an execution for a worker to run; print its ID",
 		ArgsUsage: "SCRIPT",
-		Flags:     []cli.Flag{argsFlag, idFlag, entryFlag, queueFlag, priorityFlag, delayFlag, maxDurFlag, modPathFlag},
+		Flags:     []cli.Flag{argsFlag, idFlag, entryFlag, queueFlag, priorityFlag, delayFlag, maxDurFlag, modPathFlag, tagFlag()},
 		Action: func(c *cli.Context) error {
 			script, err := scriptArg(c)
 			if err != nil {

@@ -22,7 +22,11 @@ func cancelCommand() *cli.Command {
 		_, err := positiveDuration(c, "cancel-grace")
 		return err
 	}
-	return cmd
+	return withBatch(cmd, batchAction{verb: "cancel", done: "cancelled",
+		wants: func(ex *backend.Execution) bool { return !ex.Status.Terminal() },
+		act: func(c *cli.Context, eng *stent.Engine, id string) error {
+			return eng.Cancel(c.Context, id, stent.CancelGrace(c.Duration("cancel-grace")))
+		}})
 }
 
 func cancelExecution(c *cli.Context, eng *stent.Engine, ex *backend.Execution) error {

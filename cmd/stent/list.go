@@ -12,6 +12,7 @@ import (
 	"github.com/stent-go/stent"
 	"github.com/stent-go/stent/backend"
 	"github.com/stent-go/stent/builtins"
+	"github.com/stent-go/stent/internal/where"
 )
 
 func listCommand() *cli.Command {
@@ -30,17 +31,18 @@ func listCommand() *cli.Command {
 			&cli.IntFlag{Name: "limit", Usage: "executions per page", Value: 50},
 			&cli.StringFlag{Name: "after", Usage: "cursor printed by the previous page: continue after it"},
 			&cli.BoolFlag{Name: "json", Usage: "print one JSON object (see README)"},
+			whereFlag,
 		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 0 {
 				return failf(exitUsage, "list takes no arguments, got %q (filter with --status, --script, …)", c.Args().Slice())
 			}
+			now := time.Now()
+			f, err := listFilter(c, now)
+			if err != nil {
+				return err
+			}
 			return withEngine(c, func(eng *stent.Engine) error {
-				now := time.Now()
-				f, err := listFilter(c, now)
-				if err != nil {
-					return err
-				}
 				list, err := eng.List(c.Context, f)
 				if errors.Is(err, backend.ErrBadCursor) {
 					return failf(exitUsage, "--after %q is not a cursor printed by `stent list`", f.After)
@@ -112,7 +114,62 @@ func listFilter(c *cli.Context, now time.Time) (backend.ListFilter, error) {
 	if f.Until, err = timeFlag(c, "until", now); err != nil {
 		return f, err
 	}
+	if c.IsSet("where") {
+		w, err := where.Parse(c.String("where"), now)
+		if err != nil {
+			return f, failf(exitUsage, "%v", err)
+		}
+		if err := mergeWhere(&f, w); err != nil {
+			return f, err
+		}
+	}
 	return f, nil
+}
+
+// mergeWhere adds the terms of --where to the filter of list's other flags; a field
+// set both ways is a usage error.
+func mergeWhere(f *backend.ListFilter, w backend.ListFilter) error {
+	both := func(name string, a, b bool) error {
+		if a && b {
+			return failf(exitUsage, "--where %s= and --%s both filter by %s: give one", name, name, name)
+		}
+		return nil
+	}
+	for _, chk := range []error{
+		both("status", f.Status != "", w.Status != ""), both("script", f.Script != "", w.Script != ""),
+		both("queue", f.Queue != "", w.Queue != ""), both("since", !f.Since.IsZero(), !w.Since.IsZero()),
+		both("until", !f.Until.IsZero(), !w.Until.IsZero()), both("parent", f.ParentID != "", w.ParentID != ""),
+	} {
+		if chk != nil {
+			return chk
+		}
+	}
+	if f.IDPrefix != "" && w.IDPrefix != "" {
+		return failf(exitUsage, "--where id= and --id-prefix both filter by ID: give one")
+	}
+	if w.Status != "" {
+		f.Status = w.Status
+	}
+	if w.Script != "" {
+		f.Script = w.Script
+	}
+	if w.Queue != "" {
+		f.Queue = w.Queue
+	}
+	if w.IDPrefix != "" {
+		f.IDPrefix = w.IDPrefix
+	}
+	if !w.Since.IsZero() {
+		f.Since = w.Since
+	}
+	if !w.Until.IsZero() {
+		f.Until = w.Until
+	}
+	if w.ParentID != "" {
+		f.ParentID, f.RootOnly = w.ParentID, false
+	}
+	f.Tags = w.Tags
+	return nil
 }
 
 func knownStatus(s backend.Status) bool {

@@ -111,6 +111,12 @@ func selectForUpgrade(c *cli.Context, eng *stent.Engine) ([]string, error) {
 }
 
 func retryCommand() *cli.Command {
+	return withBatch(retryOne(), batchAction{verb: "retry", done: "retried",
+		wants: func(ex *backend.Execution) bool { return ex.Status == backend.StatusFailed },
+		act:   func(c *cli.Context, eng *stent.Engine, id string) error { return eng.Retry(c.Context, id) }})
+}
+
+func retryOne() *cli.Command {
 	return &cli.Command{
 		Name:      "retry",
 		Usage:     "resume a failed execution from its failure point, keeping its history",
@@ -170,9 +176,11 @@ func retryAndServe(c *cli.Context, eng *stent.Engine, id string, wopts stent.Wor
 }
 
 func terminateCommand() *cli.Command {
-	return executionCommand("terminate",
+	return withBatch(executionCommand("terminate",
 		"end a running execution and its children at once, as cancelled, without running its script again", nil,
-		terminateExecution)
+		terminateExecution), batchAction{verb: "terminate", done: "terminated",
+		wants: func(ex *backend.Execution) bool { return !ex.Status.Terminal() },
+		act:   func(c *cli.Context, eng *stent.Engine, id string) error { return eng.Terminate(c.Context, id) }})
 }
 
 // terminateExecution ends ex at once and confirms it; an execution that already ended

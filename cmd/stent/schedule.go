@@ -112,12 +112,9 @@ func scheduleCommand() *cli.Command {
 						w := newTable(c)
 						fmt.Fprintln(w, "ID\tCRON\tTIMEZONE\tSCRIPT\tSTATE\tNEXT TICK\tLAST EXECUTION")
 						for _, s := range list {
-							state := "active"
-							if s.Paused {
-								state = "paused"
-							}
+							state := scheduleState(s.Paused, s.PausedReason)
 							fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.ID, s.Spec, s.Timezone, s.Bundle.Main, state,
-								s.NextAt.UTC().Format(time.RFC3339), s.LastExecutionID)
+								nextTick(s.NextAt), s.LastExecutionID)
 						}
 						return w.Flush()
 					})
@@ -220,10 +217,7 @@ func scheduleCommand() *cli.Command {
 
 func printSchedule(c *cli.Context, j ScheduleJSON) error {
 	w := newTable(c)
-	state := "active"
-	if j.Paused {
-		state = "paused"
-	}
+	state := scheduleState(j.Paused, j.PausedReason)
 	fmt.Fprintf(w, "id\t%s\n", j.ID)
 	fmt.Fprintf(w, "cron\t%s (%s)\n", j.Cron, j.Timezone)
 	fmt.Fprintf(w, "script\t%s (entry %s)\n", j.Script, j.Entry)
@@ -235,7 +229,7 @@ func printSchedule(c *cli.Context, j ScheduleJSON) error {
 		fmt.Fprintf(w, "jitter\t%s\n", time.Duration(j.JitterMS)*time.Millisecond)
 	}
 	fmt.Fprintf(w, "state\t%s\n", state)
-	fmt.Fprintf(w, "next tick\t%s\n", j.NextAt.Format(time.RFC3339))
+	fmt.Fprintf(w, "next tick\t%s\n", nextTick(j.NextAt))
 	if j.BufferedAt != nil {
 		fmt.Fprintf(w, "buffered\t%s\n", j.BufferedAt.UTC().Format(time.RFC3339))
 	}
@@ -255,4 +249,24 @@ func printSchedule(c *cli.Context, j ScheduleJSON) error {
 		fmt.Fprintf(w, "%s\t%s\t%s\n", t.TickAt.Format(time.RFC3339), t.Outcome, t.ExecutionID)
 	}
 	return w.Flush()
+}
+
+// scheduleState is "active", "paused", or "paused: REASON" when the scheduler paused it.
+func scheduleState(paused bool, reason string) string {
+	switch {
+	case !paused:
+		return "active"
+	case reason != "":
+		return "paused: " + reason
+	}
+	return "paused"
+}
+
+// nextTick prints a schedule's next tick; "none" for the zero time of a schedule that
+// never fires.
+func nextTick(t time.Time) string {
+	if t.Year() <= 1 {
+		return "none"
+	}
+	return t.UTC().Format(time.RFC3339)
 }

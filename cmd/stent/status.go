@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -32,6 +33,10 @@ func printStatus(c *cli.Context, eng *stent.Engine, ex *backend.Execution) error
 	if err != nil {
 		return err
 	}
+	tags, err := eng.Tags(c.Context, ex.ID)
+	if err != nil {
+		return err
+	}
 	var needs []string
 	if ex.StatusAt(now) == backend.StatusRunning {
 		if needs, err = eng.WaitingFor(c.Context, ex.ID); err != nil {
@@ -39,10 +44,10 @@ func printStatus(c *cli.Context, eng *stent.Engine, ex *backend.Execution) error
 		}
 	}
 	if c.Bool("json") {
-		return writeJSON(c, StatusJSON{Execution: newExecutionJSON(ex, now), WaitingFor: waits, CustomStatus: custom, NeedsWorker: needs})
+		return writeJSON(c, StatusJSON{Execution: newExecutionJSON(ex, now), WaitingFor: waits, CustomStatus: custom, Tags: tags, NeedsWorker: needs})
 	}
 	w := newTable(c)
-	for _, f := range statusFields(ex, waits, custom, now) {
+	for _, f := range statusFields(ex, waits, custom, tags, now) {
 		fmt.Fprintf(w, "%s\t%s\n", f.label, f.value)
 	}
 	if err := w.Flush(); err != nil {
@@ -55,7 +60,7 @@ func printStatus(c *cli.Context, eng *stent.Engine, ex *backend.Execution) error
 }
 
 // statusFields lists what `stent status` shows about ex, in order.
-func statusFields(ex *backend.Execution, waits []stent.Wait, custom json.RawMessage, now time.Time) []statusField {
+func statusFields(ex *backend.Execution, waits []stent.Wait, custom json.RawMessage, tags map[string]string, now time.Time) []statusField {
 	fs := []statusField{
 		{"id", ex.ID},
 		{"status", string(ex.StatusAt(now))},
@@ -78,6 +83,13 @@ func statusFields(ex *backend.Execution, waits []stent.Wait, custom json.RawMess
 	}
 	if custom != nil {
 		fs = append(fs, statusField{"custom status", string(custom)})
+	}
+	if len(tags) > 0 {
+		var kv []string
+		for _, k := range backend.SortedTagKeys(tags) {
+			kv = append(kv, k+"="+tags[k])
+		}
+		fs = append(fs, statusField{"tags", strings.Join(kv, " ")})
 	}
 	if ex.CompletedAt != nil {
 		fs = append(fs, statusField{"ended", fmt.Sprintf("%s (%s)", ex.CompletedAt.UTC().Format(time.RFC3339), ex.CompletedAt.Sub(ex.CreatedAt).Round(time.Millisecond))})

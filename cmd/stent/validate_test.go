@@ -90,3 +90,28 @@ func TestMaxArgsReadsArgsUsage(t *testing.T) {
 		}
 	}
 }
+
+// TestWhereUsage: the batch and list forms of --where refuse their usage mistakes with
+// exit 2 before opening the database.
+func TestWhereUsage(t *testing.T) {
+	for _, args := range [][]string{
+		{"list", "--where", "colour=red"},
+		{"list", "--where", "status=failed", "--status", "failed"},
+		{"cancel", "x", "--where", "status=running"},
+		{"terminate", "--yes", "x"},
+		{"retry", "--dry-run", "x"},
+		{"retry", "--where", "status=failed", "--wait"},
+		{"retry", "--where", "status=failed"}, // no terminal to confirm on, no --yes
+		{"cancel", "--where", "tag:=x", "--yes"},
+	} {
+		db := filepath.Join(t.TempDir(), "stent.db")
+		var stdout, stderr bytes.Buffer
+		code := run(append(append([]string{"stent"}, args...), "--db", db), &stdout, &stderr)
+		if code != exitUsage {
+			t.Errorf("%q: exit %d, stderr %q; want exit %d", args, code, stderr.String(), exitUsage)
+		}
+		if _, err := os.Stat(db); !os.IsNotExist(err) {
+			t.Errorf("%q opened the database (%v)", args, err)
+		}
+	}
+}

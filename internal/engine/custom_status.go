@@ -21,3 +21,17 @@ func (e *Engine) CustomStatus(ctx context.Context, id string) (json.RawMessage, 
 	}
 	return s, nil
 }
+
+// Tags returns the tags of an execution: those given at dispatch and those its script
+// set with set_tags (empty when it has none).
+func (e *Engine) Tags(ctx context.Context, id string) (map[string]string, error) {
+	t, ok := e.b.(backend.Tagger)
+	if !ok {
+		return map[string]string{}, nil
+	}
+	tags, err := t.ExecutionTags(ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("reading the tags of %s: %w", id, err)
+	}
+	return tags, nil
+}

@@ -26,6 +26,7 @@ type dispatchConfig struct {
 	queue       string
 	priority    int
 	modulePath  string
+	tags        map[string]string
 }
 
 // DispatchOption configures Dispatch.
@@ -52,6 +53,20 @@ func Queue(q string) DispatchOption { return func(c *dispatchConfig) { c.queue =
 // Priority orders the execution's workflow tasks against others due at the same time
 // (higher first; default 0).
 func Priority(p int) DispatchOption { return func(c *dispatchConfig) { c.priority = p } }
+
+// WithTags tags the execution (at most backend.MaxTags tags, keys and values at most
+// backend.MaxTagBytes bytes; more is an *InputError). Tags are listed by
+// (ListFilter.Tags); the script may add more with set_tags. Repeated, the maps merge.
+func WithTags(tags map[string]string) DispatchOption {
+	return func(c *dispatchConfig) {
+		if c.tags == nil {
+			c.tags = make(map[string]string, len(tags))
+		}
+		for k, v := range tags {
+			c.tags[k] = v
+		}
+	}
+}
 
 // Dispatch pins the script (and every file it loads), checks that it compiles and has the
 // entry function, and creates an execution that a worker will run. It returns the
@@ -90,6 +105,9 @@ func (e *Engine) dispatchJSON(ctx context.Context, script string, args json.RawM
 	}
 	if err := e.checkPayload("arguments", args); err != nil {
 		return "", &InputError{Err: err}
+	}
+	if err := backend.CheckTags(cfg.tags); err != nil {
+		return "", &InputError{Err: fmt.Errorf("tags: %w", err)}
 	}
 	explicitID := cfg.id != ""
 	if !explicitID {
@@ -137,7 +155,7 @@ func (e *Engine) dispatchJSON(ctx context.Context, script string, args json.RawM
 	now := e.clock.Now()
 	ne := backend.NewExecution{
 		ID: cfg.id, Bundle: bundle, Sources: sources, Entry: cfg.entry, Args: args,
-		Queue: cfg.queue, Priority: cfg.priority, StartAt: now.Add(cfg.delay),
+		Queue: cfg.queue, Priority: cfg.priority, StartAt: now.Add(cfg.delay), Tags: cfg.tags,
 	}
 	if cfg.maxDuration > 0 {
 		dl := ne.StartAt.Add(cfg.maxDuration)

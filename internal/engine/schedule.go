@@ -136,6 +136,9 @@ func (e *Engine) CreateSchedule(ctx context.Context, id, script string, o Schedu
 	if err != nil {
 		return nil, err
 	}
+	if sc.NextAt, err = p.First(e.clock.Now()); err != nil {
+		return nil, err
+	}
 	if sc.Args, err = checkArgs(o.Args); err != nil {
 		return nil, err
 	}
@@ -144,7 +147,6 @@ func (e *Engine) CreateSchedule(ctx context.Context, id, script string, o Schedu
 		return nil, err
 	}
 	sc.Bundle = bundle
-	sc.NextAt = p.Next(e.clock.Now())
 	created, err := st.CreateSchedule(ctx, sc, sources)
 	if err != nil {
 		return nil, fmt.Errorf("creating schedule %s: %w", id, err)
@@ -195,17 +197,30 @@ func (e *Engine) DeleteSchedule(ctx context.Context, id string) error {
 
 // PauseSchedule stops a schedule's ticks until ResumeSchedule.
 func (e *Engine) PauseSchedule(ctx context.Context, id string) error {
-	return e.changeSchedule(ctx, id, func(sc *Schedule, _ schedule.Cron) { sc.Paused = true })
+	return e.changeScheduleWith(ctx, id, func(sc *Schedule) (map[string][]byte, error) {
+		sc.Paused = true
+		return nil, nil
+	})
 }
 
 // ResumeSchedule restarts a paused schedule from its next tick after now: the ticks of
-// the paused time are not caught up.
+// the paused time are not caught up. A schedule that never fires stays paused (an
+// *InputError says why).
 func (e *Engine) ResumeSchedule(ctx context.Context, id string) error {
 	now := e.clock.Now()
-	return e.changeSchedule(ctx, id, func(sc *Schedule, p schedule.Cron) {
-		if sc.Paused {
-			sc.Paused, sc.NextAt = false, p.Next(now)
+	return e.changeScheduleWith(ctx, id, func(sc *Schedule) (map[string][]byte, error) {
+		if !sc.Paused {
+			return nil, nil
 		}
+		p, err := schedule.Parse(sc.Spec, sc.Timezone)
+		if err != nil {
+			return nil, err
+		}
+		if sc.NextAt, err = p.First(now); err != nil {
+			return nil, err
+		}
+		sc.Paused, sc.PausedReason = false, ""
+		return nil, nil
 	})
 }
 
@@ -253,7 +268,10 @@ func (e *Engine) UpdateSchedule(ctx context.Context, id string, u ScheduleUpdate
 			return nil, err
 		}
 		if retime {
-			sc.NextAt = p.Next(now)
+			if sc.NextAt, err = p.First(now); err != nil {
+				return nil, err
+			}
+			sc.PausedReason = ""
 		}
 		if u.Script != nil || u.Entry != nil {
 			if u.Script == nil {
@@ -271,17 +289,6 @@ func (e *Engine) UpdateSchedule(ctx context.Context, id string, u ScheduleUpdate
 		return nil, err
 	}
 	return e.GetSchedule(ctx, id)
-}
-
-func (e *Engine) changeSchedule(ctx context.Context, id string, fn func(sc *Schedule, p schedule.Cron)) error {
-	return e.changeScheduleWith(ctx, id, func(sc *Schedule) (map[string][]byte, error) {
-		p, err := schedule.Parse(sc.Spec, sc.Timezone)
-		if err != nil {
-			return nil, err
-		}
-		fn(sc, p)
-		return nil, nil
-	})
 }
 
 func (e *Engine) changeScheduleWith(ctx context.Context, id string, fn func(sc *Schedule) (map[string][]byte, error)) error {
@@ -355,11 +362,13 @@ func (e *Engine) runSchedules(ctx context.Context, st backend.Schedules) error {
 // tickSchedule decides what each due tick of a claimed schedule does and commits it.
 func (e *Engine) tickSchedule(ctx context.Context, st backend.Schedules, c *backend.ClaimedSchedule) error {
 	sc := &c.Schedule
+	now := e.clock.Now()
 	p, err := schedule.Parse(sc.Spec, sc.Timezone)
 	if err != nil {
-		return err
+		// Stored before a check that refuses it now (or written by hand): pause it, with
+		// the reason, rather than claim it again every lease.
+		return e.pauseSchedule(ctx, st, c, err.Error())
 	}
-	now := e.clock.Now()
 	running := false
 	if sc.LastExecutionID != "" && sc.Overlap != backend.OverlapAllow {
 		ex, err := e.b.GetExecution(ctx, sc.LastExecutionID)
@@ -374,12 +383,26 @@ func (e *Engine) tickSchedule(ctx context.Context, st backend.Schedules, c *back
 	if err := st.AdvanceSchedule(ctx, adv); err != nil {
 		return err
 	}
+	if adv.Pause != "" {
+		e.logger.Warn("schedule paused", "schedule", sc.ID, "reason", adv.Pause)
+	}
 	for _, ne := range adv.Executions {
 		if ne.StartAt.After(now) {
 			e.wakeAt(ne.StartAt)
 		} else {
 			e.taskReady(ne.Queue)
 		}
+	}
+	return nil
+}
+
+// pauseSchedule pauses a claimed schedule whose ticks cannot be computed, with reason.
+func (e *Engine) pauseSchedule(ctx context.Context, st backend.Schedules, c *backend.ClaimedSchedule, reason string) error {
+	e.logger.Warn("schedule paused", "schedule", c.ID, "reason", reason)
+	err := st.AdvanceSchedule(ctx, backend.ScheduleAdvance{ID: c.ID, LeaseUntil: c.LeaseUntil, NextAt: c.NextAt,
+		BufferedAt: c.BufferedAt, Pause: reason})
+	if err != nil {
+		return fmt.Errorf("pausing schedule %s: %w", c.ID, err)
 	}
 	return nil
 }

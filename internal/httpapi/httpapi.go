@@ -173,14 +173,15 @@ func (a *API) access(r *http.Request) access {
 
 // createRequest is the body of POST /api/v1/executions.
 type createRequest struct {
-	Script      string          `json:"script"`
-	Args        json.RawMessage `json:"args"`
-	ID          string          `json:"id"`
-	Entry       string          `json:"entry"`
-	Queue       string          `json:"queue"`
-	Priority    int             `json:"priority"`
-	Delay       string          `json:"delay"`
-	MaxDuration string          `json:"max_duration"`
+	Script      string            `json:"script"`
+	Args        json.RawMessage   `json:"args"`
+	ID          string            `json:"id"`
+	Entry       string            `json:"entry"`
+	Queue       string            `json:"queue"`
+	Priority    int               `json:"priority"`
+	Delay       string            `json:"delay"`
+	MaxDuration string            `json:"max_duration"`
+	Tags        map[string]string `json:"tags"`
 }
 
 func (a *API) create(w http.ResponseWriter, r *http.Request) {
@@ -213,6 +214,7 @@ func (a *API) create(w http.ResponseWriter, r *http.Request) {
 		{req.Entry != "", func() (stent.DispatchOption, error) { return stent.Entry(req.Entry), nil }},
 		{req.Queue != "", func() (stent.DispatchOption, error) { return stent.Queue(req.Queue), nil }},
 		{req.Priority != 0, func() (stent.DispatchOption, error) { return stent.Priority(req.Priority), nil }},
+		{len(req.Tags) > 0, func() (stent.DispatchOption, error) { return stent.WithTags(req.Tags), nil }},
 		{req.Delay != "", func() (stent.DispatchOption, error) {
 			d, err := duration("delay", req.Delay)
 			return stent.Delay(d), err
@@ -355,6 +357,9 @@ func (a *API) status(w http.ResponseWriter, r *http.Request, code int, ex *backe
 	if st.WaitingFor, err = a.eng.Waits(r.Context(), ex); err == nil {
 		st.CustomStatus, err = a.eng.CustomStatus(r.Context(), ex.ID)
 	}
+	if err == nil {
+		st.Tags, err = a.eng.Tags(r.Context(), ex.ID)
+	}
 	if err == nil && st.Status == backend.StatusRunning {
 		st.NeedsWorker, err = a.eng.WaitingFor(r.Context(), ex.ID)
 	}
@@ -389,6 +394,9 @@ func (a *API) list(w http.ResponseWriter, r *http.Request) {
 			a.problem(w, http.StatusBadRequest, "invalid-request", "bad limit", fmt.Sprintf("limit %q: want a number from 1 to 1000", s))
 			return
 		}
+	}
+	if !a.applyWhere(w, q, &f) {
+		return
 	}
 	list, err := a.eng.List(r.Context(), f)
 	if errors.Is(err, backend.ErrBadCursor) {

@@ -36,6 +36,7 @@ var cronParser = cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month 
 type Cron struct {
 	sched cron.Schedule
 	loc   *time.Location
+	spec  string
 }
 
 // Parse reads a cron expression (5 fields or a descriptor such as @daily or @every 1h)
@@ -58,12 +59,32 @@ func Parse(spec, tz string) (Cron, error) {
 			return Cron{}, &errs.InputError{Err: fmt.Errorf("cron expression %q: @every wants a duration of at least 1s (e.g. @every 30s), got %s", spec, d)}
 		}
 	}
-	return Cron{sched: s, loc: loc}, nil
+	return Cron{sched: s, loc: loc, spec: spec}, nil
 }
 
-// Next returns the first tick strictly after t.
+// Next returns the first tick strictly after t, or the zero time when there is none
+// within five years of t (30 February, say).
 func (c Cron) Next(t time.Time) time.Time {
-	return c.sched.Next(t.In(c.loc)).UTC()
+	n := c.sched.Next(t.In(c.loc))
+	if n.IsZero() {
+		return time.Time{}
+	}
+	return n.UTC()
+}
+
+// First returns the first tick strictly after now; a spec with no tick in the next
+// five years (such as "0 0 30 2 *", 30 February) is an *errs.InputError saying so.
+func (c Cron) First(now time.Time) (time.Time, error) {
+	n := c.Next(now)
+	if n.IsZero() {
+		return time.Time{}, &errs.InputError{Err: NeverFires(c.spec)}
+	}
+	return n, nil
+}
+
+// NeverFires is the error of a cron expression with no tick in the next five years.
+func NeverFires(spec string) error {
+	return fmt.Errorf("cron expression %q never fires in the next 5 years (a date that does not exist, such as 30 February?)", spec)
 }
 
 // CheckOverlap validates an overlap policy; "" means skip.
@@ -102,7 +123,9 @@ func TickExecution(sc *backend.Schedule, tick, now time.Time) backend.NewExecuti
 // whether its last execution still runs: a buffered tick starts once nothing runs;
 // each due tick then starts an execution, or is buffered (buffer_one), or is skipped
 // because one runs (skip) or because it is older than the catch-up window. At most
-// maxTicksPerPass ticks are planned; the rest stay due for the next pass.
+// maxTicksPerPass ticks are planned; the rest stay due for the next pass. A schedule
+// whose next tick cannot be computed is paused (ScheduleAdvance.Pause says why) rather
+// than ticked.
 func Plan(c *backend.ClaimedSchedule, cr Cron, now time.Time, running bool) backend.ScheduleAdvance {
 	sc := &c.Schedule
 	adv := backend.ScheduleAdvance{ID: sc.ID, LeaseUntil: c.LeaseUntil, BufferedAt: sc.BufferedAt}
@@ -117,7 +140,11 @@ func Plan(c *backend.ClaimedSchedule, cr Cron, now time.Time, running bool) back
 		adv.BufferedAt = nil
 	}
 	next := sc.NextAt
-	for n := 0; !next.After(now) && n < maxTicksPerPass; n++ {
+	if next.IsZero() || next.Year() <= 1 {
+		// Stored by a version that accepted a spec that never fires: start from now.
+		next = cr.Next(now)
+	}
+	for n := 0; !next.IsZero() && !next.After(now) && n < maxTicksPerPass; n++ {
 		tick := next
 		next = cr.Next(tick)
 		switch {
@@ -132,6 +159,10 @@ func Plan(c *backend.ClaimedSchedule, cr Cron, now time.Time, running bool) back
 		default:
 			adv.Ticks = append(adv.Ticks, backend.ScheduleTick{TickAt: tick, Outcome: backend.TickSkippedOverlap})
 		}
+	}
+	if next.IsZero() {
+		adv.Pause, adv.NextAt = NeverFires(sc.Spec).Error(), sc.NextAt
+		return adv
 	}
 	adv.NextAt = next
 	return adv

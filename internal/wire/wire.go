@@ -127,9 +127,10 @@ type CacheClear struct {
 // execution and, while it runs, what it waits for.
 type Status struct {
 	Execution
-	WaitingFor   []engine.Wait   `json:"waiting_for,omitempty"`
-	CustomStatus json.RawMessage `json:"custom_status,omitempty"` // set_status(value): the latest value
-	NeedsWorker  []string        `json:"needs_worker,omitempty"`  // steps no live worker can take
+	WaitingFor   []engine.Wait     `json:"waiting_for,omitempty"`
+	CustomStatus json.RawMessage   `json:"custom_status,omitempty"` // set_status(value): the latest value
+	Tags         map[string]string `json:"tags,omitempty"`          // given at dispatch or by set_tags
+	NeedsWorker  []string          `json:"needs_worker,omitempty"`  // steps no live worker can take
 }
 
 // Worker is a live worker as `workers --json` prints it (one per line) and
@@ -172,6 +173,7 @@ type Schedule struct {
 	Args            json.RawMessage `json:"args"`
 	Queue           string          `json:"queue"`
 	Paused          bool            `json:"paused"`
+	PausedReason    string          `json:"paused_reason,omitempty"` // why the scheduler paused it
 	NextAt          time.Time       `json:"next_at"`
 	BufferedAt      *time.Time      `json:"buffered_at,omitempty"`
 	LastExecutionID string          `json:"last_execution_id,omitempty"`
@@ -196,7 +198,7 @@ func NewSchedule(s *backend.Schedule, ticks []backend.ScheduleTick) Schedule {
 	}
 	j := Schedule{ID: s.ID, Cron: s.Spec, Timezone: s.Timezone, Overlap: s.Overlap,
 		CatchupMS: s.Catchup.Milliseconds(), JitterMS: s.Jitter.Milliseconds(), Script: s.Bundle.Main, Entry: s.Entry,
-		Args: args, Queue: s.Queue, Paused: s.Paused, NextAt: s.NextAt.UTC(), BufferedAt: utcPtr(s.BufferedAt),
+		Args: args, Queue: s.Queue, Paused: s.Paused, PausedReason: s.PausedReason, NextAt: s.NextAt.UTC(), BufferedAt: utcPtr(s.BufferedAt),
 		LastExecutionID: s.LastExecutionID, CreatedAt: s.CreatedAt.UTC()}
 	for _, t := range ticks {
 		j.Ticks = append(j.Ticks, ScheduleTick{TickAt: t.TickAt.UTC(), Outcome: t.Outcome, ExecutionID: t.ExecutionID, At: t.At.UTC()})
