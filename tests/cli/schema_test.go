@@ -67,7 +67,7 @@ type waitJSON struct {
 
 type statusJSON struct {
 	executionJSON
-	WaitingFor   []waitJSON      `json:"waiting_for,omitempty"`
+	WaitingFor   []waitJSON        `json:"waiting_for,omitempty"`
 	CustomStatus json.RawMessage   `json:"custom_status,omitempty"`
 	Tags         map[string]string `json:"tags,omitempty"`
 	NeedsWorker  []string          `json:"needs_worker,omitempty"`
