@@ -92,6 +92,23 @@ func TestBenchHTTPThousandAtOnce(t *testing.T) {
 	t.Logf("1,000 concurrent dispatches over HTTP: p99 %.0f ms", m.P99)
 }
 
+// P6 (throughput) reports the activities per second it sustained; every execution
+// completed (the bench fails otherwise).
+func TestBenchThroughput(t *testing.T) {
+	t.Parallel()
+	out, _ := runBench(t, "--scenario", "P6", "--runs", "1", "--scale", "0.005", "--json")
+	var m struct {
+		Executions, Activities int
+		PerS                   float64 `json:"activities_per_s"`
+	}
+	if err := json.Unmarshal([]byte(out), &m); err != nil {
+		t.Fatalf("not JSON: %v\n%s", err, out)
+	}
+	if m.Executions != 100 || m.Activities != 500 || m.PerS <= 0 {
+		t.Errorf("report = %+v, want 100 executions, 500 activities and activities_per_s", m)
+	}
+}
+
 func TestBenchJSON(t *testing.T) {
 	t.Parallel()
 	out, _ := runBench(t, "--scenario", "P4,P5", "--runs", "2", "--scale", "0.03", "--json", "--concurrency", "8")

@@ -26,6 +26,8 @@ type scenarioResult struct {
 	DispatchMS  float64   `json:"dispatch_ms,omitempty"`
 	ExecsPerSec float64   `json:"executions_per_sec"`
 	ActsPerSec  float64   `json:"activities_per_sec"`
+	// ActivitiesPerS is P6's figure: activities per second sustained across workers.
+	ActivitiesPerS float64 `json:"activities_per_s,omitempty"`
 	// Dispatch→result latency (median over runs of each run's percentile).
 	LatencyP50MS float64 `json:"latency_p50_ms,omitempty"`
 	LatencyP99MS float64 `json:"latency_p99_ms,omitempty"`

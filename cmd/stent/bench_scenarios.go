@@ -51,6 +51,8 @@ def main(n):
         durable("work", i)
     return n
 `,
+	// P6: five sequential activities.
+	"five.star": p6Script,
 	// P5: one activity.
 	"one.star": `
 def main():
@@ -63,7 +65,12 @@ var benchPayload = strings.Repeat("0123456789", 10)
 
 func benchWork(ctx context.Context, i int) (string, error) { return benchPayload, nil }
 
+// allScenarios are what --scenario all runs; P6 (throughput, 100,000 activities) runs
+// when named.
 var allScenarios = []string{"P1", "P2", "P3", "P4", "P5"}
+
+// knownScenarios are those --scenario accepts.
+var knownScenarios = []string{"P1", "P2", "P3", "P4", "P5", "P6"}
 
 var scenarioWhat = map[string]string{
 	"P1": "%d roots → child → leaf gathering %d activities",
@@ -71,11 +78,15 @@ var scenarioWhat = map[string]string{
 	"P3": "%d roots → child → leaf with %d activity",
 	"P4": "1 workflow of N sequential durable() steps",
 	"P5": "%d sequential dispatch→result round trips (1 activity)",
+	"P6": "%d executions of 5 sequential activities dispatched at once, %d worker process(es)",
 }
 
 func scaled(n int, f float64) int { return max(1, int(math.Round(float64(n)*f))) }
 
 func benchScenario(ctx context.Context, cfg benchConfig, sc string) (*scenarioResult, error) {
+	if sc == "P6" && backendName(cfg.db) == "postgres" && !cfg.c.IsSet("workers") {
+		cfg.workers = p6Workers
+	}
 	res := &scenarioResult{Scenario: sc, Backend: backendName(cfg.db), Workers: cfg.workers, Concurrency: cfg.concurrency, Runs: cfg.runs}
 	var body func(ctx context.Context, eng *stent.Engine, dir string) (runStats, error)
 	switch sc {
@@ -124,6 +135,13 @@ func benchScenario(ctx context.Context, cfg benchConfig, sc string) (*scenarioRe
 			res.PerStepRatio = last.PerStepMS / res.Steps[0].PerStepMS
 		}
 		return res, nil
+	case "P6":
+		n := scaled(20000, cfg.scale)
+		res.What = fmt.Sprintf(scenarioWhat[sc], n, cfg.workers)
+		res.Executions, res.Activities = n, 5*n
+		body = func(ctx context.Context, eng *stent.Engine, dir string) (runStats, error) {
+			return runThroughput(ctx, eng, dir, n)
+		}
 	case "P5":
 		n := scaled(200, cfg.scale)
 		res.What = fmt.Sprintf(scenarioWhat[sc], n)
@@ -151,6 +169,9 @@ func benchScenario(ctx context.Context, cfg benchConfig, sc string) (*scenarioRe
 	res.ActsPerSec = float64(res.Activities) / wall.Seconds()
 	res.CommitsPerStep = commitsPerStep(stats, res.Activities)
 	res.WorkPerStep = workPer(stats, res.Activities)
+	if sc == "P6" {
+		res.ActivitiesPerS = res.ActsPerSec
+	}
 	if sc != "P5" {
 		res.DispatchMS = ms(medianDur(stats, func(s runStats) time.Duration { return s.dispatch }))
 	}
