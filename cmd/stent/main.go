@@ -139,6 +139,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			terminateCommand(),
 			uiCommand(),
 			serveCommand(),
+			backupCommand(),
 		},
 	}
 	checkArgsFirst(app.Commands)
