@@ -77,6 +77,7 @@ func TestBackupWhileWorkersRun(t *testing.T) {
 	}
 	_ = db.Close()
 
+	mustVerify(t, copyDir) // the snapshot is consistent
 	writeFile(t, filepath.Join(copyDir, "slow.sh"), slowScript, 0o755)
 	runningInCopy := listRunning(t, copyDir)
 	if len(runningInCopy) == 0 {
@@ -96,6 +97,7 @@ func TestBackupWhileWorkersRun(t *testing.T) {
 	if left := listRunning(t, copyDir); len(left) > 0 {
 		t.Fatalf("still running on the copy: %v", left)
 	}
+	mustVerify(t, copyDir)
 	if tmp, _ := filepath.Glob(copyDB + ".tmp-*"); len(tmp) > 0 {
 		t.Fatalf("temporary copies left behind: %v", tmp)
 	}

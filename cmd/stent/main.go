@@ -140,6 +140,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			uiCommand(),
 			serveCommand(),
 			backupCommand(),
+			verifyCommand(),
 		},
 	}
 	checkArgsFirst(app.Commands)
