@@ -56,11 +56,19 @@ func (a *Activity) runCommand(ctx context.Context, args json.RawMessage) (json.R
 	cmd.Env = a.commandEnv(ctx)
 	cmd.WaitDelay = commandWaitDelay
 	setProcessGroup(cmd)
-
-	if err := cmd.Start(); err != nil {
+	sup, err := superviseCommand(cmd)
+	if err != nil {
 		return nil, a.startError(path, err)
 	}
-	err := cmd.Wait()
+	if err := cmd.Start(); err != nil {
+		sup.close()
+		return nil, a.startError(path, err)
+	}
+	sup.started()
+	err = cmd.Wait()
+	if serr := sup.startError(); serr != nil {
+		return nil, a.startError(path, serr)
+	}
 	var exitErr *exec.ExitError
 	switch {
 	case errors.As(err, &exitErr):

@@ -37,6 +37,12 @@
 // failure whose message is the command's stderr; exit code 65 (EX_DATAERR in
 // sysexits.h) marks the failure non-retryable, so no retry policy tries again.
 //
+// On Linux, a program that calls [SupervisorMain] first in main (the stent CLI does)
+// runs each command under a supervisor, its own executable started again, that kills
+// the command's whole process tree, setsid and double-forked descendants included,
+// when the command ends, is cancelled or its worker dies. The command's parent is then
+// the supervisor, whose parent is the worker.
+//
 // # HTTP activities
 //
 // An HTTP activity ([HTTPActivity]) POSTs, once per attempt, the JSON array of

@@ -165,6 +165,7 @@ func TestCrashDuringThirdStepResumes(t *testing.T) {
 		t.Fatal(err)
 	}
 	_ = cmd.Wait()
+	mustVerify(t, dir)
 
 	start := time.Now()
 	cmd2, out, errb := startStent(t, dir, env, args...)
@@ -186,6 +187,7 @@ func TestCrashDuringThirdStepResumes(t *testing.T) {
 	if took > 15*time.Second {
 		t.Errorf("resuming took %s; the dead worker's tasks should be reclaimed within seconds", took)
 	}
+	mustVerify(t, dir)
 	b, _ := os.ReadFile(logFile)
 	t.Logf("resumed in %s; step log:\n%s", took.Round(time.Millisecond), b)
 }

@@ -14,7 +14,10 @@ func TestPoisonPillActivity(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	writeFile(t, filepath.Join(dir, "flow.star"), "def main():\n    return durable(\"crash\")\n", 0o644)
-	writeFile(t, filepath.Join(dir, "crash.sh"), "#!/bin/sh\ncat >/dev/null\necho \"attempt $STENT_ATTEMPT\" >> runs.log\nkill -9 $PPID\nsleep 60\n", 0o755)
+	// The worker is the parent, or on Linux the parent of the command's supervisor.
+	writeFile(t, filepath.Join(dir, "crash.sh"), "#!/bin/sh\ncat >/dev/null\necho \"attempt $STENT_ATTEMPT\" >> runs.log\n"+
+		"w=$PPID\nif grep -q __supervise /proc/$PPID/cmdline 2>/dev/null; then w=$(cut -d' ' -f4 /proc/$PPID/stat); fi\n"+
+		"kill -9 $w\nsleep 60\n", 0o755)
 	args := []string{"exec", "flow.star", "--id", "poison-1", "--activity", "crash=./crash.sh", "--dead-worker-grace", "2s", "--poll", "100ms"}
 	var last result
 	for run := 1; run <= 4; run++ {

@@ -254,6 +254,9 @@ func TestPostgresWorkerKilledMidRun(t *testing.T) {
 					stopWorker(t, w.name, w.cmd, w.stderr, 30*time.Second)
 				}
 			}
+			if r := stentOn(t, t.TempDir(), db.dsn, "verify"); r.code != 0 {
+				t.Fatalf("stent verify after the kill run: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+			}
 			return
 		}
 		if ctx.Err() != nil {

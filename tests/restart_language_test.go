@@ -106,6 +106,7 @@ func TestLanguageSurvivesAWorkerKill(t *testing.T) {
 				return dir
 			}, nil, tc.killAt, tc.killN)
 			kill()
+			mustVerify(t, dir) // the store as the kill left it
 			if tc.between != nil {
 				tc.between(t, dir, "x")
 			}
@@ -124,6 +125,7 @@ func TestLanguageSurvivesAWorkerKill(t *testing.T) {
 			if tc.check != nil {
 				tc.check(t, dir, "x")
 			}
+			mustVerify(t, dir)
 		})
 	}
 }

@@ -107,6 +107,14 @@ func flowDir(t *testing.T, script string) string {
 	return dir
 }
 
+// mustVerify runs `stent verify` on dir's store and fails the test unless it is clean.
+func mustVerify(t *testing.T, dir string) {
+	t.Helper()
+	if r := stent(t, dir, "verify"); r.code != 0 || !strings.HasPrefix(r.stdout, "ok: ") {
+		t.Fatalf("stent verify: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+}
+
 // mustStent runs the CLI like stent and fails the test unless it exits 0.
 func mustStent(t *testing.T, dir string, args ...string) result {
 	t.Helper()
@@ -186,6 +194,7 @@ func TestControlFlowSurvivesAWorkerKill(t *testing.T) {
 				time.Sleep(3 * time.Second) // part of the way through the 60 runs
 			}
 			kill()
+			mustVerify(t, dir) // the store as the kill left it
 			if tc.between != nil {
 				tc.between(t, dir, "x")
 			}
@@ -198,11 +207,10 @@ func TestControlFlowSurvivesAWorkerKill(t *testing.T) {
 				if m["status"] != strings.TrimPrefix(tc.want, "status:") {
 					t.Fatalf("status %v, want %s (wait: %q %q)", m["status"], tc.want, r.stdout, r.stderr)
 				}
-				return
-			}
-			if r.code != 0 || strings.TrimSpace(r.stdout) != tc.want {
+			} else if r.code != 0 || strings.TrimSpace(r.stdout) != tc.want {
 				t.Fatalf("wait: exit %d stdout %q stderr %q; want %s", r.code, r.stdout, r.stderr, tc.want)
 			}
+			mustVerify(t, dir)
 		})
 	}
 }

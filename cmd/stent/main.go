@@ -15,6 +15,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/stent-go/stent"
+	"github.com/stent-go/stent/activities"
 	"github.com/stent-go/stent/backend"
 	stentredis "github.com/stent-go/stent/backend/redis"
 )
@@ -28,6 +29,8 @@ const (
 )
 
 func main() {
+	// First: a command activity's supervisor is this executable started again.
+	activities.SupervisorMain()
 	os.Exit(run(os.Args, os.Stdout, os.Stderr))
 }
 
@@ -139,6 +142,8 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			terminateCommand(),
 			uiCommand(),
 			serveCommand(),
+			backupCommand(),
+			verifyCommand(),
 		},
 	}
 	checkArgsFirst(app.Commands)

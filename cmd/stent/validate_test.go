@@ -29,6 +29,7 @@ var strayArgs = []struct {
 	{path: "prune", flags: []string{"--older-than", "7d"}}, {path: "replay", n: 1},
 	{path: "upgrade", n: -1, flags: []string{"--script", "x.star"}}, {path: "retry", n: 1},
 	{path: "terminate", n: 1}, {path: "ui"}, {path: "serve", flags: []string{"--scripts", "."}},
+	{path: "backup", n: 1}, {path: "verify"},
 }
 
 // leafCommands lists the paths of the commands that run, subcommands included.

@@ -134,7 +134,7 @@ func (e *Engine) Waits(ctx context.Context, ex *backend.Execution) ([]Wait, erro
 	if err != nil {
 		return nil, fmt.Errorf("describing %s: %w", ex.ID, err)
 	}
-	pending := pendingSteps(events)
+	pending := backend.PendingSteps(events)
 	var children map[int]backend.Execution
 	for _, ev := range pending {
 		if ev.Kind == backend.EventChildScheduled && children == nil {
@@ -253,38 +253,4 @@ func (e *Engine) childrenBySeq(ctx context.Context, id string) (map[int]backend.
 		}
 		after = backend.ListCursor(&page[len(page)-1])
 	}
-}
-
-// pendingSteps returns the scheduled events (activity, child, timer, signal wait)
-// whose outcome is not in the history yet, in step order.
-func pendingSteps(events []backend.Event) []backend.Event {
-	scheduled := map[int]backend.Event{}
-	var order []int
-	for _, ev := range events {
-		switch ev.Kind {
-		case backend.EventActivityScheduled, backend.EventChildScheduled, backend.EventTimerScheduled, backend.EventSignalWait:
-			if _, seen := scheduled[ev.Seq]; !seen {
-				order = append(order, ev.Seq)
-			}
-			scheduled[ev.Seq] = ev
-		case backend.EventActivityCompleted, backend.EventActivityFailed, backend.EventChildCompleted,
-			backend.EventTimerFired, backend.EventSignalTimedOut, backend.EventSignalReceived:
-			delete(scheduled, ev.Seq)
-		case backend.EventDeadLetterReplayed:
-			// The step runs again: it is pending once more (its scheduled event is
-			// earlier in the history).
-			for _, prev := range events {
-				if prev.Seq == ev.Seq && prev.Kind == backend.EventActivityScheduled {
-					scheduled[ev.Seq] = prev
-				}
-			}
-		}
-	}
-	var out []backend.Event
-	for _, seq := range order {
-		if ev, ok := scheduled[seq]; ok {
-			out = append(out, ev)
-		}
-	}
-	return out
 }

@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 	"unicode"
+
+	"github.com/stent-go/stent/internal/errs"
 )
 
 // libpqKeywords are the parameter keywords of a PostgreSQL keyword/value connection
@@ -65,4 +67,26 @@ func dsnKind(dsn string) (string, error) {
 		return "", fmt.Errorf("database %q is neither a file path nor a PostgreSQL connection string: %q is not a PostgreSQL connection keyword (%s)", maskValues(dsn), unknown[0], hint)
 	}
 	return "", fmt.Errorf("database %q is neither a file path nor a PostgreSQL connection string (%s)", maskValues(dsn), hint)
+}
+
+// Kind says which backend dsn names, as Open would choose it: "postgres" or "sqlite".
+// A DSN that names no database is an *errs.InputError.
+func Kind(dsn string) (string, error) {
+	if i := strings.Index(dsn, "://"); i > 0 {
+		switch strings.ToLower(dsn[:i]) {
+		case "postgres", "postgresql":
+			return "postgres", nil
+		case "sqlite", "sqlite3", "file":
+			return "sqlite", nil
+		}
+		return "", &errs.InputError{Err: fmt.Errorf("unknown database scheme %q in %s: use a file path (SQLite, e.g. stent.db) or postgres://user@host/db (PostgreSQL)", strings.ToLower(dsn[:i]), redact(dsn))}
+	}
+	if dsn == "" {
+		return "sqlite", nil
+	}
+	kind, err := dsnKind(dsn)
+	if err != nil {
+		return "", &errs.InputError{Err: err}
+	}
+	return kind, nil
 }
