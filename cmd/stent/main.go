@@ -136,6 +136,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			replayCommand(),
 			upgradeCommand(),
 			retryCommand(),
+			resetCommand(),
 			terminateCommand(),
 			uiCommand(),
 			serveCommand(),

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/stent-go/stent/backend"
 	"github.com/stent-go/stent/internal/telemetry"
@@ -299,15 +298,4 @@ func (e *Engine) ResetLinks(ctx context.Context, id string) (from *backend.Reset
 		}
 	}
 	return from, into, nil
-}
-
-// ResetLinkText writes a reset link as status shows it.
-func ResetLinkText(l backend.ResetLink) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "%s (from step %d", l.ID, l.Step)
-	if l.Script != "" {
-		fmt.Fprintf(&b, ", %s", l.Script)
-	}
-	b.WriteString(")")
-	return b.String()
 }
