@@ -131,7 +131,7 @@ func retryOne() *cli.Command {
 		ArgsUsage: "ID",
 		Flags: append([]cli.Flag{
 			&cli.BoolFlag{Name: "wait", Usage: "serve in this process until the execution ends; print its result as JSON"},
-			&cli.BoolFlag{Name: "from-start", Usage: "run an ended execution again from its first step in a new execution ID-r1: `stent reset ID --to-step 1`"},
+			&cli.BoolFlag{Name: "from-start", Usage: "run an ended execution again from its first step in a new execution ID-r1 (stent reset ID --to-step 1)"},
 		}, workerFlags()...),
 		Action: func(c *cli.Context) error {
 			id, err := idArg(c)

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strconv"
 
 	"github.com/urfave/cli/v2"
 
@@ -36,7 +37,7 @@ func resetCommand() *cli.Command {
 		Description: resetHelp,
 		ArgsUsage:   "ID",
 		Flags: append([]cli.Flag{
-			&cli.IntFlag{Name: "to-step", Required: true, Usage: "the first step that runs again (the SEQ column of `stent history`)"},
+			&cli.StringFlag{Name: "to-step", Required: true, Usage: "run again from step `N`, the SEQ column of stent history ID"},
 			&cli.StringFlag{Name: "script", Usage: "run this script (and the files it loads) instead of the pinned one"},
 			&cli.BoolFlag{Name: "wait", Usage: "serve in this process until the new execution ends; print its result as JSON"},
 		}, workerFlags()...),
@@ -45,9 +46,9 @@ func resetCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			step := c.Int("to-step")
-			if step < 1 {
-				return failf(exitUsage, "--to-step %d: steps are numbered from 1 (the SEQ column of `stent history %s`)", step, id)
+			step, err := strconv.Atoi(c.String("to-step"))
+			if err != nil || step < 1 {
+				return failf(exitUsage, "--to-step %s: want a step number from 1 (the SEQ column of `stent history %s`)", c.String("to-step"), id)
 			}
 			return resetTo(c, id, step, c.String("script"))
 		},

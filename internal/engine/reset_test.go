@@ -181,3 +181,35 @@ func TestReset(t *testing.T) {
 		})
 	}
 }
+
+func TestResetPrefix(t *testing.T) {
+	ev := func(seq int, kind backend.EventKind) backend.Event { return backend.Event{Seq: seq, Kind: kind, Name: "a"} }
+	history := []backend.Event{
+		ev(0, backend.EventStarted),
+		ev(1, backend.EventActivityScheduled), ev(1, backend.EventActivityFailed),
+		ev(0, backend.EventFailed), ev(1, backend.EventRetried), ev(1, backend.EventActivityCompleted),
+		ev(2, backend.EventSideEffect),
+		ev(3, backend.EventActivityScheduled), ev(3, backend.EventActivityAttemptFailed),
+		ev(4, backend.EventTimerScheduled),
+	}
+	prefix, err := resetPrefix("x", history, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, e := range prefix {
+		got = append(got, string(e.Kind))
+	}
+	if want := "activity_scheduled activity_completed side_effect"; strings.Join(got, " ") != want {
+		t.Fatalf("prefix to step 3 = %v, want %s (the failure the retry cleared dropped)", got, want)
+	}
+	if _, err := resetPrefix("x", history, 4); err == nil || !strings.Contains(err.Error(), `step 3 of x (durable("a")) has no recorded result`) {
+		t.Fatalf("a prefix over a step without a result: %v", err)
+	}
+	if _, err := resetPrefix("x", history, 6); err == nil || !strings.Contains(err.Error(), "has 4 steps") {
+		t.Fatalf("a step past the end: %v", err)
+	}
+	if p, err := resetPrefix("x", history, 1); err != nil || len(p) != 0 {
+		t.Fatalf("prefix to step 1 = %v, %v; want empty", p, err)
+	}
+}
