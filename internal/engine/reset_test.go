@@ -183,7 +183,9 @@ func TestReset(t *testing.T) {
 }
 
 func TestResetPrefix(t *testing.T) {
-	ev := func(seq int, kind backend.EventKind) backend.Event { return backend.Event{Seq: seq, Kind: kind, Name: "a"} }
+	ev := func(seq int, kind backend.EventKind) backend.Event {
+		return backend.Event{Seq: seq, Kind: kind, Name: "a"}
+	}
 	history := []backend.Event{
 		ev(0, backend.EventStarted),
 		ev(1, backend.EventActivityScheduled), ev(1, backend.EventActivityFailed),
