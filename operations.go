@@ -95,3 +95,20 @@ func (e *Engine) ReplayDeadLetter(ctx context.Context, id int64) error {
 func (e *Engine) ClearCache(ctx context.Context, name string) (int, error) {
 	return e.e.ClearCache(ctx, name)
 }
+
+// Reset starts a new execution, "ID-r1" (or the next free "-rN"), that runs ended
+// execution id again from step (a sequence number, as `stent history` shows it):
+// the recorded results of the steps before it are reused, not run again (nor are
+// children's), and step onward runs for real, on o.Script or the pinned script.
+// The script must replay the steps before step as recorded; when it does not, the
+// error is a *ResetMismatchError naming the first differing step, and nothing is
+// created. The two executions are linked both ways (see ResetLinks).
+func (e *Engine) Reset(ctx context.Context, id string, step int, o ResetOptions) (*ResetReport, error) {
+	return e.e.Reset(ctx, id, step, o)
+}
+
+// ResetLinks reads how execution id is linked by resets: the execution it runs
+// again (nil when a reset did not start it) and those it was reset into.
+func (e *Engine) ResetLinks(ctx context.Context, id string) (*backend.ResetLink, []backend.ResetLink, error) {
+	return e.e.ResetLinks(ctx, id)
+}

@@ -98,3 +98,13 @@ var ErrIDConflict = engine.ErrIDConflict
 
 // IDConflictError names the execution that holds an ID and what differs.
 type IDConflictError = engine.IDConflictError
+
+// ResetOptions tunes Reset: the script to run instead of the pinned one.
+type ResetOptions = engine.ResetOptions
+
+// ResetReport is what Reset did: the new execution, the step it runs from.
+type ResetReport = engine.ResetReport
+
+// ResetMismatchError is a reset refused because the script does not replay the
+// steps before the step reset to; it names the first differing step.
+type ResetMismatchError = engine.ResetMismatchError

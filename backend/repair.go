@@ -41,3 +41,34 @@ type Repairer interface {
 	// An error wrapping ErrNotRunning when the execution is not failed.
 	RetryExecution(ctx context.Context, executionID string, seq int, data json.RawMessage, task *NewTask) error
 }
+
+// Events of `stent reset`, which link an execution and the new execution that runs it
+// again from one of its steps. Neither carries a script step: replay ignores both.
+const (
+	// EventResetInto, in the reset execution's history: it was reset into another.
+	// Data: ResetLink (ID: the new execution).
+	EventResetInto EventKind = "reset_into"
+	// EventResetFrom, in the new execution's history right after its started event: it
+	// runs execution Data.ID again from step Data.Step. Data: ResetLink.
+	EventResetFrom EventKind = "reset_from"
+)
+
+// ResetLink is the Data of reset_into and reset_from events: the other execution, the
+// step (sequence number) the new one ran from, and the script it ran on.
+type ResetLink struct {
+	ID     string `json:"id"`
+	Step   int    `json:"step"`
+	Script string `json:"script,omitempty"`
+}
+
+// Resetter is an optional extension of Backend for `stent reset`. Both backends
+// implement it.
+type Resetter interface {
+	// ResetExecution creates execution e as CreateExecution does (its started event and
+	// first workflow task), stores prefix after its started event (events copied from
+	// execution from, in order: a reset_from event, then the recorded steps the new
+	// execution reuses), and appends a reset_into event with intoData to from's history,
+	// in one transaction. An existing e.ID writes nothing and returns false; a missing
+	// from returns an error wrapping ErrNotFound and writes nothing.
+	ResetExecution(ctx context.Context, e NewExecution, prefix []NewEvent, from string, intoData json.RawMessage) (bool, error)
+}

@@ -13,6 +13,7 @@ var repairTests = []test{
 	{"UpgradeRepinsAndAppends", testUpgradeExecution},
 	{"RetryFailedStep", testRetryFailedStep},
 	{"RetryScriptError", testRetryScriptError},
+	{"ResetCopiesPrefixAndLinks", testResetExecution},
 }
 
 func (e *env) repairer() backend.Repairer { return required[backend.Repairer](e) }

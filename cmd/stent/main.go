@@ -139,6 +139,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			replayCommand(),
 			upgradeCommand(),
 			retryCommand(),
+			resetCommand(),
 			terminateCommand(),
 			uiCommand(),
 			serveCommand(),

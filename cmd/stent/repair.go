@@ -111,9 +111,17 @@ func selectForUpgrade(c *cli.Context, eng *stent.Engine) ([]string, error) {
 }
 
 func retryCommand() *cli.Command {
-	return withBatch(retryOne(), batchAction{verb: "retry", done: "retried",
+	cmd := withBatch(retryOne(), batchAction{verb: "retry", done: "retried",
 		wants: func(ex *backend.Execution) bool { return ex.Status == backend.StatusFailed },
 		act:   func(c *cli.Context, eng *stent.Engine, id string) error { return eng.Retry(c.Context, id) }})
+	action := cmd.Action
+	cmd.Action = func(c *cli.Context) error {
+		if c.Bool("from-start") && c.IsSet("where") {
+			return failf(exitUsage, "--from-start resets one execution: it does not go with --where")
+		}
+		return action(c)
+	}
+	return cmd
 }
 
 func retryOne() *cli.Command {
@@ -121,11 +129,17 @@ func retryOne() *cli.Command {
 		Name:      "retry",
 		Usage:     "resume a failed execution from its failure point, keeping its history",
 		ArgsUsage: "ID",
-		Flags:     append([]cli.Flag{&cli.BoolFlag{Name: "wait", Usage: "serve in this process until the execution ends; print its result as JSON"}}, workerFlags()...),
+		Flags: append([]cli.Flag{
+			&cli.BoolFlag{Name: "wait", Usage: "serve in this process until the execution ends; print its result as JSON"},
+			&cli.BoolFlag{Name: "from-start", Usage: "run an ended execution again from its first step in a new execution ID-r1 (stent reset ID --to-step 1)"},
+		}, workerFlags()...),
 		Action: func(c *cli.Context) error {
 			id, err := idArg(c)
 			if err != nil {
 				return err
+			}
+			if c.Bool("from-start") {
+				return resetTo(c, id, 1, "")
 			}
 			if !c.Bool("wait") {
 				if _, _, err := workerOptions(c); err != nil {

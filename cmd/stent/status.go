@@ -37,6 +37,10 @@ func printStatus(c *cli.Context, eng *stent.Engine, ex *backend.Execution) error
 	if err != nil {
 		return err
 	}
+	from, into, err := eng.ResetLinks(c.Context, ex.ID)
+	if err != nil {
+		return err
+	}
 	var needs []string
 	if ex.StatusAt(now) == backend.StatusRunning {
 		if needs, err = eng.WaitingFor(c.Context, ex.ID); err != nil {
@@ -44,10 +48,22 @@ func printStatus(c *cli.Context, eng *stent.Engine, ex *backend.Execution) error
 		}
 	}
 	if c.Bool("json") {
-		return writeJSON(c, StatusJSON{Execution: newExecutionJSON(ex, now), WaitingFor: waits, CustomStatus: custom, Tags: tags, NeedsWorker: needs})
+		return writeJSON(c, StatusJSON{Execution: newExecutionJSON(ex, now), WaitingFor: waits, CustomStatus: custom, Tags: tags, NeedsWorker: needs,
+			ResetFrom: from, ResetInto: into})
 	}
 	w := newTable(c)
-	for _, f := range statusFields(ex, waits, custom, tags, now) {
+	fields := statusFields(ex, waits, custom, tags, now)
+	if from != nil {
+		fields = append(fields, statusField{"reset from", resetLinkText(*from)})
+	}
+	for i, l := range into {
+		label := ""
+		if i == 0 {
+			label = "reset into"
+		}
+		fields = append(fields, statusField{label, resetLinkText(l)})
+	}
+	for _, f := range fields {
 		fmt.Fprintf(w, "%s\t%s\n", f.label, f.value)
 	}
 	if err := w.Flush(); err != nil {
@@ -101,4 +117,9 @@ func statusFields(ex *backend.Execution, waits []stent.Wait, custom json.RawMess
 		fs = append(fs, statusField{"error", ex.Error.Message})
 	}
 	return fs
+}
+
+// resetLinkText is a reset link as `stent status` shows it.
+func resetLinkText(l backend.ResetLink) string {
+	return fmt.Sprintf("%s (from step %d, %s)", l.ID, l.Step, l.Script)
 }

@@ -28,6 +28,7 @@ var strayArgs = []struct {
 	{path: "schedule trigger", n: 1}, {path: "schedule delete", n: 1}, {path: "schedule update", n: 1},
 	{path: "prune", flags: []string{"--older-than", "7d"}}, {path: "replay", n: 1},
 	{path: "upgrade", n: -1, flags: []string{"--script", "x.star"}}, {path: "retry", n: 1},
+	{path: "reset", n: 1, flags: []string{"--to-step", "1"}},
 	{path: "terminate", n: 1}, {path: "ui"}, {path: "serve", flags: []string{"--scripts", "."}},
 	{path: "backup", n: 1}, {path: "verify"},
 }

@@ -110,6 +110,7 @@ func (a *API) routes() {
 	m.HandleFunc("POST /api/v1/executions/{id}/cancel", a.control(func(ctx context.Context, id string) error { return a.eng.Cancel(ctx, id) }))
 	m.HandleFunc("POST /api/v1/executions/{id}/terminate", a.control(a.eng.Terminate))
 	m.HandleFunc("POST /api/v1/executions/{id}/retry", a.retry)
+	m.HandleFunc("POST /api/v1/executions/{id}/reset", a.reset)
 	m.HandleFunc("GET /api/v1/workers", a.workers)
 	m.HandleFunc("GET /api/v1/openapi.json", a.openapi)
 	a.deadLetterRoutes()
@@ -363,6 +364,9 @@ func (a *API) status(w http.ResponseWriter, r *http.Request, code int, ex *backe
 	if err == nil && st.Status == backend.StatusRunning {
 		st.NeedsWorker, err = a.eng.WaitingFor(r.Context(), ex.ID)
 	}
+	if err == nil {
+		st.ResetFrom, st.ResetInto, err = a.eng.ResetLinks(r.Context(), ex.ID)
+	}
 	if err != nil {
 		a.fail(w, err)
 		return
@@ -474,46 +478,6 @@ func (a *API) signal(w http.ResponseWriter, r *http.Request) {
 }
 
 // running reads the execution the path names and answers 409 when it already ended.
-func (a *API) running(w http.ResponseWriter, r *http.Request) (*backend.Execution, bool) {
-	ex, ok := a.execution(w, r)
-	if ok && ex.Status != backend.StatusRunning {
-		a.problem(w, http.StatusConflict, "execution-ended", "the execution already ended", fmt.Sprintf("execution %s is %s", ex.ID, ex.Status))
-		return nil, false
-	}
-	return ex, ok
-}
-
-// control answers a cancel or terminate: 202 when asked, 409 when the execution ended.
-func (a *API) control(fn func(context.Context, string) error) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		ex, ok := a.running(w, r)
-		if !ok {
-			return
-		}
-		if err := fn(r.Context(), ex.ID); err != nil {
-			a.fail(w, err)
-			return
-		}
-		w.WriteHeader(http.StatusAccepted)
-	}
-}
-
-func (a *API) retry(w http.ResponseWriter, r *http.Request) {
-	ex, ok := a.execution(w, r)
-	if !ok {
-		return
-	}
-	if ex.Status != backend.StatusFailed {
-		a.problem(w, http.StatusConflict, "not-failed", "only a failed execution can be retried", fmt.Sprintf("execution %s is %s", ex.ID, ex.Status))
-		return
-	}
-	if err := a.eng.Retry(r.Context(), ex.ID); err != nil {
-		a.fail(w, err)
-		return
-	}
-	w.WriteHeader(http.StatusAccepted)
-}
-
 func (a *API) workers(w http.ResponseWriter, r *http.Request) {
 	list, err := a.eng.Workers(r.Context())
 	if err != nil {

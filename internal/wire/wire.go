@@ -131,6 +131,10 @@ type Status struct {
 	CustomStatus json.RawMessage   `json:"custom_status,omitempty"` // set_status(value): the latest value
 	Tags         map[string]string `json:"tags,omitempty"`          // given at dispatch or by set_tags
 	NeedsWorker  []string          `json:"needs_worker,omitempty"`  // steps no live worker can take
+	// ResetFrom is the execution this one runs again from a step (stent reset);
+	// ResetInto the executions this one was reset into.
+	ResetFrom *backend.ResetLink  `json:"reset_from,omitempty"`
+	ResetInto []backend.ResetLink `json:"reset_into,omitempty"`
 }
 
 // Worker is a live worker as `workers --json` prints it (one per line) and

@@ -71,6 +71,14 @@ type statusJSON struct {
 	CustomStatus json.RawMessage   `json:"custom_status,omitempty"`
 	Tags         map[string]string `json:"tags,omitempty"`
 	NeedsWorker  []string          `json:"needs_worker,omitempty"`
+	ResetFrom    *resetLinkJSON    `json:"reset_from,omitempty"`
+	ResetInto    []resetLinkJSON   `json:"reset_into,omitempty"`
+}
+
+type resetLinkJSON struct {
+	ID     string `json:"id"`
+	Step   int    `json:"step"`
+	Script string `json:"script,omitempty"`
 }
 
 type listJSON struct {
