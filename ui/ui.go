@@ -55,6 +55,9 @@ type Options struct {
 	// CountTTL is how long the status counts of a list filter are reused by the pages
 	// and live views of every viewer (default 2s; negative: count on every render).
 	CountTTL time.Duration
+	// DeadWorkerGrace is how long a worker may be silent before the workers page shows
+	// it stopped (default: the engine's, see stent.Engine.DeadWorkerGrace).
+	DeadWorkerGrace time.Duration
 	// Logger receives errors the pages could not show (default slog.Default()).
 	Logger *slog.Logger
 }
@@ -119,6 +122,7 @@ func Handler(eng *stent.Engine, opts Options) (*Server, error) {
 	m.HandleFunc("GET /{$}", s.listPage)
 	m.HandleFunc("GET /executions/{id...}", s.executionRoute)
 	m.HandleFunc("GET /dead-letters", s.deadLettersPage)
+	m.HandleFunc("GET /workers", s.workersPage)
 	m.HandleFunc("GET /live", s.live)
 	m.HandleFunc("POST /actions/{action}", s.action)
 	s.mux = m
