@@ -114,7 +114,9 @@ func newFixtureOn(t *testing.T, opts ui.Options, be backend.Backend) *fixture {
 	if opts.Poll == 0 {
 		opts.Poll = 100 * time.Millisecond
 	}
-	opts.Logger = quiet
+	if opts.Logger == nil {
+		opts.Logger = quiet
+	}
 	h, err := ui.Handler(eng, opts)
 	if err != nil {
 		t.Fatal(err)
