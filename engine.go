@@ -2,6 +2,7 @@ package stent
 
 import (
 	"context"
+	"time"
 
 	"github.com/stent-go/stent/activities"
 	"github.com/stent-go/stent/backend"
@@ -97,6 +98,13 @@ func (e *Engine) Backend() backend.Backend {
 // time.
 func (e *Engine) VirtualClock() *VirtualClock {
 	return e.e.VirtualClock()
+}
+
+// DeadWorkerGrace is how long a worker may stay silent before it counts as
+// stopped and its tasks are reclaimed: the largest grace of this engine's
+// workers, at least the default 10s.
+func (e *Engine) DeadWorkerGrace() time.Duration {
+	return e.e.DeadWorkerGrace()
 }
 
 // Workers lists the live workers (a heartbeat within the dead-worker grace)

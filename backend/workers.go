@@ -46,6 +46,17 @@ func (w WorkerInfo) HasActivity(name string) bool {
 	return false
 }
 
+// WorkerRetention is how long both stores keep the row of a worker that stopped
+// heartbeating (ReclaimTasks deletes it then): how long the web view shows it stopped.
+const WorkerRetention = time.Hour
+
+// ClaimedTasks is an optional extension of Backend, implemented by both stores: the
+// tasks workers hold now, for the web view's workers page.
+type ClaimedTasks interface {
+	// ClaimedTasks lists up to limit claimed tasks, by lease owner, then ID.
+	ClaimedTasks(ctx context.Context, limit int) ([]Task, error)
+}
+
 // PendingTask is a task of an execution not claimed yet, as Routing.PendingTasks
 // reports it: enough to tell what the execution waits for.
 type PendingTask struct {

@@ -120,6 +120,16 @@ func (s *Server) action(w http.ResponseWriter, r *http.Request) {
 			c.Detail = "The execution stays failed; the dead letter is kept, marked discarded."
 			do = func() error { return s.b.DiscardDeadLetter(r.Context(), dlID) }
 		}
+	case "pause-schedule", "resume-schedule", "trigger-schedule", "delete-schedule":
+		var (
+			code int
+			err  error
+		)
+		if do, code, err = s.scheduleAction(r, act, &c); err != nil {
+			s.fail(w, r, code, err)
+			return
+		}
+		back = s.base + "schedules"
 	default:
 		s.fail(w, r, http.StatusNotFound, fmt.Errorf("no action %q", act))
 		return
@@ -138,5 +148,17 @@ func (s *Server) action(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, code, err)
 		return
 	}
+	s.audit(r, act, c.Fields)
 	http.Redirect(w, r, back+"?done="+act, http.StatusSeeOther)
+}
+
+// audit records a done action at info: what, on what, by whom, from where. The log is
+// the record of the web view's actions; a schedule's trigger is also kept by the store
+// as a "triggered" tick.
+func (s *Server) audit(r *http.Request, act string, fields [][2]string) {
+	attrs := []any{"action", act, "by", s.who(r), "remote", r.RemoteAddr}
+	for _, f := range fields {
+		attrs = append(attrs, f[0], shortText(f[1], 200))
+	}
+	s.log.Info("ui: action done", attrs...)
 }

@@ -29,6 +29,7 @@ type eventRow struct {
 	Kind  string
 	Name  string
 	Data  string
+	Note  string // of an activity_attempt_failed event: which attempt, where, how long
 	Error *backend.ErrorInfo
 	Cache bool
 	At    time.Time
@@ -113,8 +114,12 @@ func (s *Server) executionPage(w http.ResponseWriter, r *http.Request, id string
 	}
 	d.EventsOf = len(events)
 	for i, ev := range events[evOffset:min(len(events), evOffset+eventsPerPage)] {
-		d.Events = append(d.Events, eventRow{N: evOffset + i + 1, Seq: ev.Seq, Kind: string(ev.Kind), Name: ev.Name,
-			Data: shortText(string(ev.Data), 300), Error: ev.Error, Cache: ev.CacheHit, At: ev.At, Class: eventClass(ev)})
+		row := eventRow{N: evOffset + i + 1, Seq: ev.Seq, Kind: string(ev.Kind), Name: ev.Name,
+			Data: shortText(string(ev.Data), 300), Error: ev.Error, Cache: ev.CacheHit, At: ev.At, Class: eventClass(ev)}
+		if ev.Kind == backend.EventActivityAttemptFailed {
+			row.Note = attemptNote(ev)
+		}
+		d.Events = append(d.Events, row)
 	}
 	if evOffset > 0 {
 		d.EventPrev = withParam(q, "events", strconv.Itoa(max(0, evOffset-eventsPerPage))) + "#history"
@@ -174,6 +179,23 @@ func (s *Server) childTree(r *http.Request, id string, budget *int) ([]*treeNode
 		out = append(out, n)
 	}
 	return out, nil
+}
+
+// attemptNote says which attempt an activity_attempt_failed event records, on which
+// worker and for how long it ran.
+func attemptNote(ev backend.Event) string {
+	var a backend.AttemptData
+	if json.Unmarshal(ev.Data, &a) != nil || a.Attempt == 0 {
+		return ""
+	}
+	note := "attempt " + strconv.Itoa(a.Attempt)
+	if a.Worker != "" {
+		note += " on " + a.Worker
+	}
+	if !a.StartedAt.IsZero() && !a.EndedAt.IsZero() {
+		note += ", ran " + fmtDuration(a.EndedAt.Sub(a.StartedAt))
+	}
+	return note + ":"
 }
 
 func eventClass(ev backend.Event) string {

@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -19,7 +20,8 @@ import (
 
 // Scripts the UI tests run. flow issues three steps (activity, timer, activity);
 // wait blocks on a signal and then on the gate activity the test opens; flaky's
-// activity fails (and dead-letters) until the test lets it succeed.
+// activity fails (and dead-letters) until the test lets it succeed; bumpy's fails its
+// first attempt and is retried.
 var scripts = map[string]string{
 	"flow.star": `
 def main(name):
@@ -43,6 +45,10 @@ def main():
 	"flaky.star": `
 def main(x):
     return durable("flaky", x)
+`,
+	"bumpy.star": `
+def main(x):
+    return durable("bumpy", x, retry=retry_policy(max_attempts=3, initial_delay="50ms"))
 `,
 	"parent.star": `
 def child(n):
@@ -95,6 +101,17 @@ func newFixtureOn(t *testing.T, opts ui.Options, be backend.Backend) *fixture {
 		}
 		return "ok " + x, nil
 	}))
+	bumped := map[string]bool{}
+	var bumpMu sync.Mutex
+	must(t, eng.Register("bumpy", func(_ context.Context, x string) (string, error) {
+		bumpMu.Lock()
+		defer bumpMu.Unlock()
+		if !bumped[x] {
+			bumped[x] = true
+			return "", errors.New("first attempt refused for " + x)
+		}
+		return "ok " + x, nil
+	}))
 	must(t, eng.Register("gate", func(ctx context.Context) error {
 		select {
 		case <-f.gate:
@@ -114,7 +131,9 @@ func newFixtureOn(t *testing.T, opts ui.Options, be backend.Backend) *fixture {
 	if opts.Poll == 0 {
 		opts.Poll = 100 * time.Millisecond
 	}
-	opts.Logger = quiet
+	if opts.Logger == nil {
+		opts.Logger = quiet
+	}
 	h, err := ui.Handler(eng, opts)
 	if err != nil {
 		t.Fatal(err)

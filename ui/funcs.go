@@ -2,6 +2,7 @@ package ui
 
 import (
 	"html/template"
+	"path"
 	"strconv"
 	"strings"
 	"time"
@@ -30,6 +31,7 @@ var funcs = template.FuncMap{
 	},
 	"label": func(s string) string { return strings.ReplaceAll(s, "_", " ") },
 	"path":  pathID,
+	"base":  path.Base,
 	"f1":    func(f float64) string { return strconv.FormatFloat(f, 'f', 1, 64) },
 	"neg":   func(n int) int { return -n },
 	"args":  func(v ...any) []any { return v },

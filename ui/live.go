@@ -40,8 +40,12 @@ func (s *Server) live(w http.ResponseWriter, r *http.Request) {
 		state = func(ctx context.Context) (any, error) {
 			return s.b.ListDeadLetters(ctx, status, deadLetterLimit)
 		}
+	case q.Has("workers"):
+		state = s.workersState
+	case q.Has("schedules"):
+		state = s.schedulesState
 	default:
-		http.Error(w, "live: say what to watch (exec=ID, list=1 or dlq=1)", http.StatusBadRequest)
+		http.Error(w, "live: say what to watch (exec=ID, list=1, dlq=1, workers=1 or schedules=1)", http.StatusBadRequest)
 		return
 	}
 	flusher, ok := w.(http.Flusher)

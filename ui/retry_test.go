@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -49,7 +50,26 @@ def main(x):
 	if string(ex.Result) != `"ok r1"` {
 		t.Fatalf("the retried execution returned %s", ex.Result)
 	}
-	if page := fetch(t, c, f.srv.URL+"/executions/"+id, http.StatusOK); !strings.Contains(page, `class="prior"`) {
+	if page := fetch(t, c, f.srv.URL+"/executions/"+id, http.StatusOK); !strings.Contains(page, `class="prior o-failed"`) {
 		t.Fatalf("the retried step does not show its failed run on the timeline")
+	}
+}
+
+// A failed attempt that was retried shows on the timeline as a red bar of its own with
+// its error as tooltip, and in the history with its attempt number and worker.
+func TestFailedAttemptOnPage(t *testing.T) {
+	f := newFixture(t, ui.Options{})
+	id := f.dispatch(t, "bumpy.star", []any{"b1"})
+	f.waitStatus(t, id, backend.StatusCompleted)
+	page := fetch(t, newClient(t), f.srv.URL+"/executions/"+id, http.StatusOK)
+	bar := regexp.MustCompile(`<rect class="prior o-failed" data-attempt="1"[^>]*><title>([^<]*)</title></rect>`).FindStringSubmatch(page)
+	if bar == nil || !strings.Contains(bar[1], "attempt 1 failed") || !strings.Contains(bar[1], "first attempt refused for b1") {
+		t.Fatalf("the timeline has no red bar for attempt 1 with its error:\n%s", page)
+	}
+	if !strings.Contains(page, `class="bar k-activity o-ok"`) || !strings.Contains(page, "attempt 2 after 1 failed") {
+		t.Fatalf("the timeline has no bar for the successful attempt 2")
+	}
+	if !regexp.MustCompile(`<td>activity_attempt_failed</td><td class="mono">bumpy</td><td class="mono data"><span class="dim attempt-note">attempt 1 on [^<]+, ran [^<]+:</span> <span class="errmsg">first attempt refused for b1</span>`).MatchString(page) {
+		t.Fatalf("the history lacks the failed attempt's row:\n%s", page)
 	}
 }

@@ -67,6 +67,26 @@ func (s *Server) authorized(r *http.Request) bool {
 	return o.Token != "" && equal(pass, o.Token)
 }
 
+// who names the authenticated caller of a request for the audit log: the Basic user
+// name, "token" for a bearer token ("token as USER" when a browser sent it as the
+// password of USER), "anonymous" when the view asks for no credentials.
+func (s *Server) who(r *http.Request) string {
+	if s.opts.Username == "" && s.opts.Token == "" {
+		return "anonymous"
+	}
+	if strings.HasPrefix(r.Header.Get("Authorization"), "Bearer ") {
+		return "token"
+	}
+	user, pass, ok := r.BasicAuth()
+	switch {
+	case !ok:
+		return "unknown"
+	case s.opts.Username != "" && equal(user, s.opts.Username) && equal(pass, s.opts.Password):
+		return user
+	}
+	return "token as " + user
+}
+
 func equal(a, b string) bool { return subtle.ConstantTimeCompare([]byte(a), []byte(b)) == 1 }
 
 const csrfCookie = "stent_ui_csrf"

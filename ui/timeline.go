@@ -24,7 +24,9 @@ type step struct {
 	Attempt  int       // the attempt now running or due, for a running activity
 	// Prior are earlier runs of the step that failed: its failed attempts, and its runs
 	// before a dead-letter replay or a retry ran it again.
-	Prior    []span
+	Prior    []prior
+	Failed   int // failed attempts since the step's latest run began
+	LastErr  string
 	CacheHit bool
 	Pos      string // file:line:col of the call, once located
 	File     string
@@ -46,6 +48,15 @@ func (st *step) locate() {
 
 // span is a stretch of time on the timeline.
 type span struct{ Start, End time.Time }
+
+// prior is an earlier, failed run of a step: one failed attempt of an activity (from
+// its activity_attempt_failed event), or the step's run before a replay or a retry.
+type prior struct {
+	span
+	Attempt int    // the attempt's number; 0 for a run before a replay or retry
+	Worker  string // the worker the attempt ran on, when known
+	Error   string
+}
 
 // steps folds an execution's history into its steps, in sequence order.
 func steps(events []backend.Event) []*step {
@@ -70,13 +81,17 @@ func steps(events []backend.Event) []*step {
 			out = append(out, st)
 		case backend.EventDeadLetterReplayed, backend.EventRetried:
 			if st := bySeq[ev.Seq]; st != nil && !st.End.IsZero() {
-				st.Prior = append(st.Prior, span{st.Start, st.End})
-				st.Start, st.End, st.Outcome = ev.At, time.Time{}, "running"
+				st.Prior = append(st.Prior, prior{span: span{st.Start, st.End}, Error: st.LastErr})
+				st.Start, st.End, st.Outcome, st.Failed, st.LastErr = ev.At, time.Time{}, "running", 0, ""
 			}
 		case backend.EventActivityAttemptFailed:
 			if st := bySeq[ev.Seq]; st != nil && st.End.IsZero() {
-				st.Prior = append(st.Prior, attemptSpan(ev, st.Start))
-				st.Start = st.Prior[len(st.Prior)-1].End
+				p := failedAttempt(ev, st.Start)
+				if p.Attempt == 0 {
+					p.Attempt = st.Failed + 1
+				}
+				st.Prior = append(st.Prior, p)
+				st.Start, st.Failed = p.End, p.Attempt
 			}
 		case backend.EventActivityCompleted, backend.EventActivityFailed, backend.EventChildCompleted,
 			backend.EventTimerFired, backend.EventSignalTimedOut, backend.EventSignalReceived:
@@ -90,6 +105,7 @@ func steps(events []backend.Event) []*step {
 			case ev.Error != nil:
 				st.Outcome = "failed"
 				st.Attempts = ev.Error.Attempts
+				st.LastErr = ev.Error.Message
 			case st.Kind == "signal" && (ev.Kind == backend.EventTimerFired || ev.Kind == backend.EventSignalTimedOut):
 				st.Outcome = "timeout"
 			default:
@@ -100,19 +116,23 @@ func steps(events []backend.Event) []*step {
 	return out
 }
 
-// attemptSpan is when the failed attempt of an activity_attempt_failed event ran
-// (from since, to the event, when it does not say).
-func attemptSpan(ev backend.Event, since time.Time) span {
+// failedAttempt reads the failed attempt of an activity_attempt_failed event: which
+// one, where and when it ran (from since, to the event, when it does not say), and
+// its error.
+func failedAttempt(ev backend.Event, since time.Time) prior {
 	var d backend.AttemptData
 	_ = json.Unmarshal(ev.Data, &d)
-	sp := span{d.StartedAt, d.EndedAt}
-	if sp.Start.IsZero() {
-		sp.Start = since
+	p := prior{span: span{d.StartedAt, d.EndedAt}, Attempt: d.Attempt, Worker: d.Worker}
+	if p.Start.IsZero() {
+		p.Start = since
 	}
-	if sp.End.IsZero() {
-		sp.End = ev.At
+	if p.End.IsZero() {
+		p.End = ev.At
 	}
-	return sp
+	if ev.Error != nil {
+		p.Error = ev.Error.Message
+	}
+	return p
 }
 
 // splitPos splits "path/file.star:12:5" (or "file:12") into the file and the line.
@@ -158,8 +178,12 @@ type bar struct {
 }
 
 // priorBar is an earlier, failed run of a step (a failed attempt, or a run before a
-// dead-letter replay).
-type priorBar struct{ X, W float64 }
+// dead-letter replay), with what its tooltip says.
+type priorBar struct {
+	X, W    float64
+	Attempt int
+	Title   string
+}
 
 type tick struct {
 	X      float64
@@ -247,10 +271,19 @@ func layoutTimeline(ex *backend.Execution, all []*step, offset int, now time.Tim
 		b.Title = fmt.Sprintf("#%d %s %s: %s, %s", st.Seq, st.Kind, st.Name, st.Outcome, b.Dur)
 		for _, p := range st.Prior {
 			px := x(p.Start)
-			b.Prior = append(b.Prior, priorBar{X: px, W: max(3, x(p.End)-px)})
+			b.Prior = append(b.Prior, priorBar{X: px, W: max(3, x(p.End)-px), Attempt: p.Attempt, Title: priorTitle(st, p)})
 		}
-		if len(st.Prior) > 0 {
-			b.Title += fmt.Sprintf(", run again %d time(s) after failing", len(st.Prior))
+		reruns := 0
+		for _, p := range st.Prior {
+			if p.Attempt == 0 {
+				reruns++
+			}
+		}
+		if reruns > 0 {
+			b.Title += fmt.Sprintf(", run again %d time(s) after failing", reruns)
+		}
+		if st.Failed > 0 && st.Attempt == 0 {
+			b.Title += fmt.Sprintf(", attempt %d after %d failed", st.Failed+1, st.Failed)
 		}
 		if st.Attempt > 1 {
 			b.Title += fmt.Sprintf(", attempt %d", st.Attempt)
@@ -275,6 +308,22 @@ func layoutTimeline(ex *backend.Execution, all []*step, offset int, now time.Tim
 	}
 	tl.Height = tlTop + len(shown)*tlRow + 6
 	return tl
+}
+
+// priorTitle is the tooltip of an earlier, failed run of st.
+func priorTitle(st *step, p prior) string {
+	what := "earlier run"
+	if p.Attempt > 0 {
+		what = "attempt " + strconv.Itoa(p.Attempt)
+	}
+	t := fmt.Sprintf("#%d %s %s: %s failed after %s", st.Seq, st.Kind, st.Name, what, fmtDuration(p.End.Sub(p.Start)))
+	if p.Worker != "" {
+		t += " on " + p.Worker
+	}
+	if p.Error != "" {
+		t += ": " + shortText(p.Error, 300)
+	}
+	return t
 }
 
 // fmtDuration prints a duration short and readable: 850ms, 3.2s, 4m05s, 2h10m, 3d4h.

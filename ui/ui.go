@@ -1,7 +1,9 @@
 // Package ui is Stent's web view: server-rendered pages of executions (list, detail
-// with a timeline, pinned source), dead letters, and the actions an operator takes on
-// them (cancel, signal, dead-letter replay and discard), as one http.Handler that
-// `stent ui` serves and a host program can mount in its own server.
+// with a timeline, pinned source), dead letters, workers and schedules, and the
+// actions an operator takes on them (cancel, signal, retry, dead-letter replay and
+// discard; schedule pause, resume, trigger and delete), as one http.Handler that
+// `stent ui` serves and a host program can mount in its own server. Every action done
+// is logged at info with who did it.
 //
 // Pages are html/template with a little plain JavaScript and CSS embedded in the
 // binary; live updates arrive through Server-Sent Events. The package reads and acts
@@ -55,6 +57,9 @@ type Options struct {
 	// CountTTL is how long the status counts of a list filter are reused by the pages
 	// and live views of every viewer (default 2s; negative: count on every render).
 	CountTTL time.Duration
+	// DeadWorkerGrace is how long a worker may be silent before the workers page shows
+	// it stopped (default: the engine's, see stent.Engine.DeadWorkerGrace).
+	DeadWorkerGrace time.Duration
 	// Logger receives errors the pages could not show (default slog.Default()).
 	Logger *slog.Logger
 }
@@ -119,6 +124,8 @@ func Handler(eng *stent.Engine, opts Options) (*Server, error) {
 	m.HandleFunc("GET /{$}", s.listPage)
 	m.HandleFunc("GET /executions/{id...}", s.executionRoute)
 	m.HandleFunc("GET /dead-letters", s.deadLettersPage)
+	m.HandleFunc("GET /workers", s.workersPage)
+	m.HandleFunc("GET /schedules", s.schedulesPage)
 	m.HandleFunc("GET /live", s.live)
 	m.HandleFunc("POST /actions/{action}", s.action)
 	s.mux = m
@@ -218,6 +225,14 @@ func flashText(code string) string {
 		return "Retrying: the failed step runs again."
 	case "discard":
 		return "Dead letter discarded."
+	case "pause-schedule":
+		return "Schedule paused: it does not fire until resumed."
+	case "resume-schedule":
+		return "Schedule resumed from its next tick."
+	case "trigger-schedule":
+		return "Schedule triggered: one execution started."
+	case "delete-schedule":
+		return "Schedule deleted."
 	}
 	return ""
 }

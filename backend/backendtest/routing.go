@@ -19,6 +19,31 @@ var routingTests = []test{
 	{"PendingTasks", testPendingTasks},
 	{"RemovedWorkerIsReclaimed", testRemovedWorkerIsReclaimed},
 	{"ScheduleToStartTimeout", testStartTimeout},
+	{"ClaimedTasks", testClaimedTasks},
+}
+
+// testClaimedTasks: the claimed tasks, by lease owner, then ID; pending ones are not
+// listed, and the limit holds.
+func testClaimedTasks(t *testing.T, e *env) {
+	ct := required[backend.ClaimedTasks](e)
+	e.create("x")
+	e.scheduleTasks("x", 0, act(1, "a", 0), act(2, "b", 0), act(3, "c", 0))
+	e.claim(backend.ClaimRequest{WorkerID: "wz", RouteActivities: true, Activities: []string{"a"}})
+	e.claim(backend.ClaimRequest{WorkerID: "wb", RouteActivities: true, Activities: []string{"b"}})
+	got, err := ct.ClaimedTasks(e.ctx, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	owners := []string{}
+	for _, tk := range got {
+		owners = append(owners, tk.LeaseOwner)
+	}
+	if seqs(got) != "[x/2 x/1]" || !reflect.DeepEqual(owners, []string{"wb", "wz"}) {
+		t.Fatalf("claimed tasks = %s owned by %v, want [x/2 x/1] owned by [wb wz]", describe(got), owners)
+	}
+	if got, err = ct.ClaimedTasks(e.ctx, 1); err != nil || len(got) != 1 {
+		t.Fatalf("claimed tasks with limit 1 = %s, %v; want one", describe(got), err)
+	}
 }
 
 func (e *env) routing() backend.Routing { return required[backend.Routing](e) }

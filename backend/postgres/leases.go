@@ -14,7 +14,7 @@ import (
 
 // workerRetention is how long a silent worker's row is kept before ReclaimTasks
 // deletes it.
-const workerRetention = time.Hour
+const workerRetention = backend.WorkerRetention
 
 const sqlHeartbeat = `INSERT INTO workers (id, heartbeat_at) VALUES ($1, $2)
 	ON CONFLICT (id) DO UPDATE SET heartbeat_at = GREATEST(workers.heartbeat_at, EXCLUDED.heartbeat_at)`

@@ -51,7 +51,7 @@ const busyTimeoutMS = 10000
 
 // workerRetention is how long a silent worker's row is kept before ReclaimTasks
 // deletes it.
-const workerRetention = time.Hour
+const workerRetention = backend.WorkerRetention
 
 type config struct {
 	clock backend.Clock

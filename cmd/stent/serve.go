@@ -66,7 +66,8 @@ func serveCommand() *cli.Command {
 			if err != nil {
 				return failf(exitUsage, "%v", err)
 			}
-			view, err := ui.Handler(eng, ui.Options{Token: firstOr(opts.Tokens), Logger: logger(c)})
+			view, err := ui.Handler(eng, ui.Options{Token: firstOr(opts.Tokens), Logger: logger(c),
+				DeadWorkerGrace: wopts.DeadWorkerGrace})
 			if err != nil {
 				return err
 			}

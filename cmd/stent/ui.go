@@ -17,9 +17,10 @@ func uiCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "ui",
 		Usage: "serve the web view of executions (loopback only unless given credentials)",
-		Description: "Serves the executions, their timelines, sources and dead letters, with cancel, signal and\n" +
-			"dead-letter actions. Another address than loopback needs --auth user:pass or a bearer token in\n" +
-			"STENT_UI_TOKEN (a browser sends it as the password of any user).",
+		Description: "Serves the executions, their timelines, sources and dead letters, the workers and the\n" +
+			"schedules, with cancel, signal, retry, dead-letter and schedule actions. Another address than\n" +
+			"loopback needs --auth user:pass or a bearer token in STENT_UI_TOKEN (a browser sends it as the\n" +
+			"password of any user).",
 		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "addr", Value: "127.0.0.1:8233", Usage: "address to listen on (host:port)"},
 			&cli.StringFlag{Name: "auth", Usage: "require HTTP Basic authentication as user:pass"},

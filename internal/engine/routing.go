@@ -52,6 +52,11 @@ func (e *Engine) liveGrace() time.Duration {
 	return grace
 }
 
+// DeadWorkerGrace is how long a worker may stay silent before it counts as stopped
+// and its tasks are reclaimed: the largest grace of this engine's workers, at least
+// the default 10s.
+func (e *Engine) DeadWorkerGrace() time.Duration { return e.liveGrace() }
+
 // Workers lists the live workers (a heartbeat within the dead-worker grace) of every
 // process using this database, by ID. A backend without the routing registry lists
 // none.

@@ -67,7 +67,11 @@
     try {
       const res = await fetch(location.href, { headers: { "Accept": "text/html" }, credentials: "same-origin" });
       if (!res.ok) return;
-      const doc = new DOMParser().parseFromString(await res.text(), "text/html");
+      const html = await res.text();
+      // A dialog opened or typing began while the page was fetched: swapping now
+      // would detach the form being confirmed. Fetch again once it is done.
+      if (editing()) { pending = true; return; }
+      const doc = new DOMParser().parseFromString(html, "text/html");
       const next = doc.getElementById("live"), cur = document.getElementById("live");
       if (next && cur) {
         cur.replaceWith(document.adoptNode(next));
