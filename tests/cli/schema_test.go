@@ -127,6 +127,13 @@ type benchStepJSON struct {
 	ActsPerSec float64   `json:"activities_per_sec"`
 	RunsWallMS []float64 `json:"runs_wall_ms"`
 	Commits    float64   `json:"commits_per_step,omitempty"`
+	Work       *workJSON `json:"work_per_step,omitempty"`
+}
+
+type workJSON struct {
+	ClientCPUMS float64 `json:"client_cpu_ms"`
+	ServerCPUMS float64 `json:"server_cpu_ms,omitempty"`
+	WALBytes    float64 `json:"wal_bytes,omitempty"`
 }
 
 type benchJSON struct {
@@ -136,6 +143,7 @@ type benchJSON struct {
 	Workers      int             `json:"workers"`
 	Concurrency  int             `json:"concurrency"`
 	Runs         int             `json:"runs"`
+	HTTP         bool            `json:"http,omitempty"`
 	Executions   int             `json:"executions"`
 	Activities   int             `json:"activities"`
 	WallMS       float64         `json:"wall_ms"`
@@ -143,11 +151,13 @@ type benchJSON struct {
 	DispatchMS   float64         `json:"dispatch_ms,omitempty"`
 	ExecsPerSec  float64         `json:"executions_per_sec"`
 	ActsPerSec   float64         `json:"activities_per_sec"`
+	PerS         float64         `json:"activities_per_s,omitempty"`
 	LatencyP50MS float64         `json:"latency_p50_ms,omitempty"`
 	LatencyP99MS float64         `json:"latency_p99_ms,omitempty"`
 	Steps        []benchStepJSON `json:"steps,omitempty"`
 	PerStepRatio float64         `json:"per_step_ratio,omitempty"`
 	Commits      float64         `json:"commits_per_step,omitempty"`
+	Work         *workJSON       `json:"work_per_step,omitempty"`
 }
 
 // docTable is one README table: its fields, and those present in every object.
