@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/url"
 	"slices"
@@ -72,6 +73,31 @@ type execData struct {
 	TreeMore  bool
 	Source    string // link to the source page
 	Parent    string
+	Tags      []tagLink
+}
+
+// tagLink is a tag, linking to the list of the executions that have it.
+type tagLink struct{ Text, Href string }
+
+// tagLinks sorts tags by key, each linking to the list filtered by it.
+func (s *Server) tagLinks(tags map[string]string) []tagLink {
+	var out []tagLink
+	for _, k := range slices.Sorted(maps.Keys(tags)) {
+		term := "tag:" + k + "=" + whereQuote(tags[k])
+		out = append(out, tagLink{Text: k + "=" + tags[k], Href: s.base + "?" + url.Values{"where": {term}}.Encode()})
+	}
+	return out
+}
+
+// whereQuote quotes v for the --where language when it holds a space or a quote.
+func whereQuote(v string) string {
+	if !strings.ContainsAny(v, " \t\n\"'") {
+		return v
+	}
+	if strings.Contains(v, `"`) {
+		return "'" + v + "'"
+	}
+	return `"` + v + `"`
 }
 
 func (s *Server) executionPage(w http.ResponseWriter, r *http.Request, id string) {
@@ -127,6 +153,12 @@ func (s *Server) executionPage(w http.ResponseWriter, r *http.Request, id string
 	if evOffset+eventsPerPage < len(events) {
 		d.EventNext = withParam(q, "events", strconv.Itoa(evOffset+eventsPerPage)) + "#history"
 	}
+	tags, err := s.eng.Tags(ctx, id)
+	if err != nil {
+		s.fail(w, r, http.StatusInternalServerError, fmt.Errorf("reading tags of %s: %w", id, err))
+		return
+	}
+	d.Tags = s.tagLinks(tags)
 	custom, err := s.eng.CustomStatus(ctx, id)
 	if err != nil {
 		s.fail(w, r, http.StatusInternalServerError, err)

@@ -20,6 +20,7 @@ type listQuery struct {
 	IDPrefix string
 	Since    string // datetime-local value, UTC
 	Until    string
+	Where    string // the --where language (internal/where), ANDed with the fields above
 	After    string // cursor of the last execution of the previous page (backend.ListCursor)
 }
 
@@ -30,6 +31,7 @@ func readListQuery(v url.Values) listQuery {
 		IDPrefix: strings.TrimSpace(v.Get("id")),
 		Since:    strings.TrimSpace(v.Get("since")),
 		Until:    strings.TrimSpace(v.Get("until")),
+		Where:    strings.TrimSpace(v.Get("where")),
 		After:    v.Get("after"),
 	}
 }
@@ -44,7 +46,7 @@ func (q listQuery) withStatus(st string) string {
 func (q listQuery) encode() string {
 	v := url.Values{}
 	for k, val := range map[string]string{"status": q.Status, "script": q.Script, "id": q.IDPrefix,
-		"since": q.Since, "until": q.Until, "after": q.After} {
+		"since": q.Since, "until": q.Until, "where": q.Where, "after": q.After} {
 		if val != "" {
 			v.Set(k, val)
 		}
@@ -80,7 +82,10 @@ func (q listQuery) filter(limit int) (backend.ListFilter, error) {
 		}
 		f.Status = backend.Status(q.Status)
 	}
-	return f, applyListFilter(&f, q)
+	if err := applyListFilter(&f, q); err != nil {
+		return f, err
+	}
+	return f, applyWhere(&f, q.Where, time.Now())
 }
 
 type chip struct {
