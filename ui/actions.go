@@ -40,6 +40,10 @@ func (s *Server) action(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	act := r.PathValue("action")
+	if verb, ok := strings.CutPrefix(act, "batch-"); ok {
+		s.batchAction(w, r, verb)
+		return
+	}
 	id := r.PostFormValue("id")
 	c := confirmData{Action: act, Fields: [][2]string{{"id", id}}}
 	var (

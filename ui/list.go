@@ -114,6 +114,9 @@ type listData struct {
 	First    string // link to the first page, "" on the first page
 	Statuses []backend.Status
 	Now      time.Time
+	Matching int  // how many executions the filter matches (of its status, when set)
+	Counted  bool // whether Matching is known
+	Fields   [][2]string
 }
 
 func (s *Server) listPage(w http.ResponseWriter, r *http.Request) {
@@ -160,6 +163,10 @@ func (s *Server) loadList(r *http.Request, q listQuery) (*listData, error) {
 	total := 0
 	for _, n := range counts {
 		total += n
+	}
+	d.Matching, d.Counted, d.Fields = total, known, q.fields()
+	if q.Status != "" {
+		d.Matching = counts[backend.Status(q.Status)]
 	}
 	d.Chips = append(d.Chips, chip{Label: "all", Count: total, Counts: known, Href: "?" + q.withStatus(""), Active: q.Status == ""})
 	for _, st := range statuses {
