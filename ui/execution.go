@@ -35,6 +35,7 @@ type eventRow struct {
 	Cache bool
 	At    time.Time
 	Class string
+	Reset bool // offer "reset from here" on this row (the first of its step)
 }
 
 type signalRow struct {
@@ -74,6 +75,9 @@ type execData struct {
 	Source    string // link to the source page
 	Parent    string
 	Tags      []tagLink
+	CanReset  bool // ended root execution, and actions allowed: steps offer a reset
+	ResetFrom *backend.ResetLink
+	ResetInto []backend.ResetLink
 }
 
 // tagLink is a tag, linking to the list of the executions that have it.
@@ -139,11 +143,20 @@ func (s *Server) executionPage(w http.ResponseWriter, r *http.Request, id string
 		evOffset = 0
 	}
 	d.EventsOf = len(events)
+	d.CanReset = canReset(ex) && !s.opts.ReadOnly
+	d.ResetFrom, d.ResetInto = resetLinks(events)
+	offered := map[int]bool{}
+	for _, ev := range events[:evOffset] {
+		offered[ev.Seq] = true
+	}
 	for i, ev := range events[evOffset:min(len(events), evOffset+eventsPerPage)] {
 		row := eventRow{N: evOffset + i + 1, Seq: ev.Seq, Kind: string(ev.Kind), Name: ev.Name,
 			Data: shortText(string(ev.Data), 300), Error: ev.Error, Cache: ev.CacheHit, At: ev.At, Class: eventClass(ev)}
 		if ev.Kind == backend.EventActivityAttemptFailed {
 			row.Note = attemptNote(ev)
+		}
+		if d.CanReset && ev.Seq > 0 && !offered[ev.Seq] {
+			row.Reset, offered[ev.Seq] = true, true
 		}
 		d.Events = append(d.Events, row)
 	}

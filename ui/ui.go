@@ -232,6 +232,8 @@ func flashText(code string) string {
 		return "Retrying: the failed step runs again."
 	case "discard":
 		return "Dead letter discarded."
+	case "reset":
+		return "Reset: this execution runs the old one again from the chosen step; the steps before it reuse their recorded results."
 	case "pause-schedule":
 		return "Schedule paused: it does not fire until resumed."
 	case "resume-schedule":
