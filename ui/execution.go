@@ -16,6 +16,7 @@ import (
 
 	"github.com/stent-go/stent"
 	"github.com/stent-go/stent/backend"
+	"github.com/stent-go/stent/internal/where"
 )
 
 const (
@@ -87,21 +88,10 @@ type tagLink struct{ Text, Href string }
 func (s *Server) tagLinks(tags map[string]string) []tagLink {
 	var out []tagLink
 	for _, k := range slices.Sorted(maps.Keys(tags)) {
-		term := "tag:" + k + "=" + whereQuote(tags[k])
+		term := "tag:" + k + "=" + where.Quote(tags[k])
 		out = append(out, tagLink{Text: k + "=" + tags[k], Href: s.base + "?" + url.Values{"where": {term}}.Encode()})
 	}
 	return out
-}
-
-// whereQuote quotes v for the --where language when it holds a space or a quote.
-func whereQuote(v string) string {
-	if !strings.ContainsAny(v, " \t\n\"'") {
-		return v
-	}
-	if strings.Contains(v, `"`) {
-		return "'" + v + "'"
-	}
-	return `"` + v + `"`
 }
 
 func (s *Server) executionPage(w http.ResponseWriter, r *http.Request, id string) {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/stent-go/stent/backend"
+	"github.com/stent-go/stent/internal/where"
 )
 
 // statuses in the order the chips show them.
@@ -36,10 +37,13 @@ func readListQuery(v url.Values) listQuery {
 	}
 }
 
-// encode returns the query string of q with status replaced by st (chips) and the
-// cursor dropped.
+// withStatus returns the query string of q with status replaced by st (chips): the
+// cursor and a status term of the where filter are dropped.
 func (q listQuery) withStatus(st string) string {
 	q.Status, q.After = st, ""
+	if q.Where != "" {
+		q.Where = where.Without(q.Where, "status")
+	}
 	return q.encode()
 }
 
@@ -165,13 +169,13 @@ func (s *Server) loadList(r *http.Request, q listQuery) (*listData, error) {
 		total += n
 	}
 	d.Matching, d.Counted, d.Fields = total, known, q.fields()
-	if q.Status != "" {
-		d.Matching = counts[backend.Status(q.Status)]
+	if f.Status != "" {
+		d.Matching = counts[f.Status]
 	}
-	d.Chips = append(d.Chips, chip{Label: "all", Count: total, Counts: known, Href: "?" + q.withStatus(""), Active: q.Status == ""})
+	d.Chips = append(d.Chips, chip{Label: "all", Count: total, Counts: known, Href: "?" + q.withStatus(""), Active: f.Status == ""})
 	for _, st := range statuses {
 		d.Chips = append(d.Chips, chip{Label: strings.ReplaceAll(string(st), "_", " "), Status: string(st), Count: counts[st],
-			Counts: known, Href: "?" + q.withStatus(string(st)), Active: q.Status == string(st)})
+			Counts: known, Href: "?" + q.withStatus(string(st)), Active: f.Status == st})
 	}
 	return d, nil
 }

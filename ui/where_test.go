@@ -37,6 +37,15 @@ func TestWhereFilter(t *testing.T) {
 	if !strings.Contains(page, `value="status=failed tag:customer=42"`) {
 		t.Fatalf("the where box does not keep the filter")
 	}
+	// Its status is the active chip, and a chip replaces it (keeping the tag term).
+	if !regexp.MustCompile(`class="chip active st-failed" data-status="failed"`).MatchString(page) ||
+		!strings.Contains(page, `href="?status=completed&amp;where=tag%3Acustomer%3D42"`) {
+		t.Fatalf("the chips do not follow the where filter's status:\n%s", page)
+	}
+	if page := fetch(t, c, f.srv.URL+"/?status=completed&where=tag%3Acustomer%3D42", http.StatusOK); !strings.Contains(page, `href="/executions/`+done+`"`) ||
+		strings.Contains(page, `href="/executions/`+want+`"`) {
+		t.Fatalf("the completed chip of tag:customer=42 does not list only %s:\n%s", done, page)
+	}
 	// The counts are those of the filter: one failed, nothing else.
 	page = list("tag:customer=42", http.StatusOK)
 	for _, chip := range []string{`data-status=""[^>]*>all <b>2</b>`, `data-status="failed"[^>]*>failed <b>1</b>`, `data-status="completed"[^>]*>completed <b>1</b>`} {
