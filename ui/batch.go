@@ -31,7 +31,8 @@ type batchRow struct {
 
 type batchData struct {
 	Verb, Done   string
-	Asked        int // executions the batch took
+	Title        string // "Retry"
+	Asked        int    // executions the batch took
 	Sum          batch.Summary
 	NotTaken     int // matching the filter but not taken by the action: skipped at selection
 	Interrupted  bool
@@ -66,7 +67,7 @@ func (s *Server) batchAction(w http.ResponseWriter, r *http.Request, verb string
 	ctx := r.Context()
 	q := readListQuery(r.PostForm)
 	q.After = ""
-	d := &batchData{Verb: a.Verb, Done: a.Done, Back: s.base + "?" + q.encode(), Where: q.describe()}
+	d := &batchData{Verb: a.Verb, Done: a.Done, Title: capital(a.Verb), Back: s.base + "?" + q.encode(), Where: q.describe()}
 	c := confirmData{Action: "batch-" + verb, Cancel: d.Back}
 	var ids []string
 	switch scope := r.PostFormValue("scope"); scope {

@@ -19,6 +19,12 @@ func TestBrowserBatchAndReset(t *testing.T) {
 	bctx := newBrowser(t)
 	f := newFixture(t, ui.Options{})
 	base := f.srv.URL + "/"
+	docs := docShots(t)
+	shot := func(name string) {
+		if docs != "" {
+			shots{t, docs}.take(bctx, name)
+		}
+	}
 	var failed []string
 	for _, x := range []string{"a", "b", "c", "d"} {
 		failed = append(failed, f.dispatch(t, "flaky.star", []any{x}))
@@ -44,6 +50,7 @@ func TestBrowserBatchAndReset(t *testing.T) {
 	for _, id := range failed[:3] {
 		clickLive(t, bctx, `#executions tr[data-id="`+id+`"] input.pick`)
 	}
+	shot("batch-select")
 	f.healthy.Store(true)
 	run(t, bctx, "retry the selected", chromedp.Click(chromedp.CSS(`#batch-retry`)),
 		chromedp.WaitVisible(chromedp.CSS(`#confirm-form`)))
@@ -52,6 +59,7 @@ func TestBrowserBatchAndReset(t *testing.T) {
 	}
 	run(t, bctx, "confirm the batch", chromedp.Click(chromedp.CSS(`#confirm-form button.primary`)),
 		chromedp.WaitVisible(chromedp.CSS(`#batch-result`)))
+	shot("batch-result")
 	if n := get(t, bctx, "read the summary", chromedp.Evaluate[string](`document.getElementById("batch-result").dataset.done`)); n != "3" {
 		t.Fatalf("the batch summary says %s retried, want 3", n)
 	}
@@ -70,6 +78,7 @@ func TestBrowserBatchAndReset(t *testing.T) {
 	// Reset the completed execution from its third step.
 	run(t, bctx, "open the completed execution", chromedp.Navigate(base+"executions/"+done),
 		chromedp.WaitVisible(chromedp.CSS(`button.reset[data-seq="3"]`)))
+	shot("reset-history")
 	clickLive(t, bctx, `button.reset[data-seq="3"]`)
 	confirm(t, bctx, "reset")
 	loc := get(t, bctx, "read the URL", chromedp.Location())
