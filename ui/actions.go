@@ -40,6 +40,10 @@ func (s *Server) action(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	act := r.PathValue("action")
+	if verb, ok := strings.CutPrefix(act, "batch-"); ok {
+		s.batchAction(w, r, verb)
+		return
+	}
 	id := r.PostFormValue("id")
 	c := confirmData{Action: act, Fields: [][2]string{{"id", id}}}
 	var (
@@ -93,6 +97,15 @@ func (s *Server) action(w http.ResponseWriter, r *http.Request) {
 		c.Question = "Retry execution " + id + "?"
 		c.Detail = "The step whose failure failed it runs again (or the script goes on from its failure); its history is kept."
 		do = func() error { return s.eng.Retry(r.Context(), id) }
+	case "reset":
+		var (
+			code int
+			err  error
+		)
+		if do, code, err = s.resetAction(r, &c, &back); err != nil {
+			s.fail(w, r, code, err)
+			return
+		}
 	case "replay", "discard":
 		dlID, err := strconv.ParseInt(r.PostFormValue("dl"), 10, 64)
 		if err != nil {
@@ -141,9 +154,12 @@ func (s *Server) action(w http.ResponseWriter, r *http.Request) {
 	}
 	if err := do(); err != nil {
 		code := http.StatusInternalServerError
-		var ie *stent.InputError
-		if errors.As(err, &ie) || errors.Is(err, backend.ErrNotRunning) {
-			code = http.StatusConflict // it changed since the checks above
+		var (
+			ie *stent.InputError
+			me *stent.ResetMismatchError
+		)
+		if errors.As(err, &ie) || errors.As(err, &me) || errors.Is(err, backend.ErrNotRunning) {
+			code = http.StatusConflict // it changed since the checks above, or the script differs
 		}
 		s.fail(w, r, code, err)
 		return

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/url"
 	"slices"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/stent-go/stent"
 	"github.com/stent-go/stent/backend"
+	"github.com/stent-go/stent/internal/where"
 )
 
 const (
@@ -34,6 +36,7 @@ type eventRow struct {
 	Cache bool
 	At    time.Time
 	Class string
+	Reset bool // offer "reset from here" on this row (the first of its step)
 }
 
 type signalRow struct {
@@ -72,6 +75,23 @@ type execData struct {
 	TreeMore  bool
 	Source    string // link to the source page
 	Parent    string
+	Tags      []tagLink
+	CanReset  bool // ended root execution, and actions allowed: steps offer a reset
+	ResetFrom *backend.ResetLink
+	ResetInto []backend.ResetLink
+}
+
+// tagLink is a tag, linking to the list of the executions that have it.
+type tagLink struct{ Text, Href string }
+
+// tagLinks sorts tags by key, each linking to the list filtered by it.
+func (s *Server) tagLinks(tags map[string]string) []tagLink {
+	var out []tagLink
+	for _, k := range slices.Sorted(maps.Keys(tags)) {
+		term := "tag:" + k + "=" + where.Quote(tags[k])
+		out = append(out, tagLink{Text: k + "=" + tags[k], Href: s.base + "?" + url.Values{"where": {term}}.Encode()})
+	}
+	return out
 }
 
 func (s *Server) executionPage(w http.ResponseWriter, r *http.Request, id string) {
@@ -113,11 +133,20 @@ func (s *Server) executionPage(w http.ResponseWriter, r *http.Request, id string
 		evOffset = 0
 	}
 	d.EventsOf = len(events)
+	d.CanReset = canReset(ex) && !s.opts.ReadOnly
+	d.ResetFrom, d.ResetInto = resetLinks(events)
+	offered := map[int]bool{}
+	for _, ev := range events[:evOffset] {
+		offered[ev.Seq] = true
+	}
 	for i, ev := range events[evOffset:min(len(events), evOffset+eventsPerPage)] {
 		row := eventRow{N: evOffset + i + 1, Seq: ev.Seq, Kind: string(ev.Kind), Name: ev.Name,
 			Data: shortText(string(ev.Data), 300), Error: ev.Error, Cache: ev.CacheHit, At: ev.At, Class: eventClass(ev)}
 		if ev.Kind == backend.EventActivityAttemptFailed {
 			row.Note = attemptNote(ev)
+		}
+		if d.CanReset && ev.Seq > 0 && !offered[ev.Seq] {
+			row.Reset, offered[ev.Seq] = true, true
 		}
 		d.Events = append(d.Events, row)
 	}
@@ -127,6 +156,12 @@ func (s *Server) executionPage(w http.ResponseWriter, r *http.Request, id string
 	if evOffset+eventsPerPage < len(events) {
 		d.EventNext = withParam(q, "events", strconv.Itoa(evOffset+eventsPerPage)) + "#history"
 	}
+	tags, err := s.eng.Tags(ctx, id)
+	if err != nil {
+		s.fail(w, r, http.StatusInternalServerError, fmt.Errorf("reading tags of %s: %w", id, err))
+		return
+	}
+	d.Tags = s.tagLinks(tags)
 	custom, err := s.eng.CustomStatus(ctx, id)
 	if err != nil {
 		s.fail(w, r, http.StatusInternalServerError, err)

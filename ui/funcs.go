@@ -34,5 +34,6 @@ var funcs = template.FuncMap{
 	"base":  path.Base,
 	"f1":    func(f float64) string { return strconv.FormatFloat(f, 'f', 1, 64) },
 	"neg":   func(n int) int { return -n },
+	"add":   func(a, b int) int { return a + b },
 	"args":  func(v ...any) []any { return v },
 }

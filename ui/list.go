@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/stent-go/stent/backend"
+	"github.com/stent-go/stent/internal/where"
 )
 
 // statuses in the order the chips show them.
@@ -20,6 +21,7 @@ type listQuery struct {
 	IDPrefix string
 	Since    string // datetime-local value, UTC
 	Until    string
+	Where    string // the --where language (internal/where), ANDed with the fields above
 	After    string // cursor of the last execution of the previous page (backend.ListCursor)
 }
 
@@ -30,21 +32,25 @@ func readListQuery(v url.Values) listQuery {
 		IDPrefix: strings.TrimSpace(v.Get("id")),
 		Since:    strings.TrimSpace(v.Get("since")),
 		Until:    strings.TrimSpace(v.Get("until")),
+		Where:    strings.TrimSpace(v.Get("where")),
 		After:    v.Get("after"),
 	}
 }
 
-// encode returns the query string of q with status replaced by st (chips) and the
-// cursor dropped.
+// withStatus returns the query string of q with status replaced by st (chips): the
+// cursor and a status term of the where filter are dropped.
 func (q listQuery) withStatus(st string) string {
 	q.Status, q.After = st, ""
+	if q.Where != "" {
+		q.Where = where.Without(q.Where, "status")
+	}
 	return q.encode()
 }
 
 func (q listQuery) encode() string {
 	v := url.Values{}
 	for k, val := range map[string]string{"status": q.Status, "script": q.Script, "id": q.IDPrefix,
-		"since": q.Since, "until": q.Until, "after": q.After} {
+		"since": q.Since, "until": q.Until, "where": q.Where, "after": q.After} {
 		if val != "" {
 			v.Set(k, val)
 		}
@@ -80,7 +86,10 @@ func (q listQuery) filter(limit int) (backend.ListFilter, error) {
 		}
 		f.Status = backend.Status(q.Status)
 	}
-	return f, applyListFilter(&f, q)
+	if err := applyListFilter(&f, q); err != nil {
+		return f, err
+	}
+	return f, applyWhere(&f, q.Where, time.Now())
 }
 
 type chip struct {
@@ -109,6 +118,9 @@ type listData struct {
 	First    string // link to the first page, "" on the first page
 	Statuses []backend.Status
 	Now      time.Time
+	Matching int  // how many executions the filter matches (of its status, when set)
+	Counted  bool // whether Matching is known
+	Fields   [][2]string
 }
 
 func (s *Server) listPage(w http.ResponseWriter, r *http.Request) {
@@ -156,10 +168,14 @@ func (s *Server) loadList(r *http.Request, q listQuery) (*listData, error) {
 	for _, n := range counts {
 		total += n
 	}
-	d.Chips = append(d.Chips, chip{Label: "all", Count: total, Counts: known, Href: "?" + q.withStatus(""), Active: q.Status == ""})
+	d.Matching, d.Counted, d.Fields = total, known, q.fields()
+	if f.Status != "" {
+		d.Matching = counts[f.Status]
+	}
+	d.Chips = append(d.Chips, chip{Label: "all", Count: total, Counts: known, Href: "?" + q.withStatus(""), Active: f.Status == ""})
 	for _, st := range statuses {
 		d.Chips = append(d.Chips, chip{Label: strings.ReplaceAll(string(st), "_", " "), Status: string(st), Count: counts[st],
-			Counts: known, Href: "?" + q.withStatus(string(st)), Active: q.Status == string(st)})
+			Counts: known, Href: "?" + q.withStatus(string(st)), Active: f.Status == st})
 	}
 	return d, nil
 }

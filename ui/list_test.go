@@ -15,7 +15,7 @@ import (
 )
 
 var (
-	rowID     = regexp.MustCompile(`<tr data-status="[a-z_]+">\s*<td class="mono"><a href="/executions/([^"]+)">`)
+	rowID     = regexp.MustCompile(`<tr data-status="[a-z_]+"[^>]*>\s*(?:<td class="pick">[^\n]*</td>\s*)?<td class="mono"><a href="/executions/([^"]+)">`)
 	olderLink = regexp.MustCompile(`href="\?([^"]*)" id="older"`)
 	chipCount = regexp.MustCompile(`data-status="([a-z_]*)" href="[^"]*">[a-z ]+ <b>(\d+)</b>`)
 )

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/stent-go/stent/backend"
+	"github.com/stent-go/stent/internal/where"
 )
 
 // applyListFilter sets the script, ID prefix, time range and cursor filters of q.
@@ -58,4 +59,46 @@ func (s *Server) countByStatus(r *http.Request, q listQuery) (map[backend.Status
 type countsAt struct {
 	counts map[backend.Status]int
 	at     time.Time
+}
+
+// applyWhere narrows f by expr, the --where language of the CLI (one parser:
+// internal/where). A term the form's fields also set must agree with them; a parent
+// term lists that execution's children instead of the root executions.
+func applyWhere(f *backend.ListFilter, expr string, now time.Time) error {
+	if expr == "" {
+		return nil
+	}
+	w, err := where.Parse(expr, now)
+	if err != nil {
+		return err
+	}
+	for _, m := range []struct {
+		name     string
+		to, from *string
+	}{{"status", (*string)(&f.Status), (*string)(&w.Status)}, {"script", &f.Script, &w.Script},
+		{"id", &f.IDPrefix, &w.IDPrefix}} {
+		if *m.from == "" {
+			continue
+		}
+		if *m.to != "" && *m.to != *m.from {
+			return fmt.Errorf("the filter's %s=%s contradicts the %s field (%s): clear one", m.name, *m.from, m.name, *m.to)
+		}
+		*m.to = *m.from
+	}
+	if w.Queue != "" {
+		f.Queue = w.Queue
+	}
+	if w.ParentID != "" {
+		f.ParentID, f.RootOnly = w.ParentID, false
+	}
+	if !w.Since.IsZero() && w.Since.After(f.Since) {
+		f.Since = w.Since
+	}
+	if !w.Until.IsZero() && (f.Until.IsZero() || w.Until.Before(f.Until)) {
+		f.Until = w.Until
+	}
+	if len(w.Tags) > 0 {
+		f.Tags = w.Tags
+	}
+	return nil
 }

@@ -1,7 +1,8 @@
 // Package ui is Stent's web view: server-rendered pages of executions (list, detail
 // with a timeline, pinned source), dead letters, workers and schedules, and the
-// actions an operator takes on them (cancel, signal, retry, dead-letter replay and
-// discard; schedule pause, resume, trigger and delete), as one http.Handler that
+// actions an operator takes on them (cancel, signal, retry, reset from a step, batch
+// retry/cancel/terminate of the listed executions, dead-letter replay and discard;
+// schedule pause, resume, trigger and delete), as one http.Handler that
 // `stent ui` serves and a host program can mount in its own server. Every action done
 // is logged at info with who did it.
 //
@@ -57,6 +58,9 @@ type Options struct {
 	// CountTTL is how long the status counts of a list filter are reused by the pages
 	// and live views of every viewer (default 2s; negative: count on every render).
 	CountTTL time.Duration
+	// BatchRate bounds the executions a batch action of the list page acts on per
+	// second (default 50; negative: no bound).
+	BatchRate float64
 	// DeadWorkerGrace is how long a worker may be silent before the workers page shows
 	// it stopped (default: the engine's, see stent.Engine.DeadWorkerGrace).
 	DeadWorkerGrace time.Duration
@@ -99,6 +103,9 @@ func Handler(eng *stent.Engine, opts Options) (*Server, error) {
 	}
 	if opts.CountTTL == 0 {
 		opts.CountTTL = 2 * time.Second
+	}
+	if opts.BatchRate == 0 {
+		opts.BatchRate = 50
 	}
 	if opts.PageSize <= 0 {
 		opts.PageSize = 50
@@ -225,6 +232,8 @@ func flashText(code string) string {
 		return "Retrying: the failed step runs again."
 	case "discard":
 		return "Dead letter discarded."
+	case "reset":
+		return "Reset: this execution runs the old one again from the chosen step; the steps before it reuse their recorded results."
 	case "pause-schedule":
 		return "Schedule paused: it does not fire until resumed."
 	case "resume-schedule":

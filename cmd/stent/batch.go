@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/stent-go/stent"
 	"github.com/stent-go/stent/backend"
+	"github.com/stent-go/stent/internal/batch"
 	"github.com/stent-go/stent/internal/where"
 )
 
@@ -25,12 +27,18 @@ import (
 // whereFlag is the filter of `list --where` and of a batch.
 var whereFlag = &cli.StringFlag{Name: "where", Usage: "select executions: 'status=failed script=checkout.star since=1h tag:customer=42' (keys: " + where.Keys + ")"}
 
-// batchAction is what a batch does to one execution it selected.
+// batchAction is what a batch does to one execution it selected (see internal/batch).
 type batchAction struct {
 	verb, done string // "retry", "retried"
 	// wants says whether ex is one the action takes (the others are skipped).
 	wants func(ex *backend.Execution) bool
 	act   func(c *cli.Context, eng *stent.Engine, id string) error
+}
+
+// of is a as the batch package's action, acting through eng.
+func (a batchAction) of(c *cli.Context, eng *stent.Engine) batch.Action {
+	return batch.Action{Verb: a.verb, Done: a.done, Wants: a.wants,
+		Act: func(_ context.Context, id string) error { return a.act(c, eng, id) }}
 }
 
 // withBatch lets a command that acts on one execution ID act on all the executions
@@ -104,62 +112,38 @@ func runBatch(c *cli.Context, a batchAction) error {
 	})
 }
 
-// selectBatch lists every execution f selects, page by page, keeping those a takes.
+// selectBatch lists every execution f selects, keeping those a takes.
 func selectBatch(c *cli.Context, eng *stent.Engine, f backend.ListFilter, a batchAction) (ids []string, skipped int, err error) {
-	f.Limit = 1000
-	for {
-		page, err := eng.List(c.Context, f)
-		if err != nil {
-			return nil, 0, fmt.Errorf("listing the executions of the batch: %w", err)
-		}
-		for i := range page {
-			if a.wants(&page[i]) {
-				ids = append(ids, page[i].ID)
-			} else {
-				skipped++
-			}
-		}
-		if len(page) < f.Limit {
-			return ids, skipped, nil
-		}
-		f.After = backend.ListCursor(&page[len(page)-1])
-	}
+	return batch.Select(c.Context, eng, f, a.of(c, eng))
 }
 
 // actOnBatch acts on each execution in turn, reporting each failure without stopping
 // and progress on a terminal; exit 1 when any failed.
 func actOnBatch(c *cli.Context, eng *stent.Engine, a batchAction, ids []string) error {
 	tty := isTerminal(c.App.ErrWriter)
-	failed := 0
-	for i, id := range ids {
-		if err := c.Context.Err(); err != nil {
-			return failf(exitCanceled, "interrupted after %d of %d: run the same command again to act on the rest", i, len(ids))
-		}
-		// Re-read it: another process (or an earlier run of this batch) may have acted.
-		ex, err := eng.Get(c.Context, id)
+	sum, err := batch.Run(c.Context, eng, a.of(c, eng), ids, batch.Options{Each: func(i int, r batch.Result) {
 		switch {
-		case err != nil:
-			failed++
-			fmt.Fprintf(c.App.ErrWriter, "%s: %v\n", id, err)
-		case !a.wants(ex):
-			fmt.Fprintf(c.App.Writer, "%s: skipped (now %s)\n", id, ex.Status)
+		case r.Outcome == batch.Failed && r.Acted:
+			fmt.Fprintf(c.App.ErrWriter, "%s: %s failed: %v\n", r.ID, a.verb, r.Err)
+		case r.Outcome == batch.Failed:
+			fmt.Fprintf(c.App.ErrWriter, "%s: %v\n", r.ID, r.Err)
+		case r.Outcome == batch.Skipped:
+			fmt.Fprintf(c.App.Writer, "%s: skipped (now %s)\n", r.ID, r.Status)
 		default:
-			if err := a.act(c, eng, id); err != nil {
-				failed++
-				fmt.Fprintf(c.App.ErrWriter, "%s: %s failed: %v\n", id, a.verb, err)
-			} else {
-				fmt.Fprintf(c.App.Writer, "%s: %s\n", id, a.done)
-			}
+			fmt.Fprintf(c.App.Writer, "%s: %s\n", r.ID, a.done)
 		}
 		if tty {
 			fmt.Fprintf(c.App.ErrWriter, "\r%d/%d", i+1, len(ids))
 		}
+	}})
+	if err != nil {
+		return failf(exitCanceled, "interrupted after %d of %d: run the same command again to act on the rest", sum.Processed, len(ids))
 	}
 	if tty {
 		fmt.Fprintln(c.App.ErrWriter)
 	}
-	if failed > 0 {
-		return failf(exitFailed, "%s: %d of %d %s failed (see above)", a.verb, failed, len(ids), plural(len(ids), "execution"))
+	if sum.Failed > 0 {
+		return failf(exitFailed, "%s: %d of %d %s failed (see above)", a.verb, sum.Failed, len(ids), plural(len(ids), "execution"))
 	}
 	fmt.Fprintf(c.App.Writer, "%s %d %s\n", a.done, len(ids), plural(len(ids), "execution"))
 	return nil

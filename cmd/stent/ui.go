@@ -18,9 +18,10 @@ func uiCommand() *cli.Command {
 		Name:  "ui",
 		Usage: "serve the web view of executions (loopback only unless given credentials)",
 		Description: "Serves the executions, their timelines, sources and dead letters, the workers and the\n" +
-			"schedules, with cancel, signal, retry, dead-letter and schedule actions. Another address than\n" +
-			"loopback needs --auth user:pass or a bearer token in STENT_UI_TOKEN (a browser sends it as the\n" +
-			"password of any user).",
+			"schedules, with cancel, signal, retry, reset from a step, batch retry/cancel/terminate of the\n" +
+			"listed executions (filtered with the --where language), dead-letter and schedule actions.\n" +
+			"Another address than loopback needs --auth user:pass or a bearer token in STENT_UI_TOKEN (a\n" +
+			"browser sends it as the password of any user).",
 		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "addr", Value: "127.0.0.1:8233", Usage: "address to listen on (host:port)"},
 			&cli.StringFlag{Name: "auth", Usage: "require HTTP Basic authentication as user:pass"},

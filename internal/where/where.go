@@ -155,3 +155,37 @@ func statusNames() string {
 	}
 	return strings.Join(names, ", ")
 }
+
+// Without returns expr without its terms whose key is key (a status chip of the web
+// view replaces the status term, for example), the values quoted again where needed.
+// An expr that does not split (an unclosed quote) is returned as it is.
+func Without(expr, key string) string {
+	terms, err := split(expr)
+	if err != nil {
+		return expr
+	}
+	var out []string
+	for _, t := range terms {
+		k, v, _ := strings.Cut(t, "=")
+		if k == key {
+			continue
+		}
+		if strings.Contains(t, "=") {
+			t = k + "=" + Quote(v)
+		}
+		out = append(out, t)
+	}
+	return strings.Join(out, " ")
+}
+
+// Quote quotes a term's value when it holds a space or a quote, so that Parse reads it
+// back as it is.
+func Quote(v string) string {
+	if !strings.ContainsAny(v, " \t\n\"'") {
+		return v
+	}
+	if strings.Contains(v, `"`) {
+		return "'" + v + "'"
+	}
+	return `"` + v + `"`
+}

@@ -43,3 +43,17 @@ func TestParse(t *testing.T) {
 		}
 	}
 }
+
+func TestWithout(t *testing.T) {
+	for in, want := range map[string]string{
+		`status=failed tag:customer=42`:           `tag:customer=42`,
+		`tag:note="a b"  status=running script=x`: `tag:note="a b" script=x`,
+		`tag:q='say "hi"' status=failed`:          `tag:q='say "hi"'`,
+		`status=failed`:                           ``,
+		`script="unclosed`:                        `script="unclosed`,
+	} {
+		if got := Without(in, "status"); got != want {
+			t.Errorf("Without(%q, status) = %q, want %q", in, got, want)
+		}
+	}
+}

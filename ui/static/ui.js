@@ -32,6 +32,12 @@
     document.getElementById("confirm-ok").focus();
   });
 
+  // The list's "select all on this page" box.
+  document.addEventListener("change", function (ev) {
+    if (ev.target.id !== "pick-all") return;
+    for (const c of document.querySelectorAll("input.pick")) c.checked = ev.target.checked;
+  });
+
   function addConfirmed(form) {
     if (form.querySelector("input[name=confirmed]")) return;
     const i = document.createElement("input");
@@ -56,7 +62,9 @@
     const a = document.activeElement;
     if (dialog && dialog.open) return true;
     if (a && (a.tagName === "INPUT" || a.tagName === "TEXTAREA" || a.tagName === "SELECT") && a.closest("#live")) return true;
-    for (const i of document.querySelectorAll("#live input:not([type=hidden])")) if (i.value) return true;
+    for (const i of document.querySelectorAll("#live input:not([type=hidden])")) {
+      if (i.type === "checkbox" ? i.checked : i.value) return true; // a selection is kept
+    }
     return false;
   }
 
