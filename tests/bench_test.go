@@ -15,7 +15,8 @@ import (
 // a fresh temporary SQLite file; no STENT_REDIS).
 func runBench(t *testing.T, args ...string) (stdout, stderr string) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	// Generous: the 1,000-at-once HTTP run under -race on a loaded machine is slow.
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, stentBin, append([]string{"bench"}, args...)...)
 	cmd.Dir = t.TempDir()

@@ -30,7 +30,9 @@ func maxOutstanding(t *testing.T, dir, id string) int {
 // killed (SIGKILL) in the middle and a fresh one takes over.
 func TestLanguageSurvivesAWorkerKill(t *testing.T) {
 	t.Parallel()
-	const late = "def late():\n    sleep('2s')\n    return 'late'\n\n"
+	// late loses every race with the slow activity, even at killMidRun's slowest
+	// level (6 s) on a loaded machine: the outcome must not depend on timing.
+	const late = "def late():\n    sleep('20s')\n    return 'late'\n\n"
 	cases := []struct {
 		name    string
 		script  string

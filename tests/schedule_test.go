@@ -27,7 +27,7 @@ func TestPostgresScheduleEverySecond(t *testing.T) {
 		t.Fatalf("schedule create: exit %d\n%s", r.code, r.stderr)
 	}
 	eng := openPgEngine(t, db.dsn)
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 
 	// serve runs three workers for at least d, and on until done says so (at most a
