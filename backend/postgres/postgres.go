@@ -30,10 +30,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"net/url"
 	"regexp"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -165,11 +168,11 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Backend, error) {
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
 	if err != nil {
-		return nil, b.scrub(fmt.Errorf("connecting to %s: %w", b.dsn, err))
+		return nil, b.connectError(err)
 	}
 	if err := pool.Ping(ctx); err != nil {
 		pool.Close()
-		return nil, b.scrub(fmt.Errorf("connecting to %s: %w", b.dsn, err))
+		return nil, b.connectError(err)
 	}
 	b.pool = pool
 	if err := b.Migrate(ctx); err != nil {
@@ -264,27 +267,64 @@ func (b *Backend) dbError(op string, err error) error {
 		err = errors.New(pe.Message)
 	case errors.Is(err, backend.ErrNotFound), errors.Is(err, backend.ErrLeaseLost),
 		errors.Is(err, backend.ErrStaleExecution):
+	case isConnectError(err):
+		err = b.scrub(fmt.Errorf("connecting to %s: %w (%w)", b.dsn, err, backend.ErrUnavailable))
 	case isConnError(err):
-		err = b.scrub(fmt.Errorf("connecting to %s: %w", b.dsn, err))
+		err = b.scrub(fmt.Errorf("%w: %w", backend.ErrUnavailable, err))
 	}
 	return fmt.Errorf("%s: %w", op, err)
 }
 
+// connectError wraps an error of connecting to the database, marked ErrUnavailable
+// when the server could not be reached.
+func (b *Backend) connectError(err error) error {
+	if isConnError(err) {
+		return b.scrub(fmt.Errorf("connecting to %s: %w (%w)", b.dsn, err, backend.ErrUnavailable))
+	}
+	return b.scrub(fmt.Errorf("connecting to %s: %w", b.dsn, err))
+}
+
 func isNoRows(err error) bool { return errors.Is(err, pgx.ErrNoRows) }
 
-func isConnError(err error) bool {
+func isConnectError(err error) bool {
 	var ce *pgconn.ConnectError
 	return errors.As(err, &ce)
 }
 
-// retryable reports whether a transaction failed only because of concurrency
-// (serialization failure, deadlock) and can be run again as a whole.
+// isConnError reports whether err means the connection failed rather than the
+// statement: connecting failed, the socket broke, or the server ended the session
+// (class 08 connection exception, 57P01-57P03 shutdown or terminate_backend, 53300 too
+// many connections). A cancelled context is not one: the caller gave up.
+func isConnError(err error) bool {
+	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return false
+	}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		switch pe.Code {
+		case "57P01", "57P02", "57P03", "53300":
+			return true
+		}
+		return strings.HasPrefix(pe.Code, "08")
+	}
+	var ne net.Error
+	return isConnectError(err) || pgconn.SafeToRetry(err) || errors.Is(err, pgconn.ErrConnClosed) ||
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.As(err, &ne) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.EPIPE)
+}
+
+// retryable reports whether a state change can be run again at once, as a whole: it
+// failed only because of concurrency (serialization failure, deadlock), or on a
+// connection error before anything was sent (pgconn.SafeToRetry), so on another
+// connection it runs as if for the first time. A connection error after the request
+// was sent is not: the commit may have happened; it is returned as ErrUnavailable for
+// the caller to back off and retry at its level.
 func retryable(err error) bool {
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) {
 		return pe.Code == "40001" || pe.Code == "40P01"
 	}
-	return false
+	return pgconn.SafeToRetry(err)
 }
 
 // scrub removes the DSN's password from an error's text, whatever the driver put in
