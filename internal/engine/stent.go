@@ -63,6 +63,7 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Engine, error) {
 	if cfg.logger == nil {
 		cfg.logger = slog.Default()
 	}
+	cfg.logger = withOutageLogging(cfg.logger)
 	b := cfg.backend
 	if b == nil {
 		var err error
