@@ -69,6 +69,10 @@ type Backend struct {
 	pool   *pgxpool.Pool
 	dsn    string // redacted, for error messages
 	secret string // password of the DSN, scrubbed from every error we return
+
+	listenCfg    *pgx.ConnConfig // Listen's connection: the pool's, or WithListenDSN's
+	listenDSN    string          // redacted DSN of listenCfg
+	listenSecret string
 	clock  backend.Clock
 	schema string // "" : the server's default search_path
 
@@ -93,9 +97,10 @@ var (
 )
 
 type config struct {
-	clock    backend.Clock
-	schema   string
-	maxConns int
+	clock     backend.Clock
+	schema    string
+	maxConns  int
+	listenDSN string
 }
 
 // Option configures Open.
@@ -110,6 +115,13 @@ func WithClock(c backend.Clock) Option {
 // connection's search_path is set to it. Useful to isolate tests or tenants.
 func WithSchema(name string) Option {
 	return func(cfg *config) { cfg.schema = name }
+}
+
+// WithListenDSN makes Listen connect to listenDSN instead of the pool's DSN: a direct
+// connection to the server when the pool's DSN names PgBouncer in transaction mode,
+// where a LISTEN lasts only as long as the transaction it ran in. "" keeps the default.
+func WithListenDSN(listenDSN string) Option {
+	return func(cfg *config) { cfg.listenDSN = listenDSN }
 }
 
 // WithMaxConns bounds the connection pool (default 10, or pool_max_conns in the DSN;
@@ -162,9 +174,15 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Backend, error) {
 	}
 	// Every statement is prepared once per connection and its plan does not depend on
 	// the values bound (the partial indexes match by predicate, not by value); planning
-	// each execution anew (custom plans) cost more server time than running it.
-	if params["plan_cache_mode"] == "" {
+	// each execution anew (custom plans) cost more server time than running it. Not
+	// when the DSN asks for statements that are not prepared (default_query_exec_mode
+	// exec or simple_protocol, as behind PgBouncer in transaction mode, which also
+	// refuses startup parameters it does not know).
+	if params["plan_cache_mode"] == "" && preparesStatements(pcfg.ConnConfig.DefaultQueryExecMode) {
 		params["plan_cache_mode"] = "force_generic_plan"
+	}
+	if err := b.setListenConfig(pcfg.ConnConfig, cfg.listenDSN); err != nil {
+		return nil, err
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
 	if err != nil {
@@ -181,6 +199,31 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Backend, error) {
 	}
 	b.notes = newNotifier(b)
 	return b, nil
+}
+
+// preparesStatements reports whether mode makes pgx prepare named statements on the
+// server (its default, cache_statement, and cache_describe).
+func preparesStatements(mode pgx.QueryExecMode) bool {
+	return mode == pgx.QueryExecModeCacheStatement || mode == pgx.QueryExecModeCacheDescribe
+}
+
+// setListenConfig sets the configuration of Listen's connection: the pool's, or that
+// of listenDSN (with the pool's search_path).
+func (b *Backend) setListenConfig(pool *pgx.ConnConfig, listenDSN string) error {
+	b.listenCfg, b.listenDSN, b.listenSecret = pool, b.dsn, b.secret
+	if listenDSN == "" {
+		return nil
+	}
+	b.listenDSN, b.listenSecret = RedactDSN(listenDSN), dsnPassword(listenDSN)
+	cfg, err := pgx.ParseConfig(listenDSN)
+	if err != nil {
+		return b.scrub(fmt.Errorf("parsing the listen DSN %s: %w", b.listenDSN, err))
+	}
+	if sp := pool.RuntimeParams["search_path"]; sp != "" {
+		cfg.RuntimeParams["search_path"] = sp
+	}
+	b.listenCfg = cfg
+	return nil
 }
 
 // Close stops listeners, sends notifications still queued and closes the pool.
@@ -330,10 +373,12 @@ func retryable(err error) bool {
 // scrub removes the DSN's password from an error's text, whatever the driver put in
 // it, keeping the chain for errors.Is / errors.As.
 func (b *Backend) scrub(err error) error {
-	if err == nil || b.secret == "" || !strings.Contains(err.Error(), b.secret) {
-		return err
+	for _, secret := range []string{b.secret, b.listenSecret} {
+		if err != nil && secret != "" && strings.Contains(err.Error(), secret) {
+			err = &scrubbedError{msg: strings.ReplaceAll(err.Error(), secret, "xxxxx"), err: err}
+		}
 	}
-	return &scrubbedError{msg: strings.ReplaceAll(err.Error(), b.secret, "xxxxx"), err: err}
+	return err
 }
 
 type scrubbedError struct {
