@@ -73,8 +73,8 @@ type Backend struct {
 	listenCfg    *pgx.ConnConfig // Listen's connection: the pool's, or WithListenDSN's
 	listenDSN    string          // redacted DSN of listenCfg
 	listenSecret string
-	clock  backend.Clock
-	schema string // "" : the server's default search_path
+	clock        backend.Clock
+	schema       string // "" : the server's default search_path
 
 	tasksChannel    string
 	finishedChannel string
@@ -188,17 +188,39 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Backend, error) {
 	if err != nil {
 		return nil, b.connectError(err)
 	}
-	if err := pool.Ping(ctx); err != nil {
-		pool.Close()
-		return nil, b.connectError(err)
-	}
 	b.pool = pool
-	if err := b.Migrate(ctx); err != nil {
+	if err := b.start(ctx); err != nil {
 		pool.Close()
 		return nil, err
 	}
 	b.notes = newNotifier(b)
 	return b, nil
+}
+
+// openRetries bounds how often Open tries again when a connection drops while it
+// checks the server and migrates (a connection refused at once is not retried).
+const openRetries = 5
+
+// start checks that the server answers and migrates the schema. A connection that
+// drops meanwhile (a server restarting, a flaky network) is retried with backoff.
+func (b *Backend) start(ctx context.Context) error {
+	backoff := 200 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		err := b.pool.Ping(ctx)
+		if err != nil {
+			err = b.connectError(err)
+			if isConnectError(err) {
+				return err // nobody there: say so now
+			}
+		} else {
+			err = b.Migrate(ctx)
+		}
+		if err == nil || !backend.Retryable(err) || attempt == openRetries || ctx.Err() != nil {
+			return err
+		}
+		backend.Sleep(ctx, backoff)
+		backoff *= 2
+	}
 }
 
 // preparesStatements reports whether mode makes pgx prepare named statements on the
@@ -323,6 +345,10 @@ func (b *Backend) dbError(op string, err error) error {
 func (b *Backend) connectError(err error) error {
 	if isConnError(err) {
 		return b.scrub(fmt.Errorf("connecting to %s: %w (%w)", b.dsn, err, backend.ErrUnavailable))
+	}
+	if strings.Contains(err.Error(), "unsupported startup parameter") {
+		// PgBouncer refuses the parameters it does not know (plan_cache_mode).
+		return b.scrub(fmt.Errorf("connecting to %s: %w (behind PgBouncer in transaction mode, add default_query_exec_mode=exec to the DSN, and give LISTEN a direct connection with --listen-dsn)", b.dsn, err))
 	}
 	return b.scrub(fmt.Errorf("connecting to %s: %w", b.dsn, err))
 }
