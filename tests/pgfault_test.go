@@ -8,12 +8,14 @@ package tests
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/url"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -202,8 +204,11 @@ func runConnectionFaults(t *testing.T, db *pgDB, workerDSN string, interval time
 	eng := openPgEngine(t, withParams(t, db.dsn, "application_name", "stent-test"))
 	ids := dispatchMany(ctx, t, eng, filepath.Join(dir, "flow.star"), indexArgs(workflows))
 
+	// A claim whose answer a cut connection lost leaves its tasks leased to a live
+	// worker that does not know it holds them, until the lease ends (5 minutes by
+	// default): a short lease bounds that wait.
 	ws := startPgWorkers(t, dir, withParams(t, workerDSN, "pool_max_conns", "8"), logFile, 2,
-		"--activity", "step=./step.sh", "--concurrency", "16")
+		"--activity", "step=./step.sh", "--concurrency", "16", "--lease", "20s")
 	stop := make(chan struct{})
 	// The faults go on for the first 45 seconds, most of the run on a quiet machine;
 	// then what is left must complete: nothing may stay stuck.
@@ -314,4 +319,73 @@ func checkOutageLogging(t *testing.T, name, stderr string, outages int) {
 		t.Errorf("worker %s logged %d warnings and errors over %d outages (limit %d):\n%s", name, n, outages, limit, tail(stderr, 4000))
 	}
 	t.Logf("worker %s: %d warning/error lines over %d outages", name, n, outages)
+}
+
+// An engine in this process serving through the cutting proxy leaves no goroutine
+// behind once it is closed: reconnects, listeners and retries all end.
+func TestPostgresConnectionFaultsNoGoroutineLeak(t *testing.T) {
+	db := newPostgresDB(t)
+	proxy := startCutProxy(t, hostOf(t, db.dsn))
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "flow.star"), pgFiveSteps, 0o644)
+	before := runtime.NumGoroutine()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	eng, err := stentapi.Open(ctx, withParams(t, viaHost(t, db.dsn, proxy.addr()), "pool_max_conns", "4"),
+		stentapi.WithLogger(pgQuietLogger()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := eng.Register("step", func(ctx context.Context, n int) (int, error) { return 2 * n, nil }); err != nil {
+		t.Fatal(err)
+	}
+	serveCtx, stopServe := context.WithCancel(ctx)
+	served := make(chan error, 1)
+	// A short lease: tasks of a claim whose answer a cut lost wait for it (see
+	// runConnectionFaults).
+	go func() {
+		served <- eng.Serve(serveCtx, stentapi.WorkerOptions{Concurrency: 8, LeaseDuration: 15 * time.Second})
+	}()
+	stop := make(chan struct{})
+	stormed := storm(300*time.Millisecond, time.Minute, proxy.cutAll, stop)
+	ids := make([]string, 50)
+	for i := range ids {
+		for ids[i] == "" && ctx.Err() == nil {
+			ids[i], err = eng.Dispatch(ctx, filepath.Join(dir, "flow.star"), []any{i})
+		}
+	}
+	for i, id := range ids {
+		for {
+			_, err := eng.WaitFor(ctx, id)
+			if err == nil {
+				break
+			}
+			if ctx.Err() != nil {
+				t.Fatalf("workflow %d (%s): %v", i, id, err)
+			}
+		}
+	}
+	close(stop)
+	st := <-stormed
+	if st[0] == 0 {
+		t.Error("the proxy cut no connection while the workflows ran")
+	}
+	stopServe()
+	if err := <-served; err != nil && !errors.Is(err, context.Canceled) {
+		t.Errorf("Serve: %v", err)
+	}
+	if err := eng.Close(); err != nil {
+		t.Errorf("Close: %v", err)
+	}
+	proxy.cutAll()
+	deadline := time.Now().Add(time.Minute)
+	for runtime.NumGoroutine() > before+2 && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond)
+	}
+	if after := runtime.NumGoroutine(); after > before+2 {
+		buf := make([]byte, 1<<20)
+		t.Errorf("%d goroutines before the engine, %d a minute after it closed:\n%s", before, after, buf[:runtime.Stack(buf, true)])
+	}
+	t.Logf("50 workflows through %d cuts (%d connections); goroutines before %d, after %d", st[1], st[0], before, runtime.NumGoroutine())
 }
