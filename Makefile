@@ -4,13 +4,13 @@ GO       ?= go
 PKGS     ?= ./...
 TESTFLAGS ?=
 FUZZTIME ?= 5s
-TEST_TIMEOUT ?= 15m
+TEST_TIMEOUT ?= 40m
 LOAD_CPUS ?= 6
 
 # The suite's command, shared by test and test-loaded.
 TESTCMD = $(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) $(TESTFLAGS) $(PKGS)
 
-.PHONY: help test test-loaded vet fmt tidy build bench fuzz
+.PHONY: help test test-loaded test-faults vet fmt tidy build bench fuzz
 
 help: ## show this help
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -24,6 +24,11 @@ test: vet ## vet, then run every test with the race detector (Postgres/Redis tes
 # The suite must not depend on an idle machine: the same command while LOAD_CPUS
 # busy threads (stress-ng --cpu, or tests/internal/burn without it) keep the load above
 # LOAD_CPUS. The package timeout is longer: everything runs slower, nothing may fail.
+# PostgreSQL connection faults, minutes long: 200 workflows through a proxy that cuts
+# every connection every 2 s, and through a pg_terminate_backend storm.
+test-faults: ## the long PostgreSQL connection-fault runs (needs STENT_TEST_POSTGRES)
+	STENT_TEST_FAULTS=1 $(GO) test -race -count=1 -timeout 30m -run 'TestPostgresConnectionFaults$$' -v ./tests
+
 test-loaded: TEST_TIMEOUT = 45m
 test-loaded: vet ## make test's suite while a CPU burner keeps the load above LOAD_CPUS (6)
 	@set -e; \

@@ -69,6 +69,12 @@ func WithNotifier(n backend.Notifier) Option { return engine.WithNotifier(n) }
 // WithNotifier takes precedence when both are given.
 func WithRedis(url string) Option { return engine.WithRedis(url) }
 
+// WithListenDSN makes a PostgreSQL database's LISTEN/NOTIFY wake-ups use a connection
+// to listenDSN instead of the DSN given to Open: behind PgBouncer in transaction mode
+// (where LISTEN does not work), a direct connection to the server. Ignored without a
+// DSN; an error with SQLite.
+func WithListenDSN(listenDSN string) Option { return engine.WithListenDSN(listenDSN) }
+
 // WithScriptMemory bounds the memory one step of a script (the code between two
 // checkpoints) may take, in bytes (default DefaultScriptMemory; 0 or less keeps it).
 // Past it the step is stopped and the execution fails with "memory limit exceeded" at

@@ -20,7 +20,17 @@ var (
 	// ErrStaleExecution: the execution's version moved on (another worker advanced it) or
 	// it is no longer running. Nothing was written.
 	ErrStaleExecution = errors.New("execution changed since it was read")
+	// ErrUnavailable: the database could not be reached or dropped the connection
+	// (refused, reset, terminated by the server, shutting down). The operation may or
+	// may not have been applied; running it again later, after a backoff, is how a
+	// caller gets past an outage (see Retryable).
+	ErrUnavailable = errors.New("database unavailable")
 )
+
+// Retryable reports whether err is worth retrying after a backoff: the database was
+// unreachable (ErrUnavailable). Every other error (a constraint, a bad statement, a
+// lost lease) stays the same when the operation is run again.
+func Retryable(err error) bool { return errors.Is(err, ErrUnavailable) }
 
 // Status is the lifecycle state of an execution.
 type Status string

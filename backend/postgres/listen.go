@@ -74,13 +74,13 @@ func (b *Backend) Listen(ctx context.Context, fn func(backend.Notification)) err
 // listenConn opens a connection of its own (not from the pool: it is held for as long
 // as the listener runs) and subscribes to both channels.
 func (b *Backend) listenConn(ctx context.Context) (*pgx.Conn, error) {
-	cfg := b.pool.Config().ConnConfig.Copy()
+	cfg := b.listenCfg.Copy()
 	cfg.RuntimeParams["application_name"] = b.listenerApplicationName()
 	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	conn, err := pgx.ConnectConfig(cctx, cfg)
 	if err != nil {
-		return nil, b.scrub(fmt.Errorf("listening: connecting to %s: %w", b.dsn, err))
+		return nil, b.scrub(fmt.Errorf("listening: connecting to %s: %w", b.listenDSN, err))
 	}
 	_, err = conn.Exec(cctx, "LISTEN "+quoteIdent(b.tasksChannel)+"; LISTEN "+quoteIdent(b.finishedChannel))
 	if err != nil {

@@ -28,7 +28,6 @@ package postgres
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/url"
 	"regexp"
@@ -66,8 +65,12 @@ type Backend struct {
 	pool   *pgxpool.Pool
 	dsn    string // redacted, for error messages
 	secret string // password of the DSN, scrubbed from every error we return
-	clock  backend.Clock
-	schema string // "" : the server's default search_path
+
+	listenCfg    *pgx.ConnConfig // Listen's connection: the pool's, or WithListenDSN's
+	listenDSN    string          // redacted DSN of listenCfg
+	listenSecret string
+	clock        backend.Clock
+	schema       string // "" : the server's default search_path
 
 	tasksChannel    string
 	finishedChannel string
@@ -90,9 +93,10 @@ var (
 )
 
 type config struct {
-	clock    backend.Clock
-	schema   string
-	maxConns int
+	clock     backend.Clock
+	schema    string
+	maxConns  int
+	listenDSN string
 }
 
 // Option configures Open.
@@ -107,6 +111,13 @@ func WithClock(c backend.Clock) Option {
 // connection's search_path is set to it. Useful to isolate tests or tenants.
 func WithSchema(name string) Option {
 	return func(cfg *config) { cfg.schema = name }
+}
+
+// WithListenDSN makes Listen connect to listenDSN instead of the pool's DSN: a direct
+// connection to the server when the pool's DSN names PgBouncer in transaction mode,
+// where a LISTEN lasts only as long as the transaction it ran in. "" keeps the default.
+func WithListenDSN(listenDSN string) Option {
+	return func(cfg *config) { cfg.listenDSN = listenDSN }
 }
 
 // WithMaxConns bounds the connection pool (default 10, or pool_max_conns in the DSN;
@@ -159,25 +170,78 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Backend, error) {
 	}
 	// Every statement is prepared once per connection and its plan does not depend on
 	// the values bound (the partial indexes match by predicate, not by value); planning
-	// each execution anew (custom plans) cost more server time than running it.
-	if params["plan_cache_mode"] == "" {
+	// each execution anew (custom plans) cost more server time than running it. Not
+	// when the DSN asks for statements that are not prepared (default_query_exec_mode
+	// exec or simple_protocol, as behind PgBouncer in transaction mode, which also
+	// refuses startup parameters it does not know).
+	if params["plan_cache_mode"] == "" && preparesStatements(pcfg.ConnConfig.DefaultQueryExecMode) {
 		params["plan_cache_mode"] = "force_generic_plan"
+	}
+	if err := b.setListenConfig(pcfg.ConnConfig, cfg.listenDSN); err != nil {
+		return nil, err
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
 	if err != nil {
-		return nil, b.scrub(fmt.Errorf("connecting to %s: %w", b.dsn, err))
-	}
-	if err := pool.Ping(ctx); err != nil {
-		pool.Close()
-		return nil, b.scrub(fmt.Errorf("connecting to %s: %w", b.dsn, err))
+		return nil, b.connectError(err)
 	}
 	b.pool = pool
-	if err := b.Migrate(ctx); err != nil {
+	if err := b.start(ctx); err != nil {
 		pool.Close()
 		return nil, err
 	}
 	b.notes = newNotifier(b)
 	return b, nil
+}
+
+// openRetries bounds how often Open tries again when a connection drops while it
+// checks the server and migrates (a connection refused at once is not retried).
+const openRetries = 5
+
+// start checks that the server answers and migrates the schema. A connection that
+// drops meanwhile (a server restarting, a flaky network) is retried with backoff.
+func (b *Backend) start(ctx context.Context) error {
+	backoff := 200 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		err := b.pool.Ping(ctx)
+		if err != nil {
+			err = b.connectError(err)
+			if isConnectError(err) {
+				return err // nobody there: say so now
+			}
+		} else {
+			err = b.Migrate(ctx)
+		}
+		if err == nil || !backend.Retryable(err) || attempt == openRetries || ctx.Err() != nil {
+			return err
+		}
+		backend.Sleep(ctx, backoff)
+		backoff *= 2
+	}
+}
+
+// preparesStatements reports whether mode makes pgx prepare named statements on the
+// server (its default, cache_statement, and cache_describe).
+func preparesStatements(mode pgx.QueryExecMode) bool {
+	return mode == pgx.QueryExecModeCacheStatement || mode == pgx.QueryExecModeCacheDescribe
+}
+
+// setListenConfig sets the configuration of Listen's connection: the pool's, or that
+// of listenDSN (with the pool's search_path).
+func (b *Backend) setListenConfig(pool *pgx.ConnConfig, listenDSN string) error {
+	b.listenCfg, b.listenDSN, b.listenSecret = pool, b.dsn, b.secret
+	if listenDSN == "" {
+		return nil
+	}
+	b.listenDSN, b.listenSecret = RedactDSN(listenDSN), dsnPassword(listenDSN)
+	cfg, err := pgx.ParseConfig(listenDSN)
+	if err != nil {
+		return b.scrub(fmt.Errorf("parsing the listen DSN %s: %w", b.listenDSN, err))
+	}
+	if sp := pool.RuntimeParams["search_path"]; sp != "" {
+		cfg.RuntimeParams["search_path"] = sp
+	}
+	b.listenCfg = cfg
+	return nil
 }
 
 // Close stops listeners, sends notifications still queued and closes the pool.
@@ -233,76 +297,6 @@ func (b *Backend) listenerApplicationName() string {
 	}
 	return name
 }
-
-// ---- errors ----
-
-// SQLSTATEs raised by the schema's functions (see the migrations).
-const (
-	codeLeaseLost = "SL001"
-	codeStale     = "SL002"
-	codeWrongTask = "SL003"
-	codeNotFound  = "SL004"
-)
-
-// dbError translates a driver error into the backend's sentinels and wraps it with
-// what was being done. It is the one place where driver errors are interpreted.
-func (b *Backend) dbError(op string, err error) error {
-	if err == nil {
-		return nil
-	}
-	var pe *pgconn.PgError
-	switch {
-	case errors.Is(err, pgx.ErrNoRows):
-		err = backend.ErrNotFound
-	case errors.As(err, &pe) && pe.Code == codeLeaseLost:
-		err = fmt.Errorf("%s: %w", pe.Message, backend.ErrLeaseLost)
-	case errors.As(err, &pe) && pe.Code == codeStale:
-		err = fmt.Errorf("%s: %w", pe.Message, backend.ErrStaleExecution)
-	case errors.As(err, &pe) && pe.Code == codeNotFound:
-		err = fmt.Errorf("%s: %w", pe.Message, backend.ErrNotFound)
-	case errors.As(err, &pe) && pe.Code == codeWrongTask:
-		err = errors.New(pe.Message)
-	case errors.Is(err, backend.ErrNotFound), errors.Is(err, backend.ErrLeaseLost),
-		errors.Is(err, backend.ErrStaleExecution):
-	case isConnError(err):
-		err = b.scrub(fmt.Errorf("connecting to %s: %w", b.dsn, err))
-	}
-	return fmt.Errorf("%s: %w", op, err)
-}
-
-func isNoRows(err error) bool { return errors.Is(err, pgx.ErrNoRows) }
-
-func isConnError(err error) bool {
-	var ce *pgconn.ConnectError
-	return errors.As(err, &ce)
-}
-
-// retryable reports whether a transaction failed only because of concurrency
-// (serialization failure, deadlock) and can be run again as a whole.
-func retryable(err error) bool {
-	var pe *pgconn.PgError
-	if errors.As(err, &pe) {
-		return pe.Code == "40001" || pe.Code == "40P01"
-	}
-	return false
-}
-
-// scrub removes the DSN's password from an error's text, whatever the driver put in
-// it, keeping the chain for errors.Is / errors.As.
-func (b *Backend) scrub(err error) error {
-	if err == nil || b.secret == "" || !strings.Contains(err.Error(), b.secret) {
-		return err
-	}
-	return &scrubbedError{msg: strings.ReplaceAll(err.Error(), b.secret, "xxxxx"), err: err}
-}
-
-type scrubbedError struct {
-	msg string
-	err error
-}
-
-func (e *scrubbedError) Error() string { return e.msg }
-func (e *scrubbedError) Unwrap() error { return e.err }
 
 // ---- DSN redaction ----
 

@@ -102,6 +102,7 @@ func envFlag(name, value, usage string) *cli.StringFlag {
 var (
 	dbFlag       = envFlag("db", "stent.db", "database: a file path for SQLite, or postgres://user@host/db")
 	redisFlag    = envFlag("redis", "", "Redis URL (redis://host:port/db) for wake-ups between processes")
+	listenFlag   = envFlag("listen-dsn", "", "PostgreSQL: a direct connection for LISTEN/NOTIFY wake-ups when --db names a pooler (PgBouncer in transaction mode)")
 	logLevelFlag = envFlag("log-level", "warn", "engine log level on stderr: debug, info, warn, error")
 )
 
@@ -111,7 +112,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		Usage:                "durable workflows written in Starlark",
 		Writer:               stdout,
 		ErrWriter:            stderr,
-		Flags:                []cli.Flag{dbFlag, redisFlag, logLevelFlag, logFormatFlag, sqliteSyncFlag},
+		Flags:                []cli.Flag{dbFlag, redisFlag, listenFlag, logLevelFlag, logFormatFlag, sqliteSyncFlag},
 		EnableBashCompletion: true,
 		ExitErrHandler:       func(*cli.Context, error) {},
 		OnUsageError: func(c *cli.Context, err error, isSubcommand bool) error {
@@ -155,7 +156,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		if c.Name == "bench" { // bench measures a fresh temporary database unless told otherwise
 			db.Value, db.Usage = "", "database to measure (default: a fresh temporary SQLite file per run)"
 		}
-		c.Flags = append(c.Flags, db, commandLineOnly(redisFlag), commandLineOnly(logLevelFlag), commandLineOnly(logFormatFlag), commandLineOnly(sqliteSyncFlag))
+		c.Flags = append(c.Flags, db, commandLineOnly(redisFlag), commandLineOnly(listenFlag), commandLineOnly(logLevelFlag), commandLineOnly(logFormatFlag), commandLineOnly(sqliteSyncFlag))
 	}
 	return app
 }
@@ -207,6 +208,9 @@ func openEngine(c *cli.Context, opts ...stent.Option) (*stent.Engine, error) {
 	if v := flagValue(c, "redis"); v != "" {
 		stentredis.SetDriverLogger(logger(c))
 		opts = append(opts, stent.WithRedis(v))
+	}
+	if v := flagValue(c, "listen-dsn"); v != "" {
+		opts = append(opts, stent.WithListenDSN(v))
 	}
 	dsn := flagValue(c, "db")
 	if dsn == "" { // STENT_DB set but empty counts as unset

@@ -18,6 +18,7 @@ type engineConfig struct {
 	stepLimit    uint64
 	backend      backend.Backend
 	redisURL     string
+	listenDSN    string
 	notifier     backend.Notifier
 	worker       WorkerOptions
 	virtual      *VirtualClock
@@ -78,6 +79,10 @@ func WithWorkerOptions(w WorkerOptions) Option { return func(o *engineConfig) { 
 // the notifier connects in the background; Redis going away only costs latency.
 // WithNotifier takes precedence when both are given.
 func WithRedis(url string) Option { return func(o *engineConfig) { o.redisURL = url } }
+
+// WithListenDSN gives a PostgreSQL database's LISTEN connection a DSN of its own (see
+// store.WithListenDSN).
+func WithListenDSN(dsn string) Option { return func(o *engineConfig) { o.listenDSN = dsn } }
 
 // WithTracerProvider makes the engine emit spans (stent.dispatch, stent.execution,
 // stent.workflow_task, stent.activity) through tp. Without it the engine traces

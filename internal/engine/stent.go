@@ -63,10 +63,15 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Engine, error) {
 	if cfg.logger == nil {
 		cfg.logger = slog.Default()
 	}
+	cfg.logger = withOutageLogging(cfg.logger)
 	b := cfg.backend
 	if b == nil {
 		var err error
-		b, err = store.Open(ctx, dsn, cfg.clock)
+		var sopts []store.Option
+		if cfg.listenDSN != "" {
+			sopts = append(sopts, store.WithListenDSN(cfg.listenDSN))
+		}
+		b, err = store.Open(ctx, dsn, cfg.clock, sopts...)
 		if err != nil {
 			return nil, err
 		}

@@ -103,6 +103,21 @@ type worker struct {
 	remote *RemoteActivities
 }
 
+// whileUnavailable runs fn again, with backoff, for as long as it fails because the
+// database is unavailable (backend.Retryable) and ctx lasts: a worker starting during
+// an outage waits for the database instead of giving up.
+func whileUnavailable(ctx context.Context, fn func() error) error {
+	backoff := 100 * time.Millisecond
+	for {
+		err := fn()
+		if !backend.Retryable(err) || ctx.Err() != nil {
+			return err
+		}
+		backend.Sleep(ctx, backoff)
+		backoff = min(2*backoff, 5*time.Second)
+	}
+}
+
 // Serve runs a worker until ctx is cancelled, then stops claiming, lets running work
 // finish (up to ShutdownTimeout), hands back what did not, and returns nil.
 func (e *Engine) Serve(ctx context.Context, opts WorkerOptions) error {
@@ -120,12 +135,16 @@ func (e *Engine) Serve(ctx context.Context, opts WorkerOptions) error {
 		delete(e.workers, w)
 		e.workersMu.Unlock()
 	}()
-	if err := w.recordWorker(ctx); err != nil {
+	if err := whileUnavailable(ctx, func() error { return w.recordWorker(ctx) }); err != nil {
 		return e.workerStartFailed(ctx, err)
 	}
 	defer w.removeWorker(context.WithoutCancel(ctx))
 	gone := w.reclaimGone(ctx)
-	if n, err := e.b.ReclaimTasks(ctx, opts.DeadWorkerGrace); err != nil {
+	var n int
+	if err := whileUnavailable(ctx, func() (err error) {
+		n, err = e.b.ReclaimTasks(ctx, opts.DeadWorkerGrace)
+		return err
+	}); err != nil {
 		return e.workerStartFailed(ctx, err)
 	} else if n += gone; n > 0 {
 		e.logger.Info("reclaimed tasks of stopped workers", "count", n, "worker_id", opts.ID)

@@ -163,10 +163,29 @@ func (w *worker) activity(name string) (*activities.Activity, bool) {
 
 // completeActivity records an activity's outcome and, where the backend can, claims the
 // execution's workflow task in the same transaction to go on with it in this goroutine.
+//
+// The activity has run: when the database is unavailable (backend.Retryable), the
+// outcome is recorded again with backoff, for as long as the lease lasts, rather than
+// the task handed back, which would run the activity again. A retry after a commit
+// whose answer was lost fails with ErrLeaseLost: the outcome is recorded.
 func (w *worker) completeActivity(ctx context.Context, t backend.Task, r backend.ActivityResult) (*backend.Task, error) {
 	r.Error = interpreter.BoundError(r.Error)
-	if next, done, err := w.completeActivityFused(ctx, t, r); done {
-		return next, err
+	next, err := w.completeActivityOnce(ctx, t, r, true)
+	deadline := time.Now().Add(w.opts.LeaseDuration)
+	for backoff := 100 * time.Millisecond; backend.Retryable(err) && ctx.Err() == nil && time.Now().Before(deadline); {
+		backend.Sleep(ctx, backoff)
+		backoff = min(2*backoff, 2*time.Second)
+		next, err = w.completeActivityOnce(ctx, t, r, false)
+	}
+	return next, err
+}
+
+func (w *worker) completeActivityOnce(ctx context.Context, t backend.Task, r backend.ActivityResult, fused bool) (*backend.Task, error) {
+	// After a failed fused commit (which closed the run) the plain way replays from history.
+	if fused {
+		if next, done, err := w.completeActivityFused(ctx, t, r); done {
+			return next, err
+		}
 	}
 	if h, ok := w.handOff(); ok {
 		next, err := h.CompleteActivityTaskAndClaim(ctx, r, w.claimOne())

@@ -21,20 +21,45 @@ import (
 	"github.com/stent-go/stent/internal/errs"
 )
 
+// Option configures Open.
+type Option func(*options)
+
+type options struct{ listenDSN string }
+
+// WithListenDSN makes a PostgreSQL backend hold its LISTEN connection on listenDSN
+// instead of dsn: a direct connection to the server when dsn names a pooler such as
+// PgBouncer in transaction mode, where LISTEN does not work. SQLite has no use for it.
+func WithListenDSN(listenDSN string) Option { return func(o *options) { o.listenDSN = listenDSN } }
+
 // Open opens and migrates the backend named by dsn: a file path for SQLite ("stent.db",
 // "sqlite://path", ":memory:"), or "postgres://…" (or libpq keywords) for PostgreSQL.
 // A DSN that names no database is an *errs.InputError.
-func Open(ctx context.Context, dsn string, clock backend.Clock) (backend.Backend, error) {
+func Open(ctx context.Context, dsn string, clock backend.Clock, opts ...Option) (backend.Backend, error) {
 	if clock == nil {
 		clock = backend.SystemClock{}
 	}
+	var o options
+	for _, f := range opts {
+		f(&o)
+	}
+	b, err := open(ctx, dsn, clock, o)
+	if err == nil && o.listenDSN != "" {
+		if _, ok := b.(*postgres.Backend); !ok {
+			_ = b.Close()
+			return nil, &errs.InputError{Err: errors.New("a listen DSN (--listen-dsn, STENT_LISTEN_DSN) applies to PostgreSQL only; this database is SQLite")}
+		}
+	}
+	return b, err
+}
+
+func open(ctx context.Context, dsn string, clock backend.Clock, o options) (backend.Backend, error) {
 	scheme, rest := "", dsn
 	if i := strings.Index(dsn, "://"); i > 0 {
 		scheme, rest = strings.ToLower(dsn[:i]), dsn[i+3:]
 	}
 	switch scheme {
 	case "postgres", "postgresql":
-		return openPostgres(ctx, dsn, clock)
+		return openPostgres(ctx, dsn, clock, o)
 	case "sqlite", "sqlite3", "file":
 		if scheme == "file" {
 			rest = dsn
@@ -49,7 +74,7 @@ func Open(ctx context.Context, dsn string, clock backend.Clock) (backend.Backend
 			return nil, &errs.InputError{Err: err}
 		}
 		if kind == "postgres" {
-			return openPostgres(ctx, dsn, clock)
+			return openPostgres(ctx, dsn, clock, o)
 		}
 		return openSQLite(ctx, dsn, clock)
 	default:
@@ -80,8 +105,8 @@ func redact(dsn string) string {
 	return u.String()
 }
 
-func openPostgres(ctx context.Context, dsn string, clock backend.Clock) (backend.Backend, error) {
-	b, err := postgres.Open(ctx, dsn, postgres.WithClock(clock))
+func openPostgres(ctx context.Context, dsn string, clock backend.Clock, o options) (backend.Backend, error) {
+	b, err := postgres.Open(ctx, dsn, postgres.WithClock(clock), postgres.WithListenDSN(o.listenDSN))
 	if err != nil {
 		return nil, err
 	}
