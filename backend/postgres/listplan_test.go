@@ -43,27 +43,7 @@ func TestListPagePlans(t *testing.T) {
 		{"children", backend.ListFilter{ParentID: "e-000001"}},
 		{"all", backend.ListFilter{}},
 	} {
-		var lq listQuery
-		if err := listConditions(&lq, tc.f, now, true, true); err != nil {
-			t.Fatal(err)
-		}
-		// As ListExecutions asks.
-		q := "EXPLAIN SELECT " + backend.ExecutionColumns + " FROM executions" + lq.whereClause() +
-			" ORDER BY created_at DESC, id DESC LIMIT " + lq.arg(51)
-		rows, err := b.pool.Query(ctx, q, lq.args...)
-		if err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
-		var lines []string
-		for rows.Next() {
-			var line string
-			if err := rows.Scan(&line); err != nil {
-				t.Fatal(err)
-			}
-			lines = append(lines, strings.TrimSpace(line))
-		}
-		rows.Close()
-		p := strings.Join(lines, "; ")
+		p := strings.Join(explainList(t, b, "EXPLAIN", tc.f, now), "; ")
 		if !strings.Contains(p, "Index Scan") || strings.Contains(p, "Seq Scan") || strings.Contains(p, "Sort") {
 			t.Errorf("%s: plan %q, want an index scan in list order (no sequential scan, no sort)", tc.name, p)
 		}
@@ -90,17 +70,30 @@ func TestTagFilterPlan(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	var lq listQuery
 	f := backend.ListFilter{RootOnly: true, Tags: map[string]string{"customer": "42"}, Status: backend.StatusFailed}
-	if err := listConditions(&lq, f, time.Now().UnixMilli(), true, true); err != nil {
+	lines := explainList(t, b, "EXPLAIN ANALYZE", f, time.Now().UnixMilli())
+	p := strings.Join(lines, "; ")
+	if !strings.Contains(p, "execution_tags_key_value") || strings.Contains(p, "Seq Scan") {
+		t.Errorf("tag filter: plan %q, want the tag index and no sequential scan", p)
+	}
+	t.Logf("tag filter over 100,000 executions: %s", lines[len(lines)-1])
+}
+
+// explainList runs explain (EXPLAIN or EXPLAIN ANALYZE) on the query ListExecutions
+// asks for f, and returns the plan's lines.
+func explainList(t *testing.T, b *Backend, explain string, f backend.ListFilter, nowMS int64) []string {
+	t.Helper()
+	var lq listQuery
+	if err := listConditions(&lq, f, nowMS, true, true); err != nil {
 		t.Fatal(err)
 	}
-	q := "EXPLAIN ANALYZE SELECT " + backend.ExecutionColumns + " FROM executions" + lq.whereClause() +
+	q := explain + " SELECT " + backend.ExecutionColumns + " FROM executions" + lq.whereClause() +
 		" ORDER BY created_at DESC, id DESC LIMIT " + lq.arg(51)
-	rows, err := b.pool.Query(ctx, q, lq.args...)
+	rows, err := b.pool.Query(context.Background(), q, lq.args...)
 	if err != nil {
 		t.Fatalf("%s: %v", q, err)
 	}
+	defer rows.Close()
 	var lines []string
 	for rows.Next() {
 		var line string
@@ -109,10 +102,5 @@ func TestTagFilterPlan(t *testing.T) {
 		}
 		lines = append(lines, strings.TrimSpace(line))
 	}
-	rows.Close()
-	p := strings.Join(lines, "; ")
-	if !strings.Contains(p, "execution_tags_key_value") || strings.Contains(p, "Seq Scan") {
-		t.Errorf("tag filter: plan %q, want the tag index and no sequential scan", p)
-	}
-	t.Logf("tag filter over 100,000 executions: %s", lines[len(lines)-1])
+	return lines
 }
