@@ -33,7 +33,7 @@
 //	workflow: workflows/greeting.star                <- or a -- workflow.star -- section
 //	entry: main                                      <- optional
 //	max-duration: 1h                                 <- optional: the execution's deadline
-//	timeout: 10s                                     <- optional: real time before "stuck"
+//	timeout: 10s                                     <- optional: real time without progress before "stuck"
 //	-- args.json --
 //	[["Alice", "Bob"]]
 //	-- mocks.star --
@@ -63,7 +63,7 @@
 //   - The comment before the first section: lines "workflow: PATH" (relative to the
 //     module root, else to the file), "entry: FUNCTION", "max-duration: DURATION" (as
 //     stent.MaxDuration) and "timeout: DURATION" (how long in real time the runner waits
-//     before it reports the workflow as stuck, default 10s); other lines are prose.
+//     for a new event before it reports the workflow as stuck, default 10s); other lines are prose.
 //   - workflow.star, and any other *.star section: written side by side to a temporary
 //     directory, so the workflow may load() them. Exactly one of workflow: and
 //     workflow.star must be there.

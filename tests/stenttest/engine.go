@@ -157,7 +157,8 @@ func joinQuoted(list []string) string {
 	return s
 }
 
-var errStuck = errors.New("the execution did not finish")
+// errStuck is waitProgressing's answer for a run that stood still.
+var errStuck = errors.New("the execution made no progress")
 
 // warningHandler passes log records of warning level and above to report, as one line.
 type warningHandler struct {

@@ -74,7 +74,8 @@ func (e *Env) Script(src string) string {
 }
 
 // Run dispatches script's main(args...) and waits until it ends (in virtual time; in
-// real time at most the Timeout option, 10s by default). A relative script path is
+// real time for as long as it makes progress: the test fails when no event is added
+// for the Timeout option, 10s by default). A relative script path is
 // looked up from the test's directory, then from the module root, so
 // "workflows/notification/notification.star" works from any package. A script that cannot be
 // dispatched fails the test; a workflow that fails does not (see AssertFailure).
@@ -104,15 +105,13 @@ func (e *Env) RunWith(script string, args []any, opts []stent.DispatchOption) *R
 // Wait waits until the execution id ends.
 func (e *Env) Wait(id string) *Result {
 	e.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), e.cfg.engine.timeout)
-	defer cancel()
-	res, err := e.WaitFor(ctx, id)
+	res, err := waitProgressing(context.Background(), e.Engine, id, e.cfg.engine.timeout)
 	if res == nil {
 		hist := ""
 		if events, herr := e.History(context.Background(), id); herr == nil {
 			hist = FormatHistory(events, time.Time{})
 		}
-		e.t.Fatalf("execution %s did not finish within %s of real time (%v); its history so far:\n%s", id, e.cfg.engine.timeout, err, hist)
+		e.t.Fatalf("execution %s made no progress for %s of real time (%v); its history so far:\n%s", id, e.cfg.engine.timeout, err, hist)
 	}
 	return &Result{Result: res, env: e}
 }

@@ -395,17 +395,15 @@ func (g *goldenTest) execute(ctx context.Context, eng *stent.Engine, script stri
 			}
 		})
 	}
-	wctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	res, err := eng.WaitFor(wctx, id)
+	res, err := waitProgressing(ctx, eng, id, timeout)
 	if res == nil {
-		if wctx.Err() == nil || ctx.Err() != nil {
+		if !errors.Is(err, errStuck) {
 			return nil, fmt.Errorf("waiting for the workflow: %w", err)
 		}
 		// Stuck: show how far it got.
 		res = &stent.Result{ID: id, Status: backend.StatusRunning, Failure: &backend.ErrorInfo{
 			Type:    "stuck",
-			Message: fmt.Sprintf("the workflow did not finish within %s of real time; it waits for something that never comes (a signal nobody sends?)", FormatDuration(timeout)),
+			Message: fmt.Sprintf("the workflow made no progress for %s of real time; it waits for something that never comes (a signal nobody sends?)", FormatDuration(timeout)),
 		}}
 	}
 	return takeSnapshot(ctx, eng, id, res)

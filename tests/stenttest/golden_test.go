@@ -285,7 +285,7 @@ def step():
 		t.Fatal(err)
 	}
 	for _, want := range []string{
-		"-- error --\n(running) stuck: the workflow did not finish within 2s of real time",
+		"-- error --\n(running) stuck: the workflow made no progress for 2s of real time",
 		"3 activity_completed #1 step 1\n4 signal_wait #2 never\n",
 	} {
 		if !strings.Contains(string(b), want) {

@@ -53,8 +53,9 @@ func Concurrency(n int) Option { return func(o *options) { o.engine.concurrency 
 // Start sets where virtual time starts (default DefaultStart).
 func Start(t time.Time) Option { return func(o *options) { o.engine.start = t } }
 
-// Timeout bounds, in real time, how long a run may take before the test reports it as
-// stuck (default 10s).
+// Timeout bounds, in real time, how long a run may go without a new event in its
+// history before the test reports it as stuck (default 10s). A slow run that keeps
+// progressing is never cut short.
 func Timeout(d time.Duration) Option { return func(o *options) { o.engine.timeout = d } }
 
 // Logger sets where the engine logs. By default New passes the engine's warnings and
