@@ -201,7 +201,7 @@ func (a *API) create(w http.ResponseWriter, r *http.Request) {
 		a.problem(w, http.StatusBadRequest, "invalid-request", "bad wait", err.Error())
 		return
 	}
-	script, err := a.scriptPath(req.Script)
+	script, err := a.localScript(req.Script)
 	if err != nil {
 		a.problem(w, http.StatusBadRequest, "invalid-script", "script not allowed", err.Error())
 		return
@@ -242,6 +242,12 @@ func (a *API) create(w http.ResponseWriter, r *http.Request) {
 	}
 	id, err := a.eng.DispatchJSON(r.Context(), script, req.Args, opts...)
 	if err != nil {
+		var ie *stent.InputError
+		if _, perr := a.scriptPath(req.Script); errors.As(err, &ie) && perr != nil {
+			// Missing, or a symlink out of the scripts directory: say so in its words.
+			a.problem(w, http.StatusBadRequest, "invalid-script", "script not allowed", perr.Error())
+			return
+		}
 		a.fail(w, err)
 		return
 	}
@@ -250,17 +256,10 @@ func (a *API) create(w http.ResponseWriter, r *http.Request) {
 		code = http.StatusOK
 	}
 	w.Header().Set("Location", "/api/v1/executions/"+url.PathEscape(id))
-	if r.URL.Query().Has("wait") {
-		// Start and wait in one request: answer as GET …/{id}?wait= does.
-		if !a.waitEnd(w, r, id) {
-			return
-		}
-		ex, err := a.eng.Get(r.Context(), id)
-		if err != nil {
-			a.fail(w, err)
-			return
-		}
-		a.status(w, r, code, ex)
+	// Start and wait in one request: the execution once it ended (or the wait passed).
+	// Like the answer without a wait, it is the execution alone: what a running one
+	// waits for, its custom status and tags are GET's, each one more read.
+	if !a.waitEnd(w, r, id) {
 		return
 	}
 	ex, err := a.eng.Get(r.Context(), id)
@@ -274,13 +273,10 @@ func (a *API) create(w http.ResponseWriter, r *http.Request) {
 // scriptPath resolves a script named relative to the scripts directory, refusing
 // absolute paths, ".." and symlinks that lead out of it.
 func (a *API) scriptPath(name string) (string, error) {
-	if name == "" {
-		return "", errors.New(`"script" is required: a path relative to the server's scripts directory, e.g. "checkout/checkout.star"`)
+	p, err := a.localScript(name)
+	if err != nil {
+		return "", err
 	}
-	if filepath.IsAbs(name) || !filepath.IsLocal(filepath.FromSlash(name)) {
-		return "", fmt.Errorf("script %q must be a path inside the scripts directory (no absolute path, no ..)", name)
-	}
-	p := filepath.Join(a.opts.ScriptsDir, filepath.FromSlash(name))
 	real, err := filepath.EvalSymlinks(p)
 	if err != nil {
 		return "", fmt.Errorf("script %q: no such file in the scripts directory", name)
@@ -289,6 +285,20 @@ func (a *API) scriptPath(name string) (string, error) {
 		return "", fmt.Errorf("script %q leads out of the scripts directory", name)
 	}
 	return p, nil
+}
+
+// localScript is scriptPath without the symlink check: the path of a script named
+// relative to the scripts directory, refusing absolute paths and "..". A dispatch
+// with ModulePath(ScriptsDir) refuses a symlink that leads out itself, so starting an
+// execution checks symlinks only to explain a failed dispatch.
+func (a *API) localScript(name string) (string, error) {
+	if name == "" {
+		return "", errors.New(`"script" is required: a path relative to the server's scripts directory, e.g. "checkout/checkout.star"`)
+	}
+	if filepath.IsAbs(name) || !filepath.IsLocal(filepath.FromSlash(name)) {
+		return "", fmt.Errorf("script %q must be a path inside the scripts directory (no absolute path, no ..)", name)
+	}
+	return filepath.Join(a.opts.ScriptsDir, filepath.FromSlash(name)), nil
 }
 
 func duration(field, s string) (time.Duration, error) {

@@ -17,14 +17,14 @@ import (
 
 // apiServer serves the API of an engine with a worker, on a scripts directory holding
 // hello.star and wait.star, plus a secret file outside it.
-func apiServer(t *testing.T, opts Options) *httptest.Server {
+func apiServer(t testing.TB, opts Options) *httptest.Server {
 	srv, _ := apiEngine(t, opts)
 	return srv
 }
 
 // apiEngine is apiServer with the engine's options and the engine, on which a test
 // registers activities, plus whatever scripts the test names (path → source).
-func apiEngine(t *testing.T, opts Options, engOpts ...stent.Option) (*httptest.Server, *stent.Engine) {
+func apiEngine(t testing.TB, opts Options, engOpts ...stent.Option) (*httptest.Server, *stent.Engine) {
 	t.Helper()
 	dir := t.TempDir()
 	scripts := filepath.Join(dir, "scripts")
@@ -63,7 +63,7 @@ func apiEngine(t *testing.T, opts Options, engOpts ...stent.Option) (*httptest.S
 	return srv, eng
 }
 
-func must(t *testing.T, err error) {
+func must(t testing.TB, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
