@@ -67,6 +67,12 @@ func (e *Engine) Waits(ctx context.Context, ex *backend.Execution) ([]Wait, erro
 	return e.e.Waits(ctx, ex)
 }
 
+// Describe reads what `stent status` shows of ex beside its row (see Description),
+// reading its history once.
+func (e *Engine) Describe(ctx context.Context, ex *backend.Execution) (*Description, error) {
+	return e.e.Describe(ctx, ex)
+}
+
 // WaitingFor describes what keeps an execution's pending tasks from being
 // claimed: an activity no live worker runs, or a queue no live worker serves,
 // one line each (for example `waiting for a worker that runs "charge" (none

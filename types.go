@@ -55,6 +55,10 @@ func NewVirtualClock(start time.Time) *VirtualClock { return engine.NewVirtualCl
 // Wait is one thing a running execution waits for, as shown by `stent status`.
 type Wait = engine.Wait
 
+// Description is what `stent status` shows of an execution beside its row: what it
+// waits for, its custom status and tags, the live workers it lacks and its resets.
+type Description = engine.Description
+
 // WaitKind says what a Wait is for.
 type WaitKind = engine.WaitKind
 

@@ -16,10 +16,16 @@ func isBusy(err error) bool {
 	return errors.As(err, &se) && se.Code()&0xff == sqlite3.SQLITE_BUSY
 }
 
-// retryBusy runs fn until it returns something other than SQLITE_BUSY, for at most the
-// busy timeout, with short randomised pauses so that competing processes interleave.
+// openBusyFor bounds how long an open retries while another connection holds the
+// file's lock. It is far longer than one busy timeout: the holder may be migrating a new
+// file, which on a loaded machine takes longer than the busy timeout, and an open that
+// waits for it is no failure.
+const openBusyFor = 2 * time.Minute
+
+// retryBusy runs fn until it returns something other than SQLITE_BUSY, for at most
+// openBusyFor, with short randomised pauses so that competing processes interleave.
 func retryBusy(ctx context.Context, fn func() error) error {
-	deadline := time.Now().Add(busyTimeoutMS * time.Millisecond)
+	deadline := time.Now().Add(openBusyFor)
 	pause := 5 * time.Millisecond
 	for {
 		err := fn()

@@ -62,7 +62,7 @@ func TestConcurrentCreate(t *testing.T) {
 // TestConcurrentCreateGoroutines is TestConcurrentCreate with backends of one process,
 // each on its own connections.
 func TestConcurrentCreateGoroutines(t *testing.T) {
-	const trials, opens = 40, 4
+	const trials, opens = 16, 4
 	for trial := range trials {
 		path := filepath.Join(t.TempDir(), "new.db")
 		var wg sync.WaitGroup

@@ -10,6 +10,7 @@ import (
 
 	"github.com/stent-go/stent"
 	"github.com/stent-go/stent/backend"
+	"github.com/stent-go/stent/internal/wire"
 )
 
 // statusField is one line of `stent status`: a label and its value. Status is built as
@@ -25,38 +26,19 @@ func statusCommand() *cli.Command {
 
 func printStatus(c *cli.Context, eng *stent.Engine, ex *backend.Execution) error {
 	now := time.Now()
-	waits, err := eng.Waits(c.Context, ex)
+	d, err := eng.Describe(c.Context, ex)
 	if err != nil {
 		return err
-	}
-	custom, err := eng.CustomStatus(c.Context, ex.ID)
-	if err != nil {
-		return err
-	}
-	tags, err := eng.Tags(c.Context, ex.ID)
-	if err != nil {
-		return err
-	}
-	from, into, err := eng.ResetLinks(c.Context, ex.ID)
-	if err != nil {
-		return err
-	}
-	var needs []string
-	if ex.StatusAt(now) == backend.StatusRunning {
-		if needs, err = eng.WaitingFor(c.Context, ex.ID); err != nil {
-			return err
-		}
 	}
 	if c.Bool("json") {
-		return writeJSON(c, StatusJSON{Execution: newExecutionJSON(ex, now), WaitingFor: waits, CustomStatus: custom, Tags: tags, NeedsWorker: needs,
-			ResetFrom: from, ResetInto: into})
+		return writeJSON(c, wire.NewStatus(ex, d, now))
 	}
 	w := newTable(c)
-	fields := statusFields(ex, waits, custom, tags, now)
-	if from != nil {
-		fields = append(fields, statusField{"reset from", resetLinkText(*from)})
+	fields := statusFields(ex, d.Waits, d.CustomStatus, d.Tags, now)
+	if d.ResetFrom != nil {
+		fields = append(fields, statusField{"reset from", resetLinkText(*d.ResetFrom)})
 	}
-	for i, l := range into {
+	for i, l := range d.ResetInto {
 		label := ""
 		if i == 0 {
 			label = "reset into"
@@ -69,7 +51,7 @@ func printStatus(c *cli.Context, eng *stent.Engine, ex *backend.Execution) error
 	if err := w.Flush(); err != nil {
 		return err
 	}
-	for _, l := range needs { // "waiting for a worker that runs "charge" (none alive)"
+	for _, l := range d.NeedsWorker { // "waiting for a worker that runs "charge" (none alive)"
 		fmt.Fprintln(c.App.Writer, l)
 	}
 	return nil

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/stent-go/stent/backend"
@@ -130,6 +131,11 @@ func (e *Engine) Waits(ctx context.Context, ex *backend.Execution) ([]Wait, erro
 	if err != nil {
 		return nil, fmt.Errorf("describing %s: %w", ex.ID, err)
 	}
+	return e.waits(ctx, ex, events)
+}
+
+// waits is Waits for a running execution whose history is events.
+func (e *Engine) waits(ctx context.Context, ex *backend.Execution, events []backend.Event) ([]Wait, error) {
 	tasks, err := e.b.ExecutionTasks(ctx, ex.ID)
 	if err != nil {
 		return nil, fmt.Errorf("describing %s: %w", ex.ID, err)
@@ -253,4 +259,51 @@ func (e *Engine) childrenBySeq(ctx context.Context, id string) (map[int]backend.
 		}
 		after = backend.ListCursor(&page[len(page)-1])
 	}
+}
+
+// Description is what `stent status` shows of an execution beside its row: what it
+// waits for, its custom status and tags, the live workers it lacks, and the resets
+// that link it to other executions.
+type Description struct {
+	Waits        []Wait
+	CustomStatus json.RawMessage
+	Tags         map[string]string
+	NeedsWorker  []string // while it runs (see WaitingFor)
+	ResetFrom    *backend.ResetLink
+	ResetInto    []backend.ResetLink
+}
+
+// Describe reads ex's Description, its history once (Waits, CustomStatus and
+// ResetLinks each read it on their own).
+func (e *Engine) Describe(ctx context.Context, ex *backend.Execution) (*Description, error) {
+	events, err := e.b.History(ctx, ex.ID, 0)
+	if err != nil {
+		return nil, fmt.Errorf("describing %s: %w", ex.ID, err)
+	}
+	d := &Description{}
+	switch ex.StatusAt(e.clock.Now()) {
+	case backend.StatusScheduled:
+		start := ex.StartAt
+		d.Waits = []Wait{{Kind: WaitStart, At: &start}}
+	case backend.StatusRunning:
+		if d.Waits, err = e.waits(ctx, ex, events); err != nil {
+			return nil, err
+		}
+		if d.NeedsWorker, err = e.WaitingFor(ctx, ex.ID); err != nil {
+			return nil, err
+		}
+	}
+	for _, ev := range slices.Backward(events) {
+		if ev.Kind == backend.EventSideEffect && ev.Name == backend.CustomStatusName {
+			d.CustomStatus = ev.Data
+			break
+		}
+	}
+	if d.Tags, err = e.Tags(ctx, ex.ID); err != nil {
+		return nil, err
+	}
+	if d.ResetFrom, d.ResetInto, err = resetLinks(ex.ID, events); err != nil {
+		return nil, err
+	}
+	return d, nil
 }

@@ -283,6 +283,11 @@ func (e *Engine) ResetLinks(ctx context.Context, id string) (from *backend.Reset
 	if err != nil {
 		return nil, nil, fmt.Errorf("reading the resets of %s: %w", id, err)
 	}
+	return resetLinks(id, events)
+}
+
+// resetLinks is ResetLinks from the execution's history.
+func resetLinks(id string, events []backend.Event) (from *backend.ResetLink, into []backend.ResetLink, err error) {
 	for _, ev := range events {
 		if ev.Kind != backend.EventResetFrom && ev.Kind != backend.EventResetInto {
 			continue

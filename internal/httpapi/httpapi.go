@@ -363,25 +363,12 @@ func (a *API) waitEnd(w http.ResponseWriter, r *http.Request, id string) bool {
 // status answers with ex as `stent status --json` prints it: the execution, what it
 // waits for, its custom status and, while it runs, the activities no live worker runs.
 func (a *API) status(w http.ResponseWriter, r *http.Request, code int, ex *backend.Execution) {
-	st := wire.Status{Execution: wire.NewExecution(ex, time.Now())}
-	var err error
-	if st.WaitingFor, err = a.eng.Waits(r.Context(), ex); err == nil {
-		st.CustomStatus, err = a.eng.CustomStatus(r.Context(), ex.ID)
-	}
-	if err == nil {
-		st.Tags, err = a.eng.Tags(r.Context(), ex.ID)
-	}
-	if err == nil && st.Status == backend.StatusRunning {
-		st.NeedsWorker, err = a.eng.WaitingFor(r.Context(), ex.ID)
-	}
-	if err == nil {
-		st.ResetFrom, st.ResetInto, err = a.eng.ResetLinks(r.Context(), ex.ID)
-	}
+	d, err := a.eng.Describe(r.Context(), ex)
 	if err != nil {
 		a.fail(w, err)
 		return
 	}
-	a.json(w, code, st)
+	a.json(w, code, wire.NewStatus(ex, d, time.Now()))
 }
 
 // execution reads the execution the path names, answering 404 when there is none.

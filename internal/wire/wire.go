@@ -137,6 +137,12 @@ type Status struct {
 	ResetInto []backend.ResetLink `json:"reset_into,omitempty"`
 }
 
+// NewStatus shows ex and its description as they are at now.
+func NewStatus(ex *backend.Execution, d *engine.Description, now time.Time) Status {
+	return Status{Execution: NewExecution(ex, now), WaitingFor: d.Waits, CustomStatus: d.CustomStatus, Tags: d.Tags,
+		NeedsWorker: d.NeedsWorker, ResetFrom: d.ResetFrom, ResetInto: d.ResetInto}
+}
+
 // Worker is a live worker as `workers --json` prints it (one per line) and
 // GET /api/v1/workers lists it.
 type Worker struct {
