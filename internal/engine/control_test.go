@@ -237,7 +237,8 @@ func TestContinueAsNewKeepsHistoryBounded(t *testing.T) {
 				n = 100
 			}
 			src := "def main(i, n, total):\n    if i == n:\n        return total\n    total = total + i\n    if i % 100 == 0:\n        total = durable('add', total, 0)\n    uuid()\n    continue_as_new(i + 1, n, total)\n"
-			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+			// 1,000 runs, each a commit: minutes on a loaded machine.
+			ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 			defer cancel()
 			res, err := f.eng.Run(ctx, f.script(t, src), []any{0, n, 0})
 			if res == nil {

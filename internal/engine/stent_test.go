@@ -279,24 +279,37 @@ func TestNonDeterminismFromTamperedHistory(t *testing.T) {
 		t.Fatal(err)
 	}
 	registerBasics(eng2)
-	sctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	go eng2.Serve(sctx, WorkerOptions{PollInterval: 20 * time.Millisecond})
-	// Wait until the timer is scheduled (step 1 done), then tamper with step 1.
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
+	serve := func() (stop func()) {
+		sctx, cancel := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			_ = eng2.Serve(sctx, WorkerOptions{PollInterval: 20 * time.Millisecond})
+		}()
+		return func() { cancel(); <-done }
+	}
+	// Run until the timer is scheduled (step 1 done), stop the worker so that the timer
+	// cannot fire meanwhile (however slow the machine), tamper with step 1, serve again.
+	stop := serve()
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
 		evs, _ := eng2.History(ctx, id)
 		if len(evs) > 0 && evs[len(evs)-1].Kind == backend.EventTimerScheduled {
 			break
 		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the timer was not scheduled within 2 minutes; history: %v", evs)
+		}
 		time.Sleep(5 * time.Millisecond)
 	}
+	stop()
 	if _, err := db.Exec(`UPDATE events SET name = 'add' WHERE execution_id = ? AND seq = 1 AND kind = 'activity_scheduled'`, id); err != nil {
 		t.Fatal(err)
 	}
 	_ = db.Close()
+	stop = serve()
 	res, _ := eng2.WaitFor(ctx, id)
-	cancel()
+	stop()
 	if res == nil || res.Failure == nil || res.Failure.Type != "nondeterminism" {
 		t.Fatalf("want a nondeterminism failure, got %+v", res)
 	}
