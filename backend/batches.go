@@ -56,9 +56,9 @@ type Batcher interface {
 	// PendingBatchItems returns the items of batch id that are pending or acting, in
 	// order.
 	PendingBatchItems(ctx context.Context, id int64) ([]BatchItem, error)
-	// MarkBatchItem records item's Outcome (and, when acting, its Version and
-	// UpdatedNs) in batch id.
-	MarkBatchItem(ctx context.Context, id int64, item BatchItem) error
+	// MarkBatchItems records the Outcome of each of items (and, when acting, its
+	// Version and UpdatedNs) in batch id, all in one transaction.
+	MarkBatchItems(ctx context.Context, id int64, items []BatchItem) error
 	// FinishBatch marks batch id finished now.
 	FinishBatch(ctx context.Context, id int64) error
 }

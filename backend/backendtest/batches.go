@@ -51,14 +51,15 @@ func testBatches(t *testing.T, e *env) {
 	if err != nil || !reflect.DeepEqual(items, want) {
 		t.Fatalf("PendingBatchItems: %+v, %v; want %+v", items, err, want)
 	}
-	mark := func(it backend.BatchItem) {
+	mark := func(items ...backend.BatchItem) {
 		t.Helper()
-		if err := bt.MarkBatchItem(e.ctx, r.ID, it); err != nil {
-			t.Fatalf("MarkBatchItem(%+v): %v", it, err)
+		if err := bt.MarkBatchItems(e.ctx, r.ID, items); err != nil {
+			t.Fatalf("MarkBatchItems(%+v): %v", items, err)
 		}
 	}
-	mark(backend.BatchItem{Seq: 1, ExecutionID: "c", Outcome: backend.BatchDone})
-	mark(backend.BatchItem{Seq: 2, ExecutionID: "a", Outcome: backend.BatchActing, Version: 7, UpdatedNs: 1234567890123456789})
+	mark()
+	mark(backend.BatchItem{Seq: 1, ExecutionID: "c", Outcome: backend.BatchDone},
+		backend.BatchItem{Seq: 2, ExecutionID: "a", Outcome: backend.BatchActing, Version: 7, UpdatedNs: 1234567890123456789})
 	items, err = bt.PendingBatchItems(e.ctx, r.ID)
 	want = []backend.BatchItem{{Seq: 2, ExecutionID: "a", Outcome: backend.BatchActing, Version: 7, UpdatedNs: 1234567890123456789},
 		{Seq: 3, ExecutionID: "b"}}

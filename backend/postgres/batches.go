@@ -55,11 +55,20 @@ func (b *Backend) PendingBatchItems(ctx context.Context, id int64) ([]backend.Ba
 		`SELECT `+backend.BatchItemColumns+` FROM batch_items WHERE batch_id = $1 AND outcome IN ('', 'acting') ORDER BY seq`, id)
 }
 
-// MarkBatchItem records an item's outcome.
-func (b *Backend) MarkBatchItem(ctx context.Context, id int64, it backend.BatchItem) error {
-	if _, err := b.pool.Exec(ctx, `UPDATE batch_items SET outcome = $3, version = $4, updated_ns = $5 WHERE batch_id = $1 AND seq = $2`,
-		id, it.Seq, it.Outcome, it.Version, it.UpdatedNs); err != nil {
-		return b.dbError(fmt.Sprintf("recording item %d of batch %d", it.Seq, id), err)
+// MarkBatchItems records items' outcomes in one statement.
+func (b *Backend) MarkBatchItems(ctx context.Context, id int64, items []backend.BatchItem) error {
+	if len(items) == 0 {
+		return nil
+	}
+	seqs, outcomes := make([]int32, len(items)), make([]string, len(items))
+	versions, updated := make([]int64, len(items)), make([]int64, len(items))
+	for i, it := range items {
+		seqs[i], outcomes[i], versions[i], updated[i] = int32(it.Seq), it.Outcome, it.Version, it.UpdatedNs
+	}
+	if _, err := b.pool.Exec(ctx, `UPDATE batch_items i SET outcome = u.outcome, version = u.version, updated_ns = u.updated_ns
+		FROM unnest($2::integer[], $3::text[], $4::bigint[], $5::bigint[]) AS u(seq, outcome, version, updated_ns)
+		WHERE i.batch_id = $1 AND i.seq = u.seq`, id, seqs, outcomes, versions, updated); err != nil {
+		return b.dbError(fmt.Sprintf("recording %d items of batch %d", len(items), id), err)
 	}
 	return nil
 }

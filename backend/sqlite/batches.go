@@ -71,12 +71,19 @@ func (b *Backend) PendingBatchItems(ctx context.Context, id int64) ([]backend.Ba
 	}, backend.ScanBatchItems)
 }
 
-// MarkBatchItem records an item's outcome.
-func (b *Backend) MarkBatchItem(ctx context.Context, id int64, it backend.BatchItem) error {
-	return b.write(ctx, fmt.Sprintf("recording item %d of batch %d", it.Seq, id), func(t *wtx) error {
-		_, err := t.execSQL(`UPDATE batch_items SET outcome = ?, version = ?, updated_ns = ? WHERE batch_id = ? AND seq = ?`,
-			it.Outcome, it.Version, it.UpdatedNs, id, it.Seq)
-		return err
+// MarkBatchItems records items' outcomes in one transaction.
+func (b *Backend) MarkBatchItems(ctx context.Context, id int64, items []backend.BatchItem) error {
+	if len(items) == 0 {
+		return nil
+	}
+	return b.write(ctx, fmt.Sprintf("recording %d items of batch %d", len(items), id), func(t *wtx) error {
+		for _, it := range items {
+			if _, err := t.execSQL(`UPDATE batch_items SET outcome = ?, version = ?, updated_ns = ? WHERE batch_id = ? AND seq = ?`,
+				it.Outcome, it.Version, it.UpdatedNs, id, it.Seq); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 }
 

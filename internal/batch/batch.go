@@ -144,18 +144,37 @@ func Run(ctx context.Context, eng Engine, a Action, ids []string, opts Options) 
 	return run(ctx, eng, a, items, opts, nil)
 }
 
-// marker records the outcome of an item (nil: the batch is not recorded).
-type marker func(it backend.BatchItem) error
+// marker records outcomes of items (nil: the batch is not recorded).
+type marker func(items []backend.BatchItem) error
 
-func run(ctx context.Context, eng Engine, a Action, items []backend.BatchItem, opts Options, mark marker) (Summary, error) {
+// markEvery bounds the outcomes a recorded batch keeps unwritten (skips and failures in
+// a row; an action writes them with its acting mark).
+const markEvery = 100
+
+func run(ctx context.Context, eng Engine, a Action, items []backend.BatchItem, opts Options, mark marker) (sum Summary, err error) {
 	var (
-		sum      Summary
 		interval time.Duration
 		next     time.Time
+		unsaved  []backend.BatchItem // outcomes not written yet
 	)
 	if opts.Rate > 0 {
 		interval = time.Duration(float64(time.Second) / opts.Rate)
 	}
+	flush := func(extra ...backend.BatchItem) error {
+		if mark == nil {
+			return nil
+		}
+		out := append(unsaved, extra...)
+		unsaved = nil
+		return mark(out)
+	}
+	defer func() {
+		// An outcome lost by a kill before this is read again on resume: an action
+		// always wrote its acting mark before it took place.
+		if ferr := flush(); ferr != nil && err == nil {
+			err = ferr
+		}
+	}()
 	for i, it := range items {
 		if err := ctx.Err(); err != nil {
 			return sum, err
@@ -177,12 +196,11 @@ func run(ctx context.Context, eng Engine, a Action, items []backend.BatchItem, o
 		case !a.Wants(ex):
 			r.Outcome, r.Status = Skipped, ex.Status
 		default:
-			if mark != nil {
-				acting := backend.BatchItem{Seq: it.Seq, ExecutionID: it.ExecutionID, Outcome: backend.BatchActing,
-					Version: ex.Version, UpdatedNs: ex.UpdatedAt.UnixNano()}
-				if err := mark(acting); err != nil {
-					return sum, err
-				}
+			// Written with the outcomes before it, before the action: on resume it
+			// tells whether the action took place.
+			if err := flush(backend.BatchItem{Seq: it.Seq, ExecutionID: it.ExecutionID, Outcome: backend.BatchActing,
+				Version: ex.Version, UpdatedNs: ex.UpdatedAt.UnixNano()}); err != nil {
+				return sum, err
 			}
 			if interval > 0 {
 				next = time.Now().Add(interval)
@@ -194,8 +212,11 @@ func run(ctx context.Context, eng Engine, a Action, items []backend.BatchItem, o
 			}
 		}
 		if mark != nil {
-			if err := mark(backend.BatchItem{Seq: it.Seq, ExecutionID: it.ExecutionID, Outcome: outcomes[r.Outcome]}); err != nil {
-				return sum, err
+			unsaved = append(unsaved, backend.BatchItem{Seq: it.Seq, ExecutionID: it.ExecutionID, Outcome: outcomes[r.Outcome]})
+			if len(unsaved) >= markEvery {
+				if err := flush(); err != nil {
+					return sum, err
+				}
 			}
 		}
 		sum.Processed++
@@ -251,7 +272,10 @@ func Pending(ctx context.Context, st backend.Batcher, rec *backend.BatchRecord) 
 
 // Resume goes through items, the pending items of recorded batch rec, as Run does,
 // recording each outcome (and, before acting, that it is acting on the execution as
-// it read it), and marks the batch finished once it went through them all. An item
+// it read it: written with the outcomes before it, in one transaction, so that an
+// action costs one write of the record), and marks the batch finished once it went
+// through them all. An outcome lost to a kill leaves its item pending or acting, read
+// again on resume. An item
 // the batch was acting on when it was killed is acted on again only when the action
 // is idempotent or the execution has not changed since; otherwise it counts as done
 // before the interruption. A failure to record stops the batch (its error is
@@ -259,9 +283,9 @@ func Pending(ctx context.Context, st backend.Batcher, rec *backend.BatchRecord) 
 func Resume(ctx context.Context, eng Engine, st backend.Batcher, a Action, rec *backend.BatchRecord, items []backend.BatchItem, opts Options) (Summary, error) {
 	// The records are written even when ctx ends: the action they follow took place.
 	wctx := context.WithoutCancel(ctx)
-	sum, err := run(ctx, eng, a, items, opts, func(it backend.BatchItem) error {
-		if err := st.MarkBatchItem(wctx, rec.ID, it); err != nil {
-			return fmt.Errorf("recording the outcome of %s in batch %d: %w", it.ExecutionID, rec.ID, err)
+	sum, err := run(ctx, eng, a, items, opts, func(items []backend.BatchItem) error {
+		if err := st.MarkBatchItems(wctx, rec.ID, items); err != nil {
+			return fmt.Errorf("recording the outcomes of batch %d: %w", rec.ID, err)
 		}
 		return nil
 	})

@@ -60,8 +60,10 @@ func (m *memBatches) PendingBatchItems(context.Context, int64) ([]backend.BatchI
 	}
 	return out, nil
 }
-func (m *memBatches) MarkBatchItem(_ context.Context, _ int64, it backend.BatchItem) error {
-	m.items[it.Seq-1] = it
+func (m *memBatches) MarkBatchItems(_ context.Context, _ int64, items []backend.BatchItem) error {
+	for _, it := range items {
+		m.items[it.Seq-1] = it
+	}
 	return nil
 }
 func (m *memBatches) FinishBatch(context.Context, int64) error { m.finished = true; return nil }
