@@ -61,7 +61,7 @@ func withBatch(cmd *cli.Command, a batchAction) *cli.Command {
 	cmd.Flags = append(cmd.Flags, whereFlag,
 		&cli.BoolFlag{Name: "yes", Usage: "with --where: act without asking (needed when stdin is not a terminal)"},
 		&cli.BoolFlag{Name: "dry-run", Usage: "with --where: print how many executions it would act on, and their IDs, and stop"},
-		&cli.Float64Flag{Name: "rate", Value: defaultBatchRate, Usage: "with --where: at most N actions per second (0: no limit)"},
+		&cli.Float64Flag{Name: "rate", Value: defaultBatchRate, Usage: "with --where: at most `N` actions per second (0: no limit)"},
 		&cli.Int64Flag{Name: "resume", Usage: "go on with recorded batch `BATCH` (its number is printed when it starts) where it stopped, " +
 			"acting only on the executions it has not gone through; the same command as the interrupted one resumes it too"})
 	single := cmd.Action
