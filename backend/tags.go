@@ -52,6 +52,33 @@ type Tagger interface {
 	ExecutionTags(ctx context.Context, id string) (map[string]string, error)
 }
 
+// TagLister is an optional extension of Backend, implemented by both stores: the tags
+// of many executions in one read (the web view's list rows).
+type TagLister interface {
+	// TagsOf returns the tags of each of ids that has any, by execution ID.
+	TagsOf(ctx context.Context, ids []string) (map[string]map[string]string, error)
+}
+
+// ScanTagsOf reads rows of (execution_id, key, value) into tags by execution.
+func ScanTagsOf(rows Rows) ([]map[string]map[string]string, error) {
+	out := map[string]map[string]string{}
+	_, err := CollectRows(rows, func(s Scanner) (struct{}, error) {
+		var id, k, v string
+		if err := s.Scan(&id, &k, &v); err != nil {
+			return struct{}{}, err
+		}
+		if out[id] == nil {
+			out[id] = map[string]string{}
+		}
+		out[id][k] = v
+		return struct{}{}, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return []map[string]map[string]string{out}, nil
+}
+
 // SortedTagKeys returns the keys of tags in order, for statements built the same way
 // every time.
 func SortedTagKeys(tags map[string]string) []string {

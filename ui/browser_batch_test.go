@@ -7,6 +7,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/stent-go/stent"
 	"github.com/stent-go/stent/backend"
 	"github.com/stent-go/stent/ui"
 )
@@ -87,4 +88,26 @@ func TestBrowserBatchAndReset(t *testing.T) {
 	}
 	run(t, bctx, "see the link to the old execution", chromedp.WaitVisible(chromedp.CSS(`#reset-from a[href$="/executions/`+done+`"]`)))
 	f.waitStatus(t, done+"-r1", backend.StatusCompleted)
+}
+
+// TestBrowserTagChip: the list rows show their tags as chips; clicking one lists the
+// executions that have that tag, with the term in the where box.
+func TestBrowserTagChip(t *testing.T) {
+	bctx := newBrowser(t)
+	f := newFixture(t, ui.Options{})
+	gold := f.dispatch(t, "flow.star", []any{"a"}, stent.WithTags(map[string]string{"plan": "gold"}))
+	silver := f.dispatch(t, "flow.star", []any{"b"}, stent.WithTags(map[string]string{"plan": "silver"}))
+	f.waitStatus(t, gold, backend.StatusCompleted)
+	f.waitStatus(t, silver, backend.StatusCompleted)
+
+	run(t, bctx, "open the list", chromedp.Navigate(f.srv.URL+"/"), chromedp.WaitVisible(chromedp.CSS(`#executions`)))
+	chip := `#executions tr[data-id="` + gold + `"] .tagchip`
+	if text := get(t, bctx, "read the row's tag", chromedp.Text(chromedp.CSS(chip))); text != "plan=gold" {
+		t.Fatalf("the row of %s shows tag %q, want plan=gold", gold, text)
+	}
+	run(t, bctx, "click the tag", chromedp.Click(chromedp.CSS(chip)),
+		chromedp.WaitVisible(chromedp.CSS(`#where[value="tag:plan=gold"]`)))
+	if n, g := count(t, bctx, `#executions tbody tr[data-id]`), count(t, bctx, `#executions tr[data-id="`+gold+`"]`); n != 1 || g != 1 {
+		t.Fatalf("filtered by plan=gold, the list shows %d rows (%d of %s), want only %s", n, g, gold, gold)
+	}
 }

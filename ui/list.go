@@ -47,6 +47,52 @@ func (q listQuery) withStatus(st string) string {
 	return q.encode()
 }
 
+// withTag returns the query string of q with the term tag:key=value added to its where
+// filter (replacing a term of the same tag key), without the cursor.
+func (q listQuery) withTag(key, value string) string {
+	q.After = ""
+	q.Where = strings.TrimSpace(where.Without(q.Where, "tag:"+key) + " tag:" + key + "=" + where.Quote(value))
+	return q.encode()
+}
+
+// tagLinks sorts tags by key, each linking to the list of q narrowed to it.
+func (q listQuery) tagLinks(tags map[string]string) []tagLink {
+	var out []tagLink
+	for _, k := range backend.SortedTagKeys(tags) {
+		out = append(out, tagLink{Text: k + "=" + tags[k], Href: "?" + q.withTag(k, tags[k])})
+	}
+	return out
+}
+
+// tagsOf reads the tags of the executions of a list page, in one read where the
+// backend can.
+func (s *Server) tagsOf(r *http.Request, exs []backend.Execution) (map[string]map[string]string, error) {
+	ids := make([]string, len(exs))
+	for i := range exs {
+		ids[i] = exs[i].ID
+	}
+	if tl, ok := s.b.(backend.TagLister); ok {
+		tags, err := tl.TagsOf(r.Context(), ids)
+		if err != nil {
+			return nil, fmt.Errorf("reading the tags of the listed executions: %w", err)
+		}
+		return tags, nil
+	}
+	tags := map[string]map[string]string{}
+	tg, ok := s.b.(backend.Tagger)
+	if !ok {
+		return tags, nil
+	}
+	for _, id := range ids {
+		t, err := tg.ExecutionTags(r.Context(), id)
+		if err != nil {
+			return nil, fmt.Errorf("reading the tags of %s: %w", id, err)
+		}
+		tags[id] = t
+	}
+	return tags, nil
+}
+
 func (q listQuery) encode() string {
 	v := url.Values{}
 	for k, val := range map[string]string{"status": q.Status, "script": q.Script, "id": q.IDPrefix,
@@ -108,6 +154,7 @@ type listRow struct {
 	Entry    string
 	Created  time.Time
 	Duration string
+	Tags     []tagLink // each filters the list by its tag (added to the page's filter)
 }
 
 type listData struct {
@@ -156,9 +203,13 @@ func (s *Server) loadList(r *http.Request, q listQuery) (*listData, error) {
 		first.After = ""
 		d.First = "?" + first.encode()
 	}
+	tags, err := s.tagsOf(r, exs)
+	if err != nil {
+		return nil, err
+	}
 	for _, e := range exs {
 		d.Rows = append(d.Rows, listRow{ID: e.ID, Status: string(e.StatusAt(d.Now)), Script: e.Bundle.Main, Entry: e.Entry,
-			Created: e.CreatedAt, Duration: execDuration(&e, d.Now)})
+			Created: e.CreatedAt, Duration: execDuration(&e, d.Now), Tags: q.tagLinks(tags[e.ID])})
 	}
 	counts, known, err := s.countByStatus(r, q)
 	if err != nil {

@@ -1,6 +1,7 @@
 package ui_test
 
 import (
+	"html"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -66,5 +67,63 @@ func TestWhereFilter(t *testing.T) {
 	page = fetch(t, c, f.srv.URL+"/executions/"+want, http.StatusOK)
 	if !strings.Contains(page, `id="tags"`) || !strings.Contains(page, `href="/?where=tag%3Acustomer%3D42"`) {
 		t.Fatalf("the execution page does not show its tag customer=42:\n%s", page)
+	}
+}
+
+// TestListTagChips: each row of the list shows its execution's tags as chips, in key
+// order; a chip narrows the page's filter to its tag (replacing a term of the same tag,
+// keeping the others) and the narrowed list shows only the executions that have it.
+func TestListTagChips(t *testing.T) {
+	f := newFixture(t, ui.Options{CountTTL: -1})
+	tags := func(kv ...string) stent.DispatchOption {
+		m := map[string]string{}
+		for i := 0; i < len(kv); i += 2 {
+			m[kv[i]] = kv[i+1]
+		}
+		return stent.WithTags(m)
+	}
+	gold := f.dispatch(t, "flaky.star", []any{"a"}, tags("plan", "gold", "customer", "42"))
+	silver := f.dispatch(t, "flaky.star", []any{"b"}, tags("plan", "silver plus", "customer", "42"))
+	plain := f.dispatch(t, "flow.star", []any{"c"})
+	f.waitStatus(t, gold, backend.StatusFailed)
+	f.waitStatus(t, silver, backend.StatusFailed)
+	f.waitStatus(t, plain, backend.StatusCompleted)
+	c := newClient(t)
+
+	page := fetch(t, c, f.srv.URL+"/?status=failed", http.StatusOK)
+	rowTags := regexp.MustCompile(`<tr data-status="[a-z_]+" data-id="([^"]+)">[\s\S]*?</tr>`)
+	chip := regexp.MustCompile(`<a class="tagchip mono" href="([^"]*)" title="filter by this tag">([^<]*)</a>`)
+	got := map[string][]string{}
+	hrefs := map[string]string{}
+	for _, row := range rowTags.FindAllStringSubmatch(page, -1) {
+		for _, m := range chip.FindAllStringSubmatch(row[0], -1) {
+			got[row[1]] = append(got[row[1]], m[2])
+			hrefs[m[2]] = html.UnescapeString(m[1])
+		}
+	}
+	if strings.Join(got[gold], " ") != "customer=42 plan=gold" || strings.Join(got[silver], " ") != "customer=42 plan=silver plus" {
+		t.Fatalf("row tags %v, want customer=42 plan=gold on %s and customer=42 plan=silver plus on %s:\n%s", got, gold, silver, page)
+	}
+	// The chip keeps status=failed and adds its tag, quoted when it holds a space.
+	href := hrefs["plan=silver plus"]
+	q, err := url.ParseQuery(strings.TrimPrefix(href, "?"))
+	if err != nil || q.Get("status") != "failed" || q.Get("where") != `tag:plan="silver plus"` {
+		t.Fatalf("chip plan=silver plus links to %q, want status=failed and where tag:plan=\"silver plus\"", href)
+	}
+	page = fetch(t, c, f.srv.URL+"/"+href, http.StatusOK)
+	if !strings.Contains(page, `href="/executions/`+silver+`"`) || strings.Contains(page, `href="/executions/`+gold+`"`) {
+		t.Fatalf("the chip plan=silver plus does not list only %s:\n%s", silver, page)
+	}
+	// On a list filtered by another plan, the chip replaces that term.
+	page = fetch(t, c, f.srv.URL+"/?"+url.Values{"where": {"tag:plan=gold tag:customer=42"}}.Encode(), http.StatusOK)
+	m := regexp.MustCompile(`href="([^"]*)" title="filter by this tag">customer=42<`).FindStringSubmatch(page)
+	if m == nil {
+		t.Fatalf("no customer=42 chip on the list of tag:plan=gold:\n%s", page)
+	}
+	if q, _ := url.ParseQuery(strings.TrimPrefix(html.UnescapeString(m[1]), "?")); q.Get("where") != "tag:plan=gold tag:customer=42" {
+		t.Fatalf("chip customer=42 on tag:plan=gold links to where %q, want the filter unchanged", q.Get("where"))
+	}
+	if strings.Contains(page, `data-id="`+plain+`"`) {
+		t.Fatalf("an execution without tags is listed by tag")
 	}
 }

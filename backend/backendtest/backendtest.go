@@ -90,6 +90,7 @@ func Run(t *testing.T, newBackend NewBackendFunc) {
 		{"Routing", routingTests},
 		{"Schedules", scheduleTests},
 		{"Tags", tagTests},
+		{"Batches", batchTests},
 		{"Retention", retentionTests},
 		{"Repair", repairTests},
 		{"CancelRequest", cancelRequestTests},

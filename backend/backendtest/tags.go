@@ -11,6 +11,25 @@ import (
 
 var tagTests = []test{
 	{"DispatchAndSetTags", testTags},
+	{"TagsOf", testTagsOf},
+}
+
+// testTagsOf: the tags of many executions in one read, only those that have tags, an
+// unknown ID ignored.
+func testTagsOf(t *testing.T, e *env) {
+	tl := required[backend.TagLister](e)
+	e.create("a", func(n *backend.NewExecution) { n.Tags = map[string]string{"customer": "42", "env": "prod"} })
+	e.create("b", func(n *backend.NewExecution) { n.Tags = map[string]string{"customer": "7"} })
+	e.create("c")
+	e.create("d", func(n *backend.NewExecution) { n.Tags = map[string]string{"skip": "me"} })
+	got, err := tl.TagsOf(e.ctx, []string{"a", "b", "c", "nope"})
+	want := map[string]map[string]string{"a": {"customer": "42", "env": "prod"}, "b": {"customer": "7"}}
+	if err != nil || !reflect.DeepEqual(got, want) {
+		t.Fatalf("TagsOf = %v, %v; want %v", got, err, want)
+	}
+	if got, err := tl.TagsOf(e.ctx, nil); err != nil || len(got) != 0 {
+		t.Fatalf("TagsOf(none) = %v, %v", got, err)
+	}
 }
 
 // testTags: tags given at creation and those of set_tags side_effect events (a later

@@ -3,6 +3,8 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
+	"fmt"
 
 	"github.com/stent-go/stent/backend"
 )
@@ -18,4 +20,26 @@ func (b *Backend) ExecutionTags(ctx context.Context, id string) (map[string]stri
 	return out[0], nil
 }
 
-var _ backend.Tagger = (*Backend)(nil)
+// TagsOf returns the tags of each of ids that has any.
+func (b *Backend) TagsOf(ctx context.Context, ids []string) (map[string]map[string]string, error) {
+	if len(ids) == 0 {
+		return map[string]map[string]string{}, nil
+	}
+	list, err := json.Marshal(ids)
+	if err != nil {
+		return nil, fmt.Errorf("reading the tags of %d executions: %w", len(ids), err)
+	}
+	out, err := readRows(b, ctx, fmt.Sprintf("reading the tags of %d executions", len(ids)), func(q queryer, _ *stmts) (*sql.Rows, error) {
+		return q.QueryContext(ctx, `SELECT execution_id, key, value FROM execution_tags
+			WHERE execution_id IN (SELECT value FROM json_each(?))`, string(list))
+	}, backend.ScanTagsOf)
+	if err != nil {
+		return nil, err
+	}
+	return out[0], nil
+}
+
+var (
+	_ backend.Tagger    = (*Backend)(nil)
+	_ backend.TagLister = (*Backend)(nil)
+)

@@ -23,7 +23,7 @@ func cancelCommand() *cli.Command {
 		return err
 	}
 	return withBatch(cmd, batchAction{verb: "cancel", done: "cancelled",
-		wants: func(ex *backend.Execution) bool { return !ex.Status.Terminal() },
+		idempotent: true, wants: func(ex *backend.Execution) bool { return !ex.Status.Terminal() },
 		act: func(c *cli.Context, eng *stent.Engine, id string) error {
 			return eng.Cancel(c.Context, id, stent.CancelGrace(c.Duration("cancel-grace")))
 		}})

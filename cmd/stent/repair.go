@@ -193,8 +193,8 @@ func terminateCommand() *cli.Command {
 	return withBatch(executionCommand("terminate",
 		"end a running execution and its children at once, as cancelled, without running its script again", nil,
 		terminateExecution), batchAction{verb: "terminate", done: "terminated",
-		wants: func(ex *backend.Execution) bool { return !ex.Status.Terminal() },
-		act:   func(c *cli.Context, eng *stent.Engine, id string) error { return eng.Terminate(c.Context, id) }})
+		idempotent: true, wants: func(ex *backend.Execution) bool { return !ex.Status.Terminal() },
+		act: func(c *cli.Context, eng *stent.Engine, id string) error { return eng.Terminate(c.Context, id) }})
 }
 
 // terminateExecution ends ex at once and confirms it; an execution that already ended

@@ -105,6 +105,13 @@ func TestWhereUsage(t *testing.T) {
 		{"retry", "--where", "status=failed", "--wait"},
 		{"retry", "--where", "status=failed"}, // no terminal to confirm on, no --yes
 		{"cancel", "--where", "tag:=x", "--yes"},
+		{"retry", "x", "--rate", "5"}, // --rate goes with --where
+		{"retry", "--where", "status=failed", "--yes", "--rate", "-1"},
+		{"retry", "--where", "status=failed", "--yes", "--rate", "NaN"},
+		{"retry", "--resume", "0", "--yes"},
+		{"retry", "--resume", "3", "--where", "status=failed", "--yes"},
+		{"terminate", "--resume", "3", "x"},
+		{"cancel", "--resume", "3"}, // no terminal to confirm on, no --yes
 	} {
 		db := filepath.Join(t.TempDir(), "stent.db")
 		var stdout, stderr bytes.Buffer

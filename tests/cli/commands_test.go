@@ -103,28 +103,42 @@ func cmdPostgresDB(ts *testscript.TestScript, neg bool, args []string) {
 	if admin == "" {
 		ts.Fatalf("pgdb needs STENT_TEST_POSTGRES (guard the script with [!postgres] skip)")
 	}
+	dsn, drop, err := freshPostgresDB(admin)
+	ts.Check(err)
+	ts.Defer(drop)
+	ts.Setenv(args[0], dsn)
+}
+
+// freshPostgresDB creates a database with a random name on the server of admin (a
+// DSN) and returns its DSN and a func that drops it.
+func freshPostgresDB(admin string) (dsn string, drop func(), err error) {
 	var rnd [6]byte
 	_, _ = rand.Read(rnd[:])
 	name := "stent_cli_" + hex.EncodeToString(rnd[:])
+	u, err := url.Parse(admin)
+	if err != nil {
+		return "", nil, fmt.Errorf("STENT_TEST_POSTGRES: %w", err)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	conn, err := pgx.Connect(ctx, admin)
-	ts.Check(err)
+	if err != nil {
+		return "", nil, fmt.Errorf("connecting to create a database: %w", err)
+	}
 	defer conn.Close(context.Background())
-	_, err = conn.Exec(ctx, "CREATE DATABASE "+name)
-	ts.Check(err)
-	ts.Defer(func() {
+	if _, err = conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
+		return "", nil, fmt.Errorf("creating database %s: %w", name, err)
+	}
+	drop = func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		if conn, err := pgx.Connect(ctx, admin); err == nil {
 			_, _ = conn.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
 			conn.Close(context.Background())
 		}
-	})
-	u, err := url.Parse(admin)
-	ts.Check(err)
+	}
 	u.Path = "/" + name
-	ts.Setenv(args[0], u.String())
+	return u.String(), drop, nil
 }
 
 // cmdLinkRepo (`linkrepo`) makes $WORK the module root, so that a README line such as
