@@ -150,6 +150,17 @@ func (l *logCapture) count(sub string) int {
 	return n
 }
 
+// attemptBound is how many times, at most, one operation retried with a backoff
+// doubling from first up to max runs within d.
+func attemptBound(d, first, max time.Duration) int64 {
+	n, wait := int64(1), first
+	for spent := time.Duration(0); spent <= d; n++ {
+		spent += wait
+		wait = min(2*wait, max)
+	}
+	return n
+}
+
 func cpuTime() time.Duration {
 	var ru syscall.Rusage
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
@@ -220,10 +231,10 @@ func TestSQLiteDiskFull(t *testing.T) {
 	close(gate)
 
 	// The activities ended; recording their outcomes fails. The worker says so once and
-	// keeps trying, with backoff, until each outcome failed four times or so.
+	// keeps trying, with backoff, until each outcome failed six times or so.
 	const full = "the disk holding " // + dbPath + " is full"
 	eventually(t, time.Minute, "a log line saying the disk is full", func() bool { return logs.count(full+dbPath+" is full") > 0 })
-	eventually(t, time.Minute, "writes failing on the full disk", func() bool { return counted.failed.Load()-failed0 >= 4*concurrency })
+	eventually(t, time.Minute, "writes failing on the full disk", func() bool { return counted.failed.Load()-failed0 >= 6*concurrency })
 	writes, failed, cpu, wall := counted.writes.Load()-writes0, counted.failed.Load()-failed0, cpuTime()-cpu0, time.Since(wall0)
 	warnings := logs.count("level=WARN") + logs.count("level=ERROR")
 	t.Logf("outage of %s (%d bytes of filler): %d writes (%d failed), %s CPU, %d warning/error lines:\n%s",
@@ -234,11 +245,13 @@ func TestSQLiteDiskFull(t *testing.T) {
 	if warnings > 2 {
 		t.Errorf("%d warning/error lines during one outage, want at most 2", warnings)
 	}
-	// A worker that spun would make thousands of attempts while the slowest of its
-	// eight outcomes failed four times, and burn a core; backing off, each outcome is
-	// tried a few times and claims wait for a free slot.
-	if writes > 8*concurrency {
-		t.Errorf("%d writes during the outage (%d failed): the worker does not back off", writes, failed)
+	// Backing off, an outcome is tried again after 100ms, 200ms, ... up to 2s, and a
+	// claim after 50ms, ... up to 5s: however slow the machine, the attempts stay under
+	// this bound (doubled: a write that fits in the pages left succeeds, and the next
+	// step's backoff starts over), where a worker that spun would make thousands and
+	// burn a core.
+	if limit := 2 * (attemptBound(wall, 100*time.Millisecond, 2*time.Second)*concurrency + attemptBound(wall, 50*time.Millisecond, 5*time.Second)); failed > limit {
+		t.Errorf("%d failed writes in %s (limit %d): the worker does not back off", failed, wall, limit)
 	}
 	if cpu > wall*3/4 {
 		t.Errorf("%s of CPU over an outage of %s: the worker spins", cpu, wall)
