@@ -209,11 +209,10 @@ func runConnectionFaults(t *testing.T, db *pgDB, workerDSN string, interval time
 	eng := openPgEngine(t, withParams(t, db.dsn, "application_name", "stent-test"))
 	ids := dispatchMany(ctx, t, eng, filepath.Join(dir, "flow.star"), indexArgs(workflows))
 
-	// A claim whose answer a cut connection lost leaves its tasks leased to a live
-	// worker that does not know it holds them, until the lease ends (5 minutes by
-	// default): a short lease bounds that wait.
+	// The default lease (5 minutes): the tasks of a claim whose answer a cut connection
+	// lost are given back by their worker once the database answers again.
 	ws := startPgWorkers(t, dir, withParams(t, workerDSN, "pool_max_conns", "8"), logFile, 2,
-		"--activity", "step=./step.sh", "--concurrency", "16", "--lease", "20s")
+		"--activity", "step=./step.sh", "--concurrency", "16")
 	stop := make(chan struct{})
 	// The faults go on for the first 45 seconds, most of the run on a quiet machine;
 	// then what is left must complete: nothing may stay stuck.
@@ -347,11 +346,7 @@ func TestPostgresConnectionFaultsNoGoroutineLeak(t *testing.T) {
 	}
 	serveCtx, stopServe := context.WithCancel(ctx)
 	served := make(chan error, 1)
-	// A short lease: tasks of a claim whose answer a cut lost wait for it (see
-	// runConnectionFaults).
-	go func() {
-		served <- eng.Serve(serveCtx, stentapi.WorkerOptions{Concurrency: 8, LeaseDuration: 15 * time.Second})
-	}()
+	go func() { served <- eng.Serve(serveCtx, stentapi.WorkerOptions{Concurrency: 8}) }()
 	stop := make(chan struct{})
 	stormed := storm(300*time.Millisecond, time.Minute, proxy.cutAll, stop)
 	ids := make([]string, 50)

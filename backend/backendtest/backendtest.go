@@ -100,6 +100,7 @@ func Run(t *testing.T, newBackend NewBackendFunc) {
 		{"DispatchStep", dispatchStepTests},
 		{"ChildFirstSteps", childFirstStepTests},
 		{"ReadyReporter", readyReporterTests},
+		{"StrayTasks", strayTests},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {

@@ -71,6 +71,14 @@ func isConnectError(err error) bool {
 	return errors.As(err, &ce)
 }
 
+// droppedWhileConnecting reports whether a connection was accepted, then cut before
+// the session started (reset, EOF): something answers at the address, and a flaky
+// network or a restarting server may let the next attempt through.
+func droppedWhileConnecting(err error) bool {
+	return errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) ||
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
+}
+
 // isConnError reports whether err means the connection failed rather than the
 // statement: connecting failed, the socket broke, or the server ended the session
 // (class 08 connection exception, 57P01-57P03 shutdown or terminate_backend, 53300 too

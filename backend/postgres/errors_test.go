@@ -80,3 +80,34 @@ func TestOpenUnreachableIsUnavailable(t *testing.T) {
 		t.Errorf("Open on a closed port: %v; want an ErrUnavailable", err)
 	}
 }
+
+// Open tries again when a connection is accepted and then cut before the session
+// starts (a proxy cutting connections, a server restarting), up to openRetries times.
+func TestOpenRetriesAConnectionCutWhileConnecting(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan struct{}, 100)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			accepted <- struct{}{}
+			_ = c.(*net.TCPConn).SetLinger(0)
+			_ = c.Close() // RST
+		}
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	_, err = Open(ctx, "postgres://stent@"+ln.Addr().String()+"/db?sslmode=disable&connect_timeout=5")
+	if err == nil || !backend.Retryable(err) {
+		t.Fatalf("Open through a listener that resets every connection: %v, want ErrUnavailable", err)
+	}
+	if n := len(accepted); n < openRetries {
+		t.Errorf("Open connected %d times, want %d (it gave up on the first reset)", n, openRetries)
+	}
+}

@@ -205,8 +205,8 @@ func (b *Backend) start(ctx context.Context) error {
 		err := b.pool.Ping(ctx)
 		if err != nil {
 			err = b.connectError(err)
-			if isConnectError(err) {
-				return err // nobody there: say so now
+			if isConnectError(err) && !droppedWhileConnecting(err) {
+				return err // nobody there, or a refusal: say so now
 			}
 		} else {
 			err = b.Migrate(ctx)

@@ -64,12 +64,12 @@ func (b *Backend) writeLocked(ctx context.Context, what string, fn func(t *wtx) 
 	defer b.unlock()
 	ctx = context.WithoutCancel(ctx)
 	if err := b.ensureWriter(ctx, true); err != nil {
-		return nil, fmt.Errorf("sqlite %s: %s: %w", b.name, what, err)
+		return nil, b.opError(what, err)
 	}
 	st := b.wst
 	if _, err := st.begin.ExecContext(ctx); err != nil {
 		b.rollback(ctx)
-		return nil, fmt.Errorf("sqlite %s: %s: begin: %w", b.name, what, err)
+		return nil, b.opError(what, fmt.Errorf("begin: %w", err))
 	}
 	t := &wtx{ctx: ctx, conn: b.wc, st: st, now: b.clock.Now().UnixMilli()}
 	if err := fn(t); err != nil {
@@ -77,11 +77,11 @@ func (b *Backend) writeLocked(ctx context.Context, what string, fn func(t *wtx) 
 		if isSentinel(err) {
 			return nil, err
 		}
-		return nil, fmt.Errorf("sqlite %s: %s: %w", b.name, what, err)
+		return nil, b.opError(what, err)
 	}
 	if _, err := st.commit.ExecContext(ctx); err != nil {
 		b.rollback(ctx)
-		return nil, fmt.Errorf("sqlite %s: %s: commit: %w", b.name, what, err)
+		return nil, b.opError(what, fmt.Errorf("commit: %w", err))
 	}
 	b.committed()
 	return t.requeued, nil
@@ -116,7 +116,7 @@ func (b *Backend) read(ctx context.Context, what string, fn func(q queryer, st *
 		err = fn(b.wc, b.wst)
 	}
 	if err != nil && !isSentinel(err) {
-		return fmt.Errorf("sqlite %s: %s: %w", b.name, what, err)
+		return b.opError(what, err)
 	}
 	return err
 }

@@ -75,6 +75,7 @@ type Backend struct {
 	backend.MigrationLog
 	clock  backend.Clock
 	name   string  // the DSN as given, for error messages
+	path   string  // the database file ("" in memory), for errors about its disk
 	w      *sql.DB // pool of the single writer connection
 	r      *sql.DB // readers; nil for in-memory databases, which read through the writer
 	keep   *sql.DB // in-memory only: holds the database open for the Backend's lifetime
@@ -126,7 +127,7 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Backend, error) {
 	// busy handler, so the whole open is retried for as long as the busy timeout.
 	var b *Backend
 	err = retryBusy(ctx, func() error {
-		b = &Backend{clock: cfg.clock, name: dsn, memory: memory, sem: make(chan struct{}, 1)}
+		b = &Backend{clock: cfg.clock, name: dsn, path: path, memory: memory, sem: make(chan struct{}, 1)}
 		if err := b.open(ctx, path, query); err != nil {
 			b.closeDBs()
 			return fmt.Errorf("opening sqlite %s: %w", dsn, err)

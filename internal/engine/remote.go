@@ -303,6 +303,7 @@ func (r *RemoteActivities) Poll(ctx context.Context, p RemotePoll) (*RemoteTask,
 				break
 			}
 			r.e.logger.Error("claiming remote activity tasks", "worker_id", r.w.opts.ID, "err", err)
+			r.w.claimUncertain(err)
 			backend.Sleep(wait, backoff)
 			backoff = min(backoff*2, 5*time.Second)
 			continue

@@ -95,6 +95,7 @@ type worker struct {
 
 	mu       sync.Mutex
 	inflight map[int64]*inflight
+	strays   strays // guarded by mu
 	started  time.Time
 
 	adopt adopter // first workflow tasks of executions dispatched in this process
@@ -187,12 +188,15 @@ func (e *Engine) Serve(ctx context.Context, opts WorkerOptions) error {
 				break
 			}
 			e.logger.Error("claiming tasks", "worker_id", opts.ID, "err", err)
+			w.claimUncertain(err)
 			backend.Sleep(ctx, backoff)
 			backoff = min(backoff*2, 5*time.Second)
 			continue
 		}
 		backoff = 50 * time.Millisecond
 		for _, t := range tasks {
+			// Held from now on, for releaseStrays; runChain tracks it with its context.
+			w.track(t, func() {})
 			sem <- struct{}{}
 			wg.Add(1)
 			go func(t backend.Task) {

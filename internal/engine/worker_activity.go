@@ -173,6 +173,7 @@ func (w *worker) completeActivity(ctx context.Context, t backend.Task, r backend
 	next, err := w.completeActivityOnce(ctx, t, r, true)
 	deadline := time.Now().Add(w.opts.LeaseDuration)
 	for backoff := 100 * time.Millisecond; backend.Retryable(err) && ctx.Err() == nil && time.Now().Before(deadline); {
+		w.claimUncertain(err) // the commit may have claimed the execution's next task
 		backend.Sleep(ctx, backoff)
 		backoff = min(2*backoff, 2*time.Second)
 		next, err = w.completeActivityOnce(ctx, t, r, false)

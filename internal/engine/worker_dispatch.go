@@ -169,6 +169,7 @@ func (e *Engine) dispatchHere(ctx context.Context, ne backend.NewExecution) (han
 		}
 	}
 	created, t, err := dc.CreateExecutionAndClaim(ctx, ne, w.claimOne())
+	w.claimUncertain(err)
 	if err != nil || t == nil {
 		sl.release()
 		if err == nil && created {
@@ -216,6 +217,7 @@ func (w *worker) dispatchWithStep(ctx context.Context, ds backend.DispatchStep, 
 	res, wakeTimes := e.stepResult(backend.TaskRef{}, ex, 0, lr, step, now)
 	kids := w.startChildren(ctx, ex, &res, now, 0)
 	created, out, err := ds.CreateExecutionAndStep(ctx, ne, res, w.claimOne())
+	w.claimUncertain(err)
 	if err != nil || !created {
 		if lr != nil {
 			lr.run.Close()

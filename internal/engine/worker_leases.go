@@ -36,6 +36,7 @@ func (w *worker) heartbeatLoop(ctx context.Context) {
 		// Renewing every tick also tells a running activity within a second that its
 		// task is gone (execution cancelled or lease taken over): its context is cancelled.
 		w.extendLeases(ctx)
+		w.releaseStrays(ctx)
 	}
 }
 

@@ -78,6 +78,7 @@ func (w *worker) process(ctx, workCtx context.Context, t backend.Task) (next *ba
 	if err == nil || errors.Is(err, backend.ErrLeaseLost) || errors.Is(err, backend.ErrStaleExecution) {
 		return next
 	}
+	w.claimUncertain(err) // a commit that claimed the next task may have happened
 	w.e.logger.Error("task failed; handing it back", "task_id", t.ID, "kind", t.Kind, "execution_id", t.ExecutionID, "seq", t.Seq, "worker_id", w.opts.ID, "err", err)
 	if rerr := w.giveBack(context.WithoutCancel(workCtx), t.Ref(), w.e.clock.Now().Add(time.Second)); rerr == nil {
 		w.e.wakeAt(w.e.clock.Now().Add(time.Second))

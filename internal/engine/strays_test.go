@@ -1,0 +1,76 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/stent-go/stent/backend"
+	"github.com/stent-go/stent/backend/backendtest"
+)
+
+// strayRecorder is a backend that records the calls of ReleaseStrayTasks, failing
+// while down.
+type strayRecorder struct {
+	backend.Backend
+	down  bool
+	calls []strayCall
+}
+
+type strayCall struct {
+	worker      string
+	held        []int64
+	leaseBefore time.Time
+}
+
+func (s *strayRecorder) ReleaseStrayTasks(_ context.Context, worker string, held []int64, leaseBefore time.Time) (int, error) {
+	s.calls = append(s.calls, strayCall{worker, slices.Sorted(slices.Values(held)), leaseBefore})
+	if s.down {
+		return 0, fmt.Errorf("releasing: %w", backend.ErrUnavailable)
+	}
+	return 2, nil
+}
+
+// After a claim fails with ErrUnavailable, the worker waits strayMargin, then releases
+// what it does not hold among the tasks claimed before then (their lease ends before
+// now - strayMargin + lease), again at each beat while the database is unavailable, and
+// not once it succeeded. Other errors call nothing.
+func TestReleaseStraysAfterAnUncertainClaim(t *testing.T) {
+	clock := backendtest.NewFakeClock(time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC))
+	rec := &strayRecorder{}
+	e := &Engine{b: rec, clock: clock, logger: slog.New(slog.NewTextHandler(io.Discard, nil)), wake: newBroadcast()}
+	const lease = time.Minute
+	w := &worker{e: e, opts: WorkerOptions{ID: "w1", LeaseDuration: lease}, inflight: map[int64]*inflight{}}
+	w.track(backend.Task{ID: 7, Fence: 1}, func() {})
+	beat := func() { w.releaseStrays(context.Background()) }
+
+	w.claimUncertain(fmt.Errorf("claiming: %w", backend.ErrLeaseLost))
+	beat()
+	if len(rec.calls) != 0 {
+		t.Fatalf("released strays after an error that is not ErrUnavailable: %+v", rec.calls)
+	}
+	w.claimUncertain(fmt.Errorf("claiming: %w", backend.ErrUnavailable))
+	clock.Advance(strayMargin - time.Millisecond)
+	beat()
+	if len(rec.calls) != 0 {
+		t.Fatalf("released strays before strayMargin passed: %+v", rec.calls)
+	}
+	rec.down = true
+	clock.Advance(time.Second)
+	beat()
+	clock.Advance(time.Second)
+	rec.down = false
+	beat()
+	beat()
+	if len(rec.calls) != 2 {
+		t.Fatalf("%d calls, want 2 (one failed while down, one that succeeded, none after)", len(rec.calls))
+	}
+	c := rec.calls[1]
+	if want := clock.Now().Add(-strayMargin + lease); c.worker != "w1" || !slices.Equal(c.held, []int64{7}) || !c.leaseBefore.Equal(want) {
+		t.Errorf("ReleaseStrayTasks(%q, %v, %s), want (w1, [7], %s)", c.worker, c.held, c.leaseBefore, want)
+	}
+}
