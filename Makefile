@@ -35,7 +35,7 @@ test-faults: ## the long PostgreSQL connection-fault runs (needs STENT_TEST_POST
 # primary and promotion of the standby; with synchronous replication, then asynchronous.
 # STENT_FAILOVER_EXECUTIONS=200 runs a smaller workload.
 test-failover: ## the PostgreSQL primary-failover runs (needs PostgreSQL 15's initdb, pg_ctl, pg_basebackup)
-	STENT_TEST_FAILOVER=1 $(GO) test -race -count=1 -timeout 90m -run 'TestPostgresFailover$$' -v ./tests
+	STENT_TEST_FAILOVER=1 $(GO) test -race -count=1 -timeout 150m -run 'TestPostgresFailover$$' -v ./tests
 
 test-loaded: TEST_TIMEOUT = 45m
 test-loaded: vet ## make test's suite while a CPU burner keeps the load above LOAD_CPUS (6)
