@@ -10,7 +10,7 @@ LOAD_CPUS ?= 6
 # The suite's command, shared by test and test-loaded.
 TESTCMD = $(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) $(TESTFLAGS) $(PKGS)
 
-.PHONY: help test test-loaded test-faults vet fmt tidy build bench fuzz
+.PHONY: help test test-loaded test-faults test-failover vet fmt tidy build bench fuzz
 
 help: ## show this help
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -28,6 +28,14 @@ test: vet ## vet, then run every test with the race detector (Postgres/Redis tes
 # every connection every 2 s, and through a pg_terminate_backend storm.
 test-faults: ## the long PostgreSQL connection-fault runs (needs STENT_TEST_POSTGRES)
 	STENT_TEST_FAULTS=1 $(GO) test -race -count=1 -timeout 30m -run 'TestPostgresConnectionFaults$$' -v ./tests
+
+# PostgreSQL primary failover, minutes long and not part of make test: two throwaway
+# PostgreSQL 15 clusters (a primary and a streaming standby, run as the postgres OS
+# user), four workers on a multi-host DSN running 2,000 workflows, kill -9 of the
+# primary and promotion of the standby; with synchronous replication, then asynchronous.
+# STENT_FAILOVER_EXECUTIONS=200 runs a smaller workload.
+test-failover: ## the PostgreSQL primary-failover runs (needs PostgreSQL 15's initdb, pg_ctl, pg_basebackup)
+	STENT_TEST_FAILOVER=1 $(GO) test -race -count=1 -timeout 150m -run 'TestPostgresFailover$$' -v ./tests
 
 test-loaded: TEST_TIMEOUT = 45m
 test-loaded: vet ## make test's suite while a CPU burner keeps the load above LOAD_CPUS (6)

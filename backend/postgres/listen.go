@@ -13,7 +13,9 @@ import (
 
 const (
 	listenMinBackoff = 50 * time.Millisecond
-	listenMaxBackoff = 5 * time.Second
+	// A listener finds a database back (a restarted server, a promoted standby)
+	// within about a second; its reconnection wakes the claim loops.
+	listenMaxBackoff = time.Second
 )
 
 // Listen implements backend.Listener with LISTEN/NOTIFY on a dedicated connection

@@ -104,6 +104,22 @@ type worker struct {
 	remote *RemoteActivities
 }
 
+// claimBackoffMax bounds the wait between claims that fail: a worker finds a database
+// back (a restarted server, a promoted standby) within about a second, for the price of
+// a connection attempt a second while it is away.
+const claimBackoffMax = time.Second
+
+// sleepOrWake waits for d, ctx's end or wake, whichever comes first.
+func sleepOrWake(ctx context.Context, d time.Duration, wake <-chan struct{}) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	case <-wake:
+	}
+}
+
 // whileUnavailable runs fn again, with backoff, for as long as it fails because the
 // database is unavailable (backend.Retryable) and ctx lasts: a worker starting during
 // an outage waits for the database instead of giving up.
@@ -189,8 +205,14 @@ func (e *Engine) Serve(ctx context.Context, opts WorkerOptions) error {
 			}
 			e.logger.Error("claiming tasks", "worker_id", opts.ID, "err", err)
 			w.claimUncertain(err)
-			backend.Sleep(ctx, backoff)
-			backoff = min(backoff*2, 5*time.Second)
+			// While the database is away a wake-up ends the backoff: after a failover
+			// the listener's reconnection is the first sign it is back (see
+			// claimBackoffMax). Other errors sleep it out, however busy the wake-ups.
+			if !backend.Retryable(err) {
+				wakeC = nil
+			}
+			sleepOrWake(ctx, backoff, wakeC)
+			backoff = min(backoff*2, claimBackoffMax)
 			continue
 		}
 		backoff = 50 * time.Millisecond

@@ -11,6 +11,7 @@ func (w *worker) heartbeatLoop(ctx context.Context) {
 	e := w.e
 	tick := time.NewTicker(w.opts.HeartbeatInterval)
 	defer tick.Stop()
+	var heartbeatFailed time.Time // this worker's last heartbeat that did not reach the database
 	for {
 		select {
 		case <-ctx.Done():
@@ -18,6 +19,7 @@ func (w *worker) heartbeatLoop(ctx context.Context) {
 		case <-tick.C:
 		}
 		if err := w.recordWorker(ctx); err != nil && ctx.Err() == nil {
+			heartbeatFailed = e.clock.Now()
 			e.logger.Warn("worker heartbeat", "worker_id", w.opts.ID, "err", err)
 		}
 		// In virtual time the clock jumps while this (only) worker is idle, so heartbeats
@@ -27,7 +29,15 @@ func (w *worker) heartbeatLoop(ctx context.Context) {
 		}
 		w.failUnstarted(ctx)
 		gone := w.reclaimGone(ctx)
-		if n, err := e.b.ReclaimTasks(ctx, w.opts.DeadWorkerGrace); err == nil && n+gone > 0 {
+		// Workers silent while this one could not reach the database either were cut
+		// off by the same outage (a failover), not stopped: until they have had the
+		// grace to heartbeat again, only expired leases are reclaimed, or every attempt
+		// in flight would run again.
+		grace := w.opts.DeadWorkerGrace
+		if !heartbeatFailed.IsZero() && e.clock.Now().Sub(heartbeatFailed) < grace+w.opts.HeartbeatInterval {
+			grace = 0
+		}
+		if n, err := e.b.ReclaimTasks(ctx, grace); err == nil && n+gone > 0 {
 			n += gone
 			e.logger.Info("reclaimed tasks of stopped workers", "count", n, "worker_id", w.opts.ID)
 			e.tel.Reclaimed(n)
