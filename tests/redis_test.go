@@ -191,8 +191,9 @@ func TestRedisWakesWorkerInAnotherProcess(t *testing.T) {
 	script := filepath.Join(dir, "flow.star")
 
 	// Warm up: the worker's first claim may have happened before the dispatch, and
-	// subscriptions start on first use.
-	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	// subscriptions start on first use. A loaded machine may take minutes to start the
+	// worker process and run its first task.
+	wctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
 	id, err := eng.Dispatch(wctx, script, nil)
 	if err == nil {
 		var res *stentapi.Result
