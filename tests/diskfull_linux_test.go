@@ -272,16 +272,7 @@ func TestSQLiteDiskFull(t *testing.T) {
 		}
 	}
 	for i, id := range ids {
-		evs, err := eng.History(ctx, id)
-		if err != nil {
-			t.Fatal(err)
-		}
-		completed := map[int]int{}
-		for _, ev := range evs {
-			if ev.Kind == backend.EventActivityCompleted {
-				completed[ev.Seq]++
-			}
-		}
+		completed, _ := stepCounts(ctx, t, eng, id)
 		if len(completed) != steps {
 			t.Errorf("execution %s: %d steps completed, want %d", id, len(completed), steps)
 		}

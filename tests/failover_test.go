@@ -259,20 +259,7 @@ func effectsAgainstHistories(ctx context.Context, t *testing.T, eng *stentapi.En
 	}
 	var ef effects
 	for _, id := range ids {
-		evs, err := eng.History(ctx, id)
-		if err != nil {
-			t.Fatalf("history of %s: %v", id, err)
-		}
-		completed, attempts := map[int]int{}, map[int]int{}
-		for _, ev := range evs {
-			switch ev.Kind {
-			case backend.EventActivityCompleted:
-				completed[ev.Seq]++
-				attempts[ev.Seq]++
-			case backend.EventActivityAttemptFailed:
-				attempts[ev.Seq]++
-			}
-		}
+		completed, attempts := stepCounts(ctx, t, eng, id)
 		if len(completed) != steps {
 			t.Errorf("execution %s: %d steps completed, want %d", id, len(completed), steps)
 		}

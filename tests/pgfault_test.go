@@ -25,7 +25,6 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	stentapi "github.com/stent-go/stent"
-	"github.com/stent-go/stent/backend"
 )
 
 // faultStepSh doubles its argument and appends "<execution> <seq> <attempt>" to $LOG,
@@ -266,21 +265,7 @@ func checkEffects(ctx context.Context, t *testing.T, eng *stentapi.Engine, ids [
 	}
 	recorded, skipped := 0, 0
 	for _, id := range ids {
-		evs, err := eng.History(ctx, id)
-		if err != nil {
-			t.Fatalf("history of %s: %v", id, err)
-		}
-		completed := map[int]int{}
-		attempts := map[int]int{}
-		for _, ev := range evs {
-			switch ev.Kind {
-			case backend.EventActivityCompleted:
-				completed[ev.Seq]++
-				attempts[ev.Seq]++
-			case backend.EventActivityAttemptFailed:
-				attempts[ev.Seq]++
-			}
-		}
+		completed, attempts := stepCounts(ctx, t, eng, id)
 		if len(completed) != steps {
 			t.Errorf("execution %s: %d steps completed, want %d", id, len(completed), steps)
 		}

@@ -97,16 +97,7 @@ func TestPostgresLostClaimReleased(t *testing.T) {
 		t.Errorf("%d log lines say the lost claim's tasks were released, want 1:\n%s", n, strings.Join(logs.lines(), "\n"))
 	}
 	for _, id := range ids {
-		evs, err := eng.History(ctx, id)
-		if err != nil {
-			t.Fatal(err)
-		}
-		completed := map[int]int{}
-		for _, ev := range evs {
-			if ev.Kind == backend.EventActivityCompleted {
-				completed[ev.Seq]++
-			}
-		}
+		completed, _ := stepCounts(ctx, t, eng, id)
 		for seq, n := range completed {
 			if n != 1 {
 				t.Errorf("execution %s: step %d recorded %d times", id, seq, n)

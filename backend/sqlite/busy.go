@@ -10,11 +10,15 @@ import (
 	sqlite3 "modernc.org/sqlite/lib"
 )
 
-// isBusy reports SQLITE_BUSY (and its extended codes): another connection holds a lock.
-func isBusy(err error) bool {
+// isCode reports whether err is a SQLite error of the primary result code code (any of
+// its extended codes).
+func isCode(err error, code int) bool {
 	var se *sqlite.Error
-	return errors.As(err, &se) && se.Code()&0xff == sqlite3.SQLITE_BUSY
+	return errors.As(err, &se) && se.Code()&0xff == code
 }
+
+// isBusy reports SQLITE_BUSY (and its extended codes): another connection holds a lock.
+func isBusy(err error) bool { return isCode(err, sqlite3.SQLITE_BUSY) }
 
 // openBusyFor bounds how long an open retries while another connection holds the
 // file's lock. It is far longer than one busy timeout: the holder may be migrating a new

@@ -1,10 +1,8 @@
 package sqlite
 
 import (
-	"errors"
 	"fmt"
 
-	sqlite "modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/stent-go/stent/backend"
@@ -12,17 +10,11 @@ import (
 
 // isDiskFull reports SQLITE_FULL: a write needed space the disk (or the quota) does
 // not have.
-func isDiskFull(err error) bool {
-	var se *sqlite.Error
-	return errors.As(err, &se) && se.Code()&0xff == sqlite3.SQLITE_FULL
-}
+func isDiskFull(err error) bool { return isCode(err, sqlite3.SQLITE_FULL) }
 
 // isIOError reports SQLITE_IOERR and its extended codes: the operating system refused
 // a read, write, sync or lock of the database files.
-func isIOError(err error) bool {
-	var se *sqlite.Error
-	return errors.As(err, &se) && se.Code()&0xff == sqlite3.SQLITE_IOERR
-}
+func isIOError(err error) bool { return isCode(err, sqlite3.SQLITE_IOERR) }
 
 // diskError marks a failure of the disk under the database as backend.ErrUnavailable,
 // saying what happened, where, and what to do: a full disk goes away when space is

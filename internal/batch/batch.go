@@ -275,8 +275,7 @@ func Pending(ctx context.Context, st backend.Batcher, rec *backend.BatchRecord) 
 // it read it: written with the outcomes before it, in one transaction, so that an
 // action costs one write of the record), and marks the batch finished once it went
 // through them all. An outcome lost to a kill leaves its item pending or acting, read
-// again on resume. An item
-// the batch was acting on when it was killed is acted on again only when the action
+// again on resume. An item the batch was acting on when it was killed is acted on again only when the action
 // is idempotent or the execution has not changed since; otherwise it counts as done
 // before the interruption. A failure to record stops the batch (its error is
 // returned): going on unrecorded could act twice after a resume.
