@@ -1,15 +1,18 @@
 package ui_test
 
 import (
+	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/stent-go/stent/backend"
 	"github.com/stent-go/stent/ui"
 )
 
@@ -32,9 +35,23 @@ func TestBrowserWorkerKilled(t *testing.T) {
 			_ = cmd.Wait()
 		}
 	})
+	// A loaded machine may take a while to start the process: wait until it has
+	// recorded itself, then open the page.
+	rt := f.eng.Backend().(backend.Routing)
+	for deadline := time.Now().Add(2 * time.Minute); ; {
+		ws, err := rt.ListWorkers(context.Background(), time.Now().Add(-time.Minute))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if slices.ContainsFunc(ws, func(w backend.WorkerInfo) bool { return w.ID == "payments-7" }) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the worker process did not record itself within 2 minutes; workers: %+v", ws)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 	row := `#workers tr[data-id="payments-7"]`
-	// A loaded machine may take a while to start the process: the page's live updates
-	// show it once it heartbeats.
 	run(t, bctx, "see the worker process live", chromedp.Navigate(f.srv.URL+"/workers"),
 		chromedp.WaitVisible(chromedp.CSS(row+`[data-state="live"]`)))
 	text := get(t, bctx, "read its row", chromedp.Text(chromedp.CSS(row)))
