@@ -157,14 +157,23 @@ func (r *pgRoot) newPrimary(t *testing.T) *pgCluster {
 }
 
 // newStandby clones primary with pg_basebackup -R and starts it as a streaming
-// standby named standby1 (its walreceiver's application_name is the cluster_name).
-func (r *pgRoot) newStandby(t *testing.T, primary *pgCluster) *pgCluster {
+// standby named standby1 (its walreceiver's application_name is the cluster_name). With
+// via (host:port, a proxy to the primary), the standby streams through it.
+func (r *pgRoot) newStandby(t *testing.T, primary *pgCluster, via string) *pgCluster {
 	t.Helper()
 	c := &pgCluster{name: "standby1", data: filepath.Join(r.dir, "standby"), log: filepath.Join(r.dir, "standby.log"), port: freeTCPPort(t)}
 	r.mustRun(t, "pg_basebackup", "-h", "127.0.0.1", "-p", strconv.Itoa(primary.port), "-U", "postgres",
 		"-D", c.data, "-R", "-X", "stream", "--no-sync")
 	appendConf(t, filepath.Join(c.data, "postgresql.auto.conf"),
 		fmt.Sprintf("port = %d", c.port), "cluster_name = 'standby1'")
+	if via != "" {
+		host, port, err := net.SplitHostPort(via)
+		if err != nil {
+			t.Fatal(err)
+		}
+		appendConf(t, filepath.Join(c.data, "postgresql.auto.conf"),
+			fmt.Sprintf("primary_conninfo = 'host=%s port=%s user=postgres application_name=standby1'", host, port))
+	}
 	r.start(t, c)
 	deadline := time.Now().Add(time.Minute)
 	for pgQueryInt(t, primary.admin(), `SELECT count(*) FROM pg_stat_replication

@@ -10,7 +10,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/url"
 	"os"
@@ -38,7 +37,7 @@ echo $((n * 2))
 `
 
 // cutProxy forwards TCP connections to a target and can cut all of them at once,
-// abruptly (RST on both sides).
+// abruptly (RST on both sides), or hold what it receives instead of forwarding it.
 type cutProxy struct {
 	ln     net.Listener
 	target string
@@ -46,6 +45,7 @@ type cutProxy struct {
 	conns  map[net.Conn]struct{}
 	cuts   int
 	wg     sync.WaitGroup
+	gate   sync.RWMutex // write-locked while the proxy holds the traffic
 }
 
 func startCutProxy(t *testing.T, target string) *cutProxy {
@@ -90,10 +90,30 @@ func (p *cutProxy) accept() {
 
 func (p *cutProxy) pipe(dst, src net.Conn) {
 	defer p.wg.Done()
-	_, _ = io.Copy(dst, src)
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(buf)
+		if n > 0 {
+			p.gate.RLock() // a held proxy keeps what it read
+			p.gate.RUnlock()
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				break
+			}
+		}
+		if err != nil {
+			break
+		}
+	}
 	p.drop(dst)
 	p.drop(src)
 }
+
+// hold stops forwarding: what arrives meanwhile waits in the proxy (and, once its
+// buffers are full, in the senders') until release, or is gone if cutAll comes first.
+func (p *cutProxy) hold() { p.gate.Lock() }
+
+// release forwards again.
+func (p *cutProxy) release() { p.gate.Unlock() }
 
 func (p *cutProxy) drop(c net.Conn) {
 	p.mu.Lock()

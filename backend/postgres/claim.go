@@ -129,7 +129,7 @@ c AS (
 		q += `c AS (SELECT id FROM free)
 `
 	}
-	q += `UPDATE tasks t SET status = 'claimed', fence = t.fence + 1, lease_owner = $1, lease_expires_at = $2,
+	q += `UPDATE tasks t SET status = 'claimed', fence = stent_fence(t.fence), lease_owner = $1, lease_expires_at = $2,
 	rerun = false
 WHERE t.id = ANY(ARRAY(SELECT id FROM c)) -- a generic plan cannot tell how few rows c has
 RETURNING ` + taskColumns + `, t.priority`

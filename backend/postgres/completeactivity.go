@@ -60,7 +60,7 @@ wt AS (
 	INSERT INTO tasks (kind, execution_id, seq, queue, run_at, attempt, status, fence, lease_owner, lease_expires_at,
 		priority)
 	SELECT 'workflow', ok.execution_id, 0, ok.queue, GREATEST($9::bigint, ok.start_at), 0,
-		CASE WHEN ok.claim THEN 'claimed' ELSE 'pending' END, CASE WHEN ok.claim THEN 1 ELSE 0 END,
+		CASE WHEN ok.claim THEN 'claimed' ELSE 'pending' END, CASE WHEN ok.claim THEN stent_fence(0) ELSE 0 END,
 		CASE WHEN ok.claim THEN $13::text END, CASE WHEN ok.claim THEN $14::bigint END, ok.priority
 	FROM ok
 	` + sqlEnqueueAndClaimConflict + `

@@ -28,7 +28,7 @@ const (
 			fence, lease_owner, lease_expires_at, priority, activity)
 		SELECT u.kind, $1, u.seq, COALESCE(NULLIF(u.queue, ''), (SELECT x.queue FROM executions x WHERE x.id = $1)),
 			u.run_at, u.attempt, u.payload, CASE WHEN u.c THEN 'claimed' ELSE 'pending' END,
-			CASE WHEN u.c THEN 1 ELSE 0 END, CASE WHEN u.c THEN $9::text END, CASE WHEN u.c THEN $10::bigint END,
+			CASE WHEN u.c THEN stent_fence(0) ELSE 0 END, CASE WHEN u.c THEN $9::text END, CASE WHEN u.c THEN $10::bigint END,
 			u.priority, u.activity
 		FROM unnest($2::text[], $3::int[], $4::text[], $5::bigint[], $6::int[], $7::text[], $8::boolean[],
 				$11::int[], $12::text[])
@@ -44,7 +44,7 @@ const (
 	sqlInsertTasksRanked = `INSERT INTO tasks (kind, execution_id, seq, queue, run_at, attempt, payload, status,
 			fence, lease_owner, lease_expires_at, priority, activity)
 		SELECT s.kind, $1, s.seq, s.q, s.run_at, s.attempt, s.payload,
-			CASE WHEN s.c THEN 'claimed' ELSE 'pending' END, CASE WHEN s.c THEN 1 ELSE 0 END,
+			CASE WHEN s.c THEN 'claimed' ELSE 'pending' END, CASE WHEN s.c THEN stent_fence(0) ELSE 0 END,
 			CASE WHEN s.c THEN $9::text END, CASE WHEN s.c THEN $10::bigint END, s.priority, s.activity
 		FROM (
 			SELECT r.*, r.e2 AND row_number() OVER (PARTITION BY r.e2 ORDER BY r.seq, r.ord) <= $8 AS c

@@ -17,7 +17,7 @@ var _ backend.DispatchClaim = (*Backend)(nil)
 // very transaction created it (its row's xmin is the transaction's id: an execution
 // that already existed keeps its task), it is due ($4) and, with $5, on one of those
 // queues.
-const sqlClaimCreatedWorkflowTask = `UPDATE tasks SET status = 'claimed', fence = fence + 1, lease_owner = $2,
+const sqlClaimCreatedWorkflowTask = `UPDATE tasks SET status = 'claimed', fence = stent_fence(fence), lease_owner = $2,
 		lease_expires_at = $3, rerun = false
 	WHERE execution_id = $1 AND kind = 'workflow' AND status = 'pending' AND run_at <= $4
 		AND xmin = pg_current_xact_id()::xid AND ($5::text[] IS NULL OR queue = ANY($5::text[]))

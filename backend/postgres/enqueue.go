@@ -20,7 +20,7 @@ const sqlEnqueueAndClaimConflict = `ON CONFLICT (execution_id) WHERE kind = 'wor
 	run_at = CASE WHEN tasks.status = 'pending' THEN LEAST(tasks.run_at, EXCLUDED.run_at)
 		ELSE tasks.run_at END,
 	status = CASE WHEN tasks.status = 'pending' THEN EXCLUDED.status ELSE tasks.status END,
-	fence = CASE WHEN tasks.status = 'pending' AND EXCLUDED.status = 'claimed' THEN tasks.fence + 1
+	fence = CASE WHEN tasks.status = 'pending' AND EXCLUDED.status = 'claimed' THEN stent_fence(tasks.fence)
 		ELSE tasks.fence END,
 	lease_owner = CASE WHEN tasks.status = 'pending' THEN EXCLUDED.lease_owner ELSE tasks.lease_owner END,
 	lease_expires_at = CASE WHEN tasks.status = 'pending' THEN EXCLUDED.lease_expires_at

@@ -43,6 +43,15 @@ func (b *Backend) dbError(op string, err error) error {
 		err = errors.New(pe.Message)
 	case errors.Is(err, backend.ErrNotFound), errors.Is(err, backend.ErrLeaseLost),
 		errors.Is(err, backend.ErrStaleExecution):
+	case errors.As(err, &pe) && pe.Code == codeReadOnly:
+		// A server that refuses writes (a standby, or the old primary back as one):
+		// the pool's connections to it are closed, so that the next ones go to
+		// whichever host of a multi-host DSN accepts writes.
+		if b.pool != nil {
+			b.pool.Reset()
+		}
+		err = b.scrub(fmt.Errorf("%w: the server %s refuses writes (%w); retrying: give a multi-host DSN target_session_attrs=read-write to reach the primary",
+			backend.ErrUnavailable, b.dsn, err))
 	case isConnectError(err):
 		err = b.scrub(fmt.Errorf("connecting to %s: %w (%w)", b.dsn, err, backend.ErrUnavailable))
 	case isConnError(err):
@@ -63,6 +72,10 @@ func (b *Backend) connectError(err error) error {
 	}
 	return b.scrub(fmt.Errorf("connecting to %s: %w", b.dsn, err))
 }
+
+// codeReadOnly is read_only_sql_transaction: a write on a server in recovery, or in a
+// transaction that default_transaction_read_only made read-only.
+const codeReadOnly = "25006"
 
 func isNoRows(err error) bool { return errors.Is(err, pgx.ErrNoRows) }
 

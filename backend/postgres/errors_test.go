@@ -36,6 +36,7 @@ func TestErrorClassification(t *testing.T) {
 		{"unexpected EOF", fmt.Errorf("receiving: %w", io.ErrUnexpectedEOF), true, false},
 		{"closed connection", fmt.Errorf("acquiring: %w", pgconn.ErrConnClosed), true, false},
 		{"connect refused", &pgconn.ConnectError{}, true, false},
+		{"read-only server", &pgconn.PgError{Code: "25006", Message: "cannot execute INSERT in a read-only transaction"}, true, false},
 		{"serialization failure", &pgconn.PgError{Code: "40001"}, false, true},
 		{"deadlock", &pgconn.PgError{Code: "40P01"}, false, true},
 		{"unique violation", &pgconn.PgError{Code: "23505"}, false, false},

@@ -43,7 +43,7 @@ wt AS (
 	INSERT INTO tasks (kind, execution_id, seq, queue, run_at, attempt, status, fence, lease_owner, lease_expires_at,
 		priority)
 	SELECT 'workflow', p.id, 0, p.queue, $4::bigint, 0, CASE WHEN p.claim THEN 'claimed' ELSE 'pending' END,
-		CASE WHEN p.claim THEN 1 ELSE 0 END, CASE WHEN p.claim THEN $5::text END, CASE WHEN p.claim THEN $6::bigint END,
+		CASE WHEN p.claim THEN stent_fence(0) ELSE 0 END, CASE WHEN p.claim THEN $5::text END, CASE WHEN p.claim THEN $6::bigint END,
 		p.priority
 	FROM p
 	` + sqlEnqueueAndClaimConflict + `

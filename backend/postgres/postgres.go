@@ -76,6 +76,7 @@ type Backend struct {
 	finishedChannel string
 
 	notes *notifier
+	inc   incarnations // which server the pool's connections reach
 
 	hbMu   sync.Mutex
 	hbSent map[string]int64 // worker -> last heartbeat written by a claim (unix ms)
@@ -180,6 +181,7 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Backend, error) {
 	if err := b.setListenConfig(pcfg.ConnConfig, cfg.listenDSN); err != nil {
 		return nil, err
 	}
+	b.inc.hook(pcfg)
 	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
 	if err != nil {
 		return nil, b.connectError(err)
@@ -425,6 +427,10 @@ func (b *Backend) runTx(ctx context.Context, fn func(s *txState) error) (*txStat
 	if err != nil {
 		return nil, err
 	}
+	if err := b.checkLossMark(ctx); err != nil {
+		_ = tx.Rollback(context.WithoutCancel(ctx))
+		return nil, err
+	}
 	s := &txState{q: tx}
 	if err := fn(s); err != nil {
 		_ = tx.Rollback(context.WithoutCancel(ctx))
@@ -451,11 +457,20 @@ func (b *Backend) pipelined(ctx context.Context, op string, build func(bt *pgx.B
 			return fmt.Errorf("%s: %w", op, err)
 		}
 		s := &txState{}
-		br := b.pool.SendBatch(ctx, &bt)
-		err = read(br, s)
-		// Close reads what read left; it reports the first error of the pipeline.
-		if cerr := br.Close(); err == nil {
-			err = cerr
+		conn, aerr := b.pool.Acquire(ctx)
+		if aerr != nil {
+			err = aerr
+		} else if err = b.checkLossMark(ctx); err != nil {
+			conn.Release()
+			break
+		} else {
+			br := conn.SendBatch(ctx, &bt)
+			err = read(br, s)
+			// Close reads what read left; it reports the first error of the pipeline.
+			if cerr := br.Close(); err == nil {
+				err = cerr
+			}
+			conn.Release()
 		}
 		if err == nil {
 			b.notes.send(s)

@@ -96,7 +96,7 @@ WITH c AS MATERIALIZED (
 	SELECT id FROM tasks WHERE start_by IS NOT NULL AND status = 'pending' AND start_by <= $3
 	ORDER BY start_by LIMIT $4 FOR UPDATE SKIP LOCKED
 )
-UPDATE tasks t SET status = 'claimed', fence = t.fence + 1, lease_owner = $1, lease_expires_at = $2, rerun = false
+UPDATE tasks t SET status = 'claimed', fence = stent_fence(t.fence), lease_owner = $1, lease_expires_at = $2, rerun = false
 FROM c WHERE t.id = c.id
 RETURNING `+taskColumns+`, t.priority`, req.WorkerID, now+lease.Milliseconds(), now, max(req.Limit, 1))
 	if err != nil {

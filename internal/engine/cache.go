@@ -2,6 +2,7 @@ package engine
 
 import (
 	"container/list"
+	"context"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -18,6 +19,7 @@ type liveRun struct {
 	version     int64         // the execution's Version after this run's last commit
 	lastEventID int64         // the last history event fed to the run
 	logs        int           // log lines committed so far
+	lossMark    uint64        // the store's LossCounter when the run began to read (see lossMark)
 	out         chan struct{} // closed when the taker puts the run back or lets it go
 }
 
@@ -33,10 +35,41 @@ type runCache struct {
 	out map[string]chan struct{}
 	// evicted counts runs closed to stay within max (the stent.live_cache.evictions metric).
 	evicted atomic.Int64
+	// losses is the store's backend.LossCounter (nil: its commits are never lost): a
+	// run read before the count last moved may describe commits the store lost, and
+	// is neither handed out nor kept.
+	losses func() uint64
 }
 
-func newRunCache(max int) *runCache {
-	return &runCache{max: max, ll: list.New(), items: map[string]*list.Element{}, out: map[string]chan struct{}{}}
+func newRunCache(max int, b backend.Backend) *runCache {
+	c := &runCache{max: max, ll: list.New(), items: map[string]*list.Element{}, out: map[string]chan struct{}{}}
+	if lc, ok := b.(backend.LossCounter); ok {
+		c.losses = lc.Losses
+	}
+	return c
+}
+
+// lossMark is the store's count of losses now (0 when it cannot lose commits): a run
+// records it before it reads anything, and its commits carry it (backend.WithLossMark).
+func (c *runCache) lossMark() uint64 {
+	if c.losses == nil {
+		return 0
+	}
+	return c.losses()
+}
+
+// stale tells whether lr was read before the store last found itself on another
+// server.
+func (c *runCache) stale(lr *liveRun) bool {
+	return c.losses != nil && lr.lossMark != c.losses()
+}
+
+// markCommit marks ctx's commits as relying on what lr read.
+func (c *runCache) markCommit(ctx context.Context, lr *liveRun) context.Context {
+	if c.losses == nil || lr == nil {
+		return ctx
+	}
+	return backend.WithLossMark(ctx, lr.lossMark)
 }
 
 // take removes and returns the live run of id, if cached. The taker puts it back (put)
@@ -55,6 +88,10 @@ func (c *runCache) takeLocked(id string) *liveRun {
 	c.ll.Remove(el)
 	delete(c.items, id)
 	lr := el.Value.(*liveRun)
+	if c.stale(lr) {
+		lr.run.Close()
+		return nil
+	}
 	lr.out = make(chan struct{})
 	c.out[id] = lr.out
 	return lr
@@ -119,6 +156,11 @@ func (c *runCache) holds(id string) bool {
 // put caches lr, closing the least recently used runs beyond the bound.
 func (c *runCache) put(lr *liveRun) {
 	if c.max <= 0 {
+		c.release(lr, lr.out)
+		lr.run.Close()
+		return
+	}
+	if c.stale(lr) {
 		c.release(lr, lr.out)
 		lr.run.Close()
 		return

@@ -92,7 +92,7 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Engine, error) {
 		clock:    cfg.clock,
 		logger:   cfg.logger,
 		cfg:      cfg,
-		cache:    newRunCache(cfg.cacheSize),
+		cache:    newRunCache(cfg.cacheSize, b),
 		programs: newProgramCache(256),
 		wake:     newBroadcast(),
 		ready:    make(chan struct{}),

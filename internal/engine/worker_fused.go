@@ -74,7 +74,7 @@ func (w *worker) completeActivityFused(ctx context.Context, t backend.Task, r ba
 		res.CheckSeen, res.SeenThrough = true, lr.lastEventID
 	}
 	kids := w.startChildren(ctx, lr.ex, &res, now, 0)
-	out, err := fs.CompleteActivityAndStep(ctx, r, res, w.claimOne())
+	out, err := fs.CompleteActivityAndStep(e.cache.markCommit(ctx, lr), r, res, w.claimOne())
 	if err != nil {
 		// The run took a step that was not committed: it cannot be used again.
 		lr.run.Close()

@@ -97,6 +97,7 @@ func (e *Engine) pinnedProgram(ctx context.Context, b backend.Bundle) (*interpre
 // coldRun builds a run of the execution from its pinned sources; Advance then replays.
 func (w *worker) coldRun(ctx context.Context, ex *backend.Execution) (*liveRun, error) {
 	e := w.e
+	mark := e.cache.lossMark()
 	prog, err := e.pinnedProgram(ctx, ex.Bundle)
 	if err != nil {
 		return nil, err
@@ -131,7 +132,7 @@ func (w *worker) coldRun(ctx context.Context, ex *backend.Execution) (*liveRun, 
 	if err != nil {
 		return nil, &startError{err}
 	}
-	return &liveRun{id: ex.ID, ex: ex, run: run, version: ex.Version, logs: logs}, nil
+	return &liveRun{id: ex.ID, ex: ex, run: run, version: ex.Version, logs: logs, lossMark: mark}, nil
 }
 
 func (e *Engine) checkActivity(name string) error {
@@ -163,10 +164,11 @@ func (w *worker) commit(ctx context.Context, t backend.Task, ex *backend.Executi
 		claimed []backend.Task
 		err     error
 	)
+	cctx := e.cache.markCommit(ctx, lr)
 	if h, ok := w.handOff(); ok && w.claimsWithCommit(ex, &res, now) {
-		version, claimed, err = h.CompleteWorkflowTaskAndClaim(ctx, res, w.claimOne())
+		version, claimed, err = h.CompleteWorkflowTaskAndClaim(cctx, res, w.claimOne())
 	} else {
-		version, err = e.b.CompleteWorkflowTask(ctx, res)
+		version, err = e.b.CompleteWorkflowTask(cctx, res)
 	}
 	if err != nil {
 		if lr != nil {
