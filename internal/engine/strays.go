@@ -26,6 +26,14 @@ func (w *worker) claimUncertain(err error) {
 	if !backend.Retryable(err) {
 		return
 	}
+	w.strayPossible()
+}
+
+// strayPossible notes that a task may be leased to this worker under a fence it does
+// not know: a claim's answer was lost, or a lease was (after a failover that lost the
+// commit that moved a task on, the store still leases it to this worker under the
+// fence before).
+func (w *worker) strayPossible() {
 	if _, ok := w.e.b.(backend.StrayTasks); !ok {
 		return
 	}
@@ -54,9 +62,9 @@ func (w *worker) releaseStrays(ctx context.Context) {
 		w.mu.Unlock()
 		return
 	}
-	held := make([]int64, 0, len(w.inflight))
-	for id := range w.inflight {
-		held = append(held, id)
+	held := make([]backend.TaskRef, 0, len(w.inflight))
+	for _, f := range w.inflight {
+		held = append(held, f.ref)
 	}
 	w.mu.Unlock()
 	n, err := st.ReleaseStrayTasks(ctx, w.opts.ID, held, now.Add(-strayMargin+w.opts.LeaseDuration))

@@ -23,12 +23,12 @@ type strayRecorder struct {
 
 type strayCall struct {
 	worker      string
-	held        []int64
+	held        []backend.TaskRef
 	leaseBefore time.Time
 }
 
-func (s *strayRecorder) ReleaseStrayTasks(_ context.Context, worker string, held []int64, leaseBefore time.Time) (int, error) {
-	s.calls = append(s.calls, strayCall{worker, slices.Sorted(slices.Values(held)), leaseBefore})
+func (s *strayRecorder) ReleaseStrayTasks(_ context.Context, worker string, held []backend.TaskRef, leaseBefore time.Time) (int, error) {
+	s.calls = append(s.calls, strayCall{worker, slices.Clone(held), leaseBefore})
 	if s.down {
 		return 0, fmt.Errorf("releasing: %w", backend.ErrUnavailable)
 	}
@@ -70,7 +70,40 @@ func TestReleaseStraysAfterAnUncertainClaim(t *testing.T) {
 		t.Fatalf("%d calls, want 2 (one failed while down, one that succeeded, none after)", len(rec.calls))
 	}
 	c := rec.calls[1]
-	if want := clock.Now().Add(-strayMargin + lease); c.worker != "w1" || !slices.Equal(c.held, []int64{7}) || !c.leaseBefore.Equal(want) {
-		t.Errorf("ReleaseStrayTasks(%q, %v, %s), want (w1, [7], %s)", c.worker, c.held, c.leaseBefore, want)
+	if want := clock.Now().Add(-strayMargin + lease); c.worker != "w1" || !slices.Equal(c.held, []backend.TaskRef{{ID: 7, Fence: 1}}) || !c.leaseBefore.Equal(want) {
+		t.Errorf("ReleaseStrayTasks(%q, %v, %s), want (w1, [{7 1}], %s)", c.worker, c.held, c.leaseBefore, want)
 	}
+}
+
+// A lease the store says is lost (the task is leased under another fence, or to
+// another worker) makes the worker release, strayMargin later, what it does not hold
+// under the fence it knows: after a failover that lost the commit that moved a task
+// on, the store still leases it to this worker under the fence before, which it would
+// keep until the lease ends.
+func TestReleaseStraysAfterALostLease(t *testing.T) {
+	clock := backendtest.NewFakeClock(time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC))
+	rec := &strayRecorder{}
+	lost := &lostLeases{strayRecorder: rec}
+	e := &Engine{b: lost, clock: clock, logger: slog.New(slog.NewTextHandler(io.Discard, nil)), wake: newBroadcast()}
+	w := &worker{e: e, opts: WorkerOptions{ID: "w1", LeaseDuration: time.Minute}, inflight: map[int64]*inflight{}}
+	cancelled := false
+	w.track(backend.Task{ID: 7, Fence: 2}, func() { cancelled = true })
+	w.extendLeases(context.Background())
+	if !cancelled {
+		t.Fatal("the attempt whose lease was lost runs on")
+	}
+	clock.Advance(strayMargin)
+	w.releaseStrays(context.Background())
+	if len(rec.calls) != 1 || rec.calls[0].worker != "w1" {
+		t.Fatalf("ReleaseStrayTasks calls after a lost lease: %+v, want one for w1", rec.calls)
+	}
+}
+
+// lostLeases is a strayRecorder whose ExtendLeases says every lease is lost.
+type lostLeases struct {
+	*strayRecorder
+}
+
+func (l *lostLeases) ExtendLeases(_ context.Context, _ string, refs []backend.TaskRef, _ time.Duration) ([]backend.TaskRef, error) {
+	return refs, nil
 }

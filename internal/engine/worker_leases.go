@@ -65,6 +65,9 @@ func (w *worker) extendLeases(ctx context.Context) {
 		w.e.logger.Warn("extending leases", "worker_id", w.opts.ID, "err", err)
 		return
 	}
+	if len(lost) > 0 {
+		w.strayPossible()
+	}
 	w.leasesLost(lost)
 }
 
