@@ -13,9 +13,9 @@ import (
 )
 
 // sqlIncarnation names the server a connection reached, as it runs now: a standby
-// promoted in a failover, or the same server restarted, answers differently.
-const sqlIncarnation = `SELECT coalesce(host(inet_server_addr()), '') || ':' || coalesce(inet_server_port(), 0) ||
-	' ' || pg_postmaster_start_time()::text`
+// promoted in a failover, or the same server restarted, answers differently. Not its
+// address: a host name may resolve to several addresses of one server.
+const sqlIncarnation = `SELECT pg_postmaster_start_time()::text`
 
 // incarnations tells when the pool's connections reach another server than before (see
 // backend.LossCounter): every new connection asks which server it reached, and one
