@@ -178,6 +178,15 @@ func runFailover(t *testing.T, synchronous bool) {
 	t.Logf("FAILOVER %s: %d executions ok, verify clean; promote→first commit %s (kill→first commit %s); step latency p50 %s p99 %s max %s, steps across the outage: %d, p99 %s; lost commits %d; activities run more often than recorded %d, attempts recorded %d",
 		mode, executions, fig.promoteToCommit.Round(time.Millisecond), fig.killToCommit.Round(time.Millisecond),
 		lat.p50, lat.p99, lat.max, lat.acrossN, lat.acrossP99, fig.lostCommits, ef.extraRuns, ef.attempts)
+	if lat.slowest != "" {
+		id, _, _ := strings.Cut(lat.slowest, " ")
+		evs, _ := eng.History(ctx, id)
+		var b strings.Builder
+		for _, ev := range evs {
+			fmt.Fprintf(&b, "\n  #%d %s seq %d at %s", ev.ID, ev.Kind, ev.Seq, ev.At.Sub(killed).Round(time.Millisecond))
+		}
+		t.Logf("slowest step: %s, %s (times from the kill):%s", lat.slowest, lat.slowestAt.Round(time.Millisecond), b.String())
+	}
 	if fig.promoteToCommit > 5*time.Second {
 		t.Logf("promote→first commit %s is above the 5s target", fig.promoteToCommit.Round(time.Millisecond))
 	}
@@ -309,11 +318,14 @@ type latencies struct {
 	p50, p99, max time.Duration
 	acrossN       int           // steps scheduled before the outage ended and completed after it began
 	acrossP99     time.Duration // their p99
+	slowest       string        // the slowest step's execution and seq
+	slowestAt     time.Duration
 }
 
 func stepLatencies(ctx context.Context, t *testing.T, eng *stentapi.Engine, ids []string, outageFrom, outageTo time.Time) latencies {
 	t.Helper()
 	var all, across []time.Duration
+	var l latencies
 	for _, id := range ids {
 		evs, err := eng.History(ctx, id)
 		if err != nil {
@@ -331,13 +343,15 @@ func stepLatencies(ctx context.Context, t *testing.T, eng *stentapi.Engine, ids 
 				}
 				d := ev.At.Sub(s)
 				all = append(all, d)
+				if d > l.slowestAt {
+					l.slowest, l.slowestAt = fmt.Sprintf("%s seq %d", id, ev.Seq), d
+				}
 				if s.Before(outageTo) && ev.At.After(outageFrom) {
 					across = append(across, d)
 				}
 			}
 		}
 	}
-	var l latencies
 	l.p50, l.p99, l.max = percentile(all, 50), percentile(all, 99), percentile(all, 100)
 	l.acrossN, l.acrossP99 = len(across), percentile(across, 99)
 	return l
