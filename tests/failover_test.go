@@ -139,7 +139,21 @@ func runFailover(t *testing.T, synchronous bool) {
 		killed.Sub(began).Round(time.Millisecond), receivedLSN, promoteDone.Round(time.Millisecond),
 		fig.promoteToCommit.Round(time.Millisecond), fig.killToCommit.Round(time.Millisecond), fig.lostCommits)
 
+	// What is still running a minute after the promotion, for the report.
+	allDone, snapped := make(chan struct{}), make(chan string, 1)
+	go func() {
+		select {
+		case <-allDone:
+			snapped <- ""
+		case <-time.After(time.Minute):
+			snapped <- pgStuck(t, standby.admin())
+		}
+	}()
 	waitAll(ctx, t, eng, ids, steps, func() string { return pgStuck(t, standby.admin()) + killAll(ws) })
+	close(allDone)
+	if s := <-snapped; s != "" {
+		t.Logf("a minute after the promotion, %s", s)
+	}
 	t.Logf("%d executions completed in %s", executions, time.Since(began).Round(time.Millisecond))
 
 	// Every worker listens again, on the new primary.
