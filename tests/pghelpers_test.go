@@ -273,7 +273,6 @@ func pgStuck(t *testing.T, dsn string) string {
 	}
 	wrows, err := conn.Query(ctx, `SELECT id, heartbeat_at FROM workers ORDER BY id`)
 	if err == nil {
-		defer wrows.Close()
 		for wrows.Next() {
 			var id string
 			var hb int64
@@ -281,6 +280,24 @@ func pgStuck(t *testing.T, dsn string) string {
 				fmt.Fprintf(&sb, "worker %s: last heartbeat %dms ago\n", id, nowMS-hb)
 			}
 		}
+		wrows.Close()
+	}
+	// Sessions in a transaction or waiting for a lock: what may hold rows a claim skips.
+	srows, err := conn.Query(ctx, `SELECT pid, application_name, state, coalesce(wait_event_type, ''),
+			coalesce(extract(epoch FROM now() - xact_start)::int, -1), left(query, 120)
+		FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()
+			AND (state LIKE 'idle in transaction%' OR wait_event_type = 'Lock' OR now() - xact_start > interval '5 seconds')`)
+	if err == nil {
+		for srows.Next() {
+			var (
+				pid, age                  int
+				app, state, wait, queryed string
+			)
+			if srows.Scan(&pid, &app, &state, &wait, &age, &queryed) == nil {
+				fmt.Fprintf(&sb, "session %d %s: %s %s, in its transaction for %ds: %s\n", pid, app, state, wait, age, queryed)
+			}
+		}
+		srows.Close()
 	}
 	return sb.String()
 }
