@@ -457,21 +457,7 @@ func (b *Backend) pipelined(ctx context.Context, op string, build func(bt *pgx.B
 			return fmt.Errorf("%s: %w", op, err)
 		}
 		s := &txState{}
-		conn, aerr := b.pool.Acquire(ctx)
-		if aerr != nil {
-			err = aerr
-		} else if err = b.checkLossMark(ctx); err != nil {
-			conn.Release()
-			break
-		} else {
-			br := conn.SendBatch(ctx, &bt)
-			err = read(br, s)
-			// Close reads what read left; it reports the first error of the pipeline.
-			if cerr := br.Close(); err == nil {
-				err = cerr
-			}
-			conn.Release()
-		}
+		err = b.sendBatch(ctx, &bt, read, s)
 		if err == nil {
 			b.notes.send(s)
 			return nil
@@ -481,6 +467,27 @@ func (b *Backend) pipelined(ctx context.Context, op string, build func(bt *pgx.B
 		}
 	}
 	return b.dbError(op, err)
+}
+
+// sendBatch sends bt on a connection of the pool and has read consume its results,
+// unless ctx's commit relies on state read before the pool last reached another
+// server (checkLossMark): then nothing is sent.
+func (b *Backend) sendBatch(ctx context.Context, bt *pgx.Batch, read func(br pgx.BatchResults, s *txState) error, s *txState) error {
+	conn, err := b.pool.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Release()
+	if err := b.checkLossMark(ctx); err != nil {
+		return err
+	}
+	br := conn.SendBatch(ctx, bt)
+	err = read(br, s)
+	// Close reads what read left; it reports the first error of the pipeline.
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 // ---- time ----

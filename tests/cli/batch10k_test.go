@@ -37,6 +37,9 @@ func TestBatchRetryMany(t *testing.T) {
 	t.Run("postgres", func(t *testing.T) {
 		admin := os.Getenv("STENT_TEST_POSTGRES")
 		if admin == "" {
+			if os.Getenv("CI") == "true" {
+				t.Fatal("STENT_TEST_POSTGRES is required in CI (e.g. postgres://root@127.0.0.1:5432/test?sslmode=disable)")
+			}
 			t.Skip("STENT_TEST_POSTGRES not set")
 		}
 		dsn, drop, err := freshPostgresDB(admin)
