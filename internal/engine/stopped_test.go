@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -112,5 +113,32 @@ func TestStatusSaysWhenASilentWorkersWorkIsReclaimed(t *testing.T) {
 	want := "its next step: worker far stopped heartbeating at 2030-01-02T03:04:05Z; its work is reclaimed at 2030-01-02T03:04:15Z"
 	if got := waitLine(t, eng, id); got != want {
 		t.Fatalf("wait 6s after the last heartbeat = %q, want %q", got, want)
+	}
+}
+
+// Only a worker of this host whose process is gone is taken for dead at once: a live
+// process (however silent), another host, or a row without a pid waits for the grace.
+func TestGoneHereOnlyForAnExitedProcessOfThisHost(t *testing.T) {
+	live := exec.Command("sleep", "600")
+	if err := live.Start(); err != nil {
+		t.Fatalf("starting sleep(1) for a live pid: %v", err)
+	}
+	defer func() { _ = live.Process.Kill(); _ = live.Wait() }()
+	host := thisHost()
+	for _, c := range []struct {
+		name string
+		info backend.WorkerInfo
+		want bool
+	}{
+		{"exited process of this host", backend.WorkerInfo{Host: host, PID: deadPID(t)}, true},
+		{"live process of this host", backend.WorkerInfo{Host: host, PID: live.Process.Pid}, false},
+		{"this process", backend.WorkerInfo{Host: host, PID: os.Getpid()}, false},
+		{"another host", backend.WorkerInfo{Host: "elsewhere.invalid", PID: deadPID(t)}, false},
+		{"no host recorded", backend.WorkerInfo{PID: deadPID(t)}, false},
+		{"no pid recorded", backend.WorkerInfo{Host: host}, false},
+	} {
+		if got := goneHere(c.info, host); got != c.want {
+			t.Errorf("%s: goneHere = %v, want %v", c.name, got, c.want)
+		}
 	}
 }

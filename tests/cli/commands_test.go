@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -13,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -52,6 +54,30 @@ var scriptCommands = map[string]func(ts *testscript.TestScript, neg bool, args [
 	"pgdb":       cmdPostgresDB,
 	"linkrepo":   cmdLinkRepo,
 	"httpserver": cmdHTTPServer,
+	"exits":      cmdExits,
+}
+
+// cmdExits (`exits CODE PROGRAM [ARGS...]`) runs the program as exec does and fails
+// unless it exits with CODE; stdout and stderr are then checked as after exec. A
+// usage error is exit 2 and a failed command exit 1: `! exec` cannot tell them apart.
+func cmdExits(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) < 2 {
+		ts.Fatalf("usage: exits CODE PROGRAM [ARGS...]")
+	}
+	want, err := strconv.Atoi(args[0])
+	if err != nil || want == 0 {
+		ts.Fatalf("exits: CODE must be a non-zero exit code, got %q", args[0])
+	}
+	err = ts.Exec(args[1], args[2:]...)
+	var exitErr *exec.ExitError
+	switch {
+	case err == nil:
+		ts.Fatalf("%s exited 0, want exit %d", args[1], want)
+	case !errors.As(err, &exitErr):
+		ts.Fatalf("running %s: %v", args[1], err)
+	case exitErr.ExitCode() != want:
+		ts.Fatalf("%s exited %d, want exit %d", args[1], exitErr.ExitCode(), want)
+	}
 }
 
 // cmdHTTPServer (`httpserver VARIABLE`) starts an HTTP server for HTTP activities, sets
