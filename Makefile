@@ -13,7 +13,7 @@ LOAD_CPUS ?= 6
 TESTCMD = $(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) $(TESTFLAGS) $(PKGS)
 LOADED_TESTCMD = $(GO) test -count=1 -timeout $(TEST_TIMEOUT) $(TESTFLAGS) $(PKGS)
 
-.PHONY: help test test-loaded test-faults test-failover vet fmt tidy build bench fuzz
+.PHONY: help test test-loaded test-faults test-failover test-scale vet fmt tidy build bench fuzz
 
 help: ## show this help
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -36,6 +36,15 @@ test-faults: ## the long PostgreSQL connection-fault runs (needs STENT_TEST_POST
 # STENT_FAILOVER_EXECUTIONS=200 runs a smaller workload.
 test-failover: ## the PostgreSQL primary-failover runs (needs PostgreSQL 15's initdb, pg_ctl, pg_basebackup)
 	STENT_TEST_FAILOVER=1 $(GO) test -race -count=1 -timeout 150m -run 'TestPostgresFailover$$' -v ./tests
+
+# PostgreSQL at scale, not part of make test (nor of CI): P5 on an empty store, then on
+# the same store filled with STENT_SCALE_COUNT ended executions and their histories;
+# `stent list`'s first page; `stent prune` deleting them while P5 runs beside it. It
+# prints the figures in one block and asserts no timing. Without the race detector:
+# the figures are timings. STENT_SCALE_COUNT=20000 runs a small one.
+STENT_SCALE_COUNT ?= 1000000
+test-scale: ## the PostgreSQL scale run (needs STENT_TEST_POSTGRES; a million executions by default)
+	STENT_SCALE_COUNT=$(STENT_SCALE_COUNT) $(GO) test -count=1 -timeout 120m -run 'TestScale$$' -v ./tests
 
 # The suite must not depend on an idle machine: the same command while LOAD_CPUS
 # busy threads (stress-ng --cpu, or tests/internal/burn without it) keep the load above

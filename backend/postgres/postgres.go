@@ -98,6 +98,9 @@ type config struct {
 	schema    string
 	maxConns  int
 	listenDSN string
+	// poolHook, when set (by tests), adjusts the pool's configuration before the pool
+	// is created.
+	poolHook func(*pgxpool.Config)
 }
 
 // Option configures Open.
@@ -180,6 +183,9 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Backend, error) {
 	}
 	if err := b.setListenConfig(pcfg.ConnConfig, cfg.listenDSN); err != nil {
 		return nil, err
+	}
+	if cfg.poolHook != nil {
+		cfg.poolHook(pcfg)
 	}
 	b.inc.hook(pcfg)
 	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
