@@ -30,8 +30,8 @@ func TestPostgresScheduleEverySecond(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 
-	// serve runs three workers for at least d, and on until done says so (at most a
-	// minute more: on a loaded machine, workers take a while to start).
+	// serve runs three workers for at least d, and on until done says so (at most five
+	// minutes more: on a loaded machine, workers take a while to start).
 	serve := func(d time.Duration, done func() bool) {
 		var ws []*pgWorker
 		for i := range 3 {
@@ -39,7 +39,7 @@ func TestPostgresScheduleEverySecond(t *testing.T) {
 			ws = append(ws, &pgWorker{name: string(rune('A' + i)), cmd: cmd, stderr: errb})
 		}
 		time.Sleep(d)
-		for end := time.Now().Add(time.Minute); !done() && time.Now().Before(end); {
+		for end := time.Now().Add(5 * time.Minute); !done() && time.Now().Before(end); {
 			time.Sleep(200 * time.Millisecond)
 		}
 		for _, w := range ws {
@@ -68,13 +68,27 @@ func TestPostgresScheduleEverySecond(t *testing.T) {
 	}
 
 	time.Sleep(6 * time.Second) // every worker down: at least 5 ticks pass
-	// Serve until the workers have caught up: a tick due after they came back is
-	// recorded.
+	// Serve until the workers have caught up (a tick due after they came back is
+	// recorded), then pause the schedule and serve until every execution it started has
+	// completed: on a loaded machine the last ones may still wait for a worker.
 	back := time.Now()
+	paused := false
 	serve(4*time.Second, func() bool {
-		ticks := ticksOf(ctx, t, eng)
-		return len(ticks) > 0 && ticks[len(ticks)-1].TickAt.After(back)
+		if !paused {
+			ticks := ticksOf(ctx, t, eng)
+			if len(ticks) == 0 || !ticks[len(ticks)-1].TickAt.After(back) {
+				return false
+			}
+			if r := stentOn(t, dir, db.dsn, "schedule", "pause", "tick"); r.code != 0 {
+				t.Fatalf("schedule pause: exit %d\n%s", r.code, r.stderr)
+			}
+			paused = true
+		}
+		return pgQueryInt(t, db.dsn, `SELECT count(*) FROM executions WHERE id LIKE 'tick@%' AND status <> 'completed'`) == 0
 	})
+	if !paused {
+		t.Fatal("the workers never caught up: no tick due after they came back was recorded")
+	}
 	all := ticksOf(ctx, t, eng)
 	checkTicks(t, all, 3*time.Second)
 	var skipped, late int
