@@ -142,6 +142,24 @@ func waitForLine(t *testing.T, file, line string, timeout time.Duration) {
 	t.Fatalf("%s never contained %q; it has:\n%s", file, line, b)
 }
 
+// waitExited waits for the resumed exec cmd to exit 0, at most d: a resume that waited
+// for the dead worker's lease or grace (1h) fails here instead of timing out the package.
+func waitExited(t *testing.T, cmd *exec.Cmd, stderr *bytes.Buffer, d time.Duration) {
+	t.Helper()
+	waited := make(chan error, 1)
+	go func() { waited <- cmd.Wait() }()
+	select {
+	case err := <-waited:
+		if err != nil {
+			t.Fatalf("resumed exec: %v\nstderr:\n%s", err, stderr)
+		}
+	case <-time.After(d):
+		_ = cmd.Process.Kill()
+		<-waited
+		t.Fatalf("the resumed exec did not finish in %s: it waited for the dead worker's lease or grace (1h)\nstderr:\n%s", d, stderr)
+	}
+}
+
 func countLines(t *testing.T, file, prefix string) int {
 	t.Helper()
 	b, _ := os.ReadFile(file)
@@ -157,7 +175,10 @@ func countLines(t *testing.T, file, prefix string) int {
 func TestCrashDuringThirdStepResumes(t *testing.T) {
 	t.Parallel()
 	dir, logFile, env := stepDir(t, fiveSteps, "3")
-	args := []string{"exec", "flow.star", "--id", "crash-1", "--activity", "step=./step.sh", "--dead-worker-grace", "2s"}
+	// A lease and a dead-worker grace far longer than any loaded machine needs to
+	// resume: the resumed run can only finish within the test's deadline if the dead
+	// worker's tasks are reclaimed as soon as its process is found gone.
+	args := []string{"exec", "flow.star", "--id", "crash-1", "--activity", "step=./step.sh", "--dead-worker-grace", "1h", "--lease", "1h"}
 
 	cmd, _, _ := startStent(t, dir, env, args...)
 	waitForLine(t, logFile, "start 3", 30*time.Second)
@@ -169,9 +190,7 @@ func TestCrashDuringThirdStepResumes(t *testing.T) {
 
 	start := time.Now()
 	cmd2, out, errb := startStent(t, dir, env, args...)
-	if err := cmd2.Wait(); err != nil {
-		t.Fatalf("resumed exec: %v\nstderr:\n%s", err, errb)
-	}
+	waitExited(t, cmd2, errb, 10*time.Minute)
 	took := time.Since(start)
 	if want := `["step 1","step 2","step 3","step 4","step 5"]` + "\n"; out.String() != want {
 		t.Fatalf("stdout = %q, want %q", out, want)
@@ -183,9 +202,6 @@ func TestCrashDuringThirdStepResumes(t *testing.T) {
 	}
 	if c := countLines(t, logFile, "done 3"); c != 1 {
 		t.Errorf("step 3 finished %d times, want once", c)
-	}
-	if took > 15*time.Second {
-		t.Errorf("resuming took %s; the dead worker's tasks should be reclaimed within seconds", took)
 	}
 	mustVerify(t, dir)
 	b, _ := os.ReadFile(logFile)
@@ -203,10 +219,10 @@ def main():
 func TestCrashDuringSleepResumesWhenDue(t *testing.T) {
 	t.Parallel()
 	dir, logFile, env := stepDir(t, sleepFlow, "none")
-	// A dead-worker grace far longer than any loaded machine needs to resume: a resume
-	// that waited for it is told apart from one that did not by minutes, not by a
-	// fraction of a second.
-	args := []string{"exec", "flow.star", "--id", "sleepy", "--activity", "step=./step.sh", "--dead-worker-grace", "2m"}
+	// A lease and a dead-worker grace far longer than any loaded machine needs to
+	// resume: the resumed run can only finish within the test's deadline without
+	// waiting for them.
+	args := []string{"exec", "flow.star", "--id", "sleepy", "--activity", "step=./step.sh", "--dead-worker-grace", "1h", "--lease", "1h"}
 
 	began := time.Now()
 	cmd, _, _ := startStent(t, dir, env, args...)
@@ -225,22 +241,13 @@ func TestCrashDuringSleepResumesWhenDue(t *testing.T) {
 	}
 	time.Sleep(time.Until(began.Add(3500 * time.Millisecond)))
 
-	start := time.Now()
 	cmd2, out, errb := startStent(t, dir, env, args...)
-	if err := cmd2.Wait(); err != nil {
-		t.Fatalf("resumed exec: %v\n%s", err, errb)
-	}
-	took := time.Since(start)
+	waitExited(t, cmd2, errb, 10*time.Minute)
 	if want := `["step 1","step 2"]` + "\n"; out.String() != want {
 		t.Fatalf("stdout = %q, want %q", out, want)
 	}
 	if c := countLines(t, logFile, "start 1 "); c != 1 {
 		t.Errorf("step 1 ran %d times, want once", c)
-	}
-	// "At once" means without waiting for anything: not for a lease, nor for the dead
-	// worker's 2-minute grace.
-	if took > time.Minute {
-		t.Errorf("resumed run took %s after the timer was due; want it not to wait for the dead worker's grace (2m)", took)
 	}
 }
 

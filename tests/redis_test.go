@@ -317,8 +317,8 @@ func TestRedisKilledMidRunLosesNothing(t *testing.T) {
 	srv.start()
 	back := time.Now()
 	for subscribers(t, srv.url()) < 2 {
-		if time.Since(back) > 20*time.Second {
-			t.Fatalf("after Redis restarted, %d of 2 processes subscribed again within 20s\nworker stderr:\n%s",
+		if time.Since(back) > 3*time.Minute {
+			t.Fatalf("after Redis restarted, %d of 2 processes subscribed again within 3 minutes\nworker stderr:\n%s",
 				max(subscribers(t, srv.url()), 0), dumpWorker())
 		}
 		time.Sleep(50 * time.Millisecond)

