@@ -62,7 +62,8 @@ func newPostgresDB(t *testing.T) *pgDB {
 	db.dsn = dsn
 	pgExecAdmin(t, admin, "CREATE DATABASE "+pgx.Identifier{db.name}.Sanitize())
 	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		// Generous: on a loaded machine a database a test filled takes a while to drop.
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 		defer cancel()
 		conn, err := pgx.Connect(ctx, admin)
 		if err != nil {

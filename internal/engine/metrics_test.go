@@ -110,14 +110,6 @@ func TestMetricsAfterAKnownWorkload(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	fams := scrape(t, srv.URL)
-	var names []string
-	for n := range fams {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	t.Logf("metric families: %s", strings.Join(names, " "))
-
 	checks := []struct {
 		name   string
 		labels []string
@@ -136,11 +128,33 @@ func TestMetricsAfterAKnownWorkload(t *testing.T) {
 		{"stent_dead_letters_total", []string{"activity=boom"}, 1},
 		{"stent_tasks_pending", []string{"kind=workflow", "queue=default"}, 1},
 	}
-	for _, c := range checks {
-		got, ok := sample(fams, c.name, c.labels...)
-		if !ok || got != c.want {
-			t.Errorf("%s%v = %v (present %v), want %v", c.name, c.labels, got, ok, c.want)
+	// A run's WaitFor may return before the worker that ended one of its children has
+	// counted that end: scrape until the counters settle (a generous deadline for a
+	// loaded machine), then report what differs.
+	var (
+		fams  map[string]*dto.MetricFamily
+		names []string
+		wrong []string
+	)
+	for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(50 * time.Millisecond) {
+		fams, wrong = scrape(t, srv.URL), nil
+		for _, c := range checks {
+			got, ok := sample(fams, c.name, c.labels...)
+			if !ok || got != c.want {
+				wrong = append(wrong, fmt.Sprintf("%s%v = %v (present %v), want %v", c.name, c.labels, got, ok, c.want))
+			}
 		}
+		if len(wrong) == 0 || time.Now().After(deadline) {
+			break
+		}
+	}
+	for n := range fams {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	t.Logf("metric families: %s", strings.Join(names, " "))
+	for _, w := range wrong {
+		t.Error(w)
 	}
 	for _, name := range []string{"stent_workflow_task_duration_seconds", "stent_task_schedule_to_start_seconds", "stent_live_cache_hits_total", "stent_live_cache_misses_total"} {
 		if got, _ := sample(fams, name); got < 1 {

@@ -77,7 +77,7 @@ func post(t *testing.T, srv *httptest.Server, path, body string) (int, []byte) {
 // poll waits for an attempt of charge.
 func poll(t *testing.T, srv *httptest.Server) activityTask {
 	t.Helper()
-	deadline := time.Now().Add(2 * time.Minute)
+	deadline := time.Now().Add(5 * time.Minute)
 	for time.Now().Before(deadline) {
 		code, body := post(t, srv, "/api/v1/activity-tasks/poll", `{"activities": ["charge"], "wait": "30s"}`)
 		switch code {
@@ -91,7 +91,7 @@ func poll(t *testing.T, srv *httptest.Server) activityTask {
 			t.Fatalf("poll: %d %s", code, body)
 		}
 	}
-	t.Fatal("no activity task within 2 minutes")
+	t.Fatal("no activity task within 5 minutes")
 	return activityTask{}
 }
 
