@@ -410,7 +410,20 @@ type ListFilter struct {
 	// the list continues with the executions after it in list order.
 	After string
 	Limit int // 0: 100
+	// CountAtMost bounds CountExecutions: it stops counting a status once it has
+	// found this many executions of it, so a count equal to CountAtMost means "at least
+	// that many" (CountCapped). 0 counts exactly, which reads every matching execution.
+	CountAtMost int
 }
+
+// DefaultCountAtMost is the bound `stent list`, the HTTP API and the web view count up
+// to per status (ListFilter.CountAtMost): their first page then costs the same with a
+// million executions in the store as with a hundred.
+const DefaultCountAtMost = 10000
+
+// CountCapped reports whether n, a count from CountExecutions with f, stopped at
+// f.CountAtMost: there are at least n matching executions, maybe more.
+func (f ListFilter) CountCapped(n int) bool { return f.CountAtMost > 0 && n >= f.CountAtMost }
 
 // Backend is the durable store behind an engine. All methods are safe for concurrent use
 // by many goroutines and (where the store allows it) many processes.
@@ -435,7 +448,8 @@ type Backend interface {
 	// After cursor is an error wrapping ErrBadCursor.
 	ListExecutions(ctx context.Context, f ListFilter) ([]Execution, error)
 	// CountExecutions counts the executions matching f per status (scheduled apart from
-	// running, as ListFilter.Status does), ignoring f.Status, f.After and f.Limit.
+	// running, as ListFilter.Status does), ignoring f.Status, f.After and f.Limit;
+	// with f.CountAtMost it counts each status up to that bound (ListFilter.CountCapped).
 	// Statuses with no execution are absent from the map.
 	CountExecutions(ctx context.Context, f ListFilter) (map[Status]int, error)
 	// History returns the events of an execution with ID > afterEventID, in order.

@@ -139,12 +139,13 @@ func (q listQuery) filter(limit int) (backend.ListFilter, error) {
 }
 
 type chip struct {
-	Label  string
-	Status string
-	Count  int
-	Counts bool // whether Count is known
-	Href   string
-	Active bool
+	Label   string
+	Status  string
+	Count   int
+	Counts  bool // whether Count is known
+	AtLeast bool // Count is a lower bound (ListFilter.CountCapped)
+	Href    string
+	Active  bool
 }
 
 type listRow struct {
@@ -158,16 +159,17 @@ type listRow struct {
 }
 
 type listData struct {
-	Query    listQuery
-	Chips    []chip
-	Rows     []listRow
-	Next     string // link to the next (older) page, "" on the last page
-	First    string // link to the first page, "" on the first page
-	Statuses []backend.Status
-	Now      time.Time
-	Matching int  // how many executions the filter matches (of its status, when set)
-	Counted  bool // whether Matching is known
-	Fields   [][2]string
+	Query           listQuery
+	Chips           []chip
+	Rows            []listRow
+	Next            string // link to the next (older) page, "" on the last page
+	First           string // link to the first page, "" on the first page
+	Statuses        []backend.Status
+	Now             time.Time
+	Matching        int  // how many executions the filter matches (of its status, when set)
+	Counted         bool // whether Matching is known
+	MatchingAtLeast bool // Matching is a lower bound: the counts stopped at Options.CountAtMost
+	Fields          [][2]string
 }
 
 func (s *Server) listPage(w http.ResponseWriter, r *http.Request) {
@@ -215,18 +217,20 @@ func (s *Server) loadList(r *http.Request, q listQuery) (*listData, error) {
 	if err != nil {
 		return nil, err
 	}
-	total := 0
+	total, capped := 0, false
+	bound := backend.ListFilter{CountAtMost: s.opts.CountAtMost}
 	for _, n := range counts {
 		total += n
+		capped = capped || bound.CountCapped(n)
 	}
-	d.Matching, d.Counted, d.Fields = total, known, q.fields()
+	d.Matching, d.Counted, d.MatchingAtLeast, d.Fields = total, known, capped, q.fields()
 	if f.Status != "" {
-		d.Matching = counts[f.Status]
+		d.Matching, d.MatchingAtLeast = counts[f.Status], bound.CountCapped(counts[f.Status])
 	}
-	d.Chips = append(d.Chips, chip{Label: "all", Count: total, Counts: known, Href: "?" + q.withStatus(""), Active: f.Status == ""})
+	d.Chips = append(d.Chips, chip{Label: "all", Count: total, Counts: known, AtLeast: capped, Href: "?" + q.withStatus(""), Active: f.Status == ""})
 	for _, st := range statuses {
 		d.Chips = append(d.Chips, chip{Label: strings.ReplaceAll(string(st), "_", " "), Status: string(st), Count: counts[st],
-			Counts: known, Href: "?" + q.withStatus(string(st)), Active: f.Status == st})
+			Counts: known, AtLeast: bound.CountCapped(counts[st]), Href: "?" + q.withStatus(string(st)), Active: f.Status == st})
 	}
 	return d, nil
 }

@@ -29,13 +29,14 @@ func applyListFilter(f *backend.ListFilter, q listQuery) error {
 }
 
 // countByStatus counts the root executions q matches, per status (whatever q.Status).
-// Counting reads every matching execution's index entry, so the counts of a filter are
+// Each status is counted up to Options.CountAtMost; the counts of a filter are
 // kept for Options.CountTTL: live pages of many viewers then share one count.
 func (s *Server) countByStatus(r *http.Request, q listQuery) (map[backend.Status]int, bool, error) {
 	f, err := q.filter(0)
 	if err != nil {
 		return nil, false, err
 	}
+	f.CountAtMost = s.opts.CountAtMost
 	key := q.withStatus("")
 	s.countsMu.Lock()
 	c, ok := s.counts[key]

@@ -58,6 +58,9 @@ type Options struct {
 	// CountTTL is how long the status counts of a list filter are reused by the pages
 	// and live views of every viewer (default 2s; negative: count on every render).
 	CountTTL time.Duration
+	// CountAtMost is where the status counts of a list stop: a chip that reached it
+	// shows "N+" (default backend.DefaultCountAtMost).
+	CountAtMost int
 	// BatchRate bounds the executions a batch action of the list page acts on per
 	// second (default 50; negative: no bound).
 	BatchRate float64
@@ -100,6 +103,9 @@ func Handler(eng *stent.Engine, opts Options) (*Server, error) {
 	}
 	if opts.Poll <= 0 {
 		opts.Poll = time.Second
+	}
+	if opts.CountAtMost <= 0 {
+		opts.CountAtMost = backend.DefaultCountAtMost
 	}
 	if opts.CountTTL == 0 {
 		opts.CountTTL = 2 * time.Second

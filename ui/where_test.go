@@ -127,3 +127,24 @@ func TestListTagChips(t *testing.T) {
 		t.Fatalf("an execution without tags is listed by tag")
 	}
 }
+
+// TestListCountsStopAtCountAtMost: a status with more executions than CountAtMost
+// shows "N+" on its chip (and the total with it); the others show their count.
+func TestListCountsStopAtCountAtMost(t *testing.T) {
+	f := newFixture(t, ui.Options{CountTTL: -1, CountAtMost: 2})
+	var ids []string
+	for _, arg := range []string{"a", "b", "c"} {
+		ids = append(ids, f.dispatch(t, "flaky.star", []any{arg}))
+	}
+	done := f.dispatch(t, "flow.star", []any{"d"})
+	for _, id := range ids {
+		f.waitStatus(t, id, backend.StatusFailed)
+	}
+	f.waitStatus(t, done, backend.StatusCompleted)
+	page := fetch(t, newClient(t), f.srv.URL+"/", http.StatusOK)
+	for _, chip := range []string{`data-status=""[^>]*>all <b>3\+</b>`, `data-status="failed"[^>]*>failed <b>2\+</b>`, `data-status="completed"[^>]*>completed <b>1</b>`} {
+		if !regexp.MustCompile(chip).MatchString(page) {
+			t.Fatalf("no chip %s:\n%s", chip, page)
+		}
+	}
+}

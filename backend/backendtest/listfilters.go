@@ -177,4 +177,31 @@ func testCountExecutions(t *testing.T, e *env) {
 	if err != nil || !reflect.DeepEqual(counts, map[backend.Status]int{backend.StatusRunning: 1}) {
 		t.Errorf("CountExecutions(Script other.star) = (%v, %v), want map[running:1]", counts, err)
 	}
+	// Bounded: each status counted up to CountAtMost, the filters still applied.
+	for _, tc := range []struct {
+		f      backend.ListFilter
+		want   map[backend.Status]int
+		capped []backend.Status
+	}{
+		{backend.ListFilter{CountAtMost: 1}, map[backend.Status]int{backend.StatusRunning: 1, backend.StatusScheduled: 1, backend.StatusCompleted: 1},
+			[]backend.Status{backend.StatusScheduled, backend.StatusRunning, backend.StatusCompleted}},
+		{backend.ListFilter{CountAtMost: 2}, map[backend.Status]int{backend.StatusRunning: 2, backend.StatusScheduled: 1, backend.StatusCompleted: 1},
+			[]backend.Status{backend.StatusRunning}},
+		{backend.ListFilter{CountAtMost: 3, Status: backend.StatusFailed}, map[backend.Status]int{backend.StatusRunning: 2, backend.StatusScheduled: 1, backend.StatusCompleted: 1}, nil},
+		{backend.ListFilter{CountAtMost: 5, Script: "other.star"}, map[backend.Status]int{backend.StatusRunning: 1}, nil},
+	} {
+		counts, err := e.b.CountExecutions(e.ctx, tc.f)
+		if err != nil || !reflect.DeepEqual(counts, tc.want) {
+			t.Errorf("CountExecutions(%+v) = (%v, %v), want %v", tc.f, counts, err, tc.want)
+		}
+		var capped []backend.Status
+		for _, st := range backend.Statuses {
+			if tc.f.CountCapped(counts[st]) {
+				capped = append(capped, st)
+			}
+		}
+		if !reflect.DeepEqual(capped, tc.capped) {
+			t.Errorf("CountExecutions(%+v): capped %v, want %v", tc.f, capped, tc.capped)
+		}
+	}
 }

@@ -82,14 +82,11 @@ func listConditions(q *listQuery, f backend.ListFilter, nowMS int64, withStatus,
 // CountExecutions counts the executions matching f per status, scheduled apart from
 // running; f.Status, f.After and f.Limit are ignored.
 func (b *Backend) CountExecutions(ctx context.Context, f backend.ListFilter) (map[backend.Status]int, error) {
-	var q listQuery
-	now := q.arg(toMS(b.clock.Now()))
-	if err := listConditions(&q, f, toMS(b.clock.Now()), false, false); err != nil {
+	sql, args, err := countSQL(f, toMS(b.clock.Now()))
+	if err != nil {
 		return nil, err
 	}
-	sql := "SELECT CASE WHEN status = 'running' AND start_at > " + now + " THEN 'scheduled' ELSE status END AS st, count(*) FROM executions" +
-		q.whereClause() + " GROUP BY st"
-	rows, err := b.pool.Query(ctx, sql, q.args...)
+	rows, err := b.pool.Query(ctx, sql, args...)
 	if err != nil {
 		return nil, b.dbError("counting executions", err)
 	}
@@ -103,10 +100,39 @@ func (b *Backend) CountExecutions(ctx context.Context, f backend.ListFilter) (ma
 		if err := rows.Scan(&st, &n); err != nil {
 			return nil, b.dbError("counting executions", err)
 		}
-		out[backend.Status(st)] = n
+		if n > 0 {
+			out[backend.Status(st)] = n
+		}
 	}
 	if err := rows.Err(); err != nil {
 		return nil, b.dbError("counting executions", err)
 	}
 	return out, nil
+}
+
+// countSQL is CountExecutions' query: grouped by status, or with f.CountAtMost one
+// bounded count per status, each of which reads at most CountAtMost index entries
+// (executions_root_status for roots) however many executions match.
+func countSQL(f backend.ListFilter, nowMS int64) (string, []any, error) {
+	var q listQuery
+	if f.CountAtMost <= 0 {
+		now := q.arg(nowMS)
+		if err := listConditions(&q, f, nowMS, false, false); err != nil {
+			return "", nil, err
+		}
+		return "SELECT CASE WHEN status = 'running' AND start_at > " + now + " THEN 'scheduled' ELSE status END AS st, count(*) FROM executions" +
+			q.whereClause() + " GROUP BY st", q.args, nil
+	}
+	branches := make([]string, 0, len(backend.Statuses))
+	for _, st := range backend.Statuses {
+		g := f
+		g.Status = st
+		q.where = q.where[:0]
+		if err := listConditions(&q, g, nowMS, true, false); err != nil {
+			return "", nil, err
+		}
+		branches = append(branches, "SELECT "+q.arg(string(st))+"::text, count(*) FROM (SELECT 1 FROM executions"+
+			q.whereClause()+" LIMIT "+q.arg(f.CountAtMost)+") AS x")
+	}
+	return strings.Join(branches, " UNION ALL "), q.args, nil
 }

@@ -68,19 +68,10 @@ func listConditions(f backend.ListFilter, nowMS int64, withStatus, withCursor bo
 // CountExecutions counts the executions matching f per status, scheduled apart from
 // running; f.Status, f.After and f.Limit are ignored.
 func (b *Backend) CountExecutions(ctx context.Context, f backend.ListFilter) (map[backend.Status]int, error) {
-	now := ms(b.clock.Now())
-	where, args, err := listConditions(f, now, false, false)
+	q, args, err := countSQL(f, ms(b.clock.Now()))
 	if err != nil {
 		return nil, err
 	}
-	// Grouped by the stored status, the counts read an index on status in order (no
-	// temporary b-tree); scheduled is counted apart within running.
-	q := "SELECT status, count(*) - total(status = 'running' AND start_at > ?), total(status = 'running' AND start_at > ?) FROM executions"
-	args = append([]any{now, now}, args...)
-	if len(where) > 0 {
-		q += " WHERE " + strings.Join(where, " AND ")
-	}
-	q += " GROUP BY status"
 	out := map[backend.Status]int{}
 	err = b.read(ctx, "counting executions", func(db queryer, _ *stmts) error {
 		rows, err := db.QueryContext(ctx, q, args...)
@@ -109,4 +100,40 @@ func (b *Backend) CountExecutions(ctx context.Context, f backend.ListFilter) (ma
 		return nil, fmt.Errorf("counting executions: %w", err)
 	}
 	return out, nil
+}
+
+// countSQL is CountExecutions' query, whose rows are (status, count, scheduled).
+// Grouped by the stored status, the counts read an index on status in order (no
+// temporary b-tree); scheduled is counted apart within running. With f.CountAtMost,
+// one bounded count per status: each reads at most that many index entries however
+// many executions match.
+func countSQL(f backend.ListFilter, now int64) (string, []any, error) {
+	if f.CountAtMost <= 0 {
+		where, args, err := listConditions(f, now, false, false)
+		if err != nil {
+			return "", nil, err
+		}
+		q := "SELECT status, count(*) - total(status = 'running' AND start_at > ?), total(status = 'running' AND start_at > ?) FROM executions"
+		args = append([]any{now, now}, args...)
+		if len(where) > 0 {
+			q += " WHERE " + strings.Join(where, " AND ")
+		}
+		return q + " GROUP BY status", args, nil
+	}
+	var (
+		branches []string
+		args     []any
+	)
+	for _, st := range backend.Statuses {
+		g := f
+		g.Status = st
+		where, a, err := listConditions(g, now, true, false)
+		if err != nil {
+			return "", nil, err
+		}
+		branches = append(branches, "SELECT ?, (SELECT count(*) FROM (SELECT 1 FROM executions WHERE "+
+			strings.Join(where, " AND ")+" LIMIT ?)), 0")
+		args = append(append(append(args, string(st)), a...), f.CountAtMost)
+	}
+	return strings.Join(branches, " UNION ALL "), args, nil
 }

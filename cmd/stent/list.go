@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 	"github.com/stent-go/stent/backend"
 	"github.com/stent-go/stent/builtins"
 	"github.com/stent-go/stent/internal/where"
+	"github.com/stent-go/stent/internal/wire"
 )
 
 func listCommand() *cli.Command {
@@ -50,6 +52,7 @@ func listCommand() *cli.Command {
 				if err != nil {
 					return err
 				}
+				f.CountAtMost = backend.DefaultCountAtMost
 				counts, err := eng.Backend().CountExecutions(c.Context, f)
 				if err != nil {
 					return err
@@ -59,7 +62,8 @@ func listCommand() *cli.Command {
 					next = backend.ListCursor(&list[len(list)-1])
 				}
 				if c.Bool("json") {
-					out := ListJSON{Executions: []ExecutionJSON{}, Counts: counts, NextCursor: next}
+					out := wire.NewList(f, counts)
+					out.NextCursor = next
 					for i := range list {
 						out.Executions = append(out.Executions, newExecutionJSON(&list[i], now))
 					}
@@ -73,7 +77,7 @@ func listCommand() *cli.Command {
 				if err := w.Flush(); err != nil {
 					return err
 				}
-				fmt.Fprintln(c.App.Writer, countsLine(counts))
+				fmt.Fprintln(c.App.Writer, countsLine(f, counts))
 				if next != "" {
 					fmt.Fprintf(c.App.Writer, "more: repeat with --after %s\n", next)
 				}
@@ -200,14 +204,16 @@ func timeFlag(c *cli.Context, name string, now time.Time) (time.Time, error) {
 	return time.Time{}, failf(exitUsage, "--%s %q: want a time (2026-01-02T15:04:05Z), a date (2026-01-02) or a duration ago (2h)", name, s)
 }
 
-// countsLine prints the counts in lifecycle order: "2 running · 5 completed".
-func countsLine(counts map[backend.Status]int) string {
+// countsLine prints the counts in lifecycle order: "7 executions: 2 running · 5
+// completed"; a count that stopped at f.CountAtMost gets a "+" ("10000+ completed").
+func countsLine(f backend.ListFilter, counts map[backend.Status]int) string {
 	var parts []string
-	total := 0
+	total, capped := 0, false
 	for _, s := range backend.Statuses {
 		if n := counts[s]; n > 0 {
-			parts = append(parts, fmt.Sprintf("%d %s", n, s))
+			parts = append(parts, countText(n, f.CountCapped(n))+" "+string(s))
 			total += n
+			capped = capped || f.CountCapped(n)
 		}
 	}
 	if total == 0 {
@@ -217,5 +223,13 @@ func countsLine(counts map[backend.Status]int) string {
 	if total == 1 {
 		noun = "execution"
 	}
-	return fmt.Sprintf("%d %s: %s", total, noun, strings.Join(parts, " · "))
+	return fmt.Sprintf("%s %s: %s", countText(total, capped), noun, strings.Join(parts, " · "))
+}
+
+// countText is n, with a "+" when it is a lower bound.
+func countText(n int, atLeast bool) string {
+	if atLeast {
+		return strconv.Itoa(n) + "+"
+	}
+	return strconv.Itoa(n)
 }

@@ -408,12 +408,13 @@ func (a *API) list(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, err)
 		return
 	}
+	f.CountAtMost = backend.DefaultCountAtMost
 	counts, err := a.eng.Backend().CountExecutions(r.Context(), f)
 	if err != nil {
 		a.fail(w, err)
 		return
 	}
-	out := wire.List{Executions: []wire.Execution{}, Counts: counts}
+	out := wire.NewList(f, counts)
 	now := time.Now()
 	for i := range list {
 		out.Executions = append(out.Executions, wire.NewExecution(&list[i], now))

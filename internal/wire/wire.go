@@ -59,10 +59,25 @@ func utcPtr(t *time.Time) *time.Time {
 
 // List is what `list --json` prints: one page of executions, newest first, the
 // count of every matching execution per status, and the cursor of the next page.
+// Counts stop at backend.DefaultCountAtMost: the statuses in CountsCapped have at
+// least their count, maybe more.
 type List struct {
-	Executions []Execution            `json:"executions"`
-	Counts     map[backend.Status]int `json:"counts"`
-	NextCursor string                 `json:"next_cursor,omitempty"`
+	Executions   []Execution            `json:"executions"`
+	Counts       map[backend.Status]int `json:"counts"`
+	CountsCapped []backend.Status       `json:"counts_capped,omitempty"`
+	NextCursor   string                 `json:"next_cursor,omitempty"`
+}
+
+// NewList is the page list with the counts of f (from CountExecutions with f), the
+// capped ones named in lifecycle order.
+func NewList(f backend.ListFilter, counts map[backend.Status]int) List {
+	out := List{Executions: []Execution{}, Counts: counts}
+	for _, st := range backend.Statuses {
+		if f.CountCapped(counts[st]) {
+			out.CountsCapped = append(out.CountsCapped, st)
+		}
+	}
+	return out
 }
 
 // Event is one history event as `history --json` prints it (one object per line).

@@ -82,9 +82,10 @@ type resetLinkJSON struct {
 }
 
 type listJSON struct {
-	Executions []executionJSON `json:"executions"`
-	Counts     map[string]int  `json:"counts"`
-	NextCursor string          `json:"next_cursor,omitempty"`
+	Executions   []executionJSON `json:"executions"`
+	Counts       map[string]int  `json:"counts"`
+	CountsCapped []string        `json:"counts_capped,omitempty"`
+	NextCursor   string          `json:"next_cursor,omitempty"`
 }
 
 type eventJSON struct {
