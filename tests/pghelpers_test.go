@@ -61,21 +61,25 @@ func newPostgresDB(t *testing.T) *pgDB {
 	}
 	db.dsn = dsn
 	pgExecAdmin(t, admin, "CREATE DATABASE "+pgx.Identifier{db.name}.Sanitize())
-	t.Cleanup(func() {
-		// Generous: on a loaded machine a database a test filled takes a while to drop.
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-		defer cancel()
-		conn, err := pgx.Connect(ctx, admin)
-		if err != nil {
-			t.Errorf("dropping database %s: %v", db.name, err)
-			return
-		}
-		defer conn.Close(context.Background())
-		if _, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{db.name}.Sanitize()+" WITH (FORCE)"); err != nil {
-			t.Errorf("dropping database %s: %v", db.name, err)
-		}
-	})
+	// Generous: on a loaded machine a database a test filled takes a while to drop.
+	t.Cleanup(func() { db.drop(t, 5*time.Minute) })
 	return db
+}
+
+// drop drops the database (if it is still there), giving the drop timeout: it waits
+// for a checkpoint, which takes a while after a big fill on a busy server.
+func (db *pgDB) drop(t *testing.T, timeout time.Duration) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, db.admin)
+	if err != nil {
+		t.Errorf("dropping database %s: %v", db.name, err)
+		return
+	}
+	defer conn.Close(context.Background())
+	if _, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{db.name}.Sanitize()+" WITH (FORCE)"); err != nil {
+		t.Errorf("dropping database %s: %v", db.name, err)
+	}
 }
 
 // withDatabase returns dsn (a postgres:// URL or key=value string) naming another database.

@@ -254,19 +254,7 @@ func TestScale(t *testing.T) {
 	// Dropped here first, with time to spare: the drop waits for a checkpoint, long
 	// after a big fill on a busy server. (Cleanups run last-in first-out: after the
 	// engines' and before newPostgresDB's own, which then finds nothing to drop.)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-		defer cancel()
-		conn, err := pgx.Connect(ctx, db.admin)
-		if err != nil {
-			t.Errorf("dropping database %s: %v", db.name, err)
-			return
-		}
-		defer conn.Close(context.Background())
-		if _, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{db.name}.Sanitize()+" WITH (FORCE)"); err != nil {
-			t.Errorf("dropping database %s: %v", db.name, err)
-		}
-	})
+	t.Cleanup(func() { db.drop(t, 10*time.Minute) })
 	ctx := context.Background()
 	dir := t.TempDir()
 	script := filepath.Join(dir, "one.star")
