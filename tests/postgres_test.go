@@ -452,9 +452,9 @@ func TestPostgresConnectionsTerminated(t *testing.T) {
 		"--activity", "step=./step.sh", "--concurrency", "16")
 	db.waitForListeners(t, 2, 60*time.Second, func() string { return killAll(ws) })
 
-	// A run takes seconds; a task stranded by a dropped connection would wait for its
-	// 5-minute lease.
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	// A run takes seconds (minutes on a loaded machine); a task stranded by a dropped
+	// connection would wait for its 5-minute lease.
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	eng := openPgEngine(t, db.dsn)
 	args := indexArgs(workflows)

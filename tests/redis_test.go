@@ -264,7 +264,7 @@ func TestRedisKilledMidRunLosesNothing(t *testing.T) {
 	flow := filepath.Join(dir, "flow.star")
 
 	// The first dispatch waits for the worker to be up.
-	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	wctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	defer cancel()
 	if _, err := eng.Run(wctx, filepath.Join(dir, "quick.star"), nil); err != nil {
 		t.Fatalf("warm-up: %v\nworker stderr:\n%s", err, dumpWorker())

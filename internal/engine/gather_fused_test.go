@@ -34,7 +34,7 @@ def main(n):
     more = gather([start("jitter", i) for i in range(3)])
     return [total, len(more)]
 `)
-			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			ctx, cancel := context.WithTimeout(context.Background(), runDeadline)
 			defer cancel()
 			const n, runs = 24, 6
 			ids := make([]string, runs)

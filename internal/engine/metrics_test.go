@@ -181,7 +181,7 @@ func TestMetricsAfterAKnownWorkload(t *testing.T) {
 // runScript runs the script at path to its end.
 func (f *fixture) runScript(t *testing.T, path string, args ...any) *Result {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), runDeadline)
 	defer cancel()
 	res, err := f.eng.Run(ctx, path, args)
 	if res == nil {

@@ -6,7 +6,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/stent-go/stent/backend"
 )
@@ -51,7 +50,7 @@ func TestReset(t *testing.T) {
 			ctx := context.Background()
 			wait := func(t *testing.T, id string) *Result {
 				t.Helper()
-				wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+				wctx, cancel := context.WithTimeout(ctx, runDeadline)
 				defer cancel()
 				res, err := f.eng.WaitFor(wctx, id)
 				if res == nil {

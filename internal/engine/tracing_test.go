@@ -88,7 +88,7 @@ func startTraced(t *testing.T, dir string, register func(*Engine), wopts WorkerO
 
 func (te *tracedEngine) run(t *testing.T, script string, args ...any) (string, *Result) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), runDeadline)
 	defer cancel()
 	id, err := te.eng.Dispatch(ctx, script, args)
 	if err != nil {
@@ -360,7 +360,7 @@ func TestTraceCancelIsASpanEvent(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The script sees the cancellation at its wait and ends cancelled.
-	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	wctx, cancel := context.WithTimeout(ctx, runDeadline)
 	defer cancel()
 	if res, err := te.eng.WaitFor(wctx, id); res == nil || res.Status != backend.StatusCancelled {
 		t.Fatalf("WaitFor after Cancel: %+v, %v", res, err)

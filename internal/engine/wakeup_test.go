@@ -46,7 +46,7 @@ def main(mids, leaves, n):
     return len(gather([start(mid, leaves, n) for _ in range(mids)]))
 `)
 	for round := range 6 {
-		wctx, wcancel := context.WithTimeout(ctx, 30*time.Second)
+		wctx, wcancel := context.WithTimeout(ctx, runDeadline)
 		res, err := eng.Run(wctx, script, []any{4, 6, 5})
 		wcancel()
 		if err != nil {
