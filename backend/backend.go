@@ -425,6 +425,16 @@ const DefaultCountAtMost = 10000
 // f.CountAtMost: there are at least n matching executions, maybe more.
 func (f ListFilter) CountCapped(n int) bool { return f.CountAtMost > 0 && n >= f.CountAtMost }
 
+// CountTotal adds up counts from CountExecutions with f; capped says the total is a
+// lower bound, a count in it having stopped at f.CountAtMost.
+func (f ListFilter) CountTotal(counts map[Status]int) (total int, capped bool) {
+	for _, n := range counts {
+		total += n
+		capped = capped || f.CountCapped(n)
+	}
+	return total, capped
+}
+
 // Backend is the durable store behind an engine. All methods are safe for concurrent use
 // by many goroutines and (where the store allows it) many processes.
 //

@@ -217,12 +217,8 @@ func (s *Server) loadList(r *http.Request, q listQuery) (*listData, error) {
 	if err != nil {
 		return nil, err
 	}
-	total, capped := 0, false
 	bound := backend.ListFilter{CountAtMost: s.opts.CountAtMost}
-	for _, n := range counts {
-		total += n
-		capped = capped || bound.CountCapped(n)
-	}
+	total, capped := bound.CountTotal(counts)
 	d.Matching, d.Counted, d.MatchingAtLeast, d.Fields = total, known, capped, q.fields()
 	if f.Status != "" {
 		d.Matching, d.MatchingAtLeast = counts[f.Status], bound.CountCapped(counts[f.Status])

@@ -14,7 +14,6 @@ import (
 	"github.com/stent-go/stent/backend"
 	"github.com/stent-go/stent/builtins"
 	"github.com/stent-go/stent/internal/where"
-	"github.com/stent-go/stent/internal/wire"
 )
 
 func listCommand() *cli.Command {
@@ -62,7 +61,7 @@ func listCommand() *cli.Command {
 					next = backend.ListCursor(&list[len(list)-1])
 				}
 				if c.Bool("json") {
-					out := wire.NewList(f, counts)
+					out := newListJSON(f, counts)
 					out.NextCursor = next
 					for i := range list {
 						out.Executions = append(out.Executions, newExecutionJSON(&list[i], now))
@@ -208,14 +207,12 @@ func timeFlag(c *cli.Context, name string, now time.Time) (time.Time, error) {
 // completed"; a count that stopped at f.CountAtMost gets a "+" ("10000+ completed").
 func countsLine(f backend.ListFilter, counts map[backend.Status]int) string {
 	var parts []string
-	total, capped := 0, false
 	for _, s := range backend.Statuses {
 		if n := counts[s]; n > 0 {
 			parts = append(parts, countText(n, f.CountCapped(n))+" "+string(s))
-			total += n
-			capped = capped || f.CountCapped(n)
 		}
 	}
+	total, capped := f.CountTotal(counts)
 	if total == 0 {
 		return "no executions"
 	}

@@ -5,7 +5,6 @@ import "github.com/stent-go/stent/internal/wire"
 // The --json output contract is package wire's, shared with the HTTP API.
 type (
 	ExecutionJSON  = wire.Execution
-	ListJSON       = wire.List
 	EventJSON      = wire.Event
 	LogLineJSON    = wire.LogLine
 	DeadLetterJSON = wire.DeadLetter
@@ -17,6 +16,7 @@ type (
 
 var (
 	newExecutionJSON  = wire.NewExecution
+	newListJSON       = wire.NewList
 	newEventJSON      = wire.NewEvent
 	newDeadLetterJSON = wire.NewDeadLetter
 	newWorkerJSON     = wire.NewWorker
