@@ -160,7 +160,7 @@ func runFailover(t *testing.T, synchronous bool) {
 	deadline := time.Now().Add(time.Minute)
 	for n := int64(0); n < 4; {
 		n = pgQueryInt(t, standby.admin(), `SELECT count(*) FROM pg_stat_activity
-			WHERE datname = 'stent' AND application_name LIKE 'stent-listener%' AND query ILIKE 'LISTEN%'`)
+			WHERE datname = 'stent' AND application_name LIKE 'stent-listener%' AND query ILIKE 'LISTEN%' AND state = 'idle'`)
 		if n < 4 && time.Now().After(deadline) {
 			t.Fatalf("%d of 4 LISTEN connections on the promoted standby a minute after the executions completed", n)
 		}

@@ -36,14 +36,16 @@ func startListener(t *testing.T, b *Backend) <-chan backend.Notification {
 // connected) before it fails: generous, so that a loaded machine only makes it slower.
 const patience = 2 * time.Minute
 
-// waitListening waits until b's listener connection has subscribed.
+// waitListening waits until b's listener connection has subscribed: its LISTEN has
+// finished (state idle), since a LISTEN takes effect only when it commits and a
+// notification sent while it is still running is not delivered to it.
 func waitListening(t *testing.T, b *Backend) {
 	t.Helper()
 	deadline := time.Now().Add(patience)
 	for time.Now().Before(deadline) {
 		var n int
 		err := b.pool.QueryRow(context.Background(), `SELECT count(*) FROM pg_stat_activity
-			WHERE application_name = $1 AND query ILIKE 'LISTEN%'`, b.listenerApplicationName()).Scan(&n)
+			WHERE application_name = $1 AND query ILIKE 'LISTEN%' AND state = 'idle'`, b.listenerApplicationName()).Scan(&n)
 		if err != nil {
 			t.Fatal(err)
 		}
