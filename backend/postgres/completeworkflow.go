@@ -390,7 +390,8 @@ func (b *Backend) prepareStep(r backend.WorkflowTaskResult, claim *handOffClaim,
 					children.startAts[i] = now
 				}
 			}
-			bt.Queue(sqlCreateExecutions, children.params(now)...)
+			sql, args := children.statement(now)
+			bt.Queue(sql, args...)
 			for _, cst := range childSteps {
 				if err := cst.build(bt, now); err != nil {
 					return err

@@ -44,7 +44,8 @@ func (b *Backend) CreateExecutionAndClaim(ctx context.Context, e backend.NewExec
 		if err := n.add(e, backend.DefaultQueue, now); err != nil {
 			return err
 		}
-		bt.Queue(sqlCreateExecutions, n.params(now)...)
+		sql, args := n.statement(now)
+		bt.Queue(sql, args...)
 		bt.Queue(sqlClaimCreatedWorkflowTask, e.ID, c.worker, now+c.lease.Milliseconds(), now, c.queues)
 		return nil
 	}
@@ -109,7 +110,8 @@ func (c *createdStep) queue(bt *pgx.Batch, r backend.WorkflowTaskResult, ending 
 	if c.e.FirstStep == nil {
 		n.firstSteps = append(n.firstSteps, c.e.ID)
 	}
-	bt.Queue(sqlCreateExecutions, n.params(now)...)
+	sql, args := n.statement(now)
+	bt.Queue(sql, args...)
 	bt.Queue(sqlBeginCreatedStep, c.e.ID, ending, now)
 }
 

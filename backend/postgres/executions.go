@@ -39,6 +39,31 @@ ins AS (
 	ON CONFLICT (id) DO NOTHING
 	RETURNING id, args, queue, start_at, deadline, priority
 ),
+` + sqlCreatedRows
+
+// sqlCreateExecution is sqlCreateExecutions for one execution, the common case (a
+// dispatch, a child of a tree that descends one generation per statement), with its
+// fields as scalars: no arrays to build, send and unnest, and a root skips the lookups
+// of its parent. The scripts ($11, $12), the executions created with their first
+// step ($14) and the tags ($15-$17) stay arrays: there may be none or several.
+const sqlCreateExecution = `
+WITH ins AS (
+	INSERT INTO executions (id, parent_id, parent_seq, parent_run, bundle, entry, args, queue, status, version,
+		run, created_at, updated_at, start_at, deadline, priority)
+	SELECT $1::text, $2::text, $3::int,
+		CASE WHEN $2::text = '' THEN 1 ELSE COALESCE((SELECT x.run FROM executions x WHERE x.id = $2::text), 1) END,
+		$4::text, $5::text, $6::text,
+		CASE WHEN $7::text <> '' THEN $7::text
+			ELSE COALESCE((SELECT x.queue FROM executions x WHERE x.id = $2::text AND $2::text <> ''), 'default') END,
+		'running', 0, 1, $10::bigint, $10::bigint, $8::bigint, $9::bigint, $13::int
+	ON CONFLICT (id) DO NOTHING
+	RETURNING id, args, queue, start_at, deadline, priority
+),
+` + sqlCreatedRows
+
+// sqlCreatedRows is what both creation statements write for the executions they
+// created (ins): the scripts, started events, tags and tasks.
+const sqlCreatedRows = `
 src AS (
 	INSERT INTO scripts (hash, source)
 	SELECT h, s FROM unnest($11::text[], $12::bytea[]) AS x(h, s)
@@ -132,6 +157,17 @@ func (n *newExecutions) add(e backend.NewExecution, defaultQueue string, now int
 	return nil
 }
 
+// statement returns the statement that creates n's executions and its arguments: the
+// single-row form for one execution, else the array form.
+func (n *newExecutions) statement(now int64) (string, []any) {
+	if len(n.ids) == 1 {
+		return sqlCreateExecution, []any{n.ids[0], n.parents[0], n.parentSeqs[0], n.bundles[0], n.entries[0],
+			n.args[0], n.queues[0], n.startAts[0], n.deadlines[0], now, n.hashes, n.sources, n.priorities[0],
+			nonNil(n.firstSteps), nonNil(n.tagIDs), nonNil(n.tagKeys), nonNil(n.tagValues)}
+	}
+	return sqlCreateExecutions, n.params(now)
+}
+
 func (n *newExecutions) params(now int64) []any {
 	return []any{n.ids, n.parents, n.parentSeqs, n.bundles, n.entries, n.args, n.queues, n.startAts,
 		n.deadlines, now, n.hashes, n.sources, n.priorities, nonNil(n.firstSteps),
@@ -170,7 +206,8 @@ func (b *Backend) CreateExecution(ctx context.Context, e backend.NewExecution) (
 	}
 	var created int
 	err := b.single(ctx, "creating execution "+e.ID, func(s *txState) error {
-		rows, err := s.q.Query(ctx, sqlCreateExecutions, n.params(now)...)
+		sql, args := n.statement(now)
+		rows, err := s.q.Query(ctx, sql, args...)
 		if err != nil {
 			return err
 		}

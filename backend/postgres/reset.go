@@ -30,7 +30,8 @@ func (b *Backend) ResetExecution(ctx context.Context, e backend.NewExecution, pr
 		if err := n.add(e, backend.DefaultQueue, now); err != nil {
 			return err
 		}
-		rows, err := s.q.Query(ctx, sqlCreateExecutions, n.params(now)...)
+		sql, args := n.statement(now)
+		rows, err := s.q.Query(ctx, sql, args...)
 		if err != nil {
 			return fmt.Errorf("creating execution %s: %w", e.ID, err)
 		}

@@ -170,7 +170,8 @@ func (b *Backend) AdvanceSchedule(ctx context.Context, a backend.ScheduleAdvance
 			return fmt.Errorf("schedule %q was updated, deleted or claimed again: %w", a.ID, backend.ErrLeaseLost)
 		}
 		if len(n.ids) > 0 {
-			rows, err := st.q.Query(ctx, sqlCreateExecutions, n.params(now)...)
+			sql, args := n.statement(now)
+			rows, err := st.q.Query(ctx, sql, args...)
 			if err != nil {
 				return err
 			}
