@@ -333,3 +333,107 @@ func TestRedisKilledMidRunLosesNothing(t *testing.T) {
 		t.Errorf("worker panicked:\n%s", out)
 	}
 }
+
+// With PostgreSQL, Redis carries the end of an execution only when someone awaits it
+// (as LISTEN/NOTIFY does): an execution dispatched and not waited for ends without a
+// message, and one a WaitFor in another engine awaits ends with one.
+func TestRedisAnnouncesOnlyAwaitedEnds(t *testing.T) {
+	url := testRedisURL(t)
+	db := newPostgresDB(t)
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "quiet.star"), noSteps, 0o644)
+	writeFile(t, filepath.Join(dir, "awaited.star"), "def main():\n    return wait_signal(\"go\")\n", 0o644)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+
+	opts, err := goredis.ParseURL(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc := goredis.NewClient(opts)
+	defer rc.Close()
+	sub := rc.Subscribe(ctx, "stent:finished")
+	defer sub.Close()
+	if _, err := sub.Receive(ctx); err != nil { // the subscription's confirmation
+		t.Fatal(err)
+	}
+
+	serving, err := stentapi.Open(ctx, db.dsn, stentapi.WithRedis(url), stentapi.WithLogger(quietEngineLogger()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer serving.Close()
+	wctx, stop := context.WithCancel(ctx)
+	served := make(chan error, 1)
+	go func() { served <- serving.Serve(wctx, stentapi.WorkerOptions{}) }()
+	defer func() {
+		stop()
+		<-served
+	}()
+
+	quiet, err := serving.Dispatch(ctx, filepath.Join(dir, "quiet.star"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		ex, err := serving.Get(ctx, quiet)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ex.Status == "completed" {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("%s did not complete: %s", quiet, ex.Status)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+
+	awaited, err := serving.Dispatch(ctx, filepath.Join(dir, "awaited.star"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waiter, err := stentapi.Open(ctx, db.dsn, stentapi.WithRedis(url), stentapi.WithLogger(quietEngineLogger()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer waiter.Close()
+	waited := make(chan error, 1)
+	go func() {
+		_, err := waiter.WaitFor(ctx, awaited)
+		waited <- err
+	}()
+	for n := int64(0); n == 0; {
+		n = pgQueryInt(t, db.dsn, "SELECT count(*) FROM executions WHERE id = '"+awaited+"' AND awaited")
+		if n == 0 {
+			select {
+			case <-ctx.Done():
+				t.Fatal("the WaitFor did not mark the execution awaited")
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+	}
+	if err := serving.Signal(ctx, awaited, "go", "now"); err != nil {
+		t.Fatal(err)
+	}
+	// Messages arrive in the order they were published: everything before the awaited
+	// execution's end, which came after the quiet one's.
+	for found := false; !found; {
+		msg, err := sub.ReceiveMessage(ctx)
+		if err != nil {
+			t.Fatalf("no message naming %s: %v", awaited, err)
+		}
+		for _, id := range strings.Split(msg.Payload, "\n") {
+			switch id {
+			case quiet:
+				t.Errorf("Redis announced the end of %s, which no one awaited", quiet)
+			case awaited:
+				found = true
+			}
+		}
+	}
+	if err := <-waited; err != nil {
+		t.Fatalf("WaitFor(%s): %v", awaited, err)
+	}
+}

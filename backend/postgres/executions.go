@@ -366,7 +366,23 @@ func nonNil(ids []string) []string {
 	return ids
 }
 
-var _ backend.Awaiter = (*Backend)(nil)
+var (
+	_ backend.Awaiter       = (*Backend)(nil)
+	_ backend.AnnouncedEnds = (*Backend)(nil)
+)
+
+// OnAnnouncedEnd implements backend.AnnouncedEnds: fn sees the ends that go out on the
+// finished channel, after their commit. Every engine on the backend may add one.
+func (b *Backend) OnAnnouncedEnd(fn func(id string)) {
+	b.announcedMu.Lock()
+	defer b.announcedMu.Unlock()
+	var fns []func(string)
+	if old := b.onAnnounced.Load(); old != nil {
+		fns = append(fns, *old...)
+	}
+	fns = append(fns, fn)
+	b.onAnnounced.Store(&fns)
+}
 
 // AwaitExecution marks the execution as awaited: its end will be announced on the
 // finished channel. The mark is committed without waiting for the disk (a mark lost in

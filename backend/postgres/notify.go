@@ -44,6 +44,13 @@ func (n *notifier) send(s *txState) {
 	if n == nil || s == nil || (len(s.queues) == 0 && len(s.finished) == 0) {
 		return
 	}
+	if fns := n.b.onAnnounced.Load(); fns != nil {
+		for _, fn := range *fns {
+			for _, id := range s.finished {
+				fn(id)
+			}
+		}
+	}
 	n.mu.Lock()
 	for q := range s.queues {
 		n.pending[note{n.b.tasksChannel, q}] = struct{}{}

@@ -33,6 +33,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -76,7 +77,10 @@ type Backend struct {
 	finishedChannel string
 
 	notes *notifier
-	inc   incarnations // which server the pool's connections reach
+	// onAnnounced are backend.AnnouncedEnds' hooks, replaced whole under announcedMu.
+	onAnnounced atomic.Pointer[[]func(id string)]
+	announcedMu sync.Mutex
+	inc         incarnations // which server the pool's connections reach
 
 	hbMu   sync.Mutex
 	hbSent map[string]int64 // worker -> last heartbeat written by a claim (unix ms)

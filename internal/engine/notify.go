@@ -25,12 +25,30 @@ func (e *Engine) taskReady(queue string) {
 	}
 }
 
-// executionFinished wakes local waiters and, through the notifier, other processes'.
+// executionFinished wakes local waiters and, through the notifier, other processes'
+// (unless the backend says which ends someone awaits: see announceAwaitedEnds).
 func (e *Engine) executionFinished(id string) {
 	e.finished.notify(id)
-	if n := e.cfg.notifier; n != nil {
+	if n := e.cfg.notifier; n != nil && !e.announcesAwaited {
 		n.Publish(backend.Notification{Kind: "finished", ExecutionID: id})
 	}
+}
+
+// announceAwaitedEnds makes the notifier carry only the ends the backend announces
+// (backend.AnnouncedEnds): those a WaitFor asked for with AwaitExecution, as the
+// backend's own notifications do. The end of an execution no one awaits, most of
+// them (children, executions dispatched and not waited for), then costs no message.
+func (e *Engine) announceAwaitedEnds() {
+	n := e.cfg.notifier
+	ae, ok := e.b.(backend.AnnouncedEnds)
+	if n == nil || !ok {
+		return
+	}
+	if _, ok := e.b.(backend.Awaiter); !ok {
+		return
+	}
+	e.announcesAwaited = true
+	ae.OnAnnouncedEnd(func(id string) { n.Publish(backend.Notification{Kind: "finished", ExecutionID: id}) })
 }
 
 // listener delivers other processes' notifications (backend LISTEN/NOTIFY and the

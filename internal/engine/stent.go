@@ -25,14 +25,17 @@ type Engine struct {
 	cfg    engineConfig
 	tel    *telemetry.Telemetry
 
-	cache     *runCache
-	programs  *programCache
-	wake      *broadcast
-	finished  finishHub
-	finals    finalResults // results for WaitFor, from this process's commits
-	listening listener
-	ready     chan struct{}
-	readyMu   sync.Once
+	cache    *runCache
+	programs *programCache
+	wake     *broadcast
+	finished finishHub
+	// announcesAwaited: the notifier carries the ends the backend announces, not every
+	// end this engine sees (announceAwaitedEnds).
+	announcesAwaited bool
+	finals           finalResults // results for WaitFor, from this process's commits
+	listening        listener
+	ready            chan struct{}
+	readyMu          sync.Once
 
 	capsMu    sync.Mutex
 	caps      map[string]int
@@ -109,6 +112,7 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Engine, error) {
 		// meanwhile) is announced by nothing else.
 		rr.OnTaskReady(e.taskReady)
 	}
+	e.announceAwaitedEnds()
 	return e, nil
 }
 
