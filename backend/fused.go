@@ -21,6 +21,18 @@ type FusedStep interface {
 	CompleteActivityAndStep(ctx context.Context, r ActivityResult, step WorkflowTaskResult, claim ClaimRequest) (StepCommit, error)
 }
 
+// FusedGathers is an optional extension of FusedStep: the completion of one of several
+// activities a script awaits (a gather) is also committed with the step it lets the
+// script take (WorkflowTaskResult.CheckSeen guards it). That pays where each separate
+// commit would queue on the execution's row lock anyway (PostgreSQL). Without it the
+// engine fuses only a completion the script awaits alone, and a gather's completions
+// are recorded apart for one workflow task to take together: on a store with a single
+// writer (SQLite) fused completions take the parked script one after the other, each
+// for its own commit, and P1 and P2 (gathers of 10) ran about 26% slower.
+type FusedGathers interface {
+	FusesGathers()
+}
+
 // StepCommit is what CompleteActivityAndStep committed.
 type StepCommit struct {
 	// Version is the execution's version after the commit.

@@ -56,6 +56,11 @@ var _ backend.ParentHandOff = (*Backend)(nil)
 // ClaimsParentWorkflowTasks marks the backend.ParentHandOff extension.
 func (*Backend) ClaimsParentWorkflowTasks() {}
 
+var _ backend.FusedGathers = (*Backend)(nil)
+
+// FusesGathers marks the backend.FusedGathers extension.
+func (*Backend) FusesGathers() {}
+
 // queueNotifyParent queues the statement that tells the parent of the ending child,
 // claiming the parent's workflow task when claim wants workflow tasks.
 func queueNotifyParent(bt *pgx.Batch, child string, result, errv *string, now int64, claim *handOffClaim) (claiming bool) {

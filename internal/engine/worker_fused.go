@@ -31,9 +31,15 @@ func (w *worker) completeActivityFused(ctx context.Context, t backend.Task, r ba
 		return nil, false, nil
 	}
 	// Another task of this process may have the run out (the completion of another
-	// activity the script waits for, in a gather): wait for it a little, rather than
-	// record this outcome apart and have a workflow task read it back.
-	lr := e.cache.takeWait(t.ExecutionID, fusedWait)
+	// activity the script waits for, in a gather): where gathers are fused, wait for it
+	// a little, rather than record this outcome apart and have a workflow task read it
+	// back.
+	_, gathers := e.b.(backend.FusedGathers)
+	wait := time.Duration(0)
+	if gathers {
+		wait = fusedWait
+	}
+	lr := e.cache.takeWait(t.ExecutionID, wait)
 	if lr == nil {
 		return nil, false, nil
 	}
@@ -46,7 +52,7 @@ func (w *worker) completeActivityFused(ctx context.Context, t backend.Task, r ba
 	// One waiting for several (gather) can: the commit then checks that no outcome it
 	// has not seen was recorded since it last read its history.
 	only := lr.run.AwaitsOnly(seq)
-	if !only && !lr.run.AwaitsActivity(seq) {
+	if !only && (!gathers || !lr.run.AwaitsActivity(seq)) {
 		e.cache.put(lr)
 		return nil, false, nil
 	}
