@@ -18,12 +18,13 @@ type Awaiter interface {
 	AwaitExecution(ctx context.Context, id string) error
 }
 
-// AnnouncedEnds is an optional extension of an Awaiter: after a commit, in the process
-// that committed, fn is called with each execution whose end the commit announced to
-// the backend's listeners (one an AwaitExecution asked for, or one a cancellation or
-// termination ended). A Notifier beside the backend then carries those ends alone, not
-// every end: no one waits for the others.
+// AnnouncedEnds is an Awaiter that also tells its own process which ends it announced:
+// after a commit, in the process that committed, fn is called with each execution whose
+// end the commit announced to the backend's listeners (one an AwaitExecution asked for,
+// or one a cancellation or termination ended). A Notifier beside the backend then
+// carries those ends alone, not every end: no one waits for the others.
 type AnnouncedEnds interface {
+	Awaiter
 	OnAnnouncedEnd(fn func(id string))
 }
 

@@ -17,6 +17,7 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	stentapi "github.com/stent-go/stent"
+	stentredis "github.com/stent-go/stent/backend/redis"
 )
 
 // testRedisURL returns STENT_TEST_REDIS. Unset: the test is skipped, or fails in CI
@@ -352,7 +353,7 @@ func TestRedisAnnouncesOnlyAwaitedEnds(t *testing.T) {
 	}
 	rc := goredis.NewClient(opts)
 	defer rc.Close()
-	sub := rc.Subscribe(ctx, "stent:finished")
+	sub := rc.Subscribe(ctx, stentredis.DefaultPrefix+"finished")
 	defer sub.Close()
 	if _, err := sub.Receive(ctx); err != nil { // the subscription's confirmation
 		t.Fatal(err)

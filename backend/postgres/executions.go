@@ -366,10 +366,7 @@ func nonNil(ids []string) []string {
 	return ids
 }
 
-var (
-	_ backend.Awaiter       = (*Backend)(nil)
-	_ backend.AnnouncedEnds = (*Backend)(nil)
-)
+var _ backend.AnnouncedEnds = (*Backend)(nil)
 
 // OnAnnouncedEnd implements backend.AnnouncedEnds: fn sees the ends that go out on the
 // finished channel, after their commit. Every engine on the backend may add one.

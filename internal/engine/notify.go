@@ -44,9 +44,6 @@ func (e *Engine) announceAwaitedEnds() {
 	if n == nil || !ok {
 		return
 	}
-	if _, ok := e.b.(backend.Awaiter); !ok {
-		return
-	}
 	e.announcesAwaited = true
 	ae.OnAnnouncedEnd(func(id string) { n.Publish(backend.Notification{Kind: "finished", ExecutionID: id}) })
 }
