@@ -20,6 +20,10 @@ var (
 	// ErrStaleExecution: the execution's version moved on (another worker advanced it) or
 	// it is no longer running. Nothing was written.
 	ErrStaleExecution = errors.New("execution changed since it was read")
+	// ErrStaleParent: the parent's step carried by a child's end (ParentStep) was taken
+	// from a parent that changed since (its version moved on, it ended, or it has an
+	// event its script did not see). Nothing was written, the child's end included.
+	ErrStaleParent = errors.New("parent changed since its step was taken")
 	// ErrUnavailable: the database could not be reached or dropped the connection
 	// (refused, reset, terminated by the server, shutting down). The operation may or
 	// may not have been applied; running it again later, after a backoff, is how a
@@ -328,6 +332,10 @@ type WorkflowTaskResult struct {
 	// it, so that an outcome another worker recorded meanwhile is never skipped.
 	CheckSeen   bool
 	SeenThrough int64
+	// ParentStep, with a Finish of a child, is the step the parent's script took with
+	// the child's outcome, committed in the same transaction (see ParentSteps). Only a
+	// backend that implements ParentSteps is given one.
+	ParentStep *ParentStep
 }
 
 // ActivityResult is the outcome of an activity task's final attempt.

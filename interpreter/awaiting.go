@@ -8,10 +8,23 @@ import "github.com/stent-go/stent/backend"
 // of the execution) can arrive for it, so a worker may feed it the outcome it holds and
 // commit the step without reading history back. Call it only while the run is parked.
 func (r *Run) AwaitsOnly(seq int) bool {
+	return r.awaitsOnly(seq, backend.EventActivityScheduled)
+}
+
+// AwaitsOnlyChild reports whether the run, parked, waits for the child execution it
+// started at seq and for nothing else: the child's outcome is then the only event it
+// can take its next step from.
+func (r *Run) AwaitsOnlyChild(seq int) bool {
+	return r.awaitsOnly(seq, backend.EventChildScheduled)
+}
+
+// awaitsOnly reports whether the run, parked, waits for the outcome of the command of
+// kind at seq and for nothing else.
+func (r *Run) awaitsOnly(seq int, kind backend.EventKind) bool {
 	if !r.started || r.done {
 		return false
 	}
-	if ev, ok := r.recorded[seq]; !ok || ev.Kind != backend.EventActivityScheduled || r.outcomes[seq].ok {
+	if ev, ok := r.recorded[seq]; !ok || ev.Kind != kind || r.outcomes[seq].ok {
 		return false
 	}
 	// Outcomes are never taken back, so the low watermark only moves up: the scan is

@@ -204,6 +204,8 @@ func (b *Backend) prepareStep(r backend.WorkflowTaskResult, claim *handOffClaim,
 		op = fmt.Sprintf("completing workflow task %d of %s", r.Task.ID, r.ExecutionID)
 	case *fusedActivity:
 		op = fmt.Sprintf("completing activity task %d with the step of %s", a.ref.ID, r.ExecutionID)
+	case *parentOpener:
+		op = fmt.Sprintf("committing the step of %s with the end of its child %s", r.ExecutionID, a.child)
 	default:
 		op = fmt.Sprintf("creating execution %s with its first step", r.ExecutionID)
 	}
@@ -288,6 +290,19 @@ func (b *Backend) prepareStep(r backend.WorkflowTaskResult, claim *handOffClaim,
 		var err error
 		if fi, err = newFinishInfo(*f); err != nil {
 			return nil, fmt.Errorf("%s: %w", op, err)
+		}
+	}
+	// The parent's step carried by this child's end, opened by the child's outcome.
+	var (
+		parent   *backend.ParentStep
+		parentSt *pgStep
+		parentOp *parentOpener
+	)
+	if ps := r.ParentStep; ps != nil && f != nil && !r.NoParent {
+		parent, parentOp = ps, &parentOpener{child: r.ExecutionID, result: fi.result, errv: fi.errv}
+		var err error
+		if parentSt, err = b.prepareStep(ps.Step, claim, parentOp); err != nil {
+			return nil, err
 		}
 	}
 	var (
@@ -418,7 +433,12 @@ func (b *Backend) prepareStep(r backend.WorkflowTaskResult, claim *handOffClaim,
 			bt.Queue(sqlFinish, r.ExecutionID, string(f.Status), fi.result, fi.errv, now)
 			bt.Queue(sqlInsertEvent, r.ExecutionID, 0, string(fi.event.Kind), "", jsonArg(fi.event.Data), fi.errv, now)
 			bt.Queue(sqlDeleteExecTasks, r.ExecutionID)
-			if !r.NoParent {
+			switch {
+			case parentSt != nil:
+				if err := parentSt.build(bt, now); err != nil {
+					return err
+				}
+			case !r.NoParent:
 				claimParent = queueNotifyParent(bt, r.ExecutionID, fi.result, fi.errv, now, claim)
 			}
 			if deadLetter != nil {
@@ -556,6 +576,11 @@ func (b *Backend) prepareStep(r backend.WorkflowTaskResult, claim *handOffClaim,
 				return err
 			}
 			switch {
+			case parentSt != nil:
+				if err := parentSt.read(br, s); err != nil {
+					return err
+				}
+				parent.Version, parent.EventID, parent.Claimed = parentSt.newVersion, parentOp.eventID, parentSt.claimed
 			case claimParent:
 				tk, err := readParentClaimed(br.QueryRow(), s, claim.worker)
 				if err != nil {

@@ -21,6 +21,9 @@ const (
 	codeStale     = "SL002"
 	codeWrongTask = "SL003"
 	codeNotFound  = "SL004"
+	// codeStaleParent: the parent of a step carried by a child's end changed
+	// (stent_begin_parent_step, migration 018).
+	codeStaleParent = "SL007"
 )
 
 // dbError translates a driver error into the backend's sentinels and wraps it with
@@ -37,12 +40,14 @@ func (b *Backend) dbError(op string, err error) error {
 		err = fmt.Errorf("%s: %w", pe.Message, backend.ErrLeaseLost)
 	case errors.As(err, &pe) && pe.Code == codeStale:
 		err = fmt.Errorf("%s: %w", pe.Message, backend.ErrStaleExecution)
+	case errors.As(err, &pe) && pe.Code == codeStaleParent:
+		err = fmt.Errorf("%s: %w", pe.Message, backend.ErrStaleParent)
 	case errors.As(err, &pe) && pe.Code == codeNotFound:
 		err = fmt.Errorf("%s: %w", pe.Message, backend.ErrNotFound)
 	case errors.As(err, &pe) && pe.Code == codeWrongTask:
 		err = errors.New(pe.Message)
 	case errors.Is(err, backend.ErrNotFound), errors.Is(err, backend.ErrLeaseLost),
-		errors.Is(err, backend.ErrStaleExecution):
+		errors.Is(err, backend.ErrStaleExecution), errors.Is(err, backend.ErrStaleParent):
 	case errors.As(err, &pe) && pe.Code == codeReadOnly:
 		// A server that refuses writes (a standby, or the old primary back as one):
 		// the pool's connections to it are closed, so that the next ones go to

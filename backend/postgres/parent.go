@@ -61,6 +61,30 @@ var _ backend.FusedGathers = (*Backend)(nil)
 // FusesGathers marks the backend.FusedGathers extension.
 func (*Backend) FusesGathers() {}
 
+// FusesParentSteps tells the engine a child's end may carry its parent's next step
+// (backend.ParentSteps).
+func (*Backend) FusesParentSteps() {}
+
+// sqlBeginParentStep opens a parent's step committed with its child's end.
+const sqlBeginParentStep = `SELECT o_queue, o_version, o_event
+	FROM stent_begin_parent_step($1, $2, $3, $4, $5, $6, $7, $8)`
+
+// parentOpener opens the commit of a parent's step in the transaction that ends its
+// child: the child's outcome is the parent's child_completed event.
+type parentOpener struct {
+	child        string
+	result, errv *string
+	eventID      int64 // set by read
+}
+
+func (p *parentOpener) queue(bt *pgx.Batch, r backend.WorkflowTaskResult, ending bool, now int64) {
+	bt.Queue(sqlBeginParentStep, p.child, r.ExecutionID, r.ExpectedVersion, r.SeenThrough, ending, now, p.result, p.errv)
+}
+
+func (p *parentOpener) read(br pgx.BatchResults, queue *string, version **int64, _ *txState) error {
+	return br.QueryRow().Scan(queue, version, &p.eventID)
+}
+
 // queueNotifyParent queues the statement that tells the parent of the ending child,
 // claiming the parent's workflow task when claim wants workflow tasks.
 func queueNotifyParent(bt *pgx.Batch, child string, result, errv *string, now int64, claim *handOffClaim) (claiming bool) {

@@ -80,11 +80,19 @@ func (w *worker) completeActivityFused(ctx context.Context, t backend.Task, r ba
 		res.CheckSeen, res.SeenThrough = true, lr.lastEventID
 	}
 	kids := w.startChildren(ctx, lr.ex, &res, now, 0)
+	pf := w.fuseParent(ctx, lr.ex, &res, now, 0)
 	out, err := fs.CompleteActivityAndStep(e.cache.markCommit(ctx, lr), r, res, w.claimOne())
+	if pf != nil && errors.Is(err, backend.ErrStaleParent) {
+		// The parent moved on meanwhile: end the execution the usual way.
+		w.parentsDropped(pf, nil)
+		pf, res.ParentStep = nil, nil
+		out, err = fs.CompleteActivityAndStep(e.cache.markCommit(ctx, lr), r, res, w.claimOne())
+	}
 	if err != nil {
 		// The run took a step that was not committed: it cannot be used again.
 		lr.run.Close()
 		childrenDropped(kids)
+		w.parentsDropped(pf, err)
 		if errors.Is(err, backend.ErrStaleExecution) {
 			// Another worker advanced the execution, or it ended: complete the activity
 			// the usual way; its workflow task replays from history.
@@ -95,5 +103,8 @@ func (w *worker) completeActivityFused(ctx context.Context, t backend.Task, r ba
 	lr.lastEventID = out.EventID
 	next = w.committed(lr.ex, lr, step, &res, out.Version, out.Claimed, wakeTimes)
 	w.childrenCommitted(kids)
+	if pn := w.parentsCommitted(pf); next == nil {
+		next = pn
+	}
 	return next, true, nil
 }

@@ -165,20 +165,33 @@ func (w *worker) commit(ctx context.Context, t backend.Task, ex *backend.Executi
 		err     error
 	)
 	cctx := e.cache.markCommit(ctx, lr)
-	if h, ok := w.handOff(); ok && w.claimsWithCommit(ex, &res, now) {
-		version, claimed, err = h.CompleteWorkflowTaskAndClaim(cctx, res, w.claimOne())
-	} else {
-		version, err = e.b.CompleteWorkflowTask(cctx, res)
+	pf := w.fuseParent(ctx, ex, &res, now, 0)
+	for {
+		if h, ok := w.handOff(); ok && w.claimsWithCommit(ex, &res, now) {
+			version, claimed, err = h.CompleteWorkflowTaskAndClaim(cctx, res, w.claimOne())
+		} else {
+			version, err = e.b.CompleteWorkflowTask(cctx, res)
+		}
+		if pf == nil || !errors.Is(err, backend.ErrStaleParent) {
+			break
+		}
+		// The parent moved on meanwhile: end the child the usual way.
+		w.parentsDropped(pf, nil)
+		pf, res.ParentStep = nil, nil
 	}
 	if err != nil {
 		if lr != nil {
 			lr.run.Close()
 		}
 		childrenDropped(kids)
+		w.parentsDropped(pf, err)
 		return nil, fmt.Errorf("committing workflow task of %s: %w", ex.ID, err)
 	}
 	next := w.committed(ex, lr, step, &res, version, claimed, wakeTimes)
 	w.childrenCommitted(kids)
+	if pn := w.parentsCommitted(pf); next == nil {
+		next = pn
+	}
 	return next, nil
 }
 
@@ -250,9 +263,9 @@ func (w *worker) committed(ex *backend.Execution, lr *liveRun, step *interpreter
 	e.tel.ChildrenStarted(res.Children)
 	// Wake other workers for what this worker does not take itself. A finishing
 	// child's commit may have claimed its parent's workflow task for this worker.
-	parentTaken := res.Finish != nil && ex.ParentID != "" && slices.ContainsFunc(claimed, func(t backend.Task) bool {
+	parentTaken := res.Finish != nil && ex.ParentID != "" && (res.ParentStep != nil || slices.ContainsFunc(claimed, func(t backend.Task) bool {
 		return t.Kind == backend.TaskWorkflow && t.ExecutionID == ex.ParentID
-	})
+	}))
 	if len(res.Tasks) > len(claimed) || len(res.Children) > 0 || res.ContinueAsNew != nil || (res.Finish != nil && ex.ParentID != "" && !parentTaken) {
 		e.taskReady(ex.Queue)
 	}

@@ -1,0 +1,115 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"sync/atomic"
+	"testing"
+
+	"github.com/stent-go/stent/backend"
+	"github.com/stent-go/stent/backend/postgres"
+)
+
+// historyReads counts the history reads of the engine's workers (backend.History).
+type historyReads struct {
+	*postgres.Backend
+	n atomic.Int64
+}
+
+func (h *historyReads) History(ctx context.Context, id string, afterID int64) ([]backend.Event, error) {
+	h.n.Add(1)
+	return h.Backend.History(ctx, id, afterID)
+}
+
+// Trees whose every generation is parked in this process finish with each child's end
+// and its parent's next step in one commit (backend.ParentSteps, PostgreSQL): the
+// parents' scripts get their children's outcomes from the worker that ended them, so
+// no workflow task reads a history back. The results, the histories (one
+// child_completed per child, in the parent's history where a replay expects it) and
+// the replays are those of the usual path, on both stores.
+func TestChildEndsCarryParentSteps(t *testing.T) {
+	t.Parallel()
+	for _, tb := range testBackends(t) {
+		t.Run(tb.name, func(t *testing.T) {
+			t.Parallel()
+			var reads *historyReads
+			if tb.open != nil {
+				open := tb.open
+				tb.open = func(t *testing.T) backend.Backend {
+					reads = &historyReads{Backend: open(t).(*postgres.Backend)}
+					return reads
+				}
+			}
+			f := newFixtureOn(t, tb, 4096, func(e *Engine) {
+				_ = e.Register("sq", func(ctx context.Context, n int) (int, error) { return n * n, nil })
+			})
+			script := f.script(t, `
+def leaf(n):
+    return durable("sq", n)
+
+def mid(n):
+    a = durable(leaf, n)
+    b = durable(leaf, n + 1)
+    return a + b
+
+def main(n):
+    return durable(mid, n) * 10
+`)
+			ctx, cancel := context.WithTimeout(context.Background(), runDeadline)
+			defer cancel()
+			const runs = 8
+			ids := make([]string, runs)
+			for i := range ids {
+				id, err := f.eng.Dispatch(ctx, script, []any{i})
+				if err != nil {
+					t.Fatal(err)
+				}
+				ids[i] = id
+			}
+			for i, id := range ids {
+				res, err := f.eng.WaitFor(ctx, id)
+				if err != nil {
+					t.Fatalf("%s: %v", id, err)
+				}
+				var got int
+				if err := json.Unmarshal(res.Value, &got); err != nil || got != 10*(i*i+(i+1)*(i+1)) {
+					t.Fatalf("%s returned %s, want %d", id, res.Value, 10*(i*i+(i+1)*(i+1)))
+				}
+			}
+			if reads != nil {
+				if n := reads.n.Load(); n != 0 {
+					t.Errorf("the workers read %d histories, want none: every parent's step was taken with its child's end", n)
+				}
+			}
+			for _, id := range ids {
+				for _, ex := range []struct {
+					id       string
+					children int
+				}{{id, 1}, {id + "/1", 2}} {
+					h, err := f.eng.History(ctx, ex.id)
+					if err != nil {
+						t.Fatal(err)
+					}
+					done := map[int]int{}
+					for _, ev := range h {
+						if ev.Kind == backend.EventChildCompleted {
+							done[ev.Seq]++
+						}
+					}
+					if len(done) != ex.children {
+						t.Errorf("%s: %d children completed, want %d (history %+v)", ex.id, len(done), ex.children, h)
+					}
+					for seq, c := range done {
+						if c != 1 {
+							t.Errorf("%s: child at seq %d completed %d times", ex.id, seq, c)
+						}
+					}
+					rep, err := f.eng.Replay(ctx, ex.id, "")
+					if err != nil || !rep.Compatible() {
+						t.Errorf("%s: replay = %+v, %v; want compatible", ex.id, rep, err)
+					}
+				}
+			}
+		})
+	}
+}
