@@ -265,6 +265,15 @@ func (b *Backend) prepareStep(r backend.WorkflowTaskResult, claim *handOffClaim,
 		children   newExecutions
 		childSteps []*pgStep // of the children created with their first step, in order
 	)
+	// A step that creates no task of its own hands its claim down to the first child
+	// created with its first step (and that one to its own first child, alike): the
+	// activity a tree dispatched at once ends in is claimed by the commit that creates
+	// it, for the worker that took the steps, instead of going pending for a claim. At
+	// most one step of the commit claims, so the claim's limit holds for the whole.
+	childClaim := claim
+	if len(r.Tasks) > 0 || ending {
+		childClaim = nil
+	}
 	for _, child := range r.Children {
 		if child.ParentID == "" {
 			child.ParentID = r.ExecutionID
@@ -278,10 +287,11 @@ func (b *Backend) prepareStep(r backend.WorkflowTaskResult, claim *handOffClaim,
 			}
 			step := *fs
 			step.ExecutionID = child.ID
-			cst, err := b.prepareStep(step, nil, &childOpener{id: child.ID})
+			cst, err := b.prepareStep(step, childClaim, &childOpener{id: child.ID})
 			if err != nil {
 				return nil, err
 			}
+			childClaim = nil
 			childSteps = append(childSteps, cst)
 		}
 	}
@@ -530,6 +540,7 @@ func (b *Backend) prepareStep(r backend.WorkflowTaskResult, claim *handOffClaim,
 				if err := cst.read(br, s); err != nil {
 					return err
 				}
+				claimed = append(claimed, cst.claimed...)
 			}
 		}
 		if len(r.Logs) > 0 {

@@ -3,6 +3,7 @@ package postgres
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"testing"
 
 	"github.com/stent-go/stent/backend"
@@ -88,4 +89,57 @@ func TestChildEndCarriesParentStep(t *testing.T) {
 		t.Fatalf("ending c/1 the usual way: %v", err)
 	}
 	f.wantKinds("c", backend.EventStarted, backend.EventChildScheduled, backend.EventCancelRequested, backend.EventChildCompleted)
+}
+
+// A step that creates no task of its own hands its claim down to the first child it
+// creates with its first step, and so on down: the activity a tree dispatched at once
+// ends in is created claimed for the worker that took the steps. A step with a task of
+// its own keeps the claim, and only one step of a commit claims.
+func TestTreeFirstStepsClaimTheLeafActivity(t *testing.T) {
+	f := newFx(t)
+	payload, _ := json.Marshal(backend.ActivityPayload{Name: "work", Args: json.RawMessage(`[1]`)})
+	activity := func(seq int) backend.WorkflowTaskResult {
+		return backend.WorkflowTaskResult{
+			Events: []backend.NewEvent{{Seq: seq, Kind: backend.EventActivityScheduled, Name: "work", Data: json.RawMessage(`{"args":[1]}`)}},
+			Tasks:  []backend.NewTask{{Kind: backend.TaskActivity, Seq: seq, Attempt: 1, Payload: payload}}}
+	}
+	child := func(parent string, seq int, first backend.WorkflowTaskResult) (backend.NewEvent, backend.NewExecution) {
+		id := fmt.Sprintf("%s/%d", parent, seq)
+		return backend.NewEvent{Seq: seq, Kind: backend.EventChildScheduled, Name: "kid"},
+			backend.NewExecution{ID: id, ParentID: parent, ParentSeq: seq, Entry: "kid", FirstStep: &first}
+	}
+	claim := backend.ClaimRequest{WorkerID: "w7", Limit: 1}
+
+	// root → mid → leaf, the leaf's first step schedules an activity.
+	leafEv, leaf := child("t/1", 1, activity(1))
+	midStep := backend.WorkflowTaskResult{Events: []backend.NewEvent{leafEv}, Children: []backend.NewExecution{leaf}}
+	midEv, mid := child("t", 1, midStep)
+	created, out, err := f.b.CreateExecutionAndStep(f.ctx, backend.NewExecution{ID: "t", Entry: "main"},
+		backend.WorkflowTaskResult{ExecutionID: "t", Events: []backend.NewEvent{midEv}, Children: []backend.NewExecution{mid}}, claim)
+	if err != nil || !created {
+		t.Fatalf("creating the tree: created %v, %v", created, err)
+	}
+	if len(out.Claimed) != 1 || out.Claimed[0].ExecutionID != "t/1/1" || out.Claimed[0].Seq != 1 || out.Claimed[0].LeaseOwner != "w7" ||
+		out.Claimed[0].Kind != backend.TaskActivity {
+		t.Fatalf("claimed %+v, want the leaf t/1/1's activity leased to w7", out.Claimed)
+	}
+	f.claimNone("the tree's one task is claimed by its creation")
+
+	// A root with an activity of its own and a child with one: the root's is claimed,
+	// the child's goes pending.
+	kidEv, kid := child("u", 2, activity(1))
+	own := activity(1)
+	own.ExecutionID = "u"
+	own.Events = append(own.Events, kidEv)
+	own.Children = []backend.NewExecution{kid}
+	created, out, err = f.b.CreateExecutionAndStep(f.ctx, backend.NewExecution{ID: "u", Entry: "main"}, own, claim)
+	if err != nil || !created {
+		t.Fatalf("creating u: created %v, %v", created, err)
+	}
+	if len(out.Claimed) != 1 || out.Claimed[0].ExecutionID != "u" {
+		t.Fatalf("claimed %+v, want u's own activity only", out.Claimed)
+	}
+	if tk := f.claim(backend.TaskActivity, "u/2"); tk.Seq != 1 {
+		t.Fatalf("the child's activity: %+v", tk)
+	}
 }

@@ -79,11 +79,13 @@ func (w *worker) startChildren(ctx context.Context, parent *backend.Execution, r
 }
 
 // childrenCommitted parks the children's runs after the commit that created them
-// with their first steps (each is then at version 1).
-func (w *worker) childrenCommitted(kids []*childStart) {
+// with their first steps (each is then at version 1). claimed are the tasks that
+// commit claimed for this worker (the caller runs them): no other worker need be woken
+// for those.
+func (w *worker) childrenCommitted(kids []*childStart, claimed []backend.Task) {
 	for _, cs := range kids {
-		w.committed(cs.ex, cs.lr, cs.step, &cs.res, 1, nil, cs.wake)
-		w.childrenCommitted(cs.kids)
+		w.committed(cs.ex, cs.lr, cs.step, &cs.res, 1, claimed, cs.wake)
+		w.childrenCommitted(cs.kids, claimed)
 	}
 }
 

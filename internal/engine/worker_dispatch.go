@@ -227,7 +227,7 @@ func (w *worker) dispatchWithStep(ctx context.Context, ds backend.DispatchStep, 
 		return true, created, err
 	}
 	next := w.committed(ex, lr, step, &res, out.Version, out.Claimed, wakeTimes)
-	w.childrenCommitted(kids)
+	w.childrenCommitted(kids, out.Claimed)
 	if next != nil {
 		sl.chain(*next)
 	} else {

@@ -102,7 +102,7 @@ func (w *worker) completeActivityFused(ctx context.Context, t backend.Task, r ba
 	}
 	lr.lastEventID = out.EventID
 	next = w.committed(lr.ex, lr, step, &res, out.Version, out.Claimed, wakeTimes)
-	w.childrenCommitted(kids)
+	w.childrenCommitted(kids, out.Claimed)
 	if pn := w.parentsCommitted(pf); next == nil {
 		next = pn
 	}

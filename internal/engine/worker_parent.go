@@ -85,7 +85,7 @@ func (w *worker) parentsCommitted(pf *parentFusion) *backend.Task {
 		if n := w.committed(pf.ex, pf.lr, pf.step, &pf.ps.Step, pf.ps.Version, pf.ps.Claimed, pf.wake); next == nil {
 			next = n
 		}
-		w.childrenCommitted(pf.kids)
+		w.childrenCommitted(pf.kids, pf.ps.Claimed)
 		pf.span.End(nil)
 	}
 	return next

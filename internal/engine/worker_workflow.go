@@ -188,7 +188,7 @@ func (w *worker) commit(ctx context.Context, t backend.Task, ex *backend.Executi
 		return nil, fmt.Errorf("committing workflow task of %s: %w", ex.ID, err)
 	}
 	next := w.committed(ex, lr, step, &res, version, claimed, wakeTimes)
-	w.childrenCommitted(kids)
+	w.childrenCommitted(kids, claimed)
 	if pn := w.parentsCommitted(pf); next == nil {
 		next = pn
 	}
@@ -266,7 +266,8 @@ func (w *worker) committed(ex *backend.Execution, lr *liveRun, step *interpreter
 	parentTaken := res.Finish != nil && ex.ParentID != "" && (res.ParentStep != nil || slices.ContainsFunc(claimed, func(t backend.Task) bool {
 		return t.Kind == backend.TaskWorkflow && t.ExecutionID == ex.ParentID
 	}))
-	if len(res.Tasks) > len(claimed) || len(res.Children) > 0 || res.ContinueAsNew != nil || (res.Finish != nil && ex.ParentID != "" && !parentTaken) {
+	if len(res.Tasks) > claimedOf(claimed, ex.ID) || childrenWaiting(res.Children, claimed) || res.ContinueAsNew != nil ||
+		(res.Finish != nil && ex.ParentID != "" && !parentTaken) {
 		e.taskReady(ex.Queue)
 	}
 	var next *backend.Task
@@ -296,6 +297,30 @@ func (w *worker) committed(ex *backend.Execution, lr *liveRun, step *interpreter
 		e.cache.put(lr)
 	}
 	return next
+}
+
+// claimedOf counts the claimed tasks of execution id.
+func claimedOf(claimed []backend.Task, id string) int {
+	n := 0
+	for _, t := range claimed {
+		if t.ExecutionID == id {
+			n++
+		}
+	}
+	return n
+}
+
+// childrenWaiting tells whether a commit that created children left a task for a
+// worker to claim: a child's first workflow task, or a task of a child's first step
+// (NewExecution.FirstStep) that the commit did not claim for this worker.
+func childrenWaiting(children []backend.NewExecution, claimed []backend.Task) bool {
+	for _, c := range children {
+		fs := c.FirstStep
+		if fs == nil || len(fs.Tasks) > claimedOf(claimed, c.ID) || childrenWaiting(fs.Children, claimed) {
+			return true
+		}
+	}
+	return false
 }
 
 func callOptions(c *builtins.Command) builtins.CallOptions {
