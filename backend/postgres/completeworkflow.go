@@ -165,7 +165,12 @@ func (b *Backend) completeWorkflow(ctx context.Context, r backend.WorkflowTaskRe
 	if err != nil {
 		return 0, nil, err
 	}
-	build := func(bt *pgx.Batch) error { return st.build(bt, toMS(b.now())) }
+	build := func(bt *pgx.Batch) error {
+		if claim != nil {
+			claim.left = claim.limit
+		}
+		return st.build(bt, toMS(b.now()))
+	}
 	if err := b.pipelined(ctx, st.op, build, st.read); err != nil {
 		return 0, nil, err
 	}
@@ -265,15 +270,10 @@ func (b *Backend) prepareStep(r backend.WorkflowTaskResult, claim *handOffClaim,
 		children   newExecutions
 		childSteps []*pgStep // of the children created with their first step, in order
 	)
-	// A step that creates no task of its own hands its claim down to the first child
-	// created with its first step (and that one to its own first child, alike): the
-	// activity a tree dispatched at once ends in is claimed by the commit that creates
-	// it, for the worker that took the steps, instead of going pending for a claim. At
-	// most one step of the commit claims, so the claim's limit holds for the whole.
-	childClaim := claim
-	if len(r.Tasks) > 0 || ending {
-		childClaim = nil
-	}
+	// The children created with their first steps share the claim (what the steps
+	// built before them left of it, claim.left): the activities a tree dispatched at
+	// once ends in are claimed by the commit that creates them, for the worker that
+	// took the steps, instead of going pending for a claim.
 	for _, child := range r.Children {
 		if child.ParentID == "" {
 			child.ParentID = r.ExecutionID
@@ -287,11 +287,10 @@ func (b *Backend) prepareStep(r backend.WorkflowTaskResult, claim *handOffClaim,
 			}
 			step := *fs
 			step.ExecutionID = child.ID
-			cst, err := b.prepareStep(step, childClaim, &childOpener{id: child.ID})
+			cst, err := b.prepareStep(step, claim, &childOpener{id: child.ID})
 			if err != nil {
 				return nil, err
 			}
-			childClaim = nil
 			childSteps = append(childSteps, cst)
 		}
 	}
@@ -378,7 +377,7 @@ func (b *Backend) prepareStep(r backend.WorkflowTaskResult, claim *handOffClaim,
 				owner   *string
 				expires *int64
 			)
-			if claim != nil && claim.wants(backend.TaskActivity) {
+			if claim != nil && claim.left > 0 && claim.wants(backend.TaskActivity) {
 				exp := now + claim.lease.Milliseconds()
 				owner, expires = &claim.worker, &exp
 			}
@@ -398,6 +397,9 @@ func (b *Backend) prepareStep(r backend.WorkflowTaskResult, claim *handOffClaim,
 			case owner == nil || (ok && len(capNames) == 0):
 				bt.Queue(sqlInsertTasks, r.ExecutionID, tkKinds, tkSeqs, tkQueues, tkRunAts, tkAttempts, tkPayloads,
 					flags, owner, expires, tkPriority, tkActivities)
+				if owner != nil {
+					claim.left -= countTrue(flags)
+				}
 			default:
 				if len(capNames) > 0 {
 					// After the execution's lock (taken by sqlBeginWorkflowTask): executions
@@ -405,8 +407,9 @@ func (b *Backend) prepareStep(r backend.WorkflowTaskResult, claim *handOffClaim,
 					bt.Queue(capLocksSQL, b.schema, capNames)
 				}
 				bt.Queue(sqlInsertTasksRanked, r.ExecutionID, tkKinds, tkSeqs, tkQueues, tkRunAts, tkAttempts,
-					tkPayloads, claim.limit, owner, expires, now, claim.queues, tkPriority, tkActivities,
+					tkPayloads, claim.left, owner, expires, now, claim.queues, tkPriority, tkActivities,
 					capNames, capLimits)
+				claim.left = 0 // the server chooses: the steps built after claim nothing
 			}
 		}
 		if len(r.Children) > 0 {

@@ -13,6 +13,10 @@ type handOffClaim struct {
 	worker string
 	lease  time.Duration
 	limit  int
+	// left is what the steps of a commit still to be built may claim of limit: the
+	// commit's own step, then the children it creates with their first steps, share it
+	// (completeWorkflow resets it to limit for each attempt).
+	left   int
 	queues []string // nil: any
 	kinds  []backend.TaskKind
 	caps   map[string]int
@@ -30,6 +34,7 @@ func newHandOffClaim(req backend.ClaimRequest) handOffClaim {
 	if c.limit <= 0 {
 		c.limit = 1
 	}
+	c.left = c.limit
 	if len(req.Queues) > 0 {
 		c.queues = req.Queues
 	}
@@ -40,7 +45,7 @@ func (c *handOffClaim) wants(kind backend.TaskKind) bool {
 	return len(c.kinds) == 0 || slices.Contains(c.kinds, kind)
 }
 
-// handOffFlags chooses the new tasks a workflow hand-off claims: up to claim.limit of
+// handOffFlags chooses the new tasks a workflow hand-off claims: up to claim.left of
 // the activity tasks due at now and on one of claim.queues, the first ones in sequence
 // order. ok is false when that depends on the execution's queue (a task on it while
 // claim names queues): sqlInsertTasksRanked then chooses.
@@ -68,8 +73,19 @@ func handOffFlags(tasks []backend.NewTask, runAts []int64, now int64, claim *han
 		pick = append(pick, i)
 	}
 	slices.SortStableFunc(pick, func(a, b int) int { return cmp.Compare(tasks[a].Seq, tasks[b].Seq) })
-	for _, i := range pick[:min(len(pick), claim.limit)] {
+	for _, i := range pick[:min(len(pick), claim.left)] {
 		flags[i] = true
 	}
 	return flags, true
+}
+
+// countTrue counts the true flags.
+func countTrue(flags []bool) int {
+	n := 0
+	for _, f := range flags {
+		if f {
+			n++
+		}
+	}
+	return n
 }

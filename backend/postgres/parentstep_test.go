@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"testing"
 
 	"github.com/stent-go/stent/backend"
@@ -91,11 +92,12 @@ func TestChildEndCarriesParentStep(t *testing.T) {
 	f.wantKinds("c", backend.EventStarted, backend.EventChildScheduled, backend.EventCancelRequested, backend.EventChildCompleted)
 }
 
-// A step that creates no task of its own hands its claim down to the first child it
-// creates with its first step, and so on down: the activity a tree dispatched at once
-// ends in is created claimed for the worker that took the steps. A step with a task of
-// its own keeps the claim, and only one step of a commit claims.
-func TestTreeFirstStepsClaimTheLeafActivity(t *testing.T) {
+// The children a commit creates with their first steps share its claim: the steps take
+// what the steps built before them left of its limit, the commit's own step first, then
+// each child followed by its own children. The activities a tree dispatched at once
+// ends in are created claimed for the worker that took the steps; those beyond the
+// limit go pending.
+func TestTreeFirstStepsShareTheClaim(t *testing.T) {
 	f := newFx(t)
 	payload, _ := json.Marshal(backend.ActivityPayload{Name: "work", Args: json.RawMessage(`[1]`)})
 	activity := func(seq int) backend.WorkflowTaskResult {
@@ -108,38 +110,48 @@ func TestTreeFirstStepsClaimTheLeafActivity(t *testing.T) {
 		return backend.NewEvent{Seq: seq, Kind: backend.EventChildScheduled, Name: "kid"},
 			backend.NewExecution{ID: id, ParentID: parent, ParentSeq: seq, Entry: "kid", FirstStep: &first}
 	}
-	claim := backend.ClaimRequest{WorkerID: "w7", Limit: 1}
+	claim := func(limit int) backend.ClaimRequest { return backend.ClaimRequest{WorkerID: "w7", Limit: limit} }
+	ids := func(ts []backend.Task) []string {
+		var out []string
+		for _, tk := range ts {
+			if tk.LeaseOwner != "w7" || tk.Kind != backend.TaskActivity {
+				t.Fatalf("claimed %+v, want activities leased to w7", tk)
+			}
+			out = append(out, tk.ExecutionID)
+		}
+		return out
+	}
 
-	// root → mid → leaf, the leaf's first step schedules an activity.
+	// root → mid → leaf, the leaf's first step schedules an activity: claimed.
 	leafEv, leaf := child("t/1", 1, activity(1))
-	midStep := backend.WorkflowTaskResult{Events: []backend.NewEvent{leafEv}, Children: []backend.NewExecution{leaf}}
-	midEv, mid := child("t", 1, midStep)
+	midEv, mid := child("t", 1, backend.WorkflowTaskResult{Events: []backend.NewEvent{leafEv}, Children: []backend.NewExecution{leaf}})
 	created, out, err := f.b.CreateExecutionAndStep(f.ctx, backend.NewExecution{ID: "t", Entry: "main"},
-		backend.WorkflowTaskResult{ExecutionID: "t", Events: []backend.NewEvent{midEv}, Children: []backend.NewExecution{mid}}, claim)
+		backend.WorkflowTaskResult{ExecutionID: "t", Events: []backend.NewEvent{midEv}, Children: []backend.NewExecution{mid}}, claim(1))
 	if err != nil || !created {
 		t.Fatalf("creating the tree: created %v, %v", created, err)
 	}
-	if len(out.Claimed) != 1 || out.Claimed[0].ExecutionID != "t/1/1" || out.Claimed[0].Seq != 1 || out.Claimed[0].LeaseOwner != "w7" ||
-		out.Claimed[0].Kind != backend.TaskActivity {
-		t.Fatalf("claimed %+v, want the leaf t/1/1's activity leased to w7", out.Claimed)
+	if got := ids(out.Claimed); !slices.Equal(got, []string{"t/1/1"}) {
+		t.Fatalf("claimed the activities of %v, want the leaf t/1/1's", got)
 	}
 	f.claimNone("the tree's one task is claimed by its creation")
 
-	// A root with an activity of its own and a child with one: the root's is claimed,
-	// the child's goes pending.
-	kidEv, kid := child("u", 2, activity(1))
+	// A root with an activity of its own and two children with one each, limit 2: the
+	// root's and the first child's are claimed, the second child's goes pending.
+	ev2, kid2 := child("u", 2, activity(1))
+	ev3, kid3 := child("u", 3, activity(1))
 	own := activity(1)
 	own.ExecutionID = "u"
-	own.Events = append(own.Events, kidEv)
-	own.Children = []backend.NewExecution{kid}
-	created, out, err = f.b.CreateExecutionAndStep(f.ctx, backend.NewExecution{ID: "u", Entry: "main"}, own, claim)
+	own.Events = append(own.Events, ev2, ev3)
+	own.Children = []backend.NewExecution{kid2, kid3}
+	created, out, err = f.b.CreateExecutionAndStep(f.ctx, backend.NewExecution{ID: "u", Entry: "main"}, own, claim(2))
 	if err != nil || !created {
 		t.Fatalf("creating u: created %v, %v", created, err)
 	}
-	if len(out.Claimed) != 1 || out.Claimed[0].ExecutionID != "u" {
-		t.Fatalf("claimed %+v, want u's own activity only", out.Claimed)
+	if got := ids(out.Claimed); !slices.Equal(got, []string{"u", "u/2"}) {
+		t.Fatalf("claimed the activities of %v, want u's and u/2's", got)
 	}
-	if tk := f.claim(backend.TaskActivity, "u/2"); tk.Seq != 1 {
-		t.Fatalf("the child's activity: %+v", tk)
+	if tk := f.claim(backend.TaskActivity, "u/3"); tk.Seq != 1 {
+		t.Fatalf("the second child's activity: %+v", tk)
 	}
+	f.claimNone("u's other activities are claimed")
 }

@@ -216,9 +216,11 @@ func (w *worker) dispatchWithStep(ctx context.Context, ds backend.DispatchStep, 
 	now := e.clock.Now()
 	res, wakeTimes := e.stepResult(backend.TaskRef{}, ex, 0, lr, step, now)
 	kids := w.startChildren(ctx, ex, &res, now, 0)
-	created, out, err := ds.CreateExecutionAndStep(ctx, ne, res, w.claimOne())
+	claim, extra := w.claimFor(&res, queue, now)
+	created, out, err := ds.CreateExecutionAndStep(ctx, ne, res, claim)
 	w.claimUncertain(err)
 	if err != nil || !created {
+		releaseSlots(extra)
 		if lr != nil {
 			lr.run.Close()
 		}
@@ -228,6 +230,7 @@ func (w *worker) dispatchWithStep(ctx context.Context, ds backend.DispatchStep, 
 	}
 	next := w.committed(ex, lr, step, &res, out.Version, out.Claimed, wakeTimes)
 	w.childrenCommitted(kids, out.Claimed)
+	spread(out.Claimed, extra)
 	if next != nil {
 		sl.chain(*next)
 	} else {

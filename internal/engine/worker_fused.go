@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/stent-go/stent/backend"
@@ -81,14 +82,18 @@ func (w *worker) completeActivityFused(ctx context.Context, t backend.Task, r ba
 	}
 	kids := w.startChildren(ctx, lr.ex, &res, now, 0)
 	pf := w.fuseParent(ctx, lr.ex, &res, now, 0)
-	out, err := fs.CompleteActivityAndStep(e.cache.markCommit(ctx, lr), r, res, w.claimOne())
+	claim, extra := w.claimFor(&res, lr.ex.Queue, now)
+	out, err := fs.CompleteActivityAndStep(e.cache.markCommit(ctx, lr), r, res, claim)
 	if pf != nil && errors.Is(err, backend.ErrStaleParent) {
 		// The parent moved on meanwhile: end the execution the usual way.
+		releaseSlots(extra)
 		w.parentsDropped(pf, nil)
 		pf, res.ParentStep = nil, nil
-		out, err = fs.CompleteActivityAndStep(e.cache.markCommit(ctx, lr), r, res, w.claimOne())
+		claim, extra = w.claimFor(&res, lr.ex.Queue, now)
+		out, err = fs.CompleteActivityAndStep(e.cache.markCommit(ctx, lr), r, res, claim)
 	}
 	if err != nil {
+		releaseSlots(extra)
 		// The run took a step that was not committed: it cannot be used again.
 		lr.run.Close()
 		childrenDropped(kids)
@@ -106,5 +111,6 @@ func (w *worker) completeActivityFused(ctx context.Context, t backend.Task, r ba
 	if pn := w.parentsCommitted(pf); next == nil {
 		next = pn
 	}
+	spread(append(slices.Clip(out.Claimed), pf.claimed()...), extra)
 	return next, true, nil
 }

@@ -91,6 +91,16 @@ func (w *worker) parentsCommitted(pf *parentFusion) *backend.Task {
 	return next
 }
 
+// claimed lists the tasks the fused parents' steps claimed, in the order
+// parentsCommitted hands them out.
+func (pf *parentFusion) claimed() []backend.Task {
+	var out []backend.Task
+	for ; pf != nil; pf = pf.up {
+		out = append(out, pf.ps.Claimed...)
+	}
+	return out
+}
+
 // parentsDropped lets the fused parents' runs go when the commit failed: they took a
 // step that was not committed, and cannot be used again.
 func (w *worker) parentsDropped(pf *parentFusion, err error) {

@@ -37,14 +37,16 @@ func (w *worker) handOff() (backend.HandOff, bool) {
 }
 
 // claimsWithCommit tells whether the commit of res has a task to claim for this
-// worker: an activity it schedules that is due and that this worker runs, or, when it
-// ends a child, the parent's workflow task (backend.ParentHandOff).
+// worker: an activity it (or a child's first step it creates, see claimable) schedules
+// that is due and that this worker runs, or, when it ends a child, the parent's
+// workflow task (backend.ParentHandOff) or what the parent's step schedules.
 func (w *worker) claimsWithCommit(ex *backend.Execution, res *backend.WorkflowTaskResult, now time.Time) bool {
 	if res.Finish != nil {
 		_, parents := w.e.b.(backend.ParentHandOff)
 		return parents && ex.ParentID != ""
 	}
-	return res.ContinueAsNew == nil && hasDueActivity(res.Tasks, now) && w.routes(res.Tasks, now)
+	tasks := claimable(res)
+	return hasDueActivity(tasks, now) && w.routes(tasks, now)
 }
 
 // claimOne describes a claim of one task for this worker, used by hand-offs.

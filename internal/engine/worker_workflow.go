@@ -166,9 +166,12 @@ func (w *worker) commit(ctx context.Context, t backend.Task, ex *backend.Executi
 	)
 	cctx := e.cache.markCommit(ctx, lr)
 	pf := w.fuseParent(ctx, ex, &res, now, 0)
+	var extra []*slot
 	for {
 		if h, ok := w.handOff(); ok && w.claimsWithCommit(ex, &res, now) {
-			version, claimed, err = h.CompleteWorkflowTaskAndClaim(cctx, res, w.claimOne())
+			var claim backend.ClaimRequest
+			claim, extra = w.claimFor(&res, ex.Queue, now)
+			version, claimed, err = h.CompleteWorkflowTaskAndClaim(cctx, res, claim)
 		} else {
 			version, err = e.b.CompleteWorkflowTask(cctx, res)
 		}
@@ -176,10 +179,12 @@ func (w *worker) commit(ctx context.Context, t backend.Task, ex *backend.Executi
 			break
 		}
 		// The parent moved on meanwhile: end the child the usual way.
+		releaseSlots(extra)
 		w.parentsDropped(pf, nil)
-		pf, res.ParentStep = nil, nil
+		pf, res.ParentStep, extra = nil, nil, nil
 	}
 	if err != nil {
+		releaseSlots(extra)
 		if lr != nil {
 			lr.run.Close()
 		}
@@ -192,6 +197,7 @@ func (w *worker) commit(ctx context.Context, t backend.Task, ex *backend.Executi
 	if pn := w.parentsCommitted(pf); next == nil {
 		next = pn
 	}
+	spread(append(slices.Clip(claimed), pf.claimed()...), extra)
 	return next, nil
 }
 
