@@ -77,6 +77,8 @@ type Backend struct {
 	finishedChannel string
 
 	notes *notifier
+	// steps is the group commit of sequential steps (groupcommit.go).
+	steps stepGroup
 	// onAnnounced are backend.AnnouncedEnds' hooks, replaced whole under announcedMu.
 	onAnnounced atomic.Pointer[[]func(id string)]
 	announcedMu sync.Mutex
