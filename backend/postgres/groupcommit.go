@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // maxGroup bounds how many sequential steps one group commit carries.
@@ -75,7 +77,7 @@ func (g *stepGroup) next(b *Backend) {
 
 // commitSequentials commits the steps of batch in one transaction. A step of another
 // worker or queue set than the first's, or the only one, is committed alone; so is
-// every step when the group's statement fails as a whole (nothing of it was written).
+// every step when the group's statement was not applied.
 func (b *Backend) commitSequentials(batch []*seqStep) {
 	first := batch[0]
 	var group, alone []*seqStep
@@ -91,8 +93,20 @@ func (b *Backend) commitSequentials(batch []*seqStep) {
 		group = nil
 	}
 	if len(group) > 0 {
-		if err := b.commitGroup(group); err != nil {
+		switch err := b.commitGroup(group); {
+		case err == nil:
+		case undone(err):
+			// Nothing of the group was written: each step commits alone.
 			alone = append(alone, group...)
+		default:
+			// The connection went with the answer: the group may have committed. Each
+			// caller gets the error a lone commit would have given (backend.Retryable),
+			// and looks for what it may hold without knowing (claimed next tasks).
+			for _, s := range group {
+				if s.err == nil && !s.notSequential {
+					s.err = b.dbError(fmt.Sprintf("completing activity task %d with the step of %s", s.task, s.execution), err)
+				}
+			}
 		}
 	}
 	for _, s := range alone {
@@ -100,12 +114,20 @@ func (b *Backend) commitSequentials(batch []*seqStep) {
 	}
 }
 
+// undone tells whether err, from commitGroup, means the statement was not applied: the
+// server refused it (an error it raised undoes the whole statement), or it was never
+// sent.
+func undone(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) || pgconn.SafeToRetry(err)
+}
+
 // commitGroup sends one statement committing group's steps. A step whose caller read
 // the execution before the pool last reached another server is answered stale and left
-// out. An error means nothing was written (the statement is its own transaction, and
-// an error undoes it whole: also when a step's rows changed between the statement's
-// check and its commit) or, for a lost connection, perhaps everything: each step then
-// commits alone, and finds its task's fence moved on if it was.
+// out. An error means nothing was written (undone: the statement is its own
+// transaction, and an error the server raises undoes it whole, also when a step's rows
+// changed between the statement's check and its commit) or, for a connection lost with
+// the answer, perhaps everything (see commitSequentials).
 func (b *Backend) commitGroup(group []*seqStep) error {
 	ctx := context.WithoutCancel(group[0].ctx)
 	conn, err := b.pool.Acquire(ctx)
