@@ -3,7 +3,6 @@ package postgres
 import (
 	"cmp"
 	"context"
-	"encoding/json"
 	"fmt"
 	"slices"
 
@@ -95,49 +94,6 @@ const (
 	sqlInsertWorkflowTask = `INSERT INTO tasks (kind, execution_id, seq, queue, run_at, attempt, status, priority)
 		SELECT 'workflow', id, 0, queue, $2, 0, 'pending', priority FROM executions WHERE id = $1`
 )
-
-// finishInfo is how an execution ends: its status, the result and error to store and
-// the last event to append.
-type finishInfo struct {
-	status       backend.Status
-	result, errv *string
-	event        backend.NewEvent
-}
-
-func newFinishInfo(f backend.Finish) (finishInfo, error) {
-	fi := finishInfo{status: f.Status}
-	if f.Status == backend.StatusCompleted {
-		result := f.Result
-		if len(result) == 0 {
-			result = json.RawMessage("null")
-		}
-		fi.result = jsonArg(result)
-		fi.event = backend.NewEvent{Kind: backend.EventCompleted, Data: result}
-		return fi, nil
-	}
-	info := f.Error
-	if info == nil {
-		info = &backend.ErrorInfo{Message: "execution " + string(f.Status), Type: string(f.Status)}
-	}
-	var err error
-	if fi.errv, err = errArg(info); err != nil {
-		return fi, err
-	}
-	fi.event = backend.NewEvent{Kind: backend.EventFailed, Error: info}
-	return fi, nil
-}
-
-// activityOf returns the activity name of an activity task's payload (its "name"),
-// nil when there is none.
-func activityOf(payload json.RawMessage) *string {
-	var p struct {
-		Name string `json:"name"`
-	}
-	if len(payload) == 0 || json.Unmarshal(payload, &p) != nil || p.Name == "" {
-		return nil
-	}
-	return &p.Name
-}
 
 // CompleteWorkflowTask commits a workflow task's output atomically and returns the
 // execution's new version. The whole commit is one round trip: the checks and locks of
