@@ -352,12 +352,12 @@ func TestPostgresConnectionFaultsNoGoroutineLeak(t *testing.T) {
 	}
 	serveCtx, stopServe := context.WithCancel(ctx)
 	served := make(chan error, 1)
-	// A short lease: a task a cut left leased to the worker without its knowing (the
-	// answer of the commit that claimed it was lost) is claimed again when its lease
-	// ends. The release of stray tasks does not catch every such task yet, and with the
-	// default lease (five minutes) the run would wait that long.
+	// The default lease (five minutes): a task a cut left leased to the worker without
+	// its knowing (the answer of the commit that claimed it was lost) must be released
+	// while the cuts go on, not when its lease ends: a batch that waited for a lease
+	// would outlast batchWait.
 	go func() {
-		served <- eng.Serve(serveCtx, stentapi.WorkerOptions{Concurrency: 8, LeaseDuration: 10 * time.Second})
+		served <- eng.Serve(serveCtx, stentapi.WorkerOptions{Concurrency: 8})
 	}()
 	stop := make(chan struct{})
 	var cut atomic.Int64
@@ -379,17 +379,20 @@ func TestPostgresConnectionFaultsNoGoroutineLeak(t *testing.T) {
 				ids[i], err = eng.Dispatch(ctx, filepath.Join(dir, "flow.star"), []any{i})
 			}
 		}
+		const batchWait = 150 * time.Second
+		waitCtx, cancelWait := context.WithTimeout(ctx, batchWait)
 		for i, id := range ids {
 			for {
-				_, err := eng.WaitFor(ctx, id)
+				_, err := eng.WaitFor(waitCtx, id)
 				if err == nil {
 					break
 				}
-				if ctx.Err() != nil {
-					t.Fatalf("workflow %d (%s) of batch %d: %v", i, id, batch, err)
+				if waitCtx.Err() != nil {
+					t.Fatalf("workflow %d (%s) of batch %d not done within %s: %v\n%s", i, id, batch, batchWait, err, pgStuck(t, db.dsn))
 				}
 			}
 		}
+		cancelWait()
 		workflows += len(ids)
 	}
 	close(stop)

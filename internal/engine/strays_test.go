@@ -107,3 +107,42 @@ type lostLeases struct {
 func (l *lostLeases) ExtendLeases(_ context.Context, _ string, refs []backend.TaskRef, _ time.Duration) ([]backend.TaskRef, error) {
 	return refs, nil
 }
+
+// Faults that come faster than strayMargin (a network cutting connections every 300
+// ms) do not hold the release back: strayMargin after the first, each beat releases
+// what was claimed strayMargin or more ago, until strayMargin after the last fault.
+func TestReleaseStraysUnderContinuousFaults(t *testing.T) {
+	clock := backendtest.NewFakeClock(time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC))
+	rec := &strayRecorder{}
+	e := &Engine{b: rec, clock: clock, logger: slog.New(slog.NewTextHandler(io.Discard, nil)), wake: newBroadcast()}
+	w := &worker{e: e, opts: WorkerOptions{ID: "w1", LeaseDuration: time.Minute}, inflight: map[int64]*inflight{}}
+	start := clock.Now()
+	var lastFault time.Time
+	for step := 1; step <= 100; step++ { // 30 s in steps of 300 ms
+		clock.Advance(300 * time.Millisecond)
+		if step <= 50 { // faults for the first 15 s
+			w.claimUncertain(fmt.Errorf("claiming: %w", backend.ErrUnavailable))
+			lastFault = clock.Now()
+		}
+		if step%3 == 0 { // a beat every 900 ms
+			w.releaseStrays(context.Background())
+		}
+	}
+	if len(rec.calls) == 0 {
+		t.Fatal("no release while faults went on")
+	}
+	firstRelease := rec.calls[0].leaseBefore.Add(-time.Minute + strayMargin)
+	if firstRelease.Sub(start) > strayMargin+time.Second {
+		t.Errorf("first release %s after the first fault, want within strayMargin and a beat", firstRelease.Sub(start))
+	}
+	// The last call covers claims up to the last fault, and none follows it needlessly.
+	last := rec.calls[len(rec.calls)-1]
+	if cut := last.leaseBefore.Add(-time.Minute); cut.Before(lastFault) {
+		t.Errorf("the last release spared claims from %s on; the last fault was at %s", cut, lastFault)
+	}
+	if len(rec.calls) > 2 {
+		if prev := rec.calls[len(rec.calls)-2].leaseBefore.Add(-time.Minute); !prev.Before(lastFault) {
+			t.Errorf("released again after a release that covered the last fault (%s ≥ %s)", prev, lastFault)
+		}
+	}
+}
