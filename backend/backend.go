@@ -123,7 +123,8 @@ func (e *ErrorInfo) Error() string {
 }
 
 // Bundle pins the source of an execution: the main script and every file it load()s,
-// each by content hash. Paths are relative to the main script's directory and use '/'.
+// each by content hash. Paths use '/': the main script's as given at dispatch
+// (cleaned), each loaded file's as resolved from the file that loads it.
 type Bundle struct {
 	Main  string            `json:"main"`
 	Files map[string]string `json:"files"` // path -> sha256 hex of content
