@@ -356,9 +356,7 @@ func TestPostgresConnectionFaultsNoGoroutineLeak(t *testing.T) {
 	// its knowing (the answer of the commit that claimed it was lost) must be released
 	// while the cuts go on, not when its lease ends: a batch that waited for a lease
 	// would outlast batchWait.
-	go func() {
-		served <- eng.Serve(serveCtx, stentapi.WorkerOptions{Concurrency: 8})
-	}()
+	go func() { served <- eng.Serve(serveCtx, stentapi.WorkerOptions{Concurrency: 8}) }()
 	stop := make(chan struct{})
 	var cut atomic.Int64
 	stormed := storm(300*time.Millisecond, 5*time.Minute, func() int {

@@ -104,7 +104,7 @@ func (b *Backend) commitSequentials(batch []*seqStep) {
 			// and looks for what it may hold without knowing (claimed next tasks).
 			for _, s := range group {
 				if s.err == nil && !s.notSequential {
-					s.err = b.dbError(fmt.Sprintf("completing activity task %d with the step of %s", s.task, s.execution), err)
+					s.err = b.dbError(s.op(), err)
 				}
 			}
 		}
@@ -138,7 +138,7 @@ func (b *Backend) commitGroup(group []*seqStep) error {
 	var send []*seqStep
 	for _, s := range group {
 		if err := b.checkLossMark(s.ctx); err != nil {
-			s.err = b.dbError(fmt.Sprintf("completing activity task %d with the step of %s", s.task, s.execution), err)
+			s.err = b.dbError(s.op(), err)
 			continue
 		}
 		send = append(send, s)

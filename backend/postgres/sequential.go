@@ -82,6 +82,11 @@ func (b *Backend) sequentialStep(ctx context.Context, act *fusedActivity, step b
 	return backend.StepCommit{Version: s.outVersion, EventID: s.outEvent, Claimed: []backend.Task{tk}}, true, nil
 }
 
+// op names the commit of s in its errors.
+func (s *seqStep) op() string {
+	return fmt.Sprintf("completing activity task %d with the step of %s", s.task, s.execution)
+}
+
 // commitSequential commits s alone, in one round trip.
 func (b *Backend) commitSequential(s *seqStep) {
 	build := func(bt *pgx.Batch) error {
@@ -95,8 +100,7 @@ func (b *Backend) commitSequential(s *seqStep) {
 	read := func(br pgx.BatchResults, _ *txState) error {
 		return br.QueryRow().Scan(&s.outVersion, &s.outEvent, &s.outQueue, &s.outFence)
 	}
-	op := fmt.Sprintf("completing activity task %d with the step of %s", s.task, s.execution)
-	if err := b.pipelined(s.ctx, op, build, read); err != nil {
+	if err := b.pipelined(s.ctx, s.op(), build, read); err != nil {
 		var pe *pgconn.PgError
 		if errors.As(err, &pe) && pe.Code == codeNotSequential {
 			s.notSequential = true
